@@ -1,0 +1,100 @@
+//! The console: umvm's own stdin, stdout and stderr, given to init as its
+//! fds 0, 1 and 2.
+//!
+//! Step 1 passes terminal ioctls through to the host terminal when there
+//! is one (and answers ENOTTY otherwise, as for a pipe). Whatever mode the
+//! guest leaves the terminal in, [`TerminalGuard`] restores the host's on
+//! every exit path. The line discipline of Step 2 replaces the pass-through.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::errno::Errno;
+
+/// One host stream of the console.
+pub struct ConsoleStream {
+    fd: OwnedFd,
+    tty: bool,
+}
+
+impl ConsoleStream {
+    /// Duplicates umvm's fd `host` as a console stream; None when umvm
+    /// does not have that fd open.
+    pub fn dup(host: RawFd) -> Option<ConsoleStream> {
+        // SAFETY: F_DUPFD_CLOEXEC on any fd number is safe; failure is -1.
+        let fd = unsafe { libc::fcntl(host, libc::F_DUPFD_CLOEXEC, 3) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fcntl returned a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: isatty only inspects the fd.
+        let tty = unsafe { libc::isatty(fd.as_raw_fd()) } == 1;
+        Some(ConsoleStream { fd, tty })
+    }
+
+    /// The host fd.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Whether the stream is a host terminal.
+    pub fn is_tty(&self) -> bool {
+        self.tty
+    }
+}
+
+/// Restores the host terminal's modes when dropped.
+pub struct TerminalGuard {
+    saved: Option<(RawFd, libc::termios)>,
+}
+
+impl TerminalGuard {
+    /// Saves the modes of umvm's stdin, if it is a terminal.
+    pub fn save() -> TerminalGuard {
+        let mut t = std::mem::MaybeUninit::<libc::termios>::zeroed();
+        // SAFETY: tcgetattr fills `t` or fails.
+        let ok = unsafe { libc::tcgetattr(0, t.as_mut_ptr()) } == 0;
+        // SAFETY: filled by tcgetattr when ok.
+        TerminalGuard {
+            saved: ok.then(|| (0, unsafe { t.assume_init() })),
+        }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        if let Some((fd, t)) = &self.saved {
+            // SAFETY: restores modes saved from the same fd.
+            unsafe { libc::tcsetattr(*fd, libc::TCSANOW, t) };
+        }
+    }
+}
+
+/// Result of a read from a console stream.
+pub fn read(s: &ConsoleStream, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { libc::read(s.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        match Errno::result(n) {
+            Err(Errno::EINTR) => continue,
+            r => return r.map(|n| n as usize),
+        }
+    }
+}
+
+/// Writes all of `data` to a console stream (a console write is not
+/// split by umvm: short writes are retried).
+pub fn write(s: &ConsoleStream, mut data: &[u8]) -> Result<usize, Errno> {
+    let total = data.len();
+    while !data.is_empty() {
+        // SAFETY: `data` is readable for its length.
+        let n = unsafe { libc::write(s.fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+        match Errno::result(n) {
+            Err(Errno::EINTR) => continue,
+            Err(e) if total == data.len() => return Err(e),
+            Err(_) => break,
+            Ok(n) => data = &data[n as usize..],
+        }
+    }
+    Ok(total - data.len())
+}

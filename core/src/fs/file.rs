@@ -1,0 +1,83 @@
+//! Open file descriptions: what a guest fd refers to.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::dev::console::ConsoleStream;
+
+/// What an open file is.
+pub enum FileKind {
+    /// A regular file or a directory of hostfs; offsets live in the host fd.
+    Host {
+        /// The host fd (no O_PATH unless the guest opened with O_PATH).
+        fd: OwnedFd,
+        /// Whether it is a directory.
+        dir: bool,
+    },
+    /// One of the host streams the VM's console is made of.
+    Console(ConsoleStream),
+}
+
+/// An open file description, shared by the fds dup'd from one open.
+pub struct OpenFile {
+    /// What it is.
+    pub kind: FileKind,
+    /// The canonical guest path it was opened as (for `*at` calls relative
+    /// to it, fchdir and, later, /proc/PID/fd).
+    pub path: Vec<u8>,
+    /// File status flags as the guest sees them (O_ACCMODE, O_APPEND,
+    /// O_NONBLOCK, ...).
+    flags: AtomicI32,
+}
+
+/// The flags F_SETFL may change (Linux's SETFL_MASK, less O_DIRECT which
+/// umvm does not pass to hostfs).
+pub const SETFL_MASK: i32 = libc::O_APPEND | libc::O_NONBLOCK | libc::O_NOATIME | libc::O_ASYNC;
+
+impl OpenFile {
+    /// A new open file description.
+    pub fn new(kind: FileKind, path: Vec<u8>, flags: i32) -> OpenFile {
+        OpenFile {
+            kind,
+            path,
+            flags: AtomicI32::new(flags),
+        }
+    }
+
+    /// The guest-visible status flags.
+    pub fn flags(&self) -> i32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the F_SETFL-changeable flags.
+    pub fn set_flags(&self, new: i32) {
+        let old = self.flags();
+        self.flags
+            .store((old & !SETFL_MASK) | (new & SETFL_MASK), Ordering::Relaxed);
+    }
+
+    /// Whether it was opened for reading.
+    pub fn readable(&self) -> bool {
+        let m = self.flags() & libc::O_ACCMODE;
+        self.flags() & libc::O_PATH == 0 && (m == libc::O_RDONLY || m == libc::O_RDWR)
+    }
+
+    /// Whether it was opened for writing.
+    pub fn writable(&self) -> bool {
+        let m = self.flags() & libc::O_ACCMODE;
+        self.flags() & libc::O_PATH == 0 && (m == libc::O_WRONLY || m == libc::O_RDWR)
+    }
+
+    /// The host fd behind it.
+    pub fn host_fd(&self) -> BorrowedFd<'_> {
+        match &self.kind {
+            FileKind::Host { fd, .. } => fd.as_fd(),
+            FileKind::Console(s) => s.fd(),
+        }
+    }
+
+    /// Whether it is a hostfs directory.
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, FileKind::Host { dir: true, .. })
+    }
+}

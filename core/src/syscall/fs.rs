@@ -1,0 +1,835 @@
+//! File-system syscalls: opening, naming, metadata, directories
+//! (Linux's fs/open.c, fs/namei.c, fs/stat.c, fs/fcntl.c).
+//!
+//! Paths are resolved by the VFS in the guest's namespace; the host sees
+//! only `*at` calls on a directory fd with a single final component and
+//! no-follow flags (see fs/hostfs.rs for why that keeps the jail).
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+
+use super::Ctx;
+use crate::errno::{Errno, SysResult};
+use crate::fs::file::{FileKind, OpenFile};
+use crate::fs::hostfs::{self, cstr};
+use crate::fs::path::Lookup;
+use crate::mm::mem::CHUNK;
+
+const AT_FDCWD: i32 = libc::AT_FDCWD;
+
+fn host(r: libc::c_int) -> Result<i64, Errno> {
+    Errno::result(r).map(i64::from)
+}
+
+fn raw(name: &CString) -> *const libc::c_char {
+    name.as_ptr()
+}
+
+// ---------------------------------------------------------------- open
+
+/// Flags passed through to the host's open; the rest are the kernel's.
+const HOST_OPEN_FLAGS: i32 = libc::O_ACCMODE
+    | libc::O_CREAT
+    | libc::O_EXCL
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | libc::O_DIRECTORY
+    | libc::O_NOFOLLOW
+    | libc::O_DSYNC
+    | libc::O_SYNC
+    | libc::O_PATH
+    | libc::O_NOATIME
+    | libc::O_TMPFILE;
+
+/// Opens `path` relative to `dirfd`: the heart of open, openat and creat.
+fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) -> SysResult {
+    // O_CREAT|O_EXCL never follows a final symlink; O_NOFOLLOW refuses it.
+    let follow = flags & libc::O_NOFOLLOW == 0
+        && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
+    let l = ctx.lookup_at(dirfd, path, follow)?;
+    if l.stat.is_none() && follow && flags & libc::O_CREAT == 0 {
+        return Err(Errno::ENOENT);
+    }
+    if l.must_be_dir && flags & libc::O_CREAT != 0 {
+        return Err(Errno::EISDIR);
+    }
+    let mut hflags =
+        (flags & HOST_OPEN_FLAGS) | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    if l.must_be_dir {
+        hflags |= libc::O_DIRECTORY;
+    }
+    // Never block the tracer on a FIFO or device node: such files are
+    // refused below anyway.
+    hflags |= libc::O_NONBLOCK;
+    let mode = mode & 0o7777 & !ctx.task.umask;
+    // SAFETY: the name is a C string and the dir fd is open.
+    let fd = unsafe { libc::openat(l.dir.as_raw_fd(), raw(&l.name), hflags, mode) };
+    let fd = Errno::result(fd)?;
+    // SAFETY: openat returned a new fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = hostfs::fstat(fd.as_fd())?;
+    let ty = hostfs::file_type(&st);
+    if flags & libc::O_PATH == 0 {
+        match ty {
+            libc::S_IFREG | libc::S_IFDIR => {}
+            // hostfs is mounted nodev: host device nodes stay closed.
+            libc::S_IFCHR | libc::S_IFBLK => return Err(Errno::EACCES),
+            _ => return Err(Errno::ENXIO),
+        }
+    }
+    let guest_flags =
+        flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
+    let file = OpenFile::new(
+        FileKind::Host {
+            fd,
+            dir: ty == libc::S_IFDIR,
+        },
+        l.path,
+        guest_flags,
+    );
+    let limit = ctx.task.rlimits.nofile();
+    ctx.task
+        .files
+        .insert(Arc::new(file), flags & libc::O_CLOEXEC != 0, 0, limit)
+        .map(i64::from)
+}
+
+/// `open(path, flags, mode)`.
+pub fn open(ctx: &mut Ctx<'_>) -> SysResult {
+    let p = ctx.path(0)?;
+    do_open(ctx, AT_FDCWD, &p, ctx.int(1), ctx.args[2] as u32)
+}
+
+/// `openat(dirfd, path, flags, mode)`.
+pub fn openat(ctx: &mut Ctx<'_>) -> SysResult {
+    let p = ctx.path(1)?;
+    do_open(ctx, ctx.int(0), &p, ctx.int(2), ctx.args[3] as u32)
+}
+
+/// `creat(path, mode)` = open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
+pub fn creat(ctx: &mut Ctx<'_>) -> SysResult {
+    let p = ctx.path(0)?;
+    do_open(
+        ctx,
+        AT_FDCWD,
+        &p,
+        libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+        ctx.args[1] as u32,
+    )
+}
+
+/// `close(fd)`.
+pub fn close(ctx: &mut Ctx<'_>) -> SysResult {
+    ctx.task.files.remove(ctx.int(0)).map(|_| 0)
+}
+
+/// `dup(fd)`: the lowest free fd, close-on-exec clear.
+pub fn dup(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    let limit = ctx.task.rlimits.nofile();
+    ctx.task.files.insert(f, false, 0, limit).map(i64::from)
+}
+
+fn dup_to(ctx: &mut Ctx<'_>, old: i32, new: i32, cloexec: bool) -> SysResult {
+    let f = ctx.task.files.get(old)?;
+    let limit = ctx.task.rlimits.nofile();
+    ctx.task.files.insert_at(new, f, cloexec, limit)?;
+    Ok(new as i64)
+}
+
+/// `dup2(old, new)`.
+pub fn dup2(ctx: &mut Ctx<'_>) -> SysResult {
+    let (old, new) = (ctx.int(0), ctx.int(1));
+    if old == new {
+        return ctx.task.files.get(old).map(|_| new as i64);
+    }
+    dup_to(ctx, old, new, false)
+}
+
+/// `dup3(old, new, flags)`: only O_CLOEXEC; old == new is EINVAL.
+pub fn dup3(ctx: &mut Ctx<'_>) -> SysResult {
+    let (old, new, flags) = (ctx.int(0), ctx.int(1), ctx.int(2));
+    if flags & !libc::O_CLOEXEC != 0 || old == new {
+        return Err(Errno::EINVAL);
+    }
+    dup_to(ctx, old, new, flags & libc::O_CLOEXEC != 0)
+}
+
+/// `fcntl(fd, cmd, arg)`: descriptor and status flags, duplication.
+/// Record locks arrive with Step 3 and are EINVAL until then.
+pub fn fcntl(ctx: &mut Ctx<'_>) -> SysResult {
+    let fd = ctx.int(0);
+    let f = ctx.task.files.get(fd)?;
+    let arg = ctx.args[2];
+    match ctx.int(1) {
+        cmd @ (libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) => {
+            let limit = ctx.task.rlimits.nofile();
+            let min = i32::try_from(arg).map_err(|_| Errno::EINVAL)?;
+            if min as u64 >= limit {
+                return Err(Errno::EINVAL);
+            }
+            ctx.task
+                .files
+                .insert(f, cmd == libc::F_DUPFD_CLOEXEC, min, limit)
+                .map(i64::from)
+        }
+        libc::F_GETFD => Ok(if ctx.task.files.cloexec(fd)? {
+            libc::FD_CLOEXEC as i64
+        } else {
+            0
+        }),
+        libc::F_SETFD => ctx
+            .task
+            .files
+            .set_cloexec(fd, arg as i32 & libc::FD_CLOEXEC != 0)
+            .map(|_| 0),
+        libc::F_GETFL => Ok(f.flags() as i64),
+        libc::F_SETFL => {
+            if let FileKind::Host { fd: hfd, .. } = &f.kind {
+                // O_APPEND must reach the host fd, which does the appending.
+                // SAFETY: plain fcntl on an fd we own.
+                let cur = unsafe { libc::fcntl(hfd.as_raw_fd(), libc::F_GETFL) };
+                let new = (cur & !libc::O_APPEND) | (arg as i32 & libc::O_APPEND);
+                // SAFETY: as above.
+                host(unsafe { libc::fcntl(hfd.as_raw_fd(), libc::F_SETFL, new) })?;
+            }
+            f.set_flags(arg as i32);
+            Ok(0)
+        }
+        libc::F_GETOWN | libc::F_SETOWN => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+// ---------------------------------------------------------------- fd ops
+
+fn host_file(ctx: &Ctx<'_>, i: usize) -> Result<Arc<OpenFile>, Errno> {
+    let f = ctx.file(i)?;
+    match f.kind {
+        FileKind::Host { .. } => Ok(f),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `getdents64(fd, dirent, count)`.
+pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    if !f.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    let count = (ctx.args[2] as usize).min(CHUNK);
+    let mut buf = vec![0u8; count];
+    // SAFETY: `buf` is writable for `count` bytes.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            f.host_fd().as_raw_fd(),
+            buf.as_mut_ptr(),
+            count,
+        )
+    };
+    let n = Errno::result(n)? as usize;
+    ctx.mem.write(ctx.args[1], &buf[..n])?;
+    Ok(n as i64)
+}
+
+/// `fsync(fd)`.
+pub fn fsync(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    // SAFETY: plain fsync on an open fd.
+    host(unsafe { libc::fsync(f.host_fd().as_raw_fd()) })
+}
+
+/// `fdatasync(fd)`.
+pub fn fdatasync(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    // SAFETY: plain fdatasync on an open fd.
+    host(unsafe { libc::fdatasync(f.host_fd().as_raw_fd()) })
+}
+
+/// `ftruncate(fd, length)`: the file must be open for writing.
+pub fn ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = host_file(ctx, 0)?;
+    if !f.writable() || f.is_dir() {
+        return Err(Errno::EINVAL);
+    }
+    let len = ctx.args[1] as i64;
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: plain ftruncate on an open fd.
+    host(unsafe { libc::ftruncate(f.host_fd().as_raw_fd(), len) })
+}
+
+/// `fchmod(fd, mode)`.
+pub fn fchmod(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = host_file(ctx, 0)?;
+    // SAFETY: plain fchmod on an open fd.
+    host(unsafe { libc::fchmod(f.host_fd().as_raw_fd(), ctx.args[1] as u32 & 0o7777) })
+}
+
+/// `fchown(fd, uid, gid)`.
+pub fn fchown(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = host_file(ctx, 0)?;
+    // SAFETY: plain fchown on an open fd.
+    host(unsafe {
+        libc::fchown(
+            f.host_fd().as_raw_fd(),
+            ctx.args[1] as u32,
+            ctx.args[2] as u32,
+        )
+    })
+}
+
+/// `fchdir(fd)`.
+pub fn fchdir(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    if !f.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    ctx.task.cwd = f.path.clone();
+    Ok(0)
+}
+
+// ---------------------------------------------------------------- stat
+
+fn stat_of(l: &Lookup, follow: bool) -> Result<libc::stat, Errno> {
+    if follow {
+        l.existing()
+    } else {
+        hostfs::lstat_at(l.dir.as_fd(), &l.name)
+    }
+}
+
+/// Resolves the object of a `*stat*at` call: `AT_EMPTY_PATH` with an empty
+/// path means the fd itself.
+enum Target {
+    Fd(Arc<OpenFile>),
+    Cwd(Vec<u8>),
+    Path(Lookup),
+}
+
+fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result<Target, Errno> {
+    let p = if ctx.args[path_arg] == 0 && flags & libc::AT_EMPTY_PATH != 0 {
+        Vec::new()
+    } else {
+        ctx.path(path_arg)?
+    };
+    if p.is_empty() {
+        if flags & libc::AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if dirfd == AT_FDCWD {
+            return Ok(Target::Cwd(ctx.task.cwd.clone()));
+        }
+        return Ok(Target::Fd(ctx.task.files.get(dirfd)?));
+    }
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    Ok(Target::Path(ctx.lookup_at(dirfd, &p, follow)?))
+}
+
+fn write_stat(ctx: &Ctx<'_>, addr: u64, st: &libc::stat) -> SysResult {
+    ctx.mem.write_val(addr, st)?;
+    Ok(0)
+}
+
+/// `stat(path, buf)`.
+pub fn stat(ctx: &mut Ctx<'_>) -> SysResult {
+    let l = ctx.lookup(&ctx.path(0)?, true)?;
+    write_stat(ctx, ctx.args[1], &stat_of(&l, true)?)
+}
+
+/// `lstat(path, buf)`.
+pub fn lstat(ctx: &mut Ctx<'_>) -> SysResult {
+    let l = ctx.lookup(&ctx.path(0)?, false)?;
+    write_stat(ctx, ctx.args[1], &stat_of(&l, false)?)
+}
+
+/// `fstat(fd, buf)`.
+pub fn fstat(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    write_stat(ctx, ctx.args[1], &hostfs::fstat(f.host_fd())?)
+}
+
+/// `newfstatat(dirfd, path, buf, flags)`.
+pub fn newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = ctx.int(3);
+    if flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let st = match stat_target(ctx, ctx.int(0), 1, flags)? {
+        Target::Fd(f) => hostfs::fstat(f.host_fd())?,
+        Target::Cwd(cwd) => ctx.k.vfs.lookup(&cwd, b".", true)?.existing()?,
+        Target::Path(l) => stat_of(&l, flags & libc::AT_SYMLINK_NOFOLLOW == 0)?,
+    };
+    write_stat(ctx, ctx.args[2], &st)
+}
+
+fn host_statx(
+    dir: BorrowedFd<'_>,
+    name: &CString,
+    flags: i32,
+    mask: u32,
+) -> Result<libc::statx, Errno> {
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `name` is a C string and `stx` a buffer of the right type.
+    let r = unsafe {
+        libc::statx(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags,
+            mask,
+            stx.as_mut_ptr(),
+        )
+    };
+    Errno::result(r)?;
+    // SAFETY: statx filled it.
+    Ok(unsafe { stx.assume_init() })
+}
+
+/// `statx(dirfd, path, flags, mask, buf)`.
+pub fn statx(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = ctx.int(2);
+    let mask = ctx.args[3] as u32;
+    let sync = flags & libc::AT_STATX_SYNC_TYPE;
+    let stx = match stat_target(ctx, ctx.int(0), 1, flags)? {
+        Target::Fd(f) => host_statx(
+            f.host_fd(),
+            &CString::default(),
+            libc::AT_EMPTY_PATH | sync,
+            mask,
+        )?,
+        Target::Cwd(cwd) => {
+            let l = ctx.k.vfs.lookup(&cwd, b".", true)?;
+            host_statx(
+                l.dir.as_fd(),
+                &l.name,
+                libc::AT_SYMLINK_NOFOLLOW | sync,
+                mask,
+            )?
+        }
+        Target::Path(l) => {
+            if flags & libc::AT_SYMLINK_NOFOLLOW == 0 {
+                l.existing()?;
+            }
+            host_statx(
+                l.dir.as_fd(),
+                &l.name,
+                libc::AT_SYMLINK_NOFOLLOW | sync,
+                mask,
+            )?
+        }
+    };
+    ctx.mem.write_val(ctx.args[4], &stx)?;
+    Ok(0)
+}
+
+// ---------------------------------------------------------------- names
+
+fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
+    let (buf, size) = (ctx.args[path_arg + 1], ctx.args[path_arg + 2] as i32);
+    if size <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    let target = hostfs::readlink_at(l.dir.as_fd(), &l.name).map_err(|e| {
+        if e == Errno::ENOENT {
+            e
+        } else {
+            Errno::EINVAL
+        }
+    })?;
+    let n = target.len().min(size as usize);
+    ctx.mem.write(buf, &target[..n])?;
+    Ok(n as i64)
+}
+
+/// `readlink(path, buf, size)`.
+pub fn readlink(ctx: &mut Ctx<'_>) -> SysResult {
+    do_readlink(ctx, AT_FDCWD, 0)
+}
+
+/// `readlinkat(dirfd, path, buf, size)`.
+pub fn readlinkat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_readlink(ctx, ctx.int(0), 1)
+}
+
+fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i32) -> SysResult {
+    if mode & !(libc::R_OK | libc::W_OK | libc::X_OK) != 0
+        || flags & !(libc::AT_EACCESS | libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, follow)?;
+    if follow {
+        l.existing()?;
+    }
+    let hflags = libc::AT_SYMLINK_NOFOLLOW | (flags & libc::AT_EACCESS);
+    // SAFETY: the name is a C string and the dir fd is open.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_faccessat2,
+            l.dir.as_raw_fd(),
+            raw(&l.name),
+            mode,
+            hflags,
+        )
+    };
+    Errno::result(r).map(|_| 0)
+}
+
+/// `access(path, mode)`.
+pub fn access(ctx: &mut Ctx<'_>) -> SysResult {
+    do_access(ctx, AT_FDCWD, 0, ctx.int(1), 0)
+}
+
+/// `faccessat(dirfd, path, mode)`.
+pub fn faccessat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_access(ctx, ctx.int(0), 1, ctx.int(2), 0)
+}
+
+/// `faccessat2(dirfd, path, mode, flags)`.
+pub fn faccessat2(ctx: &mut Ctx<'_>) -> SysResult {
+    do_access(ctx, ctx.int(0), 1, ctx.int(2), ctx.int(3))
+}
+
+/// `getcwd(buf, size)`: returns the length including the NUL.
+pub fn getcwd(ctx: &mut Ctx<'_>) -> SysResult {
+    let mut cwd = ctx.task.cwd.clone();
+    cwd.push(0);
+    if (ctx.args[1] as usize) < cwd.len() {
+        return Err(Errno::ERANGE);
+    }
+    ctx.mem.write(ctx.args[0], &cwd)?;
+    Ok(cwd.len() as i64)
+}
+
+/// `chdir(path)`.
+pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
+    let l = ctx.lookup(&ctx.path(0)?, true)?;
+    if hostfs::file_type(&l.existing()?) != libc::S_IFDIR {
+        return Err(Errno::ENOTDIR);
+    }
+    ctx.task.cwd = l.path;
+    Ok(0)
+}
+
+fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32) -> SysResult {
+    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    let mode = mode & 0o7777 & !ctx.task.umask;
+    // SAFETY: the name is a C string and the dir fd is open.
+    host(unsafe { libc::mkdirat(l.dir.as_raw_fd(), raw(&l.name), mode) })
+}
+
+/// `mkdir(path, mode)`.
+pub fn mkdir(ctx: &mut Ctx<'_>) -> SysResult {
+    do_mkdir(ctx, AT_FDCWD, 0, ctx.args[1] as u32)
+}
+
+/// `mkdirat(dirfd, path, mode)`.
+pub fn mkdirat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_mkdir(ctx, ctx.int(0), 1, ctx.args[2] as u32)
+}
+
+fn do_unlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> SysResult {
+    if flags & !libc::AT_REMOVEDIR != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    if l.path == b"/" {
+        return Err(Errno::EBUSY);
+    }
+    if flags & libc::AT_REMOVEDIR == 0 && l.must_be_dir {
+        return Err(
+            if hostfs::lstat_at(l.dir.as_fd(), &l.name)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                Errno::EISDIR
+            } else {
+                Errno::ENOTDIR
+            },
+        );
+    }
+    // SAFETY: the name is a C string and the dir fd is open.
+    host(unsafe { libc::unlinkat(l.dir.as_raw_fd(), raw(&l.name), flags) })
+}
+
+/// `rmdir(path)`.
+pub fn rmdir(ctx: &mut Ctx<'_>) -> SysResult {
+    do_unlink(ctx, AT_FDCWD, 0, libc::AT_REMOVEDIR)
+}
+
+/// `unlink(path)`.
+pub fn unlink(ctx: &mut Ctx<'_>) -> SysResult {
+    do_unlink(ctx, AT_FDCWD, 0, 0)
+}
+
+/// `unlinkat(dirfd, path, flags)`.
+pub fn unlinkat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_unlink(ctx, ctx.int(0), 1, ctx.int(2))
+}
+
+fn do_rename(
+    ctx: &mut Ctx<'_>,
+    olddir: i32,
+    old_arg: usize,
+    newdir: i32,
+    new_arg: usize,
+    flags: u32,
+) -> SysResult {
+    let from = ctx.lookup_at(olddir, &ctx.path(old_arg)?, false)?;
+    let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
+    if from.path == b"/" || to.path == b"/" {
+        return Err(Errno::EBUSY);
+    }
+    // SAFETY: names are C strings and both dir fds are open.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            from.dir.as_raw_fd(),
+            raw(&from.name),
+            to.dir.as_raw_fd(),
+            raw(&to.name),
+            flags,
+        )
+    };
+    Errno::result(r).map(|_| 0)
+}
+
+/// `rename(old, new)`.
+pub fn rename(ctx: &mut Ctx<'_>) -> SysResult {
+    do_rename(ctx, AT_FDCWD, 0, AT_FDCWD, 1, 0)
+}
+
+/// `renameat(olddirfd, old, newdirfd, new)`.
+pub fn renameat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_rename(ctx, ctx.int(0), 1, ctx.int(2), 3, 0)
+}
+
+/// `renameat2(olddirfd, old, newdirfd, new, flags)`.
+pub fn renameat2(ctx: &mut Ctx<'_>) -> SysResult {
+    do_rename(ctx, ctx.int(0), 1, ctx.int(2), 3, ctx.args[4] as u32)
+}
+
+fn do_symlink(ctx: &mut Ctx<'_>, target_arg: usize, dirfd: i32, path_arg: usize) -> SysResult {
+    let target = ctx.path(target_arg)?;
+    if target.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    let t = cstr(&target);
+    // SAFETY: both are C strings and the dir fd is open.
+    host(unsafe { libc::symlinkat(t.as_ptr(), l.dir.as_raw_fd(), raw(&l.name)) })
+}
+
+/// `symlink(target, linkpath)`.
+pub fn symlink(ctx: &mut Ctx<'_>) -> SysResult {
+    do_symlink(ctx, 0, AT_FDCWD, 1)
+}
+
+/// `symlinkat(target, newdirfd, linkpath)`.
+pub fn symlinkat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_symlink(ctx, 0, ctx.int(1), 2)
+}
+
+fn do_link(
+    ctx: &mut Ctx<'_>,
+    olddir: i32,
+    old_arg: usize,
+    newdir: i32,
+    new_arg: usize,
+    flags: i32,
+) -> SysResult {
+    if flags & !(libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let follow = flags & libc::AT_SYMLINK_FOLLOW != 0;
+    let from = ctx.lookup_at(olddir, &ctx.path(old_arg)?, follow)?;
+    if follow {
+        from.existing()?;
+    }
+    let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
+    // SAFETY: names are C strings and both dir fds are open.
+    host(unsafe {
+        libc::linkat(
+            from.dir.as_raw_fd(),
+            raw(&from.name),
+            to.dir.as_raw_fd(),
+            raw(&to.name),
+            0,
+        )
+    })
+}
+
+/// `link(old, new)`.
+pub fn link(ctx: &mut Ctx<'_>) -> SysResult {
+    do_link(ctx, AT_FDCWD, 0, AT_FDCWD, 1, 0)
+}
+
+/// `linkat(olddirfd, old, newdirfd, new, flags)`.
+pub fn linkat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_link(ctx, ctx.int(0), 1, ctx.int(2), 3, ctx.int(4))
+}
+
+// ---------------------------------------------------------------- attributes
+
+fn do_chmod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32, flags: i32) -> SysResult {
+    if flags & !libc::AT_SYMLINK_NOFOLLOW != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, follow)?;
+    if follow {
+        l.existing()?;
+    }
+    // fchmodat2 with AT_SYMLINK_NOFOLLOW (Linux 6.6): never follows a
+    // symlink swapped in after the lookup.
+    // SAFETY: the name is a C string and the dir fd is open.
+    let r = unsafe {
+        libc::syscall(
+            452,
+            l.dir.as_raw_fd(),
+            raw(&l.name),
+            mode & 0o7777,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    Errno::result(r).map(|_| 0)
+}
+
+/// `chmod(path, mode)`.
+pub fn chmod(ctx: &mut Ctx<'_>) -> SysResult {
+    do_chmod(ctx, AT_FDCWD, 0, ctx.args[1] as u32, 0)
+}
+
+/// `fchmodat(dirfd, path, mode)`.
+pub fn fchmodat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_chmod(ctx, ctx.int(0), 1, ctx.args[2] as u32, 0)
+}
+
+/// `fchmodat2(dirfd, path, mode, flags)`.
+pub fn fchmodat2(ctx: &mut Ctx<'_>) -> SysResult {
+    do_chmod(ctx, ctx.int(0), 1, ctx.args[2] as u32, ctx.int(3))
+}
+
+fn do_chown(
+    ctx: &mut Ctx<'_>,
+    dirfd: i32,
+    path_arg: usize,
+    uid: u32,
+    gid: u32,
+    flags: i32,
+) -> SysResult {
+    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, follow)?;
+    if follow {
+        l.existing()?;
+    }
+    // SAFETY: the name is a C string and the dir fd is open.
+    host(unsafe {
+        libc::fchownat(
+            l.dir.as_raw_fd(),
+            raw(&l.name),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+}
+
+/// `chown(path, uid, gid)`.
+pub fn chown(ctx: &mut Ctx<'_>) -> SysResult {
+    do_chown(ctx, AT_FDCWD, 0, ctx.args[1] as u32, ctx.args[2] as u32, 0)
+}
+
+/// `lchown(path, uid, gid)`.
+pub fn lchown(ctx: &mut Ctx<'_>) -> SysResult {
+    do_chown(
+        ctx,
+        AT_FDCWD,
+        0,
+        ctx.args[1] as u32,
+        ctx.args[2] as u32,
+        libc::AT_SYMLINK_NOFOLLOW,
+    )
+}
+
+/// `fchownat(dirfd, path, uid, gid, flags)`.
+pub fn fchownat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_chown(
+        ctx,
+        ctx.int(0),
+        1,
+        ctx.args[2] as u32,
+        ctx.args[3] as u32,
+        ctx.int(4),
+    )
+}
+
+/// `utimensat(dirfd, path, times, flags)`; a NULL path means the fd.
+pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = ctx.int(3);
+    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let times: Option<[libc::timespec; 2]> = if ctx.args[2] != 0 {
+        Some(ctx.mem.read_val(ctx.args[2])?)
+    } else {
+        None
+    };
+    let tp = times.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+    if ctx.args[1] == 0 {
+        let f = ctx.file(0)?;
+        // SAFETY: `tp` is NULL or points at two timespecs we own.
+        return host(unsafe { libc::futimens(f.host_fd().as_raw_fd(), tp) });
+    }
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let l = ctx.lookup_at(ctx.int(0), &ctx.path(1)?, follow)?;
+    if follow {
+        l.existing()?;
+    }
+    // SAFETY: the name is a C string, the dir fd is open, `tp` as above.
+    host(unsafe {
+        libc::utimensat(
+            l.dir.as_raw_fd(),
+            raw(&l.name),
+            tp,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+}
+
+/// `truncate(path, length)`.
+pub fn truncate(ctx: &mut Ctx<'_>) -> SysResult {
+    let len = ctx.args[1] as i64;
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let l = ctx.lookup(&ctx.path(0)?, true)?;
+    match hostfs::file_type(&l.existing()?) {
+        libc::S_IFDIR => return Err(Errno::EISDIR),
+        libc::S_IFREG => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    let flags =
+        libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
+    // SAFETY: the name is a C string and the dir fd is open.
+    let fd = Errno::result(unsafe { libc::openat(l.dir.as_raw_fd(), raw(&l.name), flags) })?;
+    // SAFETY: openat returned a new fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    if hostfs::file_type(&hostfs::fstat(fd.as_fd())?) != libc::S_IFREG {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: plain ftruncate on an fd we own.
+    host(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })
+}
+
+/// `umask(mask)`: returns the previous mask.
+pub fn umask(ctx: &mut Ctx<'_>) -> SysResult {
+    let old = ctx.task.umask;
+    ctx.task.umask = ctx.args[0] as u32 & 0o777;
+    Ok(old as i64)
+}

@@ -1,0 +1,344 @@
+//! Data transfer on fds: read, write and their vector and positional
+//! forms, lseek, ioctl (Linux's fs/read_write.c, fs/ioctl.c).
+//!
+//! Data is copied between the host fd and guest memory through a bounded
+//! buffer: a guest-chosen length never sizes a host allocation.
+
+use std::os::fd::AsRawFd;
+
+use super::Ctx;
+use crate::dev::console;
+use crate::errno::{Errno, SysResult};
+use crate::fs::file::{FileKind, OpenFile};
+use crate::mm::mem::CHUNK;
+
+/// Linux's MAX_RW_COUNT: the most one read or write transfers.
+const MAX_RW: usize = 0x7fff_f000;
+/// Linux's UIO_MAXIOV.
+const IOV_MAX: usize = 1024;
+
+fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Errno> {
+    match (&f.kind, off) {
+        (FileKind::Console(s), None) => console::read(s, buf),
+        (FileKind::Console(_), Some(_)) => Err(Errno::ESPIPE),
+        (FileKind::Host { fd, .. }, off) => {
+            let fd = fd.as_raw_fd();
+            // SAFETY: `buf` is writable for its length.
+            let n = unsafe {
+                match off {
+                    None => libc::read(fd, buf.as_mut_ptr().cast(), buf.len()),
+                    Some(o) => libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), o),
+                }
+            };
+            Errno::result(n).map(|n| n as usize)
+        }
+    }
+}
+
+fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errno> {
+    match (&f.kind, off) {
+        (FileKind::Console(s), None) => console::write(s, data),
+        (FileKind::Console(_), Some(_)) => Err(Errno::ESPIPE),
+        (FileKind::Host { fd, .. }, off) => {
+            let fd = fd.as_raw_fd();
+            // SAFETY: `data` is readable for its length.
+            let n = unsafe {
+                match off {
+                    None => libc::write(fd, data.as_ptr().cast(), data.len()),
+                    Some(o) => libc::pwrite(fd, data.as_ptr().cast(), data.len(), o),
+                }
+            };
+            Errno::result(n).map(|n| n as usize)
+        }
+    }
+}
+
+fn readable(ctx: &Ctx<'_>, i: usize) -> Result<std::sync::Arc<OpenFile>, Errno> {
+    let f = ctx.file(i)?;
+    if f.is_dir() {
+        return Err(Errno::EISDIR);
+    }
+    if !f.readable() {
+        return Err(Errno::EBADF);
+    }
+    Ok(f)
+}
+
+fn writable(ctx: &Ctx<'_>, i: usize) -> Result<std::sync::Arc<OpenFile>, Errno> {
+    let f = ctx.file(i)?;
+    if !f.writable() {
+        return Err(Errno::EBADF);
+    }
+    Ok(f)
+}
+
+/// Guest buffers of one vector call: (address, length) pairs.
+type Segments = Vec<(u64, usize)>;
+
+fn read_iov(ctx: &Ctx<'_>, addr: u64, cnt: u64) -> Result<Segments, Errno> {
+    let cnt = usize::try_from(cnt)
+        .ok()
+        .filter(|&c| c <= IOV_MAX)
+        .ok_or(Errno::EINVAL)?;
+    let mut segs = Vec::with_capacity(cnt);
+    let mut total = 0usize;
+    for i in 0..cnt as u64 {
+        let iov: [u64; 2] = ctx.mem.read_val(addr + i * 16)?;
+        let len = usize::try_from(iov[1])
+            .ok()
+            .filter(|&l| l <= isize::MAX as usize)
+            .ok_or(Errno::EINVAL)?;
+        total = total
+            .checked_add(len)
+            .filter(|&t| t <= isize::MAX as usize)
+            .ok_or(Errno::EINVAL)?;
+        // Linux clamps the total to MAX_RW_COUNT.
+        let room = MAX_RW.saturating_sub(total - len);
+        segs.push((iov[0], len.min(room)));
+    }
+    Ok(segs)
+}
+
+/// Reads into the guest segments; stops at a short read (end of file, or
+/// a console/pipe that had less), as Linux's readv does.
+fn read_into(
+    ctx: &Ctx<'_>,
+    f: &OpenFile,
+    segs: &[(u64, usize)],
+    mut off: Option<i64>,
+) -> SysResult {
+    let total: usize = segs.iter().map(|s| s.1).sum();
+    let mut buf = vec![0u8; total.min(CHUNK)];
+    let mut done = 0usize;
+    let mut seg = 0;
+    let mut seg_off = 0;
+    while done < total {
+        let want = (total - done).min(buf.len());
+        let n = match host_read(f, &mut buf[..want], off) {
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        // Scatter what was read.
+        let mut put = 0;
+        while put < n {
+            let (addr, len) = segs[seg];
+            let k = (len - seg_off).min(n - put);
+            ctx.mem.write(addr + seg_off as u64, &buf[put..put + k])?;
+            put += k;
+            seg_off += k;
+            if seg_off == len {
+                seg += 1;
+                seg_off = 0;
+            }
+        }
+        done += n;
+        if let Some(o) = off.as_mut() {
+            *o += n as i64;
+        }
+        if n < want || matches!(f.kind, FileKind::Console(_)) {
+            break;
+        }
+    }
+    Ok(done as i64)
+}
+
+/// Writes the guest segments, gathering them so that one guest write is
+/// one host write whenever it fits a buffer.
+fn write_from(
+    ctx: &Ctx<'_>,
+    f: &OpenFile,
+    segs: &[(u64, usize)],
+    mut off: Option<i64>,
+) -> SysResult {
+    let total: usize = segs.iter().map(|s| s.1).sum();
+    let mut buf = Vec::with_capacity(total.min(CHUNK));
+    let mut done = 0usize;
+    let mut pending = segs
+        .iter()
+        .copied()
+        .filter(|s| s.1 > 0)
+        .collect::<std::collections::VecDeque<_>>();
+    while done < total {
+        buf.clear();
+        while buf.len() < CHUNK {
+            let Some((addr, len)) = pending.pop_front() else {
+                break;
+            };
+            let k = len.min(CHUNK - buf.len());
+            let at = buf.len();
+            buf.resize(at + k, 0);
+            ctx.mem.read(addr, &mut buf[at..])?;
+            if k < len {
+                pending.push_front((addr + k as u64, len - k));
+            }
+        }
+        let n = match host_write(f, &buf, off) {
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        done += n;
+        if let Some(o) = off.as_mut() {
+            *o += n as i64;
+        }
+        if n < buf.len() {
+            break;
+        }
+    }
+    Ok(done as i64)
+}
+
+fn offset(v: u64) -> Result<i64, Errno> {
+    let o = v as i64;
+    if o < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(o)
+}
+
+/// `read(fd, buf, count)`.
+pub fn read(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = readable(ctx, 0)?;
+    read_into(
+        ctx,
+        &f,
+        &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))],
+        None,
+    )
+}
+
+/// `write(fd, buf, count)`.
+pub fn write(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = writable(ctx, 0)?;
+    write_from(
+        ctx,
+        &f,
+        &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))],
+        None,
+    )
+}
+
+/// `pread64(fd, buf, count, offset)`.
+pub fn pread64(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = readable(ctx, 0)?;
+    let off = offset(ctx.args[3])?;
+    read_into(
+        ctx,
+        &f,
+        &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))],
+        Some(off),
+    )
+}
+
+/// `pwrite64(fd, buf, count, offset)`.
+pub fn pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = writable(ctx, 0)?;
+    let off = offset(ctx.args[3])?;
+    write_from(
+        ctx,
+        &f,
+        &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))],
+        Some(off),
+    )
+}
+
+/// `readv(fd, iov, iovcnt)`.
+pub fn readv(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = readable(ctx, 0)?;
+    let segs = read_iov(ctx, ctx.args[1], ctx.args[2])?;
+    read_into(ctx, &f, &segs, None)
+}
+
+/// `writev(fd, iov, iovcnt)`.
+pub fn writev(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = writable(ctx, 0)?;
+    let segs = read_iov(ctx, ctx.args[1], ctx.args[2])?;
+    write_from(ctx, &f, &segs, None)
+}
+
+/// `lseek(fd, offset, whence)`.
+pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    match &f.kind {
+        FileKind::Console(_) => Err(Errno::ESPIPE),
+        FileKind::Host { fd, .. } => {
+            let whence = ctx.int(2);
+            if !(0..=4).contains(&whence) {
+                return Err(Errno::EINVAL);
+            }
+            // SAFETY: plain lseek on an fd we own.
+            Errno::result(unsafe { libc::lseek(fd.as_raw_fd(), ctx.args[1] as i64, whence) })
+        }
+    }
+}
+
+/// The kernel's `struct termios` (what TCGETS copies), not glibc's.
+const KERNEL_TERMIOS: usize = 36;
+
+/// `ioctl(fd, request, arg)`: terminal requests on the console (passed
+/// through to the host terminal, ENOTTY when it is not one) and the
+/// generic fd requests.
+pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
+    let fd = ctx.int(0);
+    let f = ctx.task.files.get(fd)?;
+    let req = ctx.args[1] as u32 as u64;
+    let arg = ctx.args[2];
+    match req {
+        libc::FIOCLEX => return ctx.task.files.set_cloexec(fd, true).map(|_| 0),
+        libc::FIONCLEX => return ctx.task.files.set_cloexec(fd, false).map(|_| 0),
+        libc::FIONBIO => {
+            let on: i32 = ctx.mem.read_val(arg)?;
+            let fl = f.flags();
+            f.set_flags(if on != 0 {
+                fl | libc::O_NONBLOCK
+            } else {
+                fl & !libc::O_NONBLOCK
+            });
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let FileKind::Console(s) = &f.kind else {
+        return Err(Errno::ENOTTY);
+    };
+    if !s.is_tty() {
+        return Err(Errno::ENOTTY);
+    }
+    let hfd = s.fd().as_raw_fd();
+    let mut buf = [0u8; 64];
+    let host_ioctl = |buf: &mut [u8; 64]| -> SysResult {
+        // SAFETY: `buf` is larger than any structure these requests use.
+        Errno::result(unsafe { libc::ioctl(hfd, req, buf.as_mut_ptr()) }).map(i64::from)
+    };
+    match req {
+        libc::TCGETS => {
+            host_ioctl(&mut buf)?;
+            ctx.mem.write(arg, &buf[..KERNEL_TERMIOS])?;
+            Ok(0)
+        }
+        libc::TCSETS | libc::TCSETSW | libc::TCSETSF => {
+            ctx.mem.read(arg, &mut buf[..KERNEL_TERMIOS])?;
+            host_ioctl(&mut buf)
+        }
+        libc::TIOCGWINSZ => {
+            host_ioctl(&mut buf)?;
+            ctx.mem.write(arg, &buf[..8])?;
+            Ok(0)
+        }
+        // The console's foreground process group is init's until Step 2
+        // brings job control.
+        libc::TIOCGPGRP => {
+            ctx.mem.write_val(arg, &ctx.task.vpid)?;
+            Ok(0)
+        }
+        libc::TIOCSPGRP => {
+            let pgrp: i32 = ctx.mem.read_val(arg)?;
+            if pgrp != ctx.task.vpid {
+                return Err(Errno::EPERM);
+            }
+            Ok(0)
+        }
+        _ => Err(Errno::ENOTTY),
+    }
+}

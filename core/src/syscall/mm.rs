@@ -1,0 +1,100 @@
+//! Memory syscalls the kernel emulates: brk, and mmap of files (anonymous
+//! mappings run natively; see trap/seccomp.rs) (Linux's mm/mmap.c).
+
+use std::os::fd::AsRawFd;
+
+use super::names::nr;
+use super::Ctx;
+use crate::errno::{Errno, SysResult};
+use crate::fs::file::FileKind;
+use crate::mm::mem::CHUNK;
+
+const PAGE: u64 = 4096;
+
+fn page_up(x: u64) -> u64 {
+    x.div_ceil(PAGE) * PAGE
+}
+
+/// `brk(addr)`: moves the program break; returns the new break, or the
+/// old one when it cannot move (Linux never returns an error from brk).
+///
+/// The heap is anonymous memory the kernel maps and unmaps by injection,
+/// since the host's own break belongs to the stub, not to the program.
+pub fn brk(ctx: &mut Ctx<'_>) -> SysResult {
+    let want = ctx.args[0];
+    let b = ctx.task.brk;
+    if want < b.start || want >= crate::stub::BASE {
+        return Ok(b.cur as i64);
+    }
+    let (old_end, new_end) = (page_up(b.cur), page_up(want));
+    if new_end > old_end {
+        let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE) as u64;
+        let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+        let r = ctx.inject(
+            nr::MMAP,
+            [old_end, new_end - old_end, prot, flags, u64::MAX, 0],
+        )?;
+        if r as u64 != old_end {
+            if (-4095..0).contains(&r) {
+                return Ok(b.cur as i64);
+            }
+            // An old kernel took NOREPLACE as a hint and mapped elsewhere.
+            ctx.inject(nr::MUNMAP, [r as u64, new_end - old_end, 0, 0, 0, 0])?;
+            return Ok(b.cur as i64);
+        }
+    } else if new_end < old_end {
+        ctx.inject(nr::MUNMAP, [new_end, old_end - new_end, 0, 0, 0, 0])?;
+    }
+    ctx.task.brk.cur = want;
+    Ok(want as i64)
+}
+
+/// `mmap` of a file: a private copy of the file's bytes in anonymous
+/// memory. Shared writable mappings need the page cache of Step 3 and are
+/// refused with ENODEV until then (as for a file that cannot be mapped).
+pub fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
+    let [addr, len, prot, flags, _, off] = ctx.args;
+    let flags = flags as i32;
+    if len == 0 || off % PAGE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = ctx.file(4)?;
+    let FileKind::Host { fd, dir: false } = &f.kind else {
+        return Err(Errno::ENODEV);
+    };
+    if !f.readable() {
+        return Err(Errno::EACCES);
+    }
+    let shared = flags & libc::MAP_TYPE == libc::MAP_SHARED
+        || flags & libc::MAP_TYPE == libc::MAP_SHARED_VALIDATE;
+    if shared && prot & libc::PROT_WRITE as u64 != 0 {
+        return Err(Errno::ENODEV);
+    }
+    let anon_flags = (flags & !libc::MAP_TYPE) | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    let at = ctx.inject(nr::MMAP, [addr, len, prot, anon_flags as u64, u64::MAX, 0])?;
+    if (-4095..0).contains(&at) {
+        return Ok(at);
+    }
+    let at = at as u64;
+    let mut buf = vec![0u8; (len as usize).min(CHUNK)];
+    let mut done = 0u64;
+    while done < len {
+        let want = ((len - done) as usize).min(buf.len());
+        // SAFETY: `buf` is writable for `want` bytes.
+        let n = unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                want,
+                (off + done) as i64,
+            )
+        };
+        let n = Errno::result(n)? as usize;
+        if n == 0 {
+            break;
+        }
+        ctx.mem.write_force(at + done, &buf[..n])?;
+        done += n as u64;
+    }
+    Ok(at as i64)
+}

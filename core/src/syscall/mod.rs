@@ -1,0 +1,283 @@
+//! The syscall table (ARCHITECTURE §3): one entry per syscall number,
+//! one module per family.
+//!
+//! A handler gets a [`Ctx`] (the task, its six raw arguments, its memory)
+//! and returns the value for `rax` or an errno. Some syscalls run on the
+//! host as the guest made them (the allow-list of `trap::seccomp`); the
+//! rest are emulated. Unknown numbers get ENOSYS, logged once by name.
+
+pub mod fs;
+pub mod io;
+pub mod limits;
+pub mod misc;
+pub mod mm;
+pub mod names;
+pub mod proc;
+pub mod strace;
+pub mod time;
+
+use std::sync::Arc;
+
+use crate::errno::{Errno, SysResult};
+use crate::fs::file::OpenFile;
+use crate::fs::path::{Lookup, PATH_MAX};
+use crate::kernel::Kernel;
+use crate::mm::GuestMem;
+use crate::task::Task;
+use crate::trap::inject::{inject, InjectError};
+use crate::trap::{seccomp, syscall_args, Regs};
+use names::nr;
+
+/// A syscall handler.
+pub type Handler = fn(&mut Ctx<'_>) -> SysResult;
+
+/// How the kernel serves one syscall number.
+#[derive(Clone, Copy)]
+pub enum Entry {
+    /// Emulated by this handler.
+    Emulated(Handler),
+    /// Run on the host when the allow-list accepts the arguments;
+    /// otherwise emulated by the handler (or ENOSYS without one).
+    Native(Option<Handler>),
+    /// Not implemented: ENOSYS, logged once.
+    Unknown,
+}
+
+/// `AT_FDCWD` as the guest passes it (a 32-bit int in a 64-bit register).
+const AT_FDCWD: i32 = libc::AT_FDCWD;
+
+/// Everything a handler works with.
+pub struct Ctx<'a> {
+    /// The VM's kernel.
+    pub k: &'a Kernel,
+    /// The calling task.
+    pub task: &'a mut Task,
+    /// The task's registers at the syscall (base for injections).
+    pub regs: &'a Regs,
+    /// The six raw arguments.
+    pub args: [u64; 6],
+    /// The task's memory.
+    pub mem: GuestMem,
+    /// Set when an injection found the process gone or faulting.
+    pub died: Option<InjectError>,
+}
+
+impl Ctx<'_> {
+    /// Argument `i` as a guest int (fd numbers, flags, modes).
+    pub fn int(&self, i: usize) -> i32 {
+        self.args[i] as i32
+    }
+
+    /// Runs a host syscall inside the calling process.
+    pub fn inject(&mut self, n: u64, a: [u64; 6]) -> SysResult {
+        match inject(self.task.tid, self.regs, n, a) {
+            Ok(r) => Ok(r),
+            Err(InjectError::Ptrace(e)) => Err(e),
+            Err(e) => {
+                self.died = Some(e);
+                Err(Errno::EFAULT)
+            }
+        }
+    }
+
+    /// Reads the path whose pointer is argument `i`.
+    pub fn path(&self, i: usize) -> Result<Vec<u8>, Errno> {
+        if self.args[i] == 0 {
+            return Err(Errno::EFAULT);
+        }
+        self.mem.read_cstr(self.args[i], PATH_MAX - 1)
+    }
+
+    /// The open file behind fd argument `i`.
+    pub fn file(&self, i: usize) -> Result<Arc<OpenFile>, Errno> {
+        self.task.files.get(self.int(i))
+    }
+
+    /// The directory a `*at` path is relative to.
+    pub fn base_dir(&self, dirfd: i32, path: &[u8]) -> Result<Vec<u8>, Errno> {
+        if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
+            return Ok(self.task.cwd.clone());
+        }
+        let f = self.task.files.get(dirfd)?;
+        if !f.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(f.path.clone())
+    }
+
+    /// Looks up `path` relative to `dirfd` (or the cwd).
+    pub fn lookup_at(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
+        let base = self.base_dir(dirfd, path)?;
+        self.k.vfs.lookup(&base, path, follow)
+    }
+
+    /// Looks up `path` relative to the cwd.
+    pub fn lookup(&self, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
+        self.k.vfs.lookup(&self.task.cwd, path, follow)
+    }
+}
+
+/// What the tracer loop does with a trapped syscall.
+pub enum Outcome {
+    /// Complete it with this `rax`.
+    Return(i64),
+    /// Let the host run it as the guest made it.
+    Native,
+    /// The process ended or faulted while the kernel worked on it.
+    Died(InjectError),
+}
+
+/// Serves the syscall `task` is stopped at.
+pub fn dispatch(k: &Kernel, task: &mut Task, regs: &Regs) -> Outcome {
+    let n = regs.orig_rax;
+    let args = syscall_args(regs);
+    let handler = match entry(n) {
+        Entry::Native(_) if seccomp::runs_natively(n, &args) => return Outcome::Native,
+        Entry::Native(Some(h)) | Entry::Emulated(h) => h,
+        Entry::Native(None) => return Outcome::Return(-(libc::ENOSYS as i64)),
+        Entry::Unknown => {
+            k.log_unknown(n);
+            return Outcome::Return(-(libc::ENOSYS as i64));
+        }
+    };
+    let mem = GuestMem::new(task.tid);
+    let mut ctx = Ctx {
+        k,
+        task,
+        regs,
+        args,
+        mem,
+        died: None,
+    };
+    let r = handler(&mut ctx);
+    if let Some(d) = ctx.died {
+        return Outcome::Died(d);
+    }
+    Outcome::Return(r.unwrap_or_else(|e| -(e.0 as i64)))
+}
+
+/// ENOSYS on purpose, without the "unimplemented" log line: the syscall is
+/// known, and Linux programs are expected to cope with its absence.
+fn enosys(_: &mut Ctx<'_>) -> SysResult {
+    Err(Errno::ENOSYS)
+}
+
+/// The table.
+pub fn entry(n: u64) -> Entry {
+    use Entry::{Emulated as E, Native as N};
+    match n {
+        // io
+        nr::READ => E(io::read),
+        nr::WRITE => E(io::write),
+        nr::READV => E(io::readv),
+        nr::WRITEV => E(io::writev),
+        nr::PREAD64 => E(io::pread64),
+        nr::PWRITE64 => E(io::pwrite64),
+        nr::LSEEK => E(io::lseek),
+        nr::IOCTL => E(io::ioctl),
+        // fs: descriptors
+        nr::OPEN => E(fs::open),
+        nr::OPENAT => E(fs::openat),
+        nr::CREAT => E(fs::creat),
+        nr::CLOSE => E(fs::close),
+        nr::DUP => E(fs::dup),
+        nr::DUP2 => E(fs::dup2),
+        nr::DUP3 => E(fs::dup3),
+        nr::FCNTL => E(fs::fcntl),
+        nr::GETDENTS64 => E(fs::getdents64),
+        nr::FSYNC => E(fs::fsync),
+        nr::FDATASYNC => E(fs::fdatasync),
+        nr::FTRUNCATE => E(fs::ftruncate),
+        nr::FCHMOD => E(fs::fchmod),
+        nr::FCHOWN => E(fs::fchown),
+        nr::FCHDIR => E(fs::fchdir),
+        // fs: paths
+        nr::STAT => E(fs::stat),
+        nr::LSTAT => E(fs::lstat),
+        nr::FSTAT => E(fs::fstat),
+        nr::NEWFSTATAT => E(fs::newfstatat),
+        nr::STATX => E(fs::statx),
+        nr::READLINK => E(fs::readlink),
+        nr::READLINKAT => E(fs::readlinkat),
+        nr::ACCESS => E(fs::access),
+        nr::FACCESSAT => E(fs::faccessat),
+        nr::FACCESSAT2 => E(fs::faccessat2),
+        nr::GETCWD => E(fs::getcwd),
+        nr::CHDIR => E(fs::chdir),
+        nr::MKDIR => E(fs::mkdir),
+        nr::MKDIRAT => E(fs::mkdirat),
+        nr::RMDIR => E(fs::rmdir),
+        nr::UNLINK => E(fs::unlink),
+        nr::UNLINKAT => E(fs::unlinkat),
+        nr::RENAME => E(fs::rename),
+        nr::RENAMEAT => E(fs::renameat),
+        nr::RENAMEAT2 => E(fs::renameat2),
+        nr::SYMLINK => E(fs::symlink),
+        nr::SYMLINKAT => E(fs::symlinkat),
+        nr::LINK => E(fs::link),
+        nr::LINKAT => E(fs::linkat),
+        nr::CHMOD => E(fs::chmod),
+        nr::FCHMODAT => E(fs::fchmodat),
+        nr::FCHMODAT2 => E(fs::fchmodat2),
+        nr::CHOWN => E(fs::chown),
+        nr::LCHOWN => E(fs::lchown),
+        nr::FCHOWNAT => E(fs::fchownat),
+        nr::UTIMENSAT => E(fs::utimensat),
+        nr::TRUNCATE => E(fs::truncate),
+        nr::UMASK => E(fs::umask),
+        // processes
+        nr::GETPID => E(proc::getpid),
+        nr::GETPPID => E(proc::getppid),
+        nr::GETTID => E(proc::gettid),
+        nr::GETUID => E(proc::getuid),
+        nr::GETEUID => E(proc::geteuid),
+        nr::GETGID => E(proc::getgid),
+        nr::GETEGID => E(proc::getegid),
+        nr::GETPGRP => E(proc::getpgrp),
+        nr::GETPGID => E(proc::getpgid),
+        nr::GETSID => E(proc::getsid),
+        nr::SET_TID_ADDRESS => E(proc::set_tid_address),
+        nr::PRCTL => E(proc::prctl),
+        nr::EXIT | nr::EXIT_GROUP => N(None),
+        nr::RSEQ => E(enosys),
+        // limits
+        nr::PRLIMIT64 => E(limits::prlimit64),
+        nr::GETRLIMIT => E(limits::getrlimit),
+        nr::SETRLIMIT => E(limits::setrlimit),
+        // memory
+        nr::BRK => E(mm::brk),
+        nr::MMAP => N(Some(mm::mmap_file)),
+        nr::MUNMAP | nr::MPROTECT | nr::MREMAP | nr::MADVISE => N(None),
+        // signals and threads of the caller
+        nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::RT_SIGRETURN | nr::SIGALTSTACK => N(None),
+        nr::FUTEX
+        | nr::SET_ROBUST_LIST
+        | nr::SCHED_YIELD
+        | nr::ARCH_PRCTL
+        | nr::RESTART_SYSCALL => N(None),
+        // time
+        nr::CLOCK_GETTIME => E(time::clock_gettime),
+        nr::CLOCK_GETRES => E(time::clock_getres),
+        nr::GETTIMEOFDAY => E(time::gettimeofday),
+        nr::TIME => E(time::time),
+        nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => N(None),
+        // the machine
+        nr::UNAME => E(misc::uname),
+        nr::SETHOSTNAME => E(misc::sethostname),
+        nr::SYSINFO => E(misc::sysinfo),
+        nr::GETRANDOM => E(misc::getrandom),
+        _ => Entry::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_native_syscall_is_in_the_table_as_native() {
+        for &(n, _) in seccomp::NATIVE {
+            assert!(matches!(entry(n), Entry::Native(_)), "{:?}", names::name(n));
+        }
+    }
+}

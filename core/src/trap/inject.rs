@@ -1,0 +1,62 @@
+//! Host-syscall injection: run one syscall inside a guest process.
+//!
+//! The task must be in a ptrace stop. Its registers are pointed at the
+//! stub's `syscall; int3` gadget; it runs to the `int3`, and the result is
+//! read from `rax`. A seccomp stop met on the way is the injected call
+//! itself (the task is in injection state, whatever its `rip` says: a
+//! guest may jump to the gadget too, but then the task is not injecting),
+//! so it is let through.
+
+use super::ptrace::{self, Regs};
+use super::Stop;
+use crate::errno::Errno;
+use crate::stub;
+
+/// Why an injected syscall did not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InjectError {
+    /// The process ended while injecting (an injected exit, or SIGKILL).
+    #[error("task ended during an injected syscall ({0:?})")]
+    Gone(Stop),
+    /// The process took a fault instead (the guest unmapped the stub).
+    #[error("task took signal {0} during an injected syscall")]
+    Fault(i32),
+    /// ptrace itself failed.
+    #[error("ptrace failed during injection: {0}")]
+    Ptrace(Errno),
+}
+
+/// Runs syscall `nr` with `args` in task `tid`, whose current registers
+/// are `base`. Leaves the task stopped after the gadget, with registers
+/// the caller must restore (to `base`, with whatever result it wants).
+pub fn inject(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<i64, InjectError> {
+    inject_regs(tid, base, nr, args).map(|after| after.rax as i64)
+}
+
+/// [`inject`], returning all registers after the call (its result is in
+/// `rax`): a call such as arch_prctl changes `fs_base`, which the caller
+/// must keep when it restores the rest.
+pub fn inject_regs(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Regs, InjectError> {
+    let mut regs = *base;
+    regs.rip = stub::GADGET;
+    regs.rax = nr;
+    // -1: if the task sits at a syscall entry, the host skips that call; at
+    // a signal stop, no syscall-restart logic rewinds rip.
+    regs.orig_rax = u64::MAX;
+    [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9] = args;
+    ptrace::set_regs(tid, &regs).map_err(InjectError::Ptrace)?;
+    ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?;
+    loop {
+        let ws = ptrace::wait_tid(tid).map_err(InjectError::Ptrace)?;
+        match Stop::from_status(ws.status) {
+            Stop::Signal(libc::SIGTRAP) => break,
+            // The injected call was trapped by the seccomp filter: run it.
+            Stop::Syscall | Stop::GroupStop(_) | Stop::Event(_) => {
+                ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?
+            }
+            Stop::Signal(sig) => return Err(InjectError::Fault(sig)),
+            gone @ (Stop::Exited(_) | Stop::Killed(_)) => return Err(InjectError::Gone(gone)),
+        }
+    }
+    ptrace::get_regs(tid).map_err(InjectError::Ptrace)
+}

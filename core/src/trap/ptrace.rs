@@ -1,0 +1,112 @@
+//! Thin safe wrappers over ptrace(2) and waitpid(2): the only `unsafe` of
+//! the trap path. Every function returns the host errno on failure; a
+//! tracee that vanished (killed by SIGKILL) shows up as `ESRCH`.
+
+use crate::errno::Errno;
+
+/// The tracee's general-purpose registers, as PTRACE_GETREGS returns them.
+pub type Regs = libc::user_regs_struct;
+
+/// Options every tracee carries: syscall stops marked with 0x80, seccomp
+/// RET_TRACE stops, the tracee dies with umvm, and (from Step 2 on) new
+/// children are attached as they are created.
+pub const OPTIONS: libc::c_int =
+    libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACESECCOMP | libc::PTRACE_O_EXITKILL;
+
+fn request(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> Result<i64, Errno> {
+    // SAFETY: the requests used here take plain integers or pointers to
+    // buffers owned by the caller for the duration of the call.
+    let r = unsafe {
+        libc::ptrace(
+            req,
+            tid,
+            addr as *mut libc::c_void,
+            data as *mut libc::c_void,
+        )
+    };
+    if r == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Attaches to `tid` without stopping it (PTRACE_SEIZE) with [`OPTIONS`].
+pub fn seize(tid: i32) -> Result<(), Errno> {
+    request(libc::PTRACE_SEIZE, tid, 0, OPTIONS as usize).map(drop)
+}
+
+/// Reads all general-purpose registers.
+pub fn get_regs(tid: i32) -> Result<Regs, Errno> {
+    let mut regs = std::mem::MaybeUninit::<Regs>::zeroed();
+    request(libc::PTRACE_GETREGS, tid, 0, regs.as_mut_ptr() as usize)?;
+    // SAFETY: PTRACE_GETREGS filled the whole struct, and all-zero was
+    // already a valid value of this plain-integer struct.
+    Ok(unsafe { regs.assume_init() })
+}
+
+/// Writes all general-purpose registers.
+pub fn set_regs(tid: i32, regs: &Regs) -> Result<(), Errno> {
+    request(libc::PTRACE_SETREGS, tid, 0, regs as *const Regs as usize).map(drop)
+}
+
+/// Resumes the tracee, delivering `sig` (0 for none); it runs until a
+/// seccomp RET_TRACE stop, a signal or its exit.
+pub fn cont(tid: i32, sig: i32) -> Result<(), Errno> {
+    request(libc::PTRACE_CONT, tid, 0, sig as usize).map(drop)
+}
+
+/// Resumes the tracee so that its next syscall stops at entry and is
+/// never executed by the host (PTRACE_SYSEMU).
+pub fn sysemu(tid: i32, sig: i32) -> Result<(), Errno> {
+    request(libc::PTRACE_SYSEMU, tid, 0, sig as usize).map(drop)
+}
+
+/// The event message of the last PTRACE_EVENT stop.
+pub fn event_msg(tid: i32) -> Result<u64, Errno> {
+    let mut msg: libc::c_ulong = 0;
+    request(
+        libc::PTRACE_GETEVENTMSG,
+        tid,
+        0,
+        &mut msg as *mut _ as usize,
+    )?;
+    Ok(msg)
+}
+
+/// Sends SIGKILL to one host thread.
+pub fn kill_thread(tgid: i32, tid: i32) {
+    // SAFETY: tgkill takes plain integers; a vanished thread is ESRCH.
+    unsafe { libc::syscall(libc::SYS_tgkill, tgid, tid, libc::SIGKILL) };
+}
+
+/// One wait result: which host thread changed state, and how.
+#[derive(Clone, Copy, Debug)]
+pub struct WaitStatus {
+    /// The host tid.
+    pub tid: i32,
+    /// The raw status word of waitpid(2).
+    pub status: i32,
+}
+
+/// Waits for a state change of any tracee of the *calling thread*
+/// (`__WNOTHREAD`: each tracer loop sees only its own tasks). Returns
+/// `ECHILD` when the thread has none, `EINTR` when woken by a signal.
+pub fn wait_any() -> Result<WaitStatus, Errno> {
+    wait(-1)
+}
+
+/// Waits for a state change of one tracee.
+pub fn wait_tid(tid: i32) -> Result<WaitStatus, Errno> {
+    wait(tid)
+}
+
+fn wait(pid: i32) -> Result<WaitStatus, Errno> {
+    let mut status = 0;
+    // SAFETY: `status` outlives the call.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(WaitStatus { tid: r, status })
+}

@@ -1,0 +1,194 @@
+//! Creating a guest process: a host child that execs the stub.
+//!
+//! The tracer thread forks; the child waits until it is seized, then
+//! (with nothing but raw syscalls, as it is a fork of a threaded process)
+//! leaves umvm's session, resets signal state, arranges to die with its
+//! tracer (PR_SET_PDEATHSIG), drops root, sets no_new_privs, closes every
+//! host fd but the stub's close-on-exec memfd, installs the seccomp filter
+//! and execs the stub. The stub traps at its first instruction: the task
+//! is then stopped, clean, and ready for the loader.
+
+use std::os::fd::RawFd;
+
+use super::inject::InjectError;
+use super::ptrace;
+use super::Stop;
+use crate::errno::Errno;
+
+/// How to start a guest process.
+pub struct SpawnSpec<'a> {
+    /// The stub's memfd.
+    pub stub_fd: RawFd,
+    /// The seccomp filter to install (seccomp mode).
+    pub filter: Option<&'a [seccompiler::sock_filter]>,
+    /// When umvm runs as root: the uid/gid guest processes run as.
+    pub drop_to: Option<(u32, u32)>,
+}
+
+/// Why a guest process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// fork, pipe or ptrace failed.
+    #[error("starting a guest process: {0}")]
+    Host(Errno),
+    /// The child failed a setup step before exec'ing the stub.
+    #[error("guest process setup failed at step {0} (see trap/spawn.rs)")]
+    Setup(i32),
+    /// The child stopped unexpectedly.
+    #[error("guest process stopped unexpectedly: {0:?}")]
+    Unexpected(Stop),
+}
+
+impl From<InjectError> for SpawnError {
+    fn from(e: InjectError) -> SpawnError {
+        match e {
+            InjectError::Ptrace(e) => SpawnError::Host(e),
+            InjectError::Gone(s) => SpawnError::Unexpected(s),
+            InjectError::Fault(sig) => SpawnError::Unexpected(Stop::Signal(sig)),
+        }
+    }
+}
+
+/// Forks a guest process that is traced by the calling thread and stopped
+/// at the stub's entry. Returns its host pid.
+pub fn spawn(spec: &SpawnSpec<'_>) -> Result<i32, SpawnError> {
+    let mut pipe = [0; 2];
+    // SAFETY: `pipe` has room for two fds.
+    Errno::result(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) })
+        .map_err(SpawnError::Host)?;
+    // seccompiler's sock_filter is the kernel's struct, as libc's is.
+    let prog = spec.filter.map(|f| libc::sock_fprog {
+        len: f.len() as u16,
+        filter: f.as_ptr() as *mut libc::sock_filter,
+    });
+    let argv: [*const libc::c_char; 2] = [c"umvm-stub".as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+
+    // SAFETY: the child runs only async-signal-safe raw syscalls (below)
+    // on memory prepared before the fork, and never returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: see child_main.
+        unsafe {
+            child_main(
+                pipe[0],
+                parent,
+                spec.stub_fd,
+                prog.as_ref(),
+                spec.drop_to,
+                &argv,
+                &envp,
+            )
+        }
+    }
+    // SAFETY: closing our copy of the read end.
+    unsafe { libc::close(pipe[0]) };
+    if pid < 0 {
+        // SAFETY: closing the write end we own.
+        unsafe { libc::close(pipe[1]) };
+        return Err(SpawnError::Host(Errno::last()));
+    }
+    let seized = ptrace::seize(pid);
+    // Release the child whether or not the seize worked: it must not block.
+    // SAFETY: writing one byte from a local, then closing our fd.
+    unsafe {
+        libc::write(pipe[1], [1u8].as_ptr().cast(), 1);
+        libc::close(pipe[1]);
+    }
+    if let Err(e) = seized {
+        // SAFETY: killing and reaping the child we forked.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL);
+        }
+        return Err(SpawnError::Host(e));
+    }
+    loop {
+        let ws = ptrace::wait_tid(pid).map_err(SpawnError::Host)?;
+        match Stop::from_status(ws.status) {
+            // The stub's first instruction, int3.
+            Stop::Signal(libc::SIGTRAP) => return Ok(pid),
+            // The filter traps the stub's execveat: it is ours, let it run.
+            Stop::Syscall | Stop::Event(_) | Stop::GroupStop(_) => {
+                ptrace::cont(pid, 0).map_err(SpawnError::Host)?
+            }
+            Stop::Exited(code) => return Err(SpawnError::Setup(code)),
+            other => {
+                ptrace::kill_thread(pid, pid);
+                let _ = ptrace::wait_tid(pid);
+                return Err(SpawnError::Unexpected(other));
+            }
+        }
+    }
+}
+
+/// The child side of [`spawn`]. Exit codes 120-127 name the step that
+/// failed.
+///
+/// # Safety
+/// Must run in a freshly forked child; every pointer must be valid.
+unsafe fn child_main(
+    rd: RawFd,
+    parent: i32,
+    stub_fd: RawFd,
+    prog: Option<&libc::sock_fprog>,
+    drop_to: Option<(u32, u32)>,
+    argv: &[*const libc::c_char; 2],
+    envp: &[*const libc::c_char; 1],
+) -> ! {
+    let mut b = 0u8;
+    if libc::read(rd, (&mut b as *mut u8).cast(), 1) != 1 {
+        libc::_exit(120);
+    }
+    libc::setsid();
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    // exec resets handlers but keeps ignored signals ignored (Rust ignores
+    // SIGPIPE): give the guest default dispositions.
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
+        libc::_exit(121);
+    }
+    if let Some((uid, gid)) = drop_to {
+        if libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setresgid(gid, gid, gid) != 0
+            || libc::setresuid(uid, uid, uid) != 0
+        {
+            libc::_exit(122);
+        }
+    }
+    if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+        libc::_exit(123);
+    }
+    if stub_fd > 0 {
+        libc::syscall(libc::SYS_close_range, 0, stub_fd - 1, 0);
+    }
+    libc::syscall(libc::SYS_close_range, stub_fd + 1, u32::MAX, 0);
+    if let Some(p) = prog {
+        if libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            p as *const libc::sock_fprog,
+        ) != 0
+        {
+            libc::_exit(124);
+        }
+    }
+    libc::syscall(
+        libc::SYS_execveat,
+        stub_fd,
+        c"".as_ptr(),
+        argv.as_ptr(),
+        envp.as_ptr(),
+        libc::AT_EMPTY_PATH,
+    );
+    libc::_exit(125);
+}

@@ -1,0 +1,204 @@
+//! `Vm` and `VmBuilder`: configuration in, a running machine, its exit
+//! status out. The CLI is a thin client of this API.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use crate::dev::console::TerminalGuard;
+use crate::fs::hostfs::HostFs;
+use crate::fs::Vfs;
+use crate::kernel::Kernel;
+use crate::sched::{self, Command, Event, InitError, InitSpec, TracerLoop};
+use crate::trap::{seccomp, TrapMode};
+
+/// Why a VM could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    /// The host directory for the root filesystem is unusable.
+    #[error("--root-dir {}: {source}", .path.display())]
+    RootDir {
+        /// The directory given.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: std::io::Error,
+    },
+    /// No root filesystem was given.
+    #[error("no root filesystem: give --root-dir DIR")]
+    NoRoot,
+    /// The seccomp filter could not be built.
+    #[error(transparent)]
+    Filter(#[from] seccomp::FilterError),
+    /// Init could not be started.
+    #[error(transparent)]
+    Init(#[from] InitError),
+    /// The kernel's threads stopped without an answer.
+    #[error("the tracer loops stopped unexpectedly")]
+    Lost,
+}
+
+/// Configures a VM.
+pub struct VmBuilder {
+    root_dir: Option<PathBuf>,
+    trap: TrapMode,
+    strace: Option<Box<dyn Write + Send>>,
+    init: Vec<Vec<u8>>,
+    env: Vec<Vec<u8>>,
+    pin: bool,
+    mem_bytes: u64,
+}
+
+impl Default for VmBuilder {
+    fn default() -> Self {
+        VmBuilder {
+            root_dir: None,
+            trap: TrapMode::default(),
+            strace: None,
+            init: vec![b"/sbin/init".to_vec()],
+            env: vec![b"HOME=/".to_vec(), b"TERM=linux".to_vec()],
+            pin: true,
+            mem_bytes: 256 << 20,
+        }
+    }
+}
+
+impl VmBuilder {
+    /// A VM with UML's defaults: init is /sbin/init, 256 MiB of memory.
+    pub fn new() -> VmBuilder {
+        VmBuilder::default()
+    }
+
+    /// Uses host directory `dir` as the guest's `/` (hostfs, jailed).
+    pub fn root_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.root_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Chooses the trap back end.
+    pub fn trap(mut self, mode: TrapMode) -> Self {
+        self.trap = mode;
+        self
+    }
+
+    /// Prints every guest syscall to `sink`.
+    pub fn strace(mut self, sink: Box<dyn Write + Send>) -> Self {
+        self.strace = Some(sink);
+        self
+    }
+
+    /// init's argv; `argv[0]` is the program's guest path.
+    pub fn init(mut self, argv: Vec<Vec<u8>>) -> Self {
+        if !argv.is_empty() {
+            self.init = argv;
+        }
+        self
+    }
+
+    /// init's environment.
+    pub fn env(mut self, env: Vec<Vec<u8>>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Pins tracer loops to CPUs (default); off is for measurements.
+    pub fn pin(mut self, on: bool) -> Self {
+        self.pin = on;
+        self
+    }
+
+    /// The memory the guest is told it has (`mem=`).
+    pub fn mem(mut self, bytes: u64) -> Self {
+        self.mem_bytes = bytes;
+        self
+    }
+
+    /// Checks the configuration and builds the VM.
+    pub fn build(self) -> Result<Vm, VmError> {
+        let dir = self.root_dir.ok_or(VmError::NoRoot)?;
+        let meta = std::fs::metadata(&dir).map_err(|source| VmError::RootDir {
+            path: dir.clone(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            let source = std::io::Error::from_raw_os_error(libc::ENOTDIR);
+            return Err(VmError::RootDir { path: dir, source });
+        }
+        let fs = HostFs::open(&dir).map_err(|source| VmError::RootDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let filter = match self.trap {
+            TrapMode::Seccomp => Some(seccomp::filter()?),
+            TrapMode::Sysemu => None,
+        };
+        let strace = self.strace.map(Mutex::new);
+        let kernel = Kernel::new(
+            Vfs::new(fs),
+            self.trap.platform(),
+            filter,
+            strace,
+            self.mem_bytes,
+        );
+        Ok(Vm {
+            kernel: Arc::new(kernel),
+            init: self.init,
+            env: self.env,
+            pin: self.pin,
+        })
+    }
+}
+
+/// A configured machine.
+pub struct Vm {
+    kernel: Arc<Kernel>,
+    init: Vec<Vec<u8>>,
+    env: Vec<Vec<u8>>,
+    pin: bool,
+}
+
+impl Vm {
+    /// Boots the VM and runs it until init ends; returns init's exit
+    /// status (128+N when a signal N killed it).
+    pub fn run(self) -> Result<i32, VmError> {
+        let _terminal = TerminalGuard::save();
+        // The guest's umask alone decides the modes of files it creates.
+        // SAFETY: umask has no preconditions.
+        unsafe { libc::umask(0) };
+        let (events_tx, events) = mpsc::channel();
+        let cpus = sched::allowed_cpus();
+        let mut loops = Vec::new();
+        for &cpu in &cpus {
+            let (tx, rx) = mpsc::channel();
+            let l = TracerLoop::new(
+                self.kernel.clone(),
+                self.pin.then_some(cpu),
+                events_tx.clone(),
+            );
+            std::thread::Builder::new()
+                .name(format!("umvm-cpu{cpu}"))
+                .spawn(move || l.run(rx))
+                .map_err(|_| VmError::Lost)?;
+            loops.push(tx);
+        }
+        drop(events_tx);
+        let spec = InitSpec {
+            path: self.init[0].clone(),
+            argv: self.init,
+            envp: self.env,
+        };
+        loops[0]
+            .send(Command::StartInit(spec))
+            .map_err(|_| VmError::Lost)?;
+        let result = match events.recv() {
+            Ok(Event::Halted(status)) => Ok(status),
+            Ok(Event::InitFailed(e)) => Err(VmError::Init(e)),
+            Err(_) => Err(VmError::Lost),
+        };
+        if let Some(sink) = &self.kernel.strace {
+            if let Ok(mut w) = sink.lock() {
+                let _ = w.flush();
+            }
+        }
+        result
+    }
+}
