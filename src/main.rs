@@ -9,11 +9,7 @@ use clap::{Parser, Subcommand};
 use umvm_core::{TrapMode, VmBuilder};
 
 #[derive(Parser)]
-#[command(
-    name = "umvm",
-    version,
-    about = "A user-mode virtual machine for x86-64 Linux"
-)]
+#[command(name = "umvm", version, about = "A user-mode virtual machine for x86-64 Linux")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -46,11 +42,7 @@ struct RunArgs {
     strace_file: Option<PathBuf>,
 
     /// UML switches (init=PATH, mem=SIZE), then `--` and init's argv.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "SWITCHES"
-    )]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SWITCHES")]
     rest: Vec<OsString>,
 }
 
@@ -62,11 +54,8 @@ fn parse_size(s: &str) -> Result<u64> {
         Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    let n: u64 = num
-        .parse()
-        .with_context(|| format!("mem={s}: not a size (e.g. 256M)"))?;
-    n.checked_mul(mult)
-        .with_context(|| format!("mem={s}: too large"))
+    let n: u64 = num.parse().with_context(|| format!("mem={s}: not a size (e.g. 256M)"))?;
+    n.checked_mul(mult).with_context(|| format!("mem={s}: too large"))
 }
 
 fn run(args: RunArgs) -> Result<i32> {
@@ -80,9 +69,7 @@ fn run(args: RunArgs) -> Result<i32> {
         if w == "--" {
             break;
         }
-        let w = w
-            .into_string()
-            .map_err(|w| anyhow::anyhow!("switch {w:?} is not UTF-8"))?;
+        let w = w.into_string().map_err(|w| anyhow::anyhow!("switch {w:?} is not UTF-8"))?;
         match w.split_once('=') {
             Some(("init", path)) => init = vec![path.as_bytes().to_vec()],
             Some(("mem", size)) => vm = vm.mem(parse_size(size)?),
@@ -108,8 +95,7 @@ fn run(args: RunArgs) -> Result<i32> {
     if args.strace {
         let sink: Box<dyn std::io::Write + Send> = match &args.strace_file {
             Some(f) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(f)
-                    .with_context(|| format!("--strace-file {}", f.display()))?,
+                std::fs::File::create(f).with_context(|| format!("--strace-file {}", f.display()))?,
             )),
             None => Box::new(std::io::stderr()),
         };
@@ -120,11 +106,9 @@ fn run(args: RunArgs) -> Result<i32> {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("UMVM_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("UMVM_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(false)
         .init();

@@ -73,11 +73,7 @@ errnos!(
 impl Errno {
     /// The calling thread's current `errno`, after a failed libc call.
     pub fn last() -> Errno {
-        Errno(
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO),
-        )
+        Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
     }
 
     /// Wraps a libc return value: `-1` becomes the current errno.

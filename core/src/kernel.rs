@@ -49,11 +49,7 @@ impl Kernel {
             platform,
             filter,
             strace,
-            console: [
-                ConsoleStream::dup(0),
-                ConsoleStream::dup(1),
-                ConsoleStream::dup(2),
-            ],
+            console: [ConsoleStream::dup(0), ConsoleStream::dup(1), ConsoleStream::dup(2)],
             hostname: Mutex::new(b"umvm".to_vec()),
             boot: Instant::now(),
             mem_bytes,
@@ -69,11 +65,7 @@ impl Kernel {
 
     /// Logs an unimplemented syscall, once per syscall per VM.
     pub fn log_unknown(&self, nr: u64) {
-        let first = self
-            .unknown_logged
-            .lock()
-            .map(|mut s| s.insert(nr))
-            .unwrap_or(false);
+        let first = self.unknown_logged.lock().map(|mut s| s.insert(nr)).unwrap_or(false);
         if first {
             let name = crate::syscall::names::name(nr).unwrap_or("?");
             tracing::warn!("unimplemented syscall {name} ({nr}): the guest gets ENOSYS");

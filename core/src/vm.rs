@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
 use crate::dev::console::TerminalGuard;
+use crate::errno::Errno;
 use crate::fs::hostfs::HostFs;
 use crate::fs::Vfs;
 use crate::kernel::Kernel;
@@ -16,12 +17,12 @@ use crate::trap::{seccomp, TrapMode};
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
     /// The host directory for the root filesystem is unusable.
-    #[error("--root-dir {}: {source}", .path.display())]
+    #[error("--root-dir {}: {errno}", .path.display())]
     RootDir {
         /// The directory given.
         path: PathBuf,
         /// What is wrong with it.
-        source: std::io::Error,
+        errno: Errno,
     },
     /// No root filesystem was given.
     #[error("no root filesystem: give --root-dir DIR")]
@@ -115,36 +116,19 @@ impl VmBuilder {
     /// Checks the configuration and builds the VM.
     pub fn build(self) -> Result<Vm, VmError> {
         let dir = self.root_dir.ok_or(VmError::NoRoot)?;
-        let meta = std::fs::metadata(&dir).map_err(|source| VmError::RootDir {
-            path: dir.clone(),
-            source,
-        })?;
+        let bad = |e: std::io::Error| VmError::RootDir { path: dir.clone(), errno: e.into() };
+        let meta = std::fs::metadata(&dir).map_err(bad)?;
         if !meta.is_dir() {
-            let source = std::io::Error::from_raw_os_error(libc::ENOTDIR);
-            return Err(VmError::RootDir { path: dir, source });
+            return Err(VmError::RootDir { path: dir, errno: Errno::ENOTDIR });
         }
-        let fs = HostFs::open(&dir).map_err(|source| VmError::RootDir {
-            path: dir.clone(),
-            source,
-        })?;
+        let fs = HostFs::open(&dir).map_err(bad)?;
         let filter = match self.trap {
             TrapMode::Seccomp => Some(seccomp::filter()?),
             TrapMode::Sysemu => None,
         };
         let strace = self.strace.map(Mutex::new);
-        let kernel = Kernel::new(
-            Vfs::new(fs),
-            self.trap.platform(),
-            filter,
-            strace,
-            self.mem_bytes,
-        );
-        Ok(Vm {
-            kernel: Arc::new(kernel),
-            init: self.init,
-            env: self.env,
-            pin: self.pin,
-        })
+        let kernel = Kernel::new(Vfs::new(fs), self.trap.platform(), filter, strace, self.mem_bytes);
+        Ok(Vm { kernel: Arc::new(kernel), init: self.init, env: self.env, pin: self.pin })
     }
 }
 
@@ -169,11 +153,7 @@ impl Vm {
         let mut loops = Vec::new();
         for &cpu in &cpus {
             let (tx, rx) = mpsc::channel();
-            let l = TracerLoop::new(
-                self.kernel.clone(),
-                self.pin.then_some(cpu),
-                events_tx.clone(),
-            );
+            let l = TracerLoop::new(self.kernel.clone(), self.pin.then_some(cpu), events_tx.clone());
             std::thread::Builder::new()
                 .name(format!("umvm-cpu{cpu}"))
                 .spawn(move || l.run(rx))
@@ -181,14 +161,8 @@ impl Vm {
             loops.push(tx);
         }
         drop(events_tx);
-        let spec = InitSpec {
-            path: self.init[0].clone(),
-            argv: self.init,
-            envp: self.env,
-        };
-        loops[0]
-            .send(Command::StartInit(spec))
-            .map_err(|_| VmError::Lost)?;
+        let spec = InitSpec { path: self.init[0].clone(), argv: self.init, envp: self.env };
+        loops[0].send(Command::StartInit(spec)).map_err(|_| VmError::Lost)?;
         let result = match events.recv() {
             Ok(Event::Halted(status)) => Ok(status),
             Ok(Event::InitFailed(e)) => Err(VmError::Init(e)),

@@ -55,9 +55,7 @@ impl TerminalGuard {
         // SAFETY: tcgetattr fills `t` or fails.
         let ok = unsafe { libc::tcgetattr(0, t.as_mut_ptr()) } == 0;
         // SAFETY: filled by tcgetattr when ok.
-        TerminalGuard {
-            saved: ok.then(|| (0, unsafe { t.assume_init() })),
-        }
+        TerminalGuard { saved: ok.then(|| (0, unsafe { t.assume_init() })) }
     }
 }
 

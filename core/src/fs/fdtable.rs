@@ -23,11 +23,7 @@ impl FdTable {
     }
 
     fn slot(&self, fd: i32) -> Result<&Slot, Errno> {
-        usize::try_from(fd)
-            .ok()
-            .and_then(|i| self.slots.get(i))
-            .and_then(|s| s.as_ref())
-            .ok_or(Errno::EBADF)
+        usize::try_from(fd).ok().and_then(|i| self.slots.get(i)).and_then(|s| s.as_ref()).ok_or(Errno::EBADF)
     }
 
     /// The file behind `fd`, or EBADF.
@@ -51,17 +47,9 @@ impl FdTable {
 
     /// Installs `file` at the lowest free fd >= `min`, below `limit`
     /// (RLIMIT_NOFILE); EMFILE when there is none.
-    pub fn insert(
-        &mut self,
-        file: Arc<OpenFile>,
-        cloexec: bool,
-        min: i32,
-        limit: u64,
-    ) -> Result<i32, Errno> {
+    pub fn insert(&mut self, file: Arc<OpenFile>, cloexec: bool, min: i32, limit: u64) -> Result<i32, Errno> {
         let min = usize::try_from(min).map_err(|_| Errno::EINVAL)?;
-        let free = (min..)
-            .find(|&i| self.slots.get(i).is_none_or(|s| s.is_none()))
-            .expect("unbounded range");
+        let free = (min..).find(|&i| self.slots.get(i).is_none_or(|s| s.is_none())).expect("unbounded range");
         if free as u64 >= limit {
             return Err(Errno::EMFILE);
         }

@@ -37,11 +37,7 @@ pub const SETFL_MASK: i32 = libc::O_APPEND | libc::O_NONBLOCK | libc::O_NOATIME 
 impl OpenFile {
     /// A new open file description.
     pub fn new(kind: FileKind, path: Vec<u8>, flags: i32) -> OpenFile {
-        OpenFile {
-            kind,
-            path,
-            flags: AtomicI32::new(flags),
-        }
+        OpenFile { kind, path, flags: AtomicI32::new(flags) }
     }
 
     /// The guest-visible status flags.
@@ -52,8 +48,7 @@ impl OpenFile {
     /// Replaces the F_SETFL-changeable flags.
     pub fn set_flags(&self, new: i32) {
         let old = self.flags();
-        self.flags
-            .store((old & !SETFL_MASK) | (new & SETFL_MASK), Ordering::Relaxed);
+        self.flags.store((old & !SETFL_MASK) | (new & SETFL_MASK), Ordering::Relaxed);
     }
 
     /// Whether it was opened for reading.

@@ -32,21 +32,13 @@ impl HostFs {
     pub fn open(dir: &Path) -> std::io::Result<HostFs> {
         let c = cstr(dir.as_os_str().as_bytes());
         // SAFETY: `c` is a valid C string; flags are constants.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: open returned a new fd that nothing else owns.
         let root = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(HostFs {
-            root,
-            host_path: dir.to_path_buf(),
-        })
+        Ok(HostFs { root, host_path: dir.to_path_buf() })
     }
 
     /// The host directory this filesystem serves.
@@ -62,8 +54,7 @@ impl HostFs {
         // SAFETY: open_how is plain integers; all-zero is valid.
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
         how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-        how.resolve =
-            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
         for _ in 0..16 {
             // SAFETY: `c` and `how` outlive the call; size is how's size.
             let fd = unsafe {
@@ -93,14 +84,7 @@ impl HostFs {
 pub fn lstat_at(dir: BorrowedFd<'_>, name: &CString) -> Result<libc::stat, Errno> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: `name` is a C string and `st` a buffer of the right type.
-    let r = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            st.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
+    let r = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
     Errno::result(r)?;
     // SAFETY: fstatat filled it.
     Ok(unsafe { st.assume_init() })
@@ -119,14 +103,7 @@ pub fn fstat(fd: BorrowedFd<'_>) -> Result<libc::stat, Errno> {
 pub fn readlink_at(dir: BorrowedFd<'_>, name: &CString) -> Result<Vec<u8>, Errno> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
     // SAFETY: `buf` is writable for its length.
-    let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     let n = Errno::result(n)? as usize;
     if n >= buf.len() {
         return Err(Errno::ENAMETOOLONG);

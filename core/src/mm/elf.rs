@@ -109,16 +109,10 @@ impl ElfInfo {
             return Err(ElfError::NotElf);
         }
         if data.len() < 6 {
-            return Err(ElfError::Truncated(
-                "the file ends inside the ELF identification",
-            ));
+            return Err(ElfError::Truncated("the file ends inside the ELF identification"));
         }
         if data[4] != object::elf::ELFCLASS64 {
-            return Err(ElfError::Class(if data[4] == object::elf::ELFCLASS32 {
-                32
-            } else {
-                data[4]
-            }));
+            return Err(ElfError::Class(if data[4] == object::elf::ELFCLASS32 { 32 } else { data[4] }));
         }
         if data[5] != object::elf::ELFDATA2LSB {
             return Err(ElfError::Endian);
@@ -138,9 +132,7 @@ impl ElfInfo {
         let phnum = hdr.e_phnum.get(e);
         let phentsize = hdr.e_phentsize.get(e) as usize;
         if phentsize != std::mem::size_of::<ProgramHeader64<LE>>() {
-            return Err(ElfError::Malformed(format!(
-                "program header size {phentsize}, expected 56"
-            )));
+            return Err(ElfError::Malformed(format!("program header size {phentsize}, expected 56")));
         }
         if phnum == 0 {
             return Err(ElfError::Malformed("no program headers".into()));
@@ -152,13 +144,9 @@ impl ElfInfo {
         let phdr_bytes = usize::try_from(phoff)
             .ok()
             .and_then(|off| data.get(off..))
-            .ok_or(ElfError::Truncated(
-                "program headers start past the end of the file",
-            ))?;
+            .ok_or(ElfError::Truncated("program headers start past the end of the file"))?;
         let (phdrs, _) = pod::slice_from_bytes::<ProgramHeader64<LE>>(phdr_bytes, phnum as usize)
-            .map_err(|()| {
-            ElfError::Truncated("program headers extend past the end of the file")
-        })?;
+            .map_err(|()| ElfError::Truncated("program headers extend past the end of the file"))?;
 
         let mut info = ElfInfo {
             pie,
@@ -172,21 +160,15 @@ impl ElfInfo {
         for (i, ph) in phdrs.iter().enumerate() {
             match ph.p_type(e) {
                 object::elf::PT_INTERP => {
-                    let interp = ph.data(e, data).map_err(|()| {
-                        ElfError::Truncated("PT_INTERP extends past the end of the file")
-                    })?;
+                    let interp = ph
+                        .data(e, data)
+                        .map_err(|()| ElfError::Truncated("PT_INTERP extends past the end of the file"))?;
                     let interp = interp.split(|&b| b == 0).next().unwrap_or_default();
-                    return Err(ElfError::Dynamic(
-                        String::from_utf8_lossy(interp).into_owned(),
-                    ));
+                    return Err(ElfError::Dynamic(String::from_utf8_lossy(interp).into_owned()));
                 }
-                object::elf::PT_LOAD => {
-                    info.segments.push(Self::segment(i, ph, data.len() as u64)?)
-                }
+                object::elf::PT_LOAD => info.segments.push(Self::segment(i, ph, data.len() as u64)?),
                 object::elf::PT_PHDR => explicit_phdr = Some(ph.p_vaddr(e)),
-                object::elf::PT_GNU_STACK => {
-                    info.exec_stack = ph.p_flags(e) & object::elf::PF_X != 0
-                }
+                object::elf::PT_GNU_STACK => info.exec_stack = ph.p_flags(e) & object::elf::PF_X != 0,
                 _ => {}
             }
         }
@@ -206,25 +188,15 @@ impl ElfInfo {
         let lo = sorted[0].vaddr & !(PAGE - 1);
         let hi = sorted.iter().map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
         if pie && hi - lo > stub::BASE / 4 {
-            return Err(ElfError::Malformed(format!(
-                "{:#x} bytes of segments",
-                hi - lo
-            )));
+            return Err(ElfError::Malformed(format!("{:#x} bytes of segments", hi - lo)));
         }
         if !pie && (lo < MIN_ADDR || hi > stub::BASE) {
             return Err(ElfError::Malformed(format!(
                 "segments at {lo:#x}..{hi:#x} lie outside the guest's address space"
             )));
         }
-        if !info
-            .segments
-            .iter()
-            .any(|s| (s.vaddr..s.vaddr + s.memsz).contains(&info.entry))
-        {
-            return Err(ElfError::Malformed(format!(
-                "entry point {:#x} is in no segment",
-                info.entry
-            )));
+        if !info.segments.iter().any(|s| (s.vaddr..s.vaddr + s.memsz).contains(&info.entry)) {
+            return Err(ElfError::Malformed(format!("entry point {:#x} is in no segment", info.entry)));
         }
         // AT_PHDR: PT_PHDR when present, else the segment that maps e_phoff.
         info.phdr_vaddr = explicit_phdr.or_else(|| {
@@ -239,30 +211,19 @@ impl ElfInfo {
 
     fn segment(i: usize, ph: &ProgramHeader64<LE>, file_len: u64) -> Result<Segment, ElfError> {
         let e = LE;
-        let (vaddr, memsz, offset, filesz) =
-            (ph.p_vaddr(e), ph.p_memsz(e), ph.p_offset(e), ph.p_filesz(e));
+        let (vaddr, memsz, offset, filesz) = (ph.p_vaddr(e), ph.p_memsz(e), ph.p_offset(e), ph.p_filesz(e));
         if filesz > memsz {
-            return Err(ElfError::Malformed(format!(
-                "segment {i}: file size exceeds memory size"
-            )));
+            return Err(ElfError::Malformed(format!("segment {i}: file size exceeds memory size")));
         }
-        let end = offset
-            .checked_add(filesz)
-            .ok_or(ElfError::Malformed(format!("segment {i}: bad offset")))?;
+        let end = offset.checked_add(filesz).ok_or(ElfError::Malformed(format!("segment {i}: bad offset")))?;
         if end > file_len {
-            return Err(ElfError::Truncated(
-                "a loadable segment extends past the end of the file",
-            ));
+            return Err(ElfError::Truncated("a loadable segment extends past the end of the file"));
         }
         if vaddr.checked_add(memsz).is_none_or(|end| end > stub::BASE) {
-            return Err(ElfError::Malformed(format!(
-                "segment {i}: address {vaddr:#x} out of range"
-            )));
+            return Err(ElfError::Malformed(format!("segment {i}: address {vaddr:#x} out of range")));
         }
         if vaddr % PAGE != offset % PAGE {
-            return Err(ElfError::Malformed(format!(
-                "segment {i}: address and offset differ modulo the page size"
-            )));
+            return Err(ElfError::Malformed(format!("segment {i}: address and offset differ modulo the page size")));
         }
         let f = ph.p_flags(e);
         let mut prot = 0;
@@ -275,13 +236,7 @@ impl ElfInfo {
         if f & object::elf::PF_X != 0 {
             prot |= libc::PROT_EXEC;
         }
-        Ok(Segment {
-            vaddr,
-            memsz,
-            offset,
-            filesz,
-            prot,
-        })
+        Ok(Segment { vaddr, memsz, offset, filesz, prot })
     }
 }
 
@@ -309,10 +264,7 @@ mod tests {
     fn rejects_bad_files_by_name() {
         assert_eq!(ElfInfo::parse(b"hello"), Err(ElfError::NotElf));
         assert_eq!(ElfInfo::parse(b"#!/bin/sh\n"), Err(ElfError::Script));
-        assert!(matches!(
-            ElfInfo::parse(b"\x7fELF\x02\x01\x01"),
-            Err(ElfError::Truncated(_))
-        ));
+        assert!(matches!(ElfInfo::parse(b"\x7fELF\x02\x01\x01"), Err(ElfError::Truncated(_))));
         let Some(b) = busybox() else { return };
         let mut arm = b.clone();
         arm[18..20].copy_from_slice(&183u16.to_le_bytes());
@@ -320,14 +272,8 @@ mod tests {
         let mut c32 = b.clone();
         c32[4] = 1;
         assert_eq!(ElfInfo::parse(&c32), Err(ElfError::Class(32)));
-        assert!(matches!(
-            ElfInfo::parse(&b[..100]),
-            Err(ElfError::Truncated(_))
-        ));
-        assert!(matches!(
-            ElfInfo::parse(&b[..b.len() / 2]),
-            Err(ElfError::Truncated(_))
-        ));
+        assert!(matches!(ElfInfo::parse(&b[..100]), Err(ElfError::Truncated(_))));
+        assert!(matches!(ElfInfo::parse(&b[..b.len() / 2]), Err(ElfError::Truncated(_))));
     }
 
     #[test]

@@ -50,20 +50,15 @@ impl HostAux {
     pub fn read(mem: &GuestMem, sp: u64) -> Result<HostAux, Errno> {
         let mut buf = [0u8; 2048];
         let n = mem.read_partial(sp, &mut buf)?;
-        let words: Vec<u64> = buf[..n - n % 8]
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("chunk of 8")))
-            .collect();
+        let words: Vec<u64> =
+            buf[..n - n % 8].chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("chunk of 8"))).collect();
         let argc = *words.first().ok_or(Errno::EFAULT)? as usize;
         let mut i = 1 + argc.checked_add(1).ok_or(Errno::EFAULT)?;
         while *words.get(i).ok_or(Errno::EFAULT)? != 0 {
             i += 1;
         }
         i += 1;
-        let mut aux = HostAux {
-            clktck: 100,
-            ..Default::default()
-        };
+        let mut aux = HostAux { clktck: 100, ..Default::default() };
         while let (Some(&k), Some(&v)) = (words.get(i), words.get(i + 1)) {
             match k {
                 0 => break,
@@ -160,12 +155,7 @@ pub fn load(
     file: &[u8],
     args: &ExecArgs<'_>,
 ) -> Result<Loaded, LoadError> {
-    let total: usize = args
-        .argv
-        .iter()
-        .chain(args.envp)
-        .map(|s| s.len() + 1 + 8)
-        .sum();
+    let total: usize = args.argv.iter().chain(args.envp).map(|s| s.len() + 1 + 8).sum();
     if total > MAX_ARGS_TOTAL {
         return Err(LoadError::TooBig);
     }
@@ -181,10 +171,7 @@ pub fn load(
     let mut sys = |what: &'static str, n: u64, a: [u64; 6]| -> Result<u64, LoadError> {
         let r = inject(n, a).map_err(|errno| LoadError::Host { what, errno })?;
         if (-4095..0).contains(&r) {
-            return Err(LoadError::Host {
-                what,
-                errno: Errno(-r as i32),
-            });
+            return Err(LoadError::Host { what, errno: Errno(-r as i32) });
         }
         Ok(r as u64)
     };
@@ -206,37 +193,22 @@ pub fn load(
         if lo >= hi {
             continue;
         }
-        let at = sys(
-            "mapping a segment",
-            nr::MMAP,
-            [lo, hi - lo, rw, anon, u64::MAX, 0],
-        )?;
+        let at = sys("mapping a segment", nr::MMAP, [lo, hi - lo, rw, anon, u64::MAX, 0])?;
         if at != lo {
-            return Err(LoadError::Host {
-                what: "mapping a segment",
-                errno: Errno::ENOMEM,
-            });
+            return Err(LoadError::Host { what: "mapping a segment", errno: Errno::ENOMEM });
         }
         mapped.push((lo, hi));
     }
     // One copy of all file-backed bytes.
     for s in &info.segments {
         let bytes = &file[s.offset as usize..(s.offset + s.filesz) as usize];
-        mem.write(bias + s.vaddr, bytes)
-            .map_err(|errno| LoadError::Host {
-                what: "copying a segment",
-                errno,
-            })?;
+        mem.write(bias + s.vaddr, bytes).map_err(|errno| LoadError::Host { what: "copying a segment", errno })?;
     }
     for s in &info.segments {
         let (lo, hi) = (page_down(bias + s.vaddr), page_up(bias + s.vaddr + s.memsz));
         let prot = prot_of_range(&info.segments, bias, lo, hi, s);
         if prot as u64 != rw {
-            sys(
-                "protecting a segment",
-                nr::MPROTECT,
-                [lo, hi - lo, prot as u64, 0, 0, 0],
-            )?;
+            sys("protecting a segment", nr::MPROTECT, [lo, hi - lo, prot as u64, 0, 0, 0])?;
         }
     }
 
@@ -245,28 +217,16 @@ pub fn load(
     if info.exec_stack {
         stack_prot |= libc::PROT_EXEC as u64;
     }
-    let flags =
-        (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK) as u64;
-    let stack = sys(
-        "mapping the stack",
-        nr::MMAP,
-        [0, STACK_SIZE, stack_prot, flags, u64::MAX, 0],
-    )?;
+    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK) as u64;
+    let stack = sys("mapping the stack", nr::MMAP, [0, STACK_SIZE, stack_prot, flags, u64::MAX, 0])?;
     let top = stack + STACK_SIZE;
     let (sp, image) = build_stack(top, info, bias, args);
-    mem.write(sp, &image).map_err(|errno| LoadError::Host {
-        what: "writing the stack",
-        errno,
-    })?;
+    mem.write(sp, &image).map_err(|errno| LoadError::Host { what: "writing the stack", errno })?;
 
     // The heap starts past the image, at a random page within 32 MiB as
     // Linux's brk randomisation does.
     let brk = page_up(end_of_image) + ((rnd >> 32) & 0x1fff) * PAGE;
-    Ok(Loaded {
-        entry: bias + info.entry,
-        sp,
-        brk,
-    })
+    Ok(Loaded { entry: bias + info.entry, sp, brk })
 }
 
 /// Protection for the pages of `s`: where another segment shares a
@@ -277,10 +237,7 @@ fn prot_of_range(segs: &[Segment], bias: u64, lo: u64, hi: u64, s: &Segment) -> 
             let (olo, ohi) = (page_down(bias + o.vaddr), page_up(bias + o.vaddr + o.memsz));
             olo < hi && lo < ohi
         })
-        .fold(
-            s.prot,
-            |p, o| if std::ptr::eq(o, s) { p } else { p | o.prot },
-        )
+        .fold(s.prot, |p, o| if std::ptr::eq(o, s) { p } else { p | o.prot })
 }
 
 /// Lays out the initial stack below `top`; returns the stack pointer and
@@ -333,10 +290,7 @@ fn build_stack(top: u64, info: &ElfInfo, bias: u64, args: &ExecArgs<'_>) -> (u64
     words.push(0);
     words.extend(&envp);
     words.push(0);
-    for (k, v) in aux
-        .iter()
-        .filter(|(k, v)| *v != 0 || !matches!(*k, libc::AT_SYSINFO_EHDR | libc::AT_MINSIGSTKSZ))
-    {
+    for (k, v) in aux.iter().filter(|(k, v)| *v != 0 || !matches!(*k, libc::AT_SYSINFO_EHDR | libc::AT_MINSIGSTKSZ)) {
         words.extend([*k, *v]);
     }
     words.extend([libc::AT_PLATFORM, platform, libc::AT_NULL, 0]);
@@ -373,11 +327,7 @@ mod tests {
             argv: &argv,
             envp: &envp,
             execfn: b"/bin/x",
-            host: HostAux {
-                sysinfo_ehdr: 0x7fff_0000_0000,
-                hwcap: 1,
-                ..Default::default()
-            },
+            host: HostAux { sysinfo_ehdr: 0x7fff_0000_0000, hwcap: 1, ..Default::default() },
             creds: AuxCreds::default(),
             random: [7; 16],
         };

@@ -80,14 +80,8 @@ impl GuestMem {
         if buf.is_empty() {
             return Ok(0);
         }
-        let local = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let remote = libc::iovec {
-            iov_base: addr as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
+        let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
         // SAFETY: `local` describes `buf`, which we own mutably; the remote
         // side is checked by the host kernel against the guest's mappings.
         let n = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
@@ -117,9 +111,7 @@ impl GuestMem {
     pub fn read_val<T: Pod>(&self, addr: u64) -> Result<T, Errno> {
         let mut v = std::mem::MaybeUninit::<T>::zeroed();
         // SAFETY: the buffer covers exactly the value's bytes.
-        let buf = unsafe {
-            std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>())
-        };
+        let buf = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>()) };
         self.read(addr, buf)?;
         // SAFETY: every bit pattern is a valid Pod value.
         Ok(unsafe { v.assume_init() })
@@ -130,14 +122,8 @@ impl GuestMem {
         if data.is_empty() {
             return Ok(());
         }
-        let local = libc::iovec {
-            iov_base: data.as_ptr() as *mut libc::c_void,
-            iov_len: data.len(),
-        };
-        let remote = libc::iovec {
-            iov_base: addr as *mut libc::c_void,
-            iov_len: data.len(),
-        };
+        let local = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+        let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: data.len() };
         // SAFETY: `local` describes `data`, which outlives the call and is
         // only read.
         let n = unsafe { libc::process_vm_writev(self.pid, &local, 1, &remote, 1, 0) };
@@ -155,9 +141,7 @@ impl GuestMem {
     /// Writes `data` at `addr` regardless of page protections (through
     /// /proc/PID/mem), for the loader and the kernel's own use.
     pub fn write_force(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(format!("/proc/{}/mem", self.pid))?;
+        let f = std::fs::OpenOptions::new().write(true).open(format!("/proc/{}/mem", self.pid))?;
         f.write_all_at(data, addr)?;
         Ok(())
     }

@@ -77,13 +77,7 @@ impl TracerLoop {
     pub fn new(k: Arc<Kernel>, cpu: Option<usize>, events: Sender<Event>) -> TracerLoop {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        TracerLoop {
-            k,
-            cpu,
-            tasks: HashMap::new(),
-            events,
-            drop_to: root.then_some((65534, 65534)),
-        }
+        TracerLoop { k, cpu, tasks: HashMap::new(), events, drop_to: root.then_some((65534, 65534)) }
     }
 
     /// Runs the loop on the calling thread until its command channel closes.
@@ -118,42 +112,25 @@ impl TracerLoop {
 
     fn try_start_init(&mut self, spec: InitSpec) -> Result<(), InitError> {
         // Check the program before creating any process for it.
-        let (file, info, canonical) = exec::read_executable(&self.k, b"/", &spec.path)?;
+        let exe = exec::read_executable(&self.k, b"/", &spec.path)?;
         let stub_fd = stub::memfd().map_err(InitError::Stub)?;
-        let pid = spawn::spawn(&SpawnSpec {
-            stub_fd,
-            filter: self.k.filter.as_deref(),
-            drop_to: self.drop_to,
-        })?;
+        let pid = spawn::spawn(&SpawnSpec { stub_fd, filter: self.k.filter.as_deref(), drop_to: self.drop_to })?;
         let mut task = Task::new(pid, self.k.alloc_pid(), 0);
         for (fd, stream) in self.k.console.iter().enumerate() {
             if let Some(s) = stream {
-                let flags = if fd == 0 {
-                    libc::O_RDONLY
-                } else {
-                    libc::O_WRONLY
-                };
+                let flags = if fd == 0 { libc::O_RDONLY } else { libc::O_WRONLY };
                 let dup = crate::dev::console::ConsoleStream::dup(s.fd().as_raw_fd());
                 if let Some(d) = dup {
                     let f = OpenFile::new(FileKind::Console(d), b"/dev/console".to_vec(), flags);
-                    let _ = task
-                        .files
-                        .insert_at(fd as i32, Arc::new(f), false, u64::MAX);
+                    let _ = task.files.insert_at(fd as i32, Arc::new(f), false, u64::MAX);
                 }
             }
         }
-        let started = ptrace::get_regs(pid)
-            .map_err(|e| InitError::Spawn(SpawnError::Host(e)))
-            .and_then(|regs| {
-                let r = exec::load_into(
-                    &mut task, &regs, &file, &info, canonical, &spec.argv, &spec.envp, &spec.path,
-                )?;
-                ptrace::set_regs(pid, &r).map_err(|e| InitError::Spawn(SpawnError::Host(e)))?;
-                self.k
-                    .platform
-                    .resume(pid, 0)
-                    .map_err(|e| InitError::Spawn(SpawnError::Host(e)))
-            });
+        let started = ptrace::get_regs(pid).map_err(|e| InitError::Spawn(SpawnError::Host(e))).and_then(|regs| {
+            let r = exec::load_into(&mut task, &regs, exe, &spec.argv, &spec.envp, &spec.path)?;
+            ptrace::set_regs(pid, &r).map_err(|e| InitError::Spawn(SpawnError::Host(e)))?;
+            self.k.platform.resume(pid, 0).map_err(|e| InitError::Spawn(SpawnError::Host(e)))
+        });
         if let Err(e) = started {
             ptrace::kill_thread(pid, pid);
             let _ = ptrace::wait_tid(pid);
@@ -189,10 +166,8 @@ impl TracerLoop {
         let regs = ptrace::get_regs(tid)?;
         let k = self.k.clone();
         let task = self.tasks.get_mut(&tid).expect("caller checked");
-        let call = k
-            .strace
-            .as_ref()
-            .map(|_| strace::format_call(&GuestMem::new(tid), regs.orig_rax, &syscall_args(&regs)));
+        let call =
+            k.strace.as_ref().map(|_| strace::format_call(&GuestMem::new(tid), regs.orig_rax, &syscall_args(&regs)));
         let vtid = task.vtid;
         let outcome = syscall::dispatch(&k, task, &regs);
         let ret = match outcome {
@@ -298,8 +273,6 @@ pub fn allowed_cpus() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return vec![0];
         }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
     }
 }

@@ -74,12 +74,7 @@ pub fn memfd() -> Result<RawFd, Errno> {
         .get_or_init(|| {
             let img = image();
             // SAFETY: the name is a valid C string; flags are constants.
-            let fd = unsafe {
-                libc::memfd_create(
-                    c"umvm-stub".as_ptr(),
-                    libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-                )
-            };
+            let fd = unsafe { libc::memfd_create(c"umvm-stub".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
             let fd = Errno::result(fd)?;
             // SAFETY: memfd_create just returned this fd and nothing else owns it.
             let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -89,8 +84,7 @@ pub fn memfd() -> Result<RawFd, Errno> {
             if n != img.len() as isize {
                 return Err(Errno::last());
             }
-            let seals =
-                libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+            let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
             // SAFETY: plain fcntl on an fd we own.
             Errno::result(unsafe { libc::fcntl(raw, libc::F_ADD_SEALS, seals) })?;
             Ok(fd)

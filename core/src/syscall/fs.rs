@@ -45,8 +45,8 @@ const HOST_OPEN_FLAGS: i32 = libc::O_ACCMODE
 /// Opens `path` relative to `dirfd`: the heart of open, openat and creat.
 fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) -> SysResult {
     // O_CREAT|O_EXCL never follows a final symlink; O_NOFOLLOW refuses it.
-    let follow = flags & libc::O_NOFOLLOW == 0
-        && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
+    let follow =
+        flags & libc::O_NOFOLLOW == 0 && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
     let l = ctx.lookup_at(dirfd, path, follow)?;
     if l.stat.is_none() && follow && flags & libc::O_CREAT == 0 {
         return Err(Errno::ENOENT);
@@ -54,8 +54,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     if l.must_be_dir && flags & libc::O_CREAT != 0 {
         return Err(Errno::EISDIR);
     }
-    let mut hflags =
-        (flags & HOST_OPEN_FLAGS) | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let mut hflags = (flags & HOST_OPEN_FLAGS) | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
     if l.must_be_dir {
         hflags |= libc::O_DIRECTORY;
     }
@@ -78,21 +77,10 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
             _ => return Err(Errno::ENXIO),
         }
     }
-    let guest_flags =
-        flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
-    let file = OpenFile::new(
-        FileKind::Host {
-            fd,
-            dir: ty == libc::S_IFDIR,
-        },
-        l.path,
-        guest_flags,
-    );
+    let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
+    let file = OpenFile::new(FileKind::Host { fd, dir: ty == libc::S_IFDIR }, l.path, guest_flags);
     let limit = ctx.task.rlimits.nofile();
-    ctx.task
-        .files
-        .insert(Arc::new(file), flags & libc::O_CLOEXEC != 0, 0, limit)
-        .map(i64::from)
+    ctx.task.files.insert(Arc::new(file), flags & libc::O_CLOEXEC != 0, 0, limit).map(i64::from)
 }
 
 /// `open(path, flags, mode)`.
@@ -110,13 +98,7 @@ pub fn openat(ctx: &mut Ctx<'_>) -> SysResult {
 /// `creat(path, mode)` = open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
 pub fn creat(ctx: &mut Ctx<'_>) -> SysResult {
     let p = ctx.path(0)?;
-    do_open(
-        ctx,
-        AT_FDCWD,
-        &p,
-        libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
-        ctx.args[1] as u32,
-    )
+    do_open(ctx, AT_FDCWD, &p, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, ctx.args[1] as u32)
 }
 
 /// `close(fd)`.
@@ -169,21 +151,10 @@ pub fn fcntl(ctx: &mut Ctx<'_>) -> SysResult {
             if min as u64 >= limit {
                 return Err(Errno::EINVAL);
             }
-            ctx.task
-                .files
-                .insert(f, cmd == libc::F_DUPFD_CLOEXEC, min, limit)
-                .map(i64::from)
+            ctx.task.files.insert(f, cmd == libc::F_DUPFD_CLOEXEC, min, limit).map(i64::from)
         }
-        libc::F_GETFD => Ok(if ctx.task.files.cloexec(fd)? {
-            libc::FD_CLOEXEC as i64
-        } else {
-            0
-        }),
-        libc::F_SETFD => ctx
-            .task
-            .files
-            .set_cloexec(fd, arg as i32 & libc::FD_CLOEXEC != 0)
-            .map(|_| 0),
+        libc::F_GETFD => Ok(if ctx.task.files.cloexec(fd)? { libc::FD_CLOEXEC as i64 } else { 0 }),
+        libc::F_SETFD => ctx.task.files.set_cloexec(fd, arg as i32 & libc::FD_CLOEXEC != 0).map(|_| 0),
         libc::F_GETFL => Ok(f.flags() as i64),
         libc::F_SETFL => {
             if let FileKind::Host { fd: hfd, .. } = &f.kind {
@@ -221,14 +192,7 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     let count = (ctx.args[2] as usize).min(CHUNK);
     let mut buf = vec![0u8; count];
     // SAFETY: `buf` is writable for `count` bytes.
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_getdents64,
-            f.host_fd().as_raw_fd(),
-            buf.as_mut_ptr(),
-            count,
-        )
-    };
+    let n = unsafe { libc::syscall(libc::SYS_getdents64, f.host_fd().as_raw_fd(), buf.as_mut_ptr(), count) };
     let n = Errno::result(n)? as usize;
     ctx.mem.write(ctx.args[1], &buf[..n])?;
     Ok(n as i64)
@@ -273,13 +237,7 @@ pub fn fchmod(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn fchown(ctx: &mut Ctx<'_>) -> SysResult {
     let f = host_file(ctx, 0)?;
     // SAFETY: plain fchown on an open fd.
-    host(unsafe {
-        libc::fchown(
-            f.host_fd().as_raw_fd(),
-            ctx.args[1] as u32,
-            ctx.args[2] as u32,
-        )
-    })
+    host(unsafe { libc::fchown(f.host_fd().as_raw_fd(), ctx.args[1] as u32, ctx.args[2] as u32) })
 }
 
 /// `fchdir(fd)`.
@@ -311,11 +269,7 @@ enum Target {
 }
 
 fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result<Target, Errno> {
-    let p = if ctx.args[path_arg] == 0 && flags & libc::AT_EMPTY_PATH != 0 {
-        Vec::new()
-    } else {
-        ctx.path(path_arg)?
-    };
+    let p = if ctx.args[path_arg] == 0 && flags & libc::AT_EMPTY_PATH != 0 { Vec::new() } else { ctx.path(path_arg)? };
     if p.is_empty() {
         if flags & libc::AT_EMPTY_PATH == 0 {
             return Err(Errno::ENOENT);
@@ -366,23 +320,10 @@ pub fn newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
     write_stat(ctx, ctx.args[2], &st)
 }
 
-fn host_statx(
-    dir: BorrowedFd<'_>,
-    name: &CString,
-    flags: i32,
-    mask: u32,
-) -> Result<libc::statx, Errno> {
+fn host_statx(dir: BorrowedFd<'_>, name: &CString, flags: i32, mask: u32) -> Result<libc::statx, Errno> {
     let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
     // SAFETY: `name` is a C string and `stx` a buffer of the right type.
-    let r = unsafe {
-        libc::statx(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            flags,
-            mask,
-            stx.as_mut_ptr(),
-        )
-    };
+    let r = unsafe { libc::statx(dir.as_raw_fd(), name.as_ptr(), flags, mask, stx.as_mut_ptr()) };
     Errno::result(r)?;
     // SAFETY: statx filled it.
     Ok(unsafe { stx.assume_init() })
@@ -394,31 +335,16 @@ pub fn statx(ctx: &mut Ctx<'_>) -> SysResult {
     let mask = ctx.args[3] as u32;
     let sync = flags & libc::AT_STATX_SYNC_TYPE;
     let stx = match stat_target(ctx, ctx.int(0), 1, flags)? {
-        Target::Fd(f) => host_statx(
-            f.host_fd(),
-            &CString::default(),
-            libc::AT_EMPTY_PATH | sync,
-            mask,
-        )?,
+        Target::Fd(f) => host_statx(f.host_fd(), &CString::default(), libc::AT_EMPTY_PATH | sync, mask)?,
         Target::Cwd(cwd) => {
             let l = ctx.k.vfs.lookup(&cwd, b".", true)?;
-            host_statx(
-                l.dir.as_fd(),
-                &l.name,
-                libc::AT_SYMLINK_NOFOLLOW | sync,
-                mask,
-            )?
+            host_statx(l.dir.as_fd(), &l.name, libc::AT_SYMLINK_NOFOLLOW | sync, mask)?
         }
         Target::Path(l) => {
             if flags & libc::AT_SYMLINK_NOFOLLOW == 0 {
                 l.existing()?;
             }
-            host_statx(
-                l.dir.as_fd(),
-                &l.name,
-                libc::AT_SYMLINK_NOFOLLOW | sync,
-                mask,
-            )?
+            host_statx(l.dir.as_fd(), &l.name, libc::AT_SYMLINK_NOFOLLOW | sync, mask)?
         }
     };
     ctx.mem.write_val(ctx.args[4], &stx)?;
@@ -433,13 +359,8 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
-    let target = hostfs::readlink_at(l.dir.as_fd(), &l.name).map_err(|e| {
-        if e == Errno::ENOENT {
-            e
-        } else {
-            Errno::EINVAL
-        }
-    })?;
+    let target =
+        hostfs::readlink_at(l.dir.as_fd(), &l.name).map_err(|e| if e == Errno::ENOENT { e } else { Errno::EINVAL })?;
     let n = target.len().min(size as usize);
     ctx.mem.write(buf, &target[..n])?;
     Ok(n as i64)
@@ -468,15 +389,7 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i
     }
     let hflags = libc::AT_SYMLINK_NOFOLLOW | (flags & libc::AT_EACCESS);
     // SAFETY: the name is a C string and the dir fd is open.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_faccessat2,
-            l.dir.as_raw_fd(),
-            raw(&l.name),
-            mode,
-            hflags,
-        )
-    };
+    let r = unsafe { libc::syscall(libc::SYS_faccessat2, l.dir.as_raw_fd(), raw(&l.name), mode, hflags) };
     Errno::result(r).map(|_| 0)
 }
 
@@ -542,13 +455,11 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> SysR
         return Err(Errno::EBUSY);
     }
     if flags & libc::AT_REMOVEDIR == 0 && l.must_be_dir {
-        return Err(
-            if hostfs::lstat_at(l.dir.as_fd(), &l.name)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                Errno::EISDIR
-            } else {
-                Errno::ENOTDIR
-            },
-        );
+        return Err(if hostfs::lstat_at(l.dir.as_fd(), &l.name)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            Errno::EISDIR
+        } else {
+            Errno::ENOTDIR
+        });
     }
     // SAFETY: the name is a C string and the dir fd is open.
     host(unsafe { libc::unlinkat(l.dir.as_raw_fd(), raw(&l.name), flags) })
@@ -569,14 +480,7 @@ pub fn unlinkat(ctx: &mut Ctx<'_>) -> SysResult {
     do_unlink(ctx, ctx.int(0), 1, ctx.int(2))
 }
 
-fn do_rename(
-    ctx: &mut Ctx<'_>,
-    olddir: i32,
-    old_arg: usize,
-    newdir: i32,
-    new_arg: usize,
-    flags: u32,
-) -> SysResult {
+fn do_rename(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg: usize, flags: u32) -> SysResult {
     let from = ctx.lookup_at(olddir, &ctx.path(old_arg)?, false)?;
     let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
     if from.path == b"/" || to.path == b"/" {
@@ -632,14 +536,7 @@ pub fn symlinkat(ctx: &mut Ctx<'_>) -> SysResult {
     do_symlink(ctx, 0, ctx.int(1), 2)
 }
 
-fn do_link(
-    ctx: &mut Ctx<'_>,
-    olddir: i32,
-    old_arg: usize,
-    newdir: i32,
-    new_arg: usize,
-    flags: i32,
-) -> SysResult {
+fn do_link(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg: usize, flags: i32) -> SysResult {
     if flags & !(libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
@@ -650,15 +547,7 @@ fn do_link(
     }
     let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
     // SAFETY: names are C strings and both dir fds are open.
-    host(unsafe {
-        libc::linkat(
-            from.dir.as_raw_fd(),
-            raw(&from.name),
-            to.dir.as_raw_fd(),
-            raw(&to.name),
-            0,
-        )
-    })
+    host(unsafe { libc::linkat(from.dir.as_raw_fd(), raw(&from.name), to.dir.as_raw_fd(), raw(&to.name), 0) })
 }
 
 /// `link(old, new)`.
@@ -685,15 +574,7 @@ fn do_chmod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32, flags: i3
     // fchmodat2 with AT_SYMLINK_NOFOLLOW (Linux 6.6): never follows a
     // symlink swapped in after the lookup.
     // SAFETY: the name is a C string and the dir fd is open.
-    let r = unsafe {
-        libc::syscall(
-            452,
-            l.dir.as_raw_fd(),
-            raw(&l.name),
-            mode & 0o7777,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
+    let r = unsafe { libc::syscall(452, l.dir.as_raw_fd(), raw(&l.name), mode & 0o7777, libc::AT_SYMLINK_NOFOLLOW) };
     Errno::result(r).map(|_| 0)
 }
 
@@ -712,14 +593,7 @@ pub fn fchmodat2(ctx: &mut Ctx<'_>) -> SysResult {
     do_chmod(ctx, ctx.int(0), 1, ctx.args[2] as u32, ctx.int(3))
 }
 
-fn do_chown(
-    ctx: &mut Ctx<'_>,
-    dirfd: i32,
-    path_arg: usize,
-    uid: u32,
-    gid: u32,
-    flags: i32,
-) -> SysResult {
+fn do_chown(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, uid: u32, gid: u32, flags: i32) -> SysResult {
     if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
@@ -729,15 +603,7 @@ fn do_chown(
         l.existing()?;
     }
     // SAFETY: the name is a C string and the dir fd is open.
-    host(unsafe {
-        libc::fchownat(
-            l.dir.as_raw_fd(),
-            raw(&l.name),
-            uid,
-            gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
+    host(unsafe { libc::fchownat(l.dir.as_raw_fd(), raw(&l.name), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
 }
 
 /// `chown(path, uid, gid)`.
@@ -747,26 +613,12 @@ pub fn chown(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `lchown(path, uid, gid)`.
 pub fn lchown(ctx: &mut Ctx<'_>) -> SysResult {
-    do_chown(
-        ctx,
-        AT_FDCWD,
-        0,
-        ctx.args[1] as u32,
-        ctx.args[2] as u32,
-        libc::AT_SYMLINK_NOFOLLOW,
-    )
+    do_chown(ctx, AT_FDCWD, 0, ctx.args[1] as u32, ctx.args[2] as u32, libc::AT_SYMLINK_NOFOLLOW)
 }
 
 /// `fchownat(dirfd, path, uid, gid, flags)`.
 pub fn fchownat(ctx: &mut Ctx<'_>) -> SysResult {
-    do_chown(
-        ctx,
-        ctx.int(0),
-        1,
-        ctx.args[2] as u32,
-        ctx.args[3] as u32,
-        ctx.int(4),
-    )
+    do_chown(ctx, ctx.int(0), 1, ctx.args[2] as u32, ctx.args[3] as u32, ctx.int(4))
 }
 
 /// `utimensat(dirfd, path, times, flags)`; a NULL path means the fd.
@@ -775,11 +627,7 @@ pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
     if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let times: Option<[libc::timespec; 2]> = if ctx.args[2] != 0 {
-        Some(ctx.mem.read_val(ctx.args[2])?)
-    } else {
-        None
-    };
+    let times: Option<[libc::timespec; 2]> = if ctx.args[2] != 0 { Some(ctx.mem.read_val(ctx.args[2])?) } else { None };
     let tp = times.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
     if ctx.args[1] == 0 {
         let f = ctx.file(0)?;
@@ -792,14 +640,7 @@ pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
         l.existing()?;
     }
     // SAFETY: the name is a C string, the dir fd is open, `tp` as above.
-    host(unsafe {
-        libc::utimensat(
-            l.dir.as_raw_fd(),
-            raw(&l.name),
-            tp,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
+    host(unsafe { libc::utimensat(l.dir.as_raw_fd(), raw(&l.name), tp, libc::AT_SYMLINK_NOFOLLOW) })
 }
 
 /// `truncate(path, length)`.
@@ -814,8 +655,7 @@ pub fn truncate(ctx: &mut Ctx<'_>) -> SysResult {
         libc::S_IFREG => {}
         _ => return Err(Errno::EINVAL),
     }
-    let flags =
-        libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let flags = libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
     // SAFETY: the name is a C string and the dir fd is open.
     let fd = Errno::result(unsafe { libc::openat(l.dir.as_raw_fd(), raw(&l.name), flags) })?;
     // SAFETY: openat returned a new fd that nothing else owns.

@@ -76,22 +76,13 @@ fn writable(ctx: &Ctx<'_>, i: usize) -> Result<std::sync::Arc<OpenFile>, Errno> 
 type Segments = Vec<(u64, usize)>;
 
 fn read_iov(ctx: &Ctx<'_>, addr: u64, cnt: u64) -> Result<Segments, Errno> {
-    let cnt = usize::try_from(cnt)
-        .ok()
-        .filter(|&c| c <= IOV_MAX)
-        .ok_or(Errno::EINVAL)?;
+    let cnt = usize::try_from(cnt).ok().filter(|&c| c <= IOV_MAX).ok_or(Errno::EINVAL)?;
     let mut segs = Vec::with_capacity(cnt);
     let mut total = 0usize;
     for i in 0..cnt as u64 {
         let iov: [u64; 2] = ctx.mem.read_val(addr + i * 16)?;
-        let len = usize::try_from(iov[1])
-            .ok()
-            .filter(|&l| l <= isize::MAX as usize)
-            .ok_or(Errno::EINVAL)?;
-        total = total
-            .checked_add(len)
-            .filter(|&t| t <= isize::MAX as usize)
-            .ok_or(Errno::EINVAL)?;
+        let len = usize::try_from(iov[1]).ok().filter(|&l| l <= isize::MAX as usize).ok_or(Errno::EINVAL)?;
+        total = total.checked_add(len).filter(|&t| t <= isize::MAX as usize).ok_or(Errno::EINVAL)?;
         // Linux clamps the total to MAX_RW_COUNT.
         let room = MAX_RW.saturating_sub(total - len);
         segs.push((iov[0], len.min(room)));
@@ -101,12 +92,7 @@ fn read_iov(ctx: &Ctx<'_>, addr: u64, cnt: u64) -> Result<Segments, Errno> {
 
 /// Reads into the guest segments; stops at a short read (end of file, or
 /// a console/pipe that had less), as Linux's readv does.
-fn read_into(
-    ctx: &Ctx<'_>,
-    f: &OpenFile,
-    segs: &[(u64, usize)],
-    mut off: Option<i64>,
-) -> SysResult {
+fn read_into(ctx: &Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)], mut off: Option<i64>) -> SysResult {
     let total: usize = segs.iter().map(|s| s.1).sum();
     let mut buf = vec![0u8; total.min(CHUNK)];
     let mut done = 0usize;
@@ -145,20 +131,11 @@ fn read_into(
 
 /// Writes the guest segments, gathering them so that one guest write is
 /// one host write whenever it fits a buffer.
-fn write_from(
-    ctx: &Ctx<'_>,
-    f: &OpenFile,
-    segs: &[(u64, usize)],
-    mut off: Option<i64>,
-) -> SysResult {
+fn write_from(ctx: &Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)], mut off: Option<i64>) -> SysResult {
     let total: usize = segs.iter().map(|s| s.1).sum();
     let mut buf = Vec::with_capacity(total.min(CHUNK));
     let mut done = 0usize;
-    let mut pending = segs
-        .iter()
-        .copied()
-        .filter(|s| s.1 > 0)
-        .collect::<std::collections::VecDeque<_>>();
+    let mut pending = segs.iter().copied().filter(|s| s.1 > 0).collect::<std::collections::VecDeque<_>>();
     while done < total {
         buf.clear();
         while buf.len() < CHUNK {
@@ -200,47 +177,27 @@ fn offset(v: u64) -> Result<i64, Errno> {
 /// `read(fd, buf, count)`.
 pub fn read(ctx: &mut Ctx<'_>) -> SysResult {
     let f = readable(ctx, 0)?;
-    read_into(
-        ctx,
-        &f,
-        &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))],
-        None,
-    )
+    read_into(ctx, &f, &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))], None)
 }
 
 /// `write(fd, buf, count)`.
 pub fn write(ctx: &mut Ctx<'_>) -> SysResult {
     let f = writable(ctx, 0)?;
-    write_from(
-        ctx,
-        &f,
-        &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))],
-        None,
-    )
+    write_from(ctx, &f, &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))], None)
 }
 
 /// `pread64(fd, buf, count, offset)`.
 pub fn pread64(ctx: &mut Ctx<'_>) -> SysResult {
     let f = readable(ctx, 0)?;
     let off = offset(ctx.args[3])?;
-    read_into(
-        ctx,
-        &f,
-        &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))],
-        Some(off),
-    )
+    read_into(ctx, &f, &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))], Some(off))
 }
 
 /// `pwrite64(fd, buf, count, offset)`.
 pub fn pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
     let f = writable(ctx, 0)?;
     let off = offset(ctx.args[3])?;
-    write_from(
-        ctx,
-        &f,
-        &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))],
-        Some(off),
-    )
+    write_from(ctx, &f, &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))], Some(off))
 }
 
 /// `readv(fd, iov, iovcnt)`.
@@ -290,11 +247,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         libc::FIONBIO => {
             let on: i32 = ctx.mem.read_val(arg)?;
             let fl = f.flags();
-            f.set_flags(if on != 0 {
-                fl | libc::O_NONBLOCK
-            } else {
-                fl & !libc::O_NONBLOCK
-            });
+            f.set_flags(if on != 0 { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK });
             return Ok(0);
         }
         _ => {}
@@ -341,4 +294,29 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         _ => Err(Errno::ENOTTY),
     }
+}
+
+/// `sendfile(out_fd, in_fd, offset, count)`: both ends are host fds the
+/// kernel holds, so the host copies in-kernel (no bytes pass through
+/// umvm or the guest).
+pub fn sendfile(ctx: &mut Ctx<'_>) -> SysResult {
+    let out = writable(ctx, 0)?;
+    let inp = readable(ctx, 1)?;
+    if out.flags() & libc::O_APPEND != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let count = (ctx.args[3] as usize).min(MAX_RW);
+    let (ofd, ifd) = (out.host_fd().as_raw_fd(), inp.host_fd().as_raw_fd());
+    if ctx.args[2] == 0 {
+        // SAFETY: both fds are open; a NULL offset uses the file position.
+        return Errno::result(unsafe { libc::sendfile(ofd, ifd, std::ptr::null_mut(), count) }).map(|n| n as i64);
+    }
+    let mut off: i64 = ctx.mem.read_val(ctx.args[2])?;
+    if off < 0 {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: both fds are open and `off` outlives the call.
+    let n = Errno::result(unsafe { libc::sendfile(ofd, ifd, &mut off, count) })?;
+    ctx.mem.write_val(ctx.args[2], &off)?;
+    Ok(n as i64)
 }

@@ -38,10 +38,7 @@ impl Rlimits {
 }
 
 fn resource(r: u64) -> Result<usize, Errno> {
-    usize::try_from(r)
-        .ok()
-        .filter(|&r| r < NLIMITS)
-        .ok_or(Errno::EINVAL)
+    usize::try_from(r).ok().filter(|&r| r < NLIMITS).ok_or(Errno::EINVAL)
 }
 
 fn set(ctx: &mut Ctx<'_>, res: usize, new: libc::rlimit) -> Result<(), Errno> {
@@ -63,20 +60,10 @@ pub fn prlimit64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ESRCH);
     }
     let res = resource(ctx.args[1])?;
-    let new = if ctx.args[2] != 0 {
-        Some(ctx.mem.read_val::<libc::rlimit>(ctx.args[2])?)
-    } else {
-        None
-    };
+    let new = if ctx.args[2] != 0 { Some(ctx.mem.read_val::<libc::rlimit>(ctx.args[2])?) } else { None };
     if ctx.args[3] != 0 {
         let (cur, max) = ctx.task.rlimits.0[res];
-        ctx.mem.write_val(
-            ctx.args[3],
-            &libc::rlimit {
-                rlim_cur: cur,
-                rlim_max: max,
-            },
-        )?;
+        ctx.mem.write_val(ctx.args[3], &libc::rlimit { rlim_cur: cur, rlim_max: max })?;
     }
     if let Some(new) = new {
         set(ctx, res, new)?;
@@ -88,13 +75,7 @@ pub fn prlimit64(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn getrlimit(ctx: &mut Ctx<'_>) -> SysResult {
     let res = resource(ctx.args[0])?;
     let (cur, max) = ctx.task.rlimits.0[res];
-    ctx.mem.write_val(
-        ctx.args[1],
-        &libc::rlimit {
-            rlim_cur: cur,
-            rlim_max: max,
-        },
-    )?;
+    ctx.mem.write_val(ctx.args[1], &libc::rlimit { rlim_cur: cur, rlim_max: max })?;
     Ok(0)
 }
 

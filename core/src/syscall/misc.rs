@@ -18,10 +18,7 @@ pub fn uname(ctx: &mut Ctx<'_>) -> SysResult {
     // SAFETY: utsname is plain arrays of chars; all-zero is valid.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     field(&mut u.sysname, b"Linux");
-    field(
-        &mut u.nodename,
-        &ctx.k.hostname.lock().map(|h| h.clone()).unwrap_or_default(),
-    );
+    field(&mut u.nodename, &ctx.k.hostname.lock().map(|h| h.clone()).unwrap_or_default());
     field(&mut u.release, RELEASE);
     field(&mut u.version, b"#1 SMP umvm");
     field(&mut u.machine, b"x86_64");

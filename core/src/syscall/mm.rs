@@ -30,10 +30,7 @@ pub fn brk(ctx: &mut Ctx<'_>) -> SysResult {
     if new_end > old_end {
         let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE) as u64;
         let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
-        let r = ctx.inject(
-            nr::MMAP,
-            [old_end, new_end - old_end, prot, flags, u64::MAX, 0],
-        )?;
+        let r = ctx.inject(nr::MMAP, [old_end, new_end - old_end, prot, flags, u64::MAX, 0])?;
         if r as u64 != old_end {
             if (-4095..0).contains(&r) {
                 return Ok(b.cur as i64);
@@ -65,8 +62,7 @@ pub fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.readable() {
         return Err(Errno::EACCES);
     }
-    let shared = flags & libc::MAP_TYPE == libc::MAP_SHARED
-        || flags & libc::MAP_TYPE == libc::MAP_SHARED_VALIDATE;
+    let shared = flags & libc::MAP_TYPE == libc::MAP_SHARED || flags & libc::MAP_TYPE == libc::MAP_SHARED_VALIDATE;
     if shared && prot & libc::PROT_WRITE as u64 != 0 {
         return Err(Errno::ENODEV);
     }
@@ -81,14 +77,7 @@ pub fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
     while done < len {
         let want = ((len - done) as usize).min(buf.len());
         // SAFETY: `buf` is writable for `want` bytes.
-        let n = unsafe {
-            libc::pread(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                want,
-                (off + done) as i64,
-            )
-        };
+        let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), want, (off + done) as i64) };
         let n = Errno::result(n)? as usize;
         if n == 0 {
             break;

@@ -36,6 +36,7 @@ fn spec(n: u64) -> Option<&'static [Arg]> {
         nr::DUP2 | nr::DUP3 => &[Fd, Fd, Hex],
         nr::FCNTL | nr::IOCTL => &[Fd, Hex, Hex],
         nr::LSEEK => &[Fd, Int, Int],
+        nr::SENDFILE => &[Fd, Fd, Hex, Int],
         nr::GETDENTS64 => &[Fd, Hex, Int],
         nr::STAT | nr::LSTAT | nr::ACCESS => &[Path, Hex],
         nr::FSTAT => &[Fd, Hex],
@@ -64,13 +65,7 @@ fn spec(n: u64) -> Option<&'static [Arg]> {
         nr::PRLIMIT64 => &[Int, Int, Hex, Hex],
         nr::GETRANDOM => &[Hex, Int, Hex],
         nr::SETHOSTNAME => &[BufIn(1), Int],
-        nr::GETPID
-        | nr::GETPPID
-        | nr::GETTID
-        | nr::GETUID
-        | nr::GETEUID
-        | nr::GETGID
-        | nr::GETEGID => &[],
+        nr::GETPID | nr::GETPPID | nr::GETTID | nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => &[],
         _ => return None,
     })
 }

@@ -6,10 +6,7 @@ use super::Ctx;
 use crate::errno::{Errno, SysResult};
 
 fn host_clock(id: i32) -> Result<libc::timespec, Errno> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid timespec to fill.
     Errno::result(unsafe { libc::clock_gettime(id, &mut ts) })?;
     Ok(ts)
@@ -24,10 +21,7 @@ pub fn clock_gettime(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `clock_getres(clockid, res)`.
 pub fn clock_getres(ctx: &mut Ctx<'_>) -> SysResult {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid timespec to fill.
     Errno::result(unsafe { libc::clock_getres(ctx.int(0), &mut ts) })?;
     if ctx.args[1] != 0 {
@@ -40,10 +34,7 @@ pub fn clock_getres(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn gettimeofday(ctx: &mut Ctx<'_>) -> SysResult {
     let ts = host_clock(libc::CLOCK_REALTIME)?;
     if ctx.args[0] != 0 {
-        let tv = libc::timeval {
-            tv_sec: ts.tv_sec,
-            tv_usec: ts.tv_nsec / 1000,
-        };
+        let tv = libc::timeval { tv_sec: ts.tv_sec, tv_usec: ts.tv_nsec / 1000 };
         ctx.mem.write_val(ctx.args[0], &tv)?;
     }
     if ctx.args[1] != 0 {

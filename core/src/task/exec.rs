@@ -66,21 +66,20 @@ impl ExecError {
     }
 }
 
-/// Reads and checks the executable at `path`; returns the file and its
-/// parsed headers plus its canonical path.
-pub fn read_executable(
-    k: &Kernel,
-    cwd: &[u8],
-    path: &[u8],
-) -> Result<(Vec<u8>, ElfInfo, Vec<u8>), ExecError> {
-    let err = |fault| ExecError {
-        path: path.to_vec(),
-        fault,
-    };
-    let l = k
-        .vfs
-        .lookup(cwd, path, true)
-        .map_err(|e| err(ExecFault::Lookup(e)))?;
+/// A program read from the guest's filesystem and checked.
+pub struct Executable {
+    /// The whole file.
+    pub data: Vec<u8>,
+    /// Its parsed headers.
+    pub info: ElfInfo,
+    /// Its canonical guest path (/proc/PID/exe).
+    pub path: Vec<u8>,
+}
+
+/// Reads and checks the executable at `path`.
+pub fn read_executable(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<Executable, ExecError> {
+    let err = |fault| ExecError { path: path.to_vec(), fault };
+    let l = k.vfs.lookup(cwd, path, true).map_err(|e| err(ExecFault::Lookup(e)))?;
     let st = l.existing().map_err(|e| err(ExecFault::Lookup(e)))?;
     if hostfs::file_type(&st) != libc::S_IFREG {
         return Err(err(ExecFault::NotRegular));
@@ -103,12 +102,9 @@ pub fn read_executable(
     // SAFETY: openat returned a new fd that nothing else owns.
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let mut data = Vec::with_capacity(st.st_size as usize);
-    file.by_ref()
-        .take(MAX_EXEC_SIZE as u64 + 1)
-        .read_to_end(&mut data)
-        .map_err(|e| err(ExecFault::Read(e.into())))?;
+    file.by_ref().take(MAX_EXEC_SIZE as u64 + 1).read_to_end(&mut data).map_err(|e| err(ExecFault::Read(e.into())))?;
     let info = ElfInfo::parse(&data).map_err(|e| err(ExecFault::Elf(e)))?;
-    Ok((data, info, l.path))
+    Ok(Executable { data, info, path: l.path })
 }
 
 /// Maps a program into `task`, a process stopped at the stub's entry
@@ -116,24 +112,15 @@ pub fn read_executable(
 pub fn load_into(
     task: &mut Task,
     regs: &Regs,
-    file: &[u8],
-    info: &ElfInfo,
-    canonical: Vec<u8>,
+    exe: Executable,
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
     execfn: &[u8],
 ) -> Result<Regs, ExecError> {
-    let err = |fault| ExecError {
-        path: execfn.to_vec(),
-        fault,
-    };
+    let err = |fault| ExecError { path: execfn.to_vec(), fault };
     let mem = GuestMem::new(task.tid);
-    let host = HostAux::read(&mem, regs.rsp).map_err(|e| {
-        err(ExecFault::Load(LoadError::Host {
-            what: "reading the stub's auxv",
-            errno: e,
-        }))
-    })?;
+    let host = HostAux::read(&mem, regs.rsp)
+        .map_err(|e| err(ExecFault::Load(LoadError::Host { what: "reading the stub's auxv", errno: e })))?;
     let mut random = [0u8; 16];
     // SAFETY: `random` is writable for 16 bytes.
     unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
@@ -143,12 +130,7 @@ pub fn load_into(
         envp,
         execfn,
         host,
-        creds: AuxCreds {
-            uid: c.uid,
-            euid: c.euid,
-            gid: c.gid,
-            egid: c.egid,
-        },
+        creds: AuxCreds { uid: c.uid, euid: c.euid, gid: c.gid, egid: c.egid },
         random,
     };
     let tid = task.tid;
@@ -159,20 +141,15 @@ pub fn load_into(
             InjectError::Fault(_) => Errno::EFAULT,
         })
     };
-    let loaded =
-        loader::load(&mem, &mut sys, info, file, &args).map_err(|e| err(ExecFault::Load(e)))?;
-    task.brk = super::Brk {
-        start: loaded.brk,
-        cur: loaded.brk,
-    };
+    let loaded = loader::load(&mem, &mut sys, &exe.info, &exe.data, &args).map_err(|e| err(ExecFault::Load(e)))?;
+    task.brk = super::Brk { start: loaded.brk, cur: loaded.brk };
     task.set_comm_from_path(execfn);
-    task.exe = canonical;
+    task.exe = exe.path;
 
     let mut r = *regs;
     for reg in [
-        &mut r.rax, &mut r.rbx, &mut r.rcx, &mut r.rdx, &mut r.rsi, &mut r.rdi, &mut r.rbp,
-        &mut r.r8, &mut r.r9, &mut r.r10, &mut r.r11, &mut r.r12, &mut r.r13, &mut r.r14,
-        &mut r.r15,
+        &mut r.rax, &mut r.rbx, &mut r.rcx, &mut r.rdx, &mut r.rsi, &mut r.rdi, &mut r.rbp, &mut r.r8, &mut r.r9,
+        &mut r.r10, &mut r.r11, &mut r.r12, &mut r.r13, &mut r.r14, &mut r.r15,
     ] {
         *reg = 0;
     }

@@ -51,9 +51,7 @@ pub fn inject_regs(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Reg
         match Stop::from_status(ws.status) {
             Stop::Signal(libc::SIGTRAP) => break,
             // The injected call was trapped by the seccomp filter: run it.
-            Stop::Syscall | Stop::GroupStop(_) | Stop::Event(_) => {
-                ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?
-            }
+            Stop::Syscall | Stop::GroupStop(_) | Stop::Event(_) => ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?,
             Stop::Signal(sig) => return Err(InjectError::Fault(sig)),
             gone @ (Stop::Exited(_) | Stop::Killed(_)) => return Err(InjectError::Gone(gone)),
         }

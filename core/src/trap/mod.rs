@@ -42,9 +42,7 @@ impl std::str::FromStr for TrapMode {
         match s {
             "seccomp" => Ok(TrapMode::Seccomp),
             "sysemu" => Ok(TrapMode::Sysemu),
-            _ => Err(format!(
-                "unknown trap mode {s:?} (expected seccomp or sysemu)"
-            )),
+            _ => Err(format!("unknown trap mode {s:?} (expected seccomp or sysemu)")),
         }
     }
 }

@@ -10,20 +10,12 @@ pub type Regs = libc::user_regs_struct;
 /// Options every tracee carries: syscall stops marked with 0x80, seccomp
 /// RET_TRACE stops, the tracee dies with umvm, and (from Step 2 on) new
 /// children are attached as they are created.
-pub const OPTIONS: libc::c_int =
-    libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACESECCOMP | libc::PTRACE_O_EXITKILL;
+pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACESECCOMP | libc::PTRACE_O_EXITKILL;
 
 fn request(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> Result<i64, Errno> {
     // SAFETY: the requests used here take plain integers or pointers to
     // buffers owned by the caller for the duration of the call.
-    let r = unsafe {
-        libc::ptrace(
-            req,
-            tid,
-            addr as *mut libc::c_void,
-            data as *mut libc::c_void,
-        )
-    };
+    let r = unsafe { libc::ptrace(req, tid, addr as *mut libc::c_void, data as *mut libc::c_void) };
     if r == -1 {
         Err(Errno::last())
     } else {
@@ -65,12 +57,7 @@ pub fn sysemu(tid: i32, sig: i32) -> Result<(), Errno> {
 /// The event message of the last PTRACE_EVENT stop.
 pub fn event_msg(tid: i32) -> Result<u64, Errno> {
     let mut msg: libc::c_ulong = 0;
-    request(
-        libc::PTRACE_GETEVENTMSG,
-        tid,
-        0,
-        &mut msg as *mut _ as usize,
-    )?;
+    request(libc::PTRACE_GETEVENTMSG, tid, 0, &mut msg as *mut _ as usize)?;
     Ok(msg)
 }
 

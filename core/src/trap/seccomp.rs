@@ -11,8 +11,7 @@
 //! address space, signal state or clock.
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
 
 use crate::syscall::names::nr;
@@ -37,14 +36,7 @@ pub enum ArgCheck {
 pub const NATIVE: &[(u64, ArgCheck)] = &[
     // Memory: anonymous mappings only (a file mapping needs a host fd the
     // guest does not have; the kernel emulates those).
-    (
-        nr::MMAP,
-        ArgCheck::MaskedEq {
-            arg: 3,
-            mask: libc::MAP_ANONYMOUS as u64,
-            value: libc::MAP_ANONYMOUS as u64,
-        },
-    ),
+    (nr::MMAP, ArgCheck::MaskedEq { arg: 3, mask: libc::MAP_ANONYMOUS as u64, value: libc::MAP_ANONYMOUS as u64 }),
     (nr::MUNMAP, ArgCheck::Any),
     (nr::MPROTECT, ArgCheck::Any),
     (nr::MREMAP, ArgCheck::Any),
@@ -98,25 +90,15 @@ pub fn filter() -> Result<BpfProgram, FilterError> {
         let rule = match check {
             ArgCheck::Any => vec![],
             ArgCheck::MaskedEq { arg, mask, value } => {
-                let cond = SeccompCondition::new(
-                    arg,
-                    SeccompCmpArgLen::Qword,
-                    SeccompCmpOp::MaskedEq(mask),
-                    value,
-                )
-                .map_err(|e| err(&e))?;
+                let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(mask), value)
+                    .map_err(|e| err(&e))?;
                 vec![SeccompRule::new(vec![cond]).map_err(|e| err(&e))?]
             }
         };
         rules.insert(n as i64, rule);
     }
-    let f = SeccompFilter::new(
-        rules,
-        SeccompAction::Trace(0),
-        SeccompAction::Allow,
-        TargetArch::x86_64,
-    )
-    .map_err(|e| err(&e))?;
+    let f = SeccompFilter::new(rules, SeccompAction::Trace(0), SeccompAction::Allow, TargetArch::x86_64)
+        .map_err(|e| err(&e))?;
     f.try_into().map_err(|e: seccompiler::BackendError| err(&e))
 }
 
@@ -126,14 +108,7 @@ mod tests {
 
     #[test]
     fn anonymous_mmap_is_native_file_mmap_is_not() {
-        let anon = [
-            0,
-            4096,
-            3,
-            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
-            u64::MAX,
-            0,
-        ];
+        let anon = [0, 4096, 3, (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64, u64::MAX, 0];
         let file = [0, 4096, 1, libc::MAP_PRIVATE as u64, 3, 0];
         assert!(runs_natively(nr::MMAP, &anon));
         assert!(!runs_natively(nr::MMAP, &file));

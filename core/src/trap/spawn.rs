@@ -54,13 +54,10 @@ impl From<InjectError> for SpawnError {
 pub fn spawn(spec: &SpawnSpec<'_>) -> Result<i32, SpawnError> {
     let mut pipe = [0; 2];
     // SAFETY: `pipe` has room for two fds.
-    Errno::result(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) })
-        .map_err(SpawnError::Host)?;
+    Errno::result(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) }).map_err(SpawnError::Host)?;
     // seccompiler's sock_filter is the kernel's struct, as libc's is.
-    let prog = spec.filter.map(|f| libc::sock_fprog {
-        len: f.len() as u16,
-        filter: f.as_ptr() as *mut libc::sock_filter,
-    });
+    let prog =
+        spec.filter.map(|f| libc::sock_fprog { len: f.len() as u16, filter: f.as_ptr() as *mut libc::sock_filter });
     let argv: [*const libc::c_char; 2] = [c"umvm-stub".as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     // SAFETY: getpid has no preconditions.
@@ -71,17 +68,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<i32, SpawnError> {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: see child_main.
-        unsafe {
-            child_main(
-                pipe[0],
-                parent,
-                spec.stub_fd,
-                prog.as_ref(),
-                spec.drop_to,
-                &argv,
-                &envp,
-            )
-        }
+        unsafe { child_main(pipe[0], parent, spec.stub_fd, prog.as_ref(), spec.drop_to, &argv, &envp) }
     }
     // SAFETY: closing our copy of the read end.
     unsafe { libc::close(pipe[0]) };
@@ -111,9 +98,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<i32, SpawnError> {
             // The stub's first instruction, int3.
             Stop::Signal(libc::SIGTRAP) => return Ok(pid),
             // The filter traps the stub's execveat: it is ours, let it run.
-            Stop::Syscall | Stop::Event(_) | Stop::GroupStop(_) => {
-                ptrace::cont(pid, 0).map_err(SpawnError::Host)?
-            }
+            Stop::Syscall | Stop::Event(_) | Stop::GroupStop(_) => ptrace::cont(pid, 0).map_err(SpawnError::Host)?,
             Stop::Exited(code) => return Err(SpawnError::Setup(code)),
             other => {
                 ptrace::kill_thread(pid, pid);
@@ -172,23 +157,10 @@ unsafe fn child_main(
     }
     libc::syscall(libc::SYS_close_range, stub_fd + 1, u32::MAX, 0);
     if let Some(p) = prog {
-        if libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0,
-            p as *const libc::sock_fprog,
-        ) != 0
-        {
+        if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, p as *const libc::sock_fprog) != 0 {
             libc::_exit(124);
         }
     }
-    libc::syscall(
-        libc::SYS_execveat,
-        stub_fd,
-        c"".as_ptr(),
-        argv.as_ptr(),
-        envp.as_ptr(),
-        libc::AT_EMPTY_PATH,
-    );
+    libc::syscall(libc::SYS_execveat, stub_fd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
     libc::_exit(125);
 }
