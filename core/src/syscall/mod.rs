@@ -12,6 +12,7 @@ pub mod limits;
 pub mod misc;
 pub mod mm;
 pub mod names;
+pub mod poll;
 pub mod proc;
 pub mod strace;
 pub mod time;
@@ -169,6 +170,8 @@ pub fn entry(n: u64) -> Entry {
         nr::LSEEK => E(io::lseek),
         nr::IOCTL => E(io::ioctl),
         nr::SENDFILE => E(io::sendfile),
+        nr::POLL => E(poll::poll),
+        nr::PPOLL => E(poll::ppoll),
         // fs: descriptors
         nr::OPEN => E(fs::open),
         nr::OPENAT => E(fs::openat),
@@ -230,6 +233,7 @@ pub fn entry(n: u64) -> Entry {
         nr::GETPGRP => E(proc::getpgrp),
         nr::GETPGID => E(proc::getpgid),
         nr::GETSID => E(proc::getsid),
+        nr::SETPGID => E(proc::setpgid),
         nr::SET_TID_ADDRESS => E(proc::set_tid_address),
         nr::PRCTL => E(proc::prctl),
         nr::EXIT | nr::EXIT_GROUP => N(None),

@@ -64,6 +64,20 @@ pub fn getsid(ctx: &mut Ctx<'_>) -> SysResult {
     own_group(ctx, ctx.int(0))
 }
 
+/// `setpgid(pid, pgid)`: a process may make itself the leader of its own
+/// group, which it already is; other groups arrive with Step 2.
+pub fn setpgid(ctx: &mut Ctx<'_>) -> SysResult {
+    let (pid, pgid) = (ctx.int(0), ctx.int(1));
+    if pgid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    own_group(ctx, pid)?;
+    if pgid != 0 && pgid != ctx.task.vpid {
+        return Err(Errno::EPERM);
+    }
+    Ok(0)
+}
+
 /// `set_tid_address(tidptr)`: the host must know the address (it clears
 /// it and wakes futex waiters when the thread exits), so the call is
 /// injected; the guest gets its virtual tid, never the host's.
