@@ -140,3 +140,23 @@ fn strace_without_file_traces_to_stderr_and_leaves_stdout_alone() {
         assert!(err.contains("/work"), "{trap:?}: /work not in trace\n{run}");
     }
 }
+
+#[test]
+fn static_pie_is_loaded_at_a_random_base_and_runs() {
+    let root = Rootfs::new();
+    fs::copy(guest_program_static_pie("pie"), root.host_path("/bin/pie")).unwrap();
+    for cfg in configs() {
+        let first = run_guest(cfg, root.path(), &["/bin/pie", "a", "b"]);
+        let second = run_guest(cfg, root.path(), &["/bin/pie", "a", "b"]);
+        for run in [&first, &second] {
+            assert_eq!(run.code(), 3, "{cfg}\n{run}");
+            assert!(run.out().starts_with("main=0x") && run.out().ends_with(" a b\n"), "{cfg}\n{run}");
+        }
+        // ET_DYN goes where Linux puts it: ELF_ET_DYN_BASE plus a random
+        // offset, so two runs differ.
+        let addr = |out: &str| u64::from_str_radix(&out[7..out.find(' ').unwrap()], 16).unwrap();
+        let (a, b) = (addr(&first.out()), addr(&second.out()));
+        assert!(a >= 0x5555_5555_4000 && b >= 0x5555_5555_4000, "{cfg}: {a:#x} {b:#x}");
+        assert_ne!(a, b, "{cfg}: static-pie loaded twice at {a:#x}");
+    }
+}

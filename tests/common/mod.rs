@@ -146,27 +146,31 @@ impl Rootfs {
 /// process; the result is cached in target/tmp by source hash) and returns
 /// the binary's path.
 pub fn guest_program(name: &str) -> PathBuf {
-    compile_guest(name, true)
+    compile_guest(name, "musl-gcc", "-static")
 }
 
 /// Like guest_program, but linked dynamically (against musl's loader).
 pub fn guest_program_dynamic(name: &str) -> PathBuf {
-    compile_guest(name, false)
+    compile_guest(name, "musl-gcc", "-O2")
 }
 
-fn compile_guest(name: &str, static_link: bool) -> PathBuf {
+/// Like guest_program, but a static position-independent executable
+/// (ET_DYN without an interpreter). Debian's musl-gcc cannot link those,
+/// so this one is glibc's `gcc -static-pie`.
+pub fn guest_program_static_pie(name: &str) -> PathBuf {
+    compile_guest(name, "gcc", "-static-pie")
+}
+
+fn compile_guest(name: &str, cc: &'static str, link: &'static str) -> PathBuf {
     init();
-    static BUILT: OnceLock<Mutex<HashMap<(String, bool), PathBuf>>> = OnceLock::new();
+    static BUILT: OnceLock<Mutex<HashMap<(String, &'static str), PathBuf>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
-    if let Some(p) = built.get(&(name.to_string(), static_link)) {
+    if let Some(p) = built.get(&(name.to_string(), link)) {
         return p.clone();
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest").join(format!("{name}.c"));
     let source = fs::read(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-    let mut flags = vec!["-O2", "-Wall"];
-    if static_link {
-        flags.push("-static");
-    }
+    let flags = vec!["-O2", "-Wall", link];
     let hash = fnv1a(&[source.as_slice(), flags.join(" ").as_bytes()].concat());
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("umvm-guests");
     fs::create_dir_all(&dir).unwrap();
@@ -175,16 +179,16 @@ fn compile_guest(name: &str, static_link: bool) -> PathBuf {
         // Compile to a private name and rename, so that a concurrent test
         // process never sees a half-written binary.
         let tmp = dir.join(format!("{name}-{hash:016x}.tmp{}", std::process::id()));
-        let result = Command::new("musl-gcc").args(&flags).arg("-o").arg(&tmp).arg(&src).output();
+        let result = Command::new(cc).args(&flags).arg("-o").arg(&tmp).arg(&src).output();
         match result {
-            Err(e) => panic!("cannot run musl-gcc ({e}): install musl-tools (./scripts/test does)"),
+            Err(e) => panic!("cannot run {cc} ({e}): ./scripts/deps installs it"),
             Ok(o) if !o.status.success() => {
-                panic!("musl-gcc failed on {}:\n{}", src.display(), String::from_utf8_lossy(&o.stderr))
+                panic!("{cc} failed on {}:\n{}", src.display(), String::from_utf8_lossy(&o.stderr))
             }
             Ok(_) => fs::rename(&tmp, &out).unwrap(),
         }
     }
-    built.insert((name.to_string(), static_link), out.clone());
+    built.insert((name.to_string(), link), out.clone());
     out
 }
 
