@@ -187,10 +187,10 @@ impl ElfInfo {
         }
         let lo = sorted[0].vaddr & !(PAGE - 1);
         let hi = sorted.iter().map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
-        if pie && hi - lo > stub::BASE / 4 {
+        if pie && hi - lo > stub::USER_TOP / 4 {
             return Err(ElfError::Malformed(format!("{:#x} bytes of segments", hi - lo)));
         }
-        if !pie && (lo < MIN_ADDR || hi > stub::BASE) {
+        if !pie && (lo < stub::end() || hi > stub::USER_TOP) {
             return Err(ElfError::Malformed(format!(
                 "segments at {lo:#x}..{hi:#x} lie outside the guest's address space"
             )));
@@ -219,7 +219,7 @@ impl ElfInfo {
         if end > file_len {
             return Err(ElfError::Truncated("a loadable segment extends past the end of the file"));
         }
-        if vaddr.checked_add(memsz).is_none_or(|end| end > stub::BASE) {
+        if vaddr.checked_add(memsz).is_none_or(|end| end > stub::USER_TOP) {
             return Err(ElfError::Malformed(format!("segment {i}: address {vaddr:#x} out of range")));
         }
         if vaddr % PAGE != offset % PAGE {
@@ -239,10 +239,6 @@ impl ElfInfo {
         Ok(Segment { vaddr, memsz, offset, filesz, prot })
     }
 }
-
-/// The lowest address a fixed-position executable may use (Linux's
-/// default vm.mmap_min_addr).
-pub const MIN_ADDR: u64 = 0x10000;
 
 #[cfg(test)]
 mod tests {

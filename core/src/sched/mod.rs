@@ -16,10 +16,11 @@ use std::sync::Arc;
 use crate::errno::Errno;
 use crate::fs::file::{FileKind, OpenFile};
 use crate::kernel::Kernel;
+use crate::syscall::names::nr;
 use crate::syscall::{self, strace, Outcome};
 use crate::task::exec::{self, ExecError};
 use crate::task::Task;
-use crate::trap::inject::{inject_regs, InjectError};
+use crate::trap::inject::{inject_regs, inject_to_exit, InjectError};
 use crate::trap::spawn::{self, SpawnError, SpawnSpec};
 use crate::trap::{ptrace, syscall_args, Stop};
 use crate::{mm::GuestMem, stub};
@@ -181,6 +182,20 @@ impl TracerLoop {
                 if k.platform.run_on_host(tid)? {
                     trace(&k, vtid, call, None);
                     return Ok(());
+                }
+                // rt_sigreturn continues in the restored guest context, not
+                // at the gadget: stop it at syscall exit and resume from there.
+                if regs.orig_rax == nr::RT_SIGRETURN {
+                    match inject_to_exit(tid, &regs, regs.orig_rax, syscall_args(&regs)) {
+                        Ok(_) => {
+                            trace(&k, vtid, call, None);
+                            return k.platform.resume(tid, 0);
+                        }
+                        Err(e) => {
+                            trace(&k, vtid, call, None);
+                            return self.died(tid, e);
+                        }
+                    }
                 }
                 match inject_regs(tid, &regs, regs.orig_rax, syscall_args(&regs)) {
                     Ok(after) => {

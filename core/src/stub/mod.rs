@@ -2,27 +2,66 @@
 //! (ARCHITECTURE §4).
 //!
 //! It is a one-page ELF, generated here and handed to the host kernel
-//! from a sealed memfd, mapped at a fixed address far above where guest
-//! programs live. It holds two things: an entry point that traps at once
-//! (`int3`: the tracer takes over a clean, freshly exec'd process) and the
-//! `syscall; int3` gadget through which the kernel injects host syscalls.
+//! from a sealed memfd, mapped at the lowest address a process may map
+//! (vm.mmap_min_addr). It holds two things: an entry point that traps at
+//! once (`int3`: the tracer takes over a clean, freshly exec'd process) and
+//! the `syscall; int3` gadget through which the kernel injects host
+//! syscalls.
+//!
+//! Being the lowest mapping matters: a guest must never change the stub's
+//! page (or code it chose would run inside an injection), and any range a
+//! memory syscall touches starts at its address and grows upwards, so one
+//! comparison, `addr >= stub::end()`, proves a native mprotect, munmap,
+//! mremap or fixed mmap cannot reach it (see trap/seccomp.rs).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 use crate::errno::Errno;
 
-/// Where the stub's page is mapped in every guest process.
-pub const BASE: u64 = 0x7ff0_0000_0000;
-/// One page: everything below is free for the guest.
+/// The stub's address when the host allows it (Linux's default
+/// vm.mmap_min_addr).
+const DEFAULT_BASE: u64 = 0x10000;
+/// One page.
 pub const SIZE: u64 = 0x1000;
-/// Entry point: `int3; ud2`.
-pub const ENTRY: u64 = BASE + 0xc0;
-/// The injection gadget: `syscall; int3`.
-pub const GADGET: u64 = BASE + 0xc8;
+/// Offset of the entry point, `int3; ud2`.
+const ENTRY_OFFSET: u64 = 0xc0;
+/// Offset of the injection gadget, `syscall; int3`.
+const GADGET_OFFSET: u64 = 0xc8;
+
+/// Where the stub's page is mapped in every guest process: the lowest
+/// page the host lets a process map.
+pub fn base() -> u64 {
+    static BASE: OnceLock<u64> = OnceLock::new();
+    *BASE.get_or_init(|| {
+        let min = std::fs::read_to_string("/proc/sys/vm/mmap_min_addr")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(DEFAULT_BASE);
+        min.max(DEFAULT_BASE).div_ceil(SIZE) * SIZE
+    })
+}
+
+/// The first address above the stub: guest memory starts here.
+pub fn end() -> u64 {
+    base() + SIZE
+}
+
+/// The entry point of a freshly exec'd stub.
+pub fn entry() -> u64 {
+    base() + ENTRY_OFFSET
+}
+
+/// The injection gadget.
+pub fn gadget() -> u64 {
+    base() + GADGET_OFFSET
+}
+
+/// The top of the guest's address space (x86-64's 47-bit TASK_SIZE).
+pub const USER_TOP: u64 = 0x7fff_ffff_f000;
 
 /// Past the ELF header (64 bytes) and two program headers (2 x 56).
-const CODE_OFFSET: usize = 0xc0;
+const CODE_OFFSET: usize = ENTRY_OFFSET as usize;
 const CODE: [u8; 16] = [
     0xcc, 0x0f, 0x0b, 0x90, 0x90, 0x90, 0x90, 0x90, // ENTRY: int3; ud2
     0x0f, 0x05, 0xcc, 0x0f, 0x0b, 0x90, 0x90, 0x90, // GADGET: syscall; int3; ud2
@@ -43,7 +82,7 @@ pub fn image() -> Vec<u8> {
     put16(&mut f, 16, 2); // e_type = ET_EXEC
     put16(&mut f, 18, 62); // e_machine = EM_X86_64
     put32(&mut f, 20, 1); // e_version
-    put64(&mut f, 24, ENTRY); // e_entry
+    put64(&mut f, 24, entry()); // e_entry
     put64(&mut f, 32, EHDR as u64); // e_phoff
     put16(&mut f, 52, EHDR as u16); // e_ehsize
     put16(&mut f, 54, PHDR as u16); // e_phentsize
@@ -52,8 +91,8 @@ pub fn image() -> Vec<u8> {
     let p = EHDR;
     put32(&mut f, p, 1);
     put32(&mut f, p + 4, 5);
-    put64(&mut f, p + 16, BASE);
-    put64(&mut f, p + 24, BASE);
+    put64(&mut f, p + 16, base());
+    put64(&mut f, p + 24, base());
     put64(&mut f, p + 32, len as u64);
     put64(&mut f, p + 40, len as u64);
     put64(&mut f, p + 48, 0x1000);
@@ -105,12 +144,12 @@ mod tests {
         let hdr = object::elf::FileHeader64::<object::LittleEndian>::parse(&*img).unwrap();
         let e = hdr.endian().unwrap();
         assert_eq!(hdr.e_machine(e), object::elf::EM_X86_64);
-        assert_eq!(hdr.e_entry(e), ENTRY);
+        assert_eq!(hdr.e_entry(e), entry());
         let ph = hdr.program_headers(e, &*img).unwrap();
         assert_eq!(ph[0].p_type(e), object::elf::PT_LOAD);
-        assert_eq!(ph[0].p_vaddr(e), BASE);
-        assert_eq!(img[(GADGET - BASE) as usize..][..3], [0x0f, 0x05, 0xcc]);
-        assert_eq!(img[(ENTRY - BASE) as usize], 0xcc);
+        assert_eq!(ph[0].p_vaddr(e), base());
+        assert_eq!(img[(gadget() - base()) as usize..][..3], [0x0f, 0x05, 0xcc]);
+        assert_eq!(img[(entry() - base()) as usize], 0xcc);
         assert!(ph.len() == 2 && 64 + 2 * 56 <= CODE_OFFSET);
     }
 }

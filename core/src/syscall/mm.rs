@@ -23,7 +23,7 @@ fn page_up(x: u64) -> u64 {
 pub fn brk(ctx: &mut Ctx<'_>) -> SysResult {
     let want = ctx.args[0];
     let b = ctx.task.brk;
-    if want < b.start || want >= crate::stub::BASE {
+    if want < b.start || want >= crate::stub::USER_TOP {
         return Ok(b.cur as i64);
     }
     let (old_end, new_end) = (page_up(b.cur), page_up(want));
@@ -46,10 +46,53 @@ pub fn brk(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(want as i64)
 }
 
+/// Whether `[addr, addr + len)` touches the stub's page, which belongs to
+/// the kernel: Linux has no such page, so touching it is EINVAL, as for an
+/// address outside the process's reach.
+fn touches_stub(addr: u64, len: u64) -> bool {
+    let len = len.max(1);
+    addr < crate::stub::end() && addr.saturating_add(len) > crate::stub::base()
+}
+
+/// `munmap`, `mprotect` and `madvise` whose range starts below the stub's
+/// end (anything else ran natively): refused if the range reaches the
+/// stub, otherwise run as the guest asked.
+pub fn guarded_range(ctx: &mut Ctx<'_>) -> SysResult {
+    if touches_stub(ctx.args[0], ctx.args[1]) {
+        return Err(Errno::EINVAL);
+    }
+    ctx.inject(ctx.regs.orig_rax, ctx.args)
+}
+
+/// `mremap(old, old_size, new_size, flags, new_addr)` that may reach the
+/// stub: neither the old range nor a fixed new one may.
+pub fn mremap(ctx: &mut Ctx<'_>) -> SysResult {
+    let [old, old_size, new_size, flags, new_addr, _] = ctx.args;
+    if touches_stub(old, old_size.max(new_size))
+        || (flags & libc::MREMAP_FIXED as u64 != 0 && touches_stub(new_addr, new_size))
+    {
+        return Err(Errno::EINVAL);
+    }
+    ctx.inject(nr::MREMAP, ctx.args)
+}
+
+/// `mmap` that did not run natively: a fixed anonymous mapping that may
+/// reach the stub, or a file mapping.
+pub fn mmap(ctx: &mut Ctx<'_>) -> SysResult {
+    let [addr, len, _, flags, _, _] = ctx.args;
+    if flags & libc::MAP_FIXED as u64 != 0 && touches_stub(addr, len) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & libc::MAP_ANONYMOUS as u64 != 0 {
+        return ctx.inject(nr::MMAP, ctx.args);
+    }
+    mmap_file(ctx)
+}
+
 /// `mmap` of a file: a private copy of the file's bytes in anonymous
 /// memory. Shared writable mappings need the page cache of Step 3 and are
 /// refused with ENODEV until then (as for a file that cannot be mapped).
-pub fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
+fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
     let [addr, len, prot, flags, _, off] = ctx.args;
     let flags = flags as i32;
     if len == 0 || off % PAGE != 0 {

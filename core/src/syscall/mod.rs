@@ -244,8 +244,9 @@ pub fn entry(n: u64) -> Entry {
         nr::SETRLIMIT => E(limits::setrlimit),
         // memory
         nr::BRK => E(mm::brk),
-        nr::MMAP => N(Some(mm::mmap_file)),
-        nr::MUNMAP | nr::MPROTECT | nr::MREMAP | nr::MADVISE => N(None),
+        nr::MMAP => N(Some(mm::mmap)),
+        nr::MUNMAP | nr::MPROTECT | nr::MADVISE => N(Some(mm::guarded_range)),
+        nr::MREMAP => N(Some(mm::mremap)),
         // signals and threads of the caller
         nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::RT_SIGRETURN | nr::SIGALTSTACK => N(None),
         nr::FUTEX | nr::SET_ROBUST_LIST | nr::SCHED_YIELD | nr::ARCH_PRCTL | nr::RESTART_SYSCALL => N(None),

@@ -38,7 +38,7 @@ pub fn inject(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<i64, Inj
 /// must keep when it restores the rest.
 pub fn inject_regs(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Regs, InjectError> {
     let mut regs = *base;
-    regs.rip = stub::GADGET;
+    regs.rip = stub::gadget();
     regs.rax = nr;
     // -1: if the task sits at a syscall entry, the host skips that call; at
     // a signal stop, no syscall-restart logic rewinds rip.
@@ -54,6 +54,32 @@ pub fn inject_regs(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Reg
             Stop::Syscall | Stop::GroupStop(_) | Stop::Event(_) => ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?,
             Stop::Signal(sig) => return Err(InjectError::Fault(sig)),
             gone @ (Stop::Exited(_) | Stop::Killed(_)) => return Err(InjectError::Gone(gone)),
+        }
+    }
+    ptrace::get_regs(tid).map_err(InjectError::Ptrace)
+}
+
+/// Runs syscall `nr` in task `tid` and stops at its syscall-exit, before
+/// any further instruction: for a call that does not return to the gadget
+/// (rt_sigreturn jumps to the restored guest context), so the guest never
+/// runs untraced. Returns the registers at that stop; the caller resumes
+/// from them as they are.
+pub fn inject_to_exit(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Regs, InjectError> {
+    let mut regs = *base;
+    regs.rip = stub::gadget();
+    regs.rax = nr;
+    regs.orig_rax = u64::MAX;
+    [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9] = args;
+    ptrace::set_regs(tid, &regs).map_err(InjectError::Ptrace)?;
+    // Two syscall stops: the entry of our call, then its exit.
+    for _ in 0..2 {
+        ptrace::syscall(tid, 0).map_err(InjectError::Ptrace)?;
+        let ws = ptrace::wait_tid(tid).map_err(InjectError::Ptrace)?;
+        match Stop::from_status(ws.status) {
+            Stop::Syscall => {}
+            Stop::Signal(sig) => return Err(InjectError::Fault(sig)),
+            gone @ (Stop::Exited(_) | Stop::Killed(_)) => return Err(InjectError::Gone(gone)),
+            other => return Err(InjectError::Gone(other)),
         }
     }
     ptrace::get_regs(tid).map_err(InjectError::Ptrace)

@@ -54,6 +54,12 @@ pub fn sysemu(tid: i32, sig: i32) -> Result<(), Errno> {
     request(libc::PTRACE_SYSEMU, tid, 0, sig as usize).map(drop)
 }
 
+/// Resumes the tracee until the next syscall entry or exit
+/// (PTRACE_SYSCALL): the host runs the syscall in between.
+pub fn syscall(tid: i32, sig: i32) -> Result<(), Errno> {
+    request(libc::PTRACE_SYSCALL, tid, 0, sig as usize).map(drop)
+}
+
 /// The event message of the last PTRACE_EVENT stop.
 pub fn event_msg(tid: i32) -> Result<u64, Errno> {
     let mut msg: libc::c_ulong = 0;

@@ -14,13 +14,12 @@ use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
 
+use crate::stub;
 use crate::syscall::names::nr;
 
 /// A condition on one argument, checked in BPF and in Rust alike.
 #[derive(Clone, Copy, Debug)]
-pub enum ArgCheck {
-    /// Any arguments.
-    Any,
+pub enum Cond {
     /// `(args[arg] & mask) == value`.
     MaskedEq {
         /// Argument index (0-5).
@@ -30,48 +29,82 @@ pub enum ArgCheck {
         /// Expected value of those bits.
         value: u64,
     },
+    /// `args[arg] >= the first address above the stub`: a range starting
+    /// there cannot touch the stub's page.
+    AboveStub {
+        /// Argument index (0-5).
+        arg: u8,
+    },
 }
 
+impl Cond {
+    fn holds(&self, args: &[u64; 6]) -> bool {
+        match *self {
+            Cond::MaskedEq { arg, mask, value } => args[arg as usize] & mask == value,
+            Cond::AboveStub { arg } => args[arg as usize] >= stub::end(),
+        }
+    }
+
+    fn bpf(&self) -> Result<SeccompCondition, seccompiler::BackendError> {
+        let q = SeccompCmpArgLen::Qword;
+        match *self {
+            Cond::MaskedEq { arg, mask, value } => SeccompCondition::new(arg, q, SeccompCmpOp::MaskedEq(mask), value),
+            Cond::AboveStub { arg } => SeccompCondition::new(arg, q, SeccompCmpOp::Ge, stub::end()),
+        }
+    }
+}
+
+/// When a syscall may run natively: always (no rules), or when all the
+/// conditions of at least one rule hold.
+pub type Rules = &'static [&'static [Cond]];
+
+const ANY: Rules = &[];
+const ANON: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_ANONYMOUS as u64, value: libc::MAP_ANONYMOUS as u64 };
+const NOT_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_FIXED as u64, value: 0 };
+const NOT_MREMAP_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MREMAP_FIXED as u64, value: 0 };
+
 /// The allow-list.
-pub const NATIVE: &[(u64, ArgCheck)] = &[
+pub const NATIVE: &[(u64, Rules)] = &[
     // Memory: anonymous mappings only (a file mapping needs a host fd the
-    // guest does not have; the kernel emulates those).
-    (nr::MMAP, ArgCheck::MaskedEq { arg: 3, mask: libc::MAP_ANONYMOUS as u64, value: libc::MAP_ANONYMOUS as u64 }),
-    (nr::MUNMAP, ArgCheck::Any),
-    (nr::MPROTECT, ArgCheck::Any),
-    (nr::MREMAP, ArgCheck::Any),
-    (nr::MADVISE, ArgCheck::Any),
+    // guest does not have; the kernel emulates those), and never over the
+    // stub: a fixed mapping, mprotect, munmap, madvise or mremap runs
+    // natively only when its range starts above the stub's page. Others
+    // trap and are checked exactly (syscall/mm.rs).
+    (nr::MMAP, &[&[ANON, NOT_FIXED], &[ANON, Cond::AboveStub { arg: 0 }]]),
+    (nr::MUNMAP, &[&[Cond::AboveStub { arg: 0 }]]),
+    (nr::MPROTECT, &[&[Cond::AboveStub { arg: 0 }]]),
+    (nr::MADVISE, &[&[Cond::AboveStub { arg: 0 }]]),
+    (
+        nr::MREMAP,
+        &[&[Cond::AboveStub { arg: 0 }, NOT_MREMAP_FIXED], &[Cond::AboveStub { arg: 0 }, Cond::AboveStub { arg: 4 }]],
+    ),
     // Threads and signals of the caller itself.
-    (nr::FUTEX, ArgCheck::Any),
-    (nr::SET_ROBUST_LIST, ArgCheck::Any),
-    (nr::SCHED_YIELD, ArgCheck::Any),
-    (nr::RT_SIGRETURN, ArgCheck::Any),
-    (nr::RT_SIGACTION, ArgCheck::Any),
-    (nr::RT_SIGPROCMASK, ArgCheck::Any),
-    (nr::SIGALTSTACK, ArgCheck::Any),
-    (nr::ARCH_PRCTL, ArgCheck::Any),
-    (nr::RESTART_SYSCALL, ArgCheck::Any),
+    (nr::FUTEX, ANY),
+    (nr::SET_ROBUST_LIST, ANY),
+    (nr::SCHED_YIELD, ANY),
+    (nr::RT_SIGRETURN, ANY),
+    (nr::RT_SIGACTION, ANY),
+    (nr::RT_SIGPROCMASK, ANY),
+    (nr::SIGALTSTACK, ANY),
+    (nr::ARCH_PRCTL, ANY),
+    (nr::RESTART_SYSCALL, ANY),
     // Clocks and sleeps: every asynchronous signal comes from umvm, which
     // interrupts a native sleep like any other.
-    (nr::CLOCK_GETTIME, ArgCheck::Any),
-    (nr::CLOCK_GETRES, ArgCheck::Any),
-    (nr::GETTIMEOFDAY, ArgCheck::Any),
-    (nr::TIME, ArgCheck::Any),
-    (nr::NANOSLEEP, ArgCheck::Any),
-    (nr::CLOCK_NANOSLEEP, ArgCheck::Any),
+    (nr::CLOCK_GETTIME, ANY),
+    (nr::CLOCK_GETRES, ANY),
+    (nr::GETTIMEOFDAY, ANY),
+    (nr::TIME, ANY),
+    (nr::NANOSLEEP, ANY),
+    (nr::CLOCK_NANOSLEEP, ANY),
     // The end of a process is seen by the tracer's waitpid.
-    (nr::EXIT, ArgCheck::Any),
-    (nr::EXIT_GROUP, ArgCheck::Any),
+    (nr::EXIT, ANY),
+    (nr::EXIT_GROUP, ANY),
 ];
 
 /// Whether syscall `nr` with `args` may run on the host as it is.
 pub fn runs_natively(nr: u64, args: &[u64; 6]) -> bool {
-    NATIVE.iter().any(|&(n, check)| {
-        n == nr
-            && match check {
-                ArgCheck::Any => true,
-                ArgCheck::MaskedEq { arg, mask, value } => args[arg as usize] & mask == value,
-            }
+    NATIVE.iter().any(|&(n, rules)| {
+        n == nr && (rules.is_empty() || rules.iter().any(|conds| conds.iter().all(|c| c.holds(args))))
     })
 }
 
@@ -86,16 +119,13 @@ pub struct FilterError(String);
 pub fn filter() -> Result<BpfProgram, FilterError> {
     let err = |e: &dyn std::fmt::Display| FilterError(e.to_string());
     let mut rules = std::collections::BTreeMap::new();
-    for &(n, check) in NATIVE {
-        let rule = match check {
-            ArgCheck::Any => vec![],
-            ArgCheck::MaskedEq { arg, mask, value } => {
-                let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(mask), value)
-                    .map_err(|e| err(&e))?;
-                vec![SeccompRule::new(vec![cond]).map_err(|e| err(&e))?]
-            }
-        };
-        rules.insert(n as i64, rule);
+    for &(n, alternatives) in NATIVE {
+        let mut chain = Vec::new();
+        for conds in alternatives {
+            let conds = conds.iter().map(|c| c.bpf()).collect::<Result<Vec<_>, _>>().map_err(|e| err(&e))?;
+            chain.push(SeccompRule::new(conds).map_err(|e| err(&e))?);
+        }
+        rules.insert(n as i64, chain);
     }
     let f = SeccompFilter::new(rules, SeccompAction::Trace(0), SeccompAction::Allow, TargetArch::x86_64)
         .map_err(|e| err(&e))?;
@@ -114,6 +144,25 @@ mod tests {
         assert!(!runs_natively(nr::MMAP, &file));
         assert!(!runs_natively(nr::OPENAT, &[0; 6]));
         assert!(!runs_natively(nr::GETPID, &[0; 6]));
+    }
+
+    #[test]
+    fn nothing_native_can_touch_the_stub() {
+        let fixed = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED) as u64;
+        let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+        let b = stub::base();
+        assert!(!runs_natively(nr::MMAP, &[b, 4096, rw, fixed, 0, 0]));
+        assert!(!runs_natively(nr::MPROTECT, &[b, 4096, rw, 0, 0, 0]));
+        assert!(!runs_natively(nr::MUNMAP, &[0, u64::MAX, 0, 0, 0, 0]));
+        assert!(!runs_natively(nr::MADVISE, &[b, 4096, 4, 0, 0, 0]));
+        let mremap_fixed = (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64;
+        assert!(!runs_natively(nr::MREMAP, &[1 << 40, 4096, 4096, mremap_fixed, b, 0]));
+        // Above the stub, all of them run natively.
+        let hi = stub::end();
+        assert!(runs_natively(nr::MMAP, &[hi, 4096, rw, fixed, 0, 0]));
+        assert!(runs_natively(nr::MPROTECT, &[hi, 4096, rw, 0, 0, 0]));
+        assert!(runs_natively(nr::MREMAP, &[1 << 40, 4096, 8192, libc::MREMAP_MAYMOVE as u64, 0, 0]));
+        assert!(runs_natively(nr::MREMAP, &[1 << 40, 4096, 4096, mremap_fixed, 1 << 41, 0]));
     }
 
     #[test]
