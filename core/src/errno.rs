@@ -71,6 +71,10 @@ errnos!(
 );
 
 impl Errno {
+    /// Kernel-internal (Linux's ERESTARTSYS): the syscall registered what
+    /// it waits for and must be re-run when woken. Never reaches a guest.
+    pub const BLOCK: Errno = Errno(512);
+
     /// The calling thread's current `errno`, after a failed libc call.
     pub fn last() -> Errno {
         Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))

@@ -3,12 +3,30 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::dev::console::ConsoleStream;
 use crate::fs::Vfs;
+use crate::sched::timer::Timers;
+use crate::sched::wait::TaskRef;
+use crate::sched::{doorbell, Msg};
+use crate::task::table::ProcTable;
 use crate::trap::Platform;
+
+/// What other threads share with one tracer loop.
+#[derive(Default)]
+pub struct LoopShared {
+    /// Messages for the loop, drained before it next waits.
+    pub inbox: Mutex<Vec<Msg>>,
+    /// Host pid of the loop's doorbell process (0 before it has one).
+    pub doorbell: AtomicI32,
+}
+
+thread_local! {
+    /// The id of the tracer loop running on this thread, if any.
+    pub static CURRENT_LOOP: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
 
 /// Where `--strace` lines go.
 pub type TraceSink = Mutex<Box<dyn Write + Send>>;
@@ -31,7 +49,12 @@ pub struct Kernel {
     pub boot: Instant,
     /// The memory the guest is told it has (sysinfo, later /proc/meminfo).
     pub mem_bytes: u64,
-    next_pid: AtomicI32,
+    /// Every process and thread.
+    procs: Mutex<ProcTable>,
+    /// One mailbox per tracer loop.
+    pub loops: Vec<LoopShared>,
+    /// Timed wake-ups.
+    pub timers: Timers,
     unknown_logged: Mutex<HashSet<u64>>,
 }
 
@@ -43,6 +66,7 @@ impl Kernel {
         filter: Option<seccompiler::BpfProgram>,
         strace: Option<TraceSink>,
         mem_bytes: u64,
+        nloops: usize,
     ) -> Kernel {
         Kernel {
             vfs,
@@ -53,14 +77,38 @@ impl Kernel {
             hostname: Mutex::new(b"umvm".to_vec()),
             boot: Instant::now(),
             mem_bytes,
-            next_pid: AtomicI32::new(1),
+            procs: Mutex::new(ProcTable::default()),
+            loops: (0..nloops).map(|_| LoopShared::default()).collect(),
+            timers: Timers::default(),
             unknown_logged: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Allocates a virtual pid (init gets 1).
-    pub fn alloc_pid(&self) -> i32 {
-        self.next_pid.fetch_add(1, Ordering::Relaxed)
+    /// Locks the process table.
+    pub fn procs(&self) -> MutexGuard<'_, ProcTable> {
+        self.procs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a message to a loop, ringing its doorbell unless the caller
+    /// is that loop (which reads its inbox before it next waits).
+    pub fn post(&self, loop_id: usize, msg: Msg) {
+        let Some(l) = self.loops.get(loop_id) else { return };
+        l.inbox.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
+        if CURRENT_LOOP.with(|c| c.get()) != Some(loop_id) {
+            doorbell::ring(l.doorbell.load(Ordering::Acquire));
+        }
+    }
+
+    /// Wakes a task blocked in a syscall: its loop re-runs the syscall.
+    pub fn wake(&self, t: TaskRef) {
+        self.post(t.loop_id, Msg::Wake(t.tid));
+    }
+
+    /// Wakes every waiter of a queue.
+    pub fn wake_all(&self, q: &crate::sched::wait::WaitQueue) {
+        for t in q.drain() {
+            self.wake(t);
+        }
     }
 
     /// Logs an unimplemented syscall, once per syscall per VM.

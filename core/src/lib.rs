@@ -13,6 +13,7 @@ pub mod fs;
 pub mod kernel;
 pub mod mm;
 pub mod sched;
+pub mod signal;
 pub mod stub;
 pub mod syscall;
 pub mod task;

@@ -10,7 +10,7 @@ use crate::errno::Errno;
 use crate::fs::hostfs::HostFs;
 use crate::fs::Vfs;
 use crate::kernel::Kernel;
-use crate::sched::{self, Command, Event, InitError, InitSpec, TracerLoop};
+use crate::sched::{self, Event, InitError, InitSpec, Msg, TracerLoop};
 use crate::trap::{seccomp, TrapMode};
 
 /// Why a VM could not be built or run.
@@ -127,8 +127,9 @@ impl VmBuilder {
             TrapMode::Sysemu => None,
         };
         let strace = self.strace.map(Mutex::new);
-        let kernel = Kernel::new(Vfs::new(fs), self.trap.platform(), filter, strace, self.mem_bytes);
-        Ok(Vm { kernel: Arc::new(kernel), init: self.init, env: self.env, pin: self.pin })
+        let cpus = sched::allowed_cpus();
+        let kernel = Kernel::new(Vfs::new(fs), self.trap.platform(), filter, strace, self.mem_bytes, cpus.len());
+        Ok(Vm { kernel: Arc::new(kernel), init: self.init, env: self.env, pin: self.pin, cpus })
     }
 }
 
@@ -138,6 +139,7 @@ pub struct Vm {
     init: Vec<Vec<u8>>,
     env: Vec<Vec<u8>>,
     pin: bool,
+    cpus: Vec<usize>,
 }
 
 impl Vm {
@@ -149,20 +151,21 @@ impl Vm {
         // SAFETY: umask has no preconditions.
         unsafe { libc::umask(0) };
         let (events_tx, events) = mpsc::channel();
-        let cpus = sched::allowed_cpus();
-        let mut loops = Vec::new();
-        for &cpu in &cpus {
-            let (tx, rx) = mpsc::channel();
-            let l = TracerLoop::new(self.kernel.clone(), self.pin.then_some(cpu), events_tx.clone());
+        for (id, &cpu) in self.cpus.iter().enumerate() {
+            let l = TracerLoop::new(id, self.kernel.clone(), self.pin.then_some(cpu), events_tx.clone());
             std::thread::Builder::new()
                 .name(format!("umvm-cpu{cpu}"))
-                .spawn(move || l.run(rx))
+                .spawn(move || l.run())
                 .map_err(|_| VmError::Lost)?;
-            loops.push(tx);
         }
+        let k = self.kernel.clone();
+        std::thread::Builder::new()
+            .name("umvm-timers".into())
+            .spawn(move || k.timers.run(&k))
+            .map_err(|_| VmError::Lost)?;
         drop(events_tx);
         let spec = InitSpec { path: self.init[0].clone(), argv: self.init, envp: self.env };
-        loops[0].send(Command::StartInit(spec)).map_err(|_| VmError::Lost)?;
+        self.kernel.post(0, Msg::StartInit(spec));
         let result = match events.recv() {
             Ok(Event::Halted(status)) => Ok(status),
             Ok(Event::InitFailed(e)) => Err(VmError::Init(e)),

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use super::file::OpenFile;
 use crate::errno::Errno;
 
+#[derive(Clone)]
 struct Slot {
     file: Arc<OpenFile>,
     cloexec: bool,
 }
 
 /// Guest fd number -> open file description, plus the close-on-exec bit.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct FdTable {
     slots: Vec<Option<Slot>>,
 }

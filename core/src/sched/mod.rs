@@ -1,29 +1,45 @@
-//! Per-CPU tracer loops (ARCHITECTURE §2).
+//! Per-CPU tracer loops (ARCHITECTURE §2, §3).
 //!
-//! One loop thread per host CPU, pinned to it; every guest task belongs to
-//! the loop that attached it and runs pinned to the same CPU (a child
-//! inherits its forker's affinity), so a trap never wakes a thread on
-//! another CPU (25-50 us here, against ~2.5 us on the same CPU). Only the
-//! attaching thread may ptrace a task, and each loop waits with
+//! One loop thread per host CPU, pinned to it; every guest task belongs
+//! to the loop that attached it and runs pinned to the same CPU (a child
+//! inherits its forker's affinity, and ptrace attaches a new child to its
+//! parent's tracer), so a trap never wakes a thread on another CPU (25-50
+//! us here, against ~2.5 us on the same CPU). Each loop waits with
 //! `__WNOTHREAD`, seeing only its own tasks.
+//!
+//! A syscall that must wait parks its task: the task stays stopped, the
+//! loop serves the others, and a wake-up (a wait queue, a timer, a signal)
+//! re-runs the syscall. Messages from other threads arrive in the loop's
+//! inbox and ring its doorbell (doorbell.rs).
+
+pub mod doorbell;
+mod ptrace_util;
+pub mod timer;
+pub mod wait;
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::errno::Errno;
+use crate::fs::fdtable::FdTable;
 use crate::fs::file::{FileKind, OpenFile};
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, CURRENT_LOOP};
+use crate::mm::GuestMem;
+use crate::signal::{SigHandlers, SigInfoFix};
 use crate::syscall::names::nr;
-use crate::syscall::{self, strace, Outcome};
+use crate::syscall::{self, strace, NewTask, Outcome};
 use crate::task::exec::{self, ExecError};
-use crate::task::Task;
-use crate::trap::inject::{inject_regs, inject_to_exit, InjectError};
+use crate::task::exit::{self, Ended};
+use crate::task::{ExitStatus, FsContext, MmContext, Process, ProcessState, Shared, Task};
+use crate::trap::inject::{inject_to_exit, InjectError};
 use crate::trap::spawn::{self, SpawnError, SpawnSpec};
-use crate::trap::{ptrace, syscall_args, Stop};
-use crate::{mm::GuestMem, stub};
+use crate::trap::{ptrace, syscall_args, Regs, Stop};
+use wait::TaskRef;
 
 /// What init is.
 pub struct InitSpec {
@@ -35,10 +51,21 @@ pub struct InitSpec {
     pub envp: Vec<Vec<u8>>,
 }
 
-/// Work sent to a loop.
-pub enum Command {
+/// A message to a tracer loop.
+pub enum Msg {
     /// Start init on this loop.
     StartInit(InitSpec),
+    /// Re-run the syscall task `tid` is blocked in.
+    Wake(i32),
+    /// Deliver a signal to task `tid`.
+    Signal {
+        /// Host tid.
+        tid: i32,
+        /// The signal.
+        sig: i32,
+        /// Its siginfo as the guest must see it.
+        fix: SigInfoFix,
+    },
 }
 
 /// What a loop reports to the VM.
@@ -59,76 +86,155 @@ pub enum InitError {
     /// No guest process could be created.
     #[error(transparent)]
     Spawn(#[from] SpawnError),
-    /// The stub could not be prepared.
-    #[error("preparing the stub: {0}")]
-    Stub(Errno),
+}
+
+/// A task stopped in a syscall that waits.
+struct Parked {
+    regs: Regs,
+    deadline: Option<Instant>,
+    call: Option<String>,
+}
+
+/// A task running a host syscall injected on the guest's behalf
+/// (sysemu mode: the call may block, so the loop does not wait for it).
+struct Injecting {
+    saved: Regs,
+    call: Option<String>,
 }
 
 /// One tracer loop.
 pub struct TracerLoop {
+    id: usize,
     k: Arc<Kernel>,
     cpu: Option<usize>,
     tasks: HashMap<i32, Task>,
+    parked: HashMap<i32, Parked>,
+    injecting: HashMap<i32, Injecting>,
+    /// New children, with the registers they start with at their first stop.
+    starting: HashMap<i32, Regs>,
+    /// Signals sent with tgkill and not yet delivered, with their siginfo.
+    pending: HashMap<(i32, i32), SigInfoFix>,
+    doorbell: i32,
     events: Sender<Event>,
     drop_to: Option<(u32, u32)>,
 }
 
 impl TracerLoop {
-    /// A loop for `cpu` (None: not pinned).
-    pub fn new(k: Arc<Kernel>, cpu: Option<usize>, events: Sender<Event>) -> TracerLoop {
+    /// Loop number `id`, for `cpu` (None: not pinned).
+    pub fn new(id: usize, k: Arc<Kernel>, cpu: Option<usize>, events: Sender<Event>) -> TracerLoop {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        TracerLoop { k, cpu, tasks: HashMap::new(), events, drop_to: root.then_some((65534, 65534)) }
+        TracerLoop {
+            id,
+            k,
+            cpu,
+            tasks: HashMap::new(),
+            parked: HashMap::new(),
+            injecting: HashMap::new(),
+            starting: HashMap::new(),
+            pending: HashMap::new(),
+            doorbell: 0,
+            events,
+            drop_to: root.then_some((65534, 65534)),
+        }
     }
 
-    /// Runs the loop on the calling thread until its command channel closes.
-    pub fn run(mut self, commands: Receiver<Command>) {
+    /// Runs the loop on the calling thread, for the life of the VM.
+    pub fn run(mut self) {
+        CURRENT_LOOP.with(|c| c.set(Some(self.id)));
         if let Some(cpu) = self.cpu {
             pin_to(cpu);
         }
-        loop {
-            if self.tasks.is_empty() {
-                match commands.recv() {
-                    Ok(Command::StartInit(spec)) => self.start_init(spec),
-                    Err(_) => return,
-                }
-                continue;
+        match doorbell::spawn(self.drop_to) {
+            Ok(pid) => {
+                self.doorbell = pid;
+                self.k.loops[self.id].doorbell.store(pid, Ordering::Release);
             }
+            Err(e) => tracing::error!("tracer loop {}: no doorbell ({e}); cross-loop wake-ups are lost", self.id),
+        }
+        loop {
+            self.drain_inbox();
             match ptrace::wait_any() {
+                Ok(ws) if ws.tid == self.doorbell => {
+                    if let Err(e) = doorbell::on_stop(ws.tid, Stop::from_status(ws.status)) {
+                        tracing::error!("tracer loop {}: doorbell: {e}", self.id);
+                    }
+                }
                 Ok(ws) => self.on_stop(ws.tid, Stop::from_status(ws.status)),
                 Err(Errno::EINTR) => {}
                 Err(e) => {
-                    tracing::error!("tracer loop on cpu {:?}: waitpid failed: {e}", self.cpu);
-                    self.tasks.clear();
+                    tracing::error!("tracer loop {}: waitpid failed: {e}", self.id);
+                    return;
                 }
             }
         }
     }
 
-    fn start_init(&mut self, spec: InitSpec) {
-        if let Err(e) = self.try_start_init(spec) {
-            let _ = self.events.send(Event::InitFailed(e));
+    fn drain_inbox(&mut self) {
+        loop {
+            let msgs = std::mem::take(&mut *self.k.loops[self.id].inbox.lock().unwrap_or_else(|e| e.into_inner()));
+            if msgs.is_empty() {
+                return;
+            }
+            for m in msgs {
+                match m {
+                    Msg::StartInit(spec) => {
+                        if let Err(e) = self.start_init(spec) {
+                            let _ = self.events.send(Event::InitFailed(e));
+                        }
+                    }
+                    Msg::Wake(tid) => self.retry(tid),
+                    Msg::Signal { tid, sig, fix } => self.signal(tid, sig, fix),
+                }
+            }
         }
     }
 
-    fn try_start_init(&mut self, spec: InitSpec) -> Result<(), InitError> {
+    fn start_init(&mut self, spec: InitSpec) -> Result<(), InitError> {
         // Check the program before creating any process for it.
-        let exe = exec::read_executable(&self.k, b"/", &spec.path)?;
-        let stub_fd = stub::memfd().map_err(InitError::Stub)?;
+        let resolved = exec::resolve(&self.k, b"/", &spec.path, spec.argv.clone())?;
+        let stub_fd = stub_fd()?;
         let pid = spawn::spawn(&SpawnSpec { stub_fd, filter: self.k.filter.as_deref(), drop_to: self.drop_to })?;
-        let mut task = Task::new(pid, self.k.alloc_pid(), 0);
+        let vpid = self.k.procs().alloc_id();
+        let state = ProcessState {
+            ppid: 0,
+            pgid: vpid,
+            sid: vpid,
+            creds: Default::default(),
+            rlimits: Default::default(),
+            exe: Vec::new(),
+            threads: [vpid].into(),
+            children: Default::default(),
+            exit: None,
+            group_exit: None,
+            vfork_done: true,
+            did_exec: true,
+        };
+        let process = Arc::new(Process::new(vpid, Shared::new(SigHandlers::default()), state));
+        let mut files = FdTable::new();
         for (fd, stream) in self.k.console.iter().enumerate() {
-            if let Some(s) = stream {
-                let flags = if fd == 0 { libc::O_RDONLY } else { libc::O_WRONLY };
-                let dup = crate::dev::console::ConsoleStream::dup(s.fd().as_raw_fd());
-                if let Some(d) = dup {
-                    let f = OpenFile::new(FileKind::Console(d), b"/dev/console".to_vec(), flags);
-                    let _ = task.files.insert_at(fd as i32, Arc::new(f), false, u64::MAX);
-                }
-            }
+            let Some(s) = stream else { continue };
+            let Some(d) = crate::dev::console::ConsoleStream::dup(s.fd().as_raw_fd()) else { continue };
+            let flags = if fd == 0 { libc::O_RDONLY } else { libc::O_WRONLY };
+            let f = OpenFile::new(FileKind::Console(d), b"/dev/console".to_vec(), flags);
+            let _ = files.insert_at(fd as i32, Arc::new(f), false, u64::MAX);
+        }
+        let mut task = Task {
+            tid: pid,
+            vtid: vpid,
+            process: process.clone(),
+            files: Shared::new(files),
+            fs: Shared::new(FsContext { cwd: b"/".to_vec(), umask: 0o022 }),
+            mm: Shared::new(MmContext::default()),
+            comm: [0; 16],
+        };
+        {
+            let mut procs = self.k.procs();
+            procs.insert_process(process);
+            procs.insert_thread(vpid, TaskRef { loop_id: self.id, tid: pid });
         }
         let started = ptrace::get_regs(pid).map_err(|e| InitError::Spawn(SpawnError::Host(e))).and_then(|regs| {
-            let r = exec::load_into(&mut task, &regs, exe, &spec.argv, &spec.envp, &spec.path)?;
+            let r = exec::load_into(&mut task, &regs, resolved, &spec.envp)?;
             ptrace::set_regs(pid, &r).map_err(|e| InitError::Spawn(SpawnError::Host(e)))?;
             self.k.platform.resume(pid, 0).map_err(|e| InitError::Spawn(SpawnError::Host(e)))
         });
@@ -145,81 +251,241 @@ impl TracerLoop {
         if !self.tasks.contains_key(&tid) {
             return;
         }
-        let resumed = match stop {
+        if let Some(regs) = self.starting.remove(&tid) {
+            // A new child's first stop: give it its registers and let it go.
+            if let Stop::Exited(_) | Stop::Killed(_) = stop {
+                return self.ended(tid, stop);
+            }
+            let r = ptrace::set_regs(tid, &regs).and_then(|_| self.k.platform.resume(tid, 0));
+            return self.check(tid, r);
+        }
+        if self.injecting.contains_key(&tid) {
+            return self.on_injection_stop(tid, stop);
+        }
+        let r = match stop {
             Stop::Syscall => self.on_syscall(tid),
-            // A signal meant for the guest (a fault): deliver it.
-            Stop::Signal(sig) => self.k.platform.resume(tid, sig),
+            Stop::Signal(sig) => self.on_signal_stop(tid, sig),
             Stop::GroupStop(_) | Stop::Event(_) => self.k.platform.resume(tid, 0),
             Stop::Exited(_) | Stop::Killed(_) => {
                 self.ended(tid, stop);
                 Ok(())
             }
         };
-        if let Err(e) = resumed {
-            // ESRCH: killed under us; its exit status arrives next.
+        self.check(tid, r);
+    }
+
+    fn check(&mut self, tid: i32, r: Result<(), Errno>) {
+        // ESRCH: killed under us; its exit status arrives next.
+        if let Err(e) = r {
             if e != Errno::ESRCH {
                 tracing::error!("task {tid}: ptrace failed: {e}");
             }
         }
     }
 
+    /// A signal is about to be delivered: give it the siginfo the guest
+    /// must see (virtual pids) and deliver it.
+    fn on_signal_stop(&mut self, tid: i32, sig: i32) -> Result<(), Errno> {
+        if let Some(fix) = self.pending.remove(&(tid, sig)) {
+            let mut info = [0u8; 128];
+            if ptrace::get_siginfo(tid, &mut info).is_ok() {
+                info[8..12].copy_from_slice(&fix.code.to_le_bytes());
+                info[16..20].copy_from_slice(&fix.pid.to_le_bytes());
+                info[20..24].copy_from_slice(&fix.uid.to_le_bytes());
+                if sig == libc::SIGCHLD {
+                    info[24..28].copy_from_slice(&fix.status.to_le_bytes());
+                }
+                ptrace::set_siginfo(tid, &info)?;
+            }
+        }
+        self.k.platform.resume(tid, sig)
+    }
+
     fn on_syscall(&mut self, tid: i32) -> Result<(), Errno> {
         let regs = ptrace::get_regs(tid)?;
+        let call = self
+            .k
+            .strace
+            .as_ref()
+            .map(|_| strace::format_call(&GuestMem::new(tid), regs.orig_rax, &syscall_args(&regs)));
+        self.run_syscall(tid, regs, None, call)
+    }
+
+    /// Serves (or re-serves, after a wake-up) the syscall `tid` is at.
+    fn run_syscall(
+        &mut self,
+        tid: i32,
+        regs: Regs,
+        deadline: Option<Instant>,
+        call: Option<String>,
+    ) -> Result<(), Errno> {
         let k = self.k.clone();
         let task = self.tasks.get_mut(&tid).expect("caller checked");
-        let call =
-            k.strace.as_ref().map(|_| strace::format_call(&GuestMem::new(tid), regs.orig_rax, &syscall_args(&regs)));
         let vtid = task.vtid;
-        let outcome = syscall::dispatch(&k, task, &regs);
-        let ret = match outcome {
+        let me = TaskRef { loop_id: self.id, tid };
+        let mut new_tasks = Vec::new();
+        let outcome = syscall::dispatch(&k, task, &regs, me, deadline, &mut new_tasks);
+        for nt in new_tasks {
+            self.adopt(nt);
+        }
+        match outcome {
             Outcome::Return(ret) => {
+                trace(&k, vtid, &call, Some(ret));
                 let mut r = regs;
                 k.platform.complete(&mut r, ret);
                 ptrace::set_regs(tid, &r)?;
-                Some(ret)
+                k.platform.resume(tid, 0)
+            }
+            Outcome::Block { deadline: d } => {
+                if let Some(at) = d {
+                    if deadline != d {
+                        k.timers.add(at, me);
+                    }
+                }
+                if self.has_pending_signal(tid)? {
+                    // Linux checks for signals before sleeping.
+                    self.parked.insert(tid, Parked { regs, deadline: d, call });
+                    return self.interrupt(tid, None);
+                }
+                self.parked.insert(tid, Parked { regs, deadline: d, call });
+                Ok(())
+            }
+            Outcome::Exec(new) => {
+                trace(&k, vtid, &call, Some(0));
+                ptrace::set_regs(tid, &new)?;
+                k.platform.resume(tid, 0)
             }
             Outcome::Native => {
                 if k.platform.run_on_host(tid)? {
-                    trace(&k, vtid, call, None);
+                    trace(&k, vtid, &call, None);
                     return Ok(());
                 }
-                // rt_sigreturn continues in the restored guest context, not
-                // at the gadget: stop it at syscall exit and resume from there.
-                if regs.orig_rax == nr::RT_SIGRETURN {
-                    match inject_to_exit(tid, &regs, regs.orig_rax, syscall_args(&regs)) {
-                        Ok(_) => {
-                            trace(&k, vtid, call, None);
-                            return k.platform.resume(tid, 0);
-                        }
-                        Err(e) => {
-                            trace(&k, vtid, call, None);
-                            return self.died(tid, e);
-                        }
-                    }
-                }
-                match inject_regs(tid, &regs, regs.orig_rax, syscall_args(&regs)) {
-                    Ok(after) => {
-                        // The guest's own call ran: keep what it changed.
-                        let mut r = regs;
-                        r.rax = after.rax;
-                        r.fs_base = after.fs_base;
-                        r.gs_base = after.gs_base;
-                        ptrace::set_regs(tid, &r)?;
-                        Some(after.rax as i64)
-                    }
-                    Err(e) => {
-                        trace(&k, vtid, call, None);
-                        return self.died(tid, e);
-                    }
-                }
+                self.inject_native(tid, regs, call)
             }
             Outcome::Died(e) => {
-                trace(&k, vtid, call, None);
-                return self.died(tid, e);
+                trace(&k, vtid, &call, None);
+                self.died(tid, e)
             }
+        }
+    }
+
+    /// Sysemu mode: the host runs the guest's own syscall, injected. It may
+    /// block (futex, nanosleep), so the loop does not wait for it.
+    fn inject_native(&mut self, tid: i32, regs: Regs, call: Option<String>) -> Result<(), Errno> {
+        if regs.orig_rax == nr::RT_SIGRETURN {
+            // It continues in the restored guest context, not at the
+            // gadget: stop it at syscall exit and resume from there.
+            trace(&self.k, self.tasks[&tid].vtid, &call, None);
+            return match inject_to_exit(tid, &regs, regs.orig_rax, syscall_args(&regs)) {
+                Ok(_) => self.k.platform.resume(tid, 0),
+                Err(e) => self.died(tid, e),
+            };
+        }
+        let mut r = regs;
+        ptrace_util::set_syscall(&mut r, regs.orig_rax);
+        ptrace::set_regs(tid, &r)?;
+        ptrace::cont(tid, 0)?;
+        self.injecting.insert(tid, Injecting { saved: regs, call });
+        Ok(())
+    }
+
+    fn on_injection_stop(&mut self, tid: i32, stop: Stop) {
+        let r = match stop {
+            Stop::Signal(libc::SIGTRAP) => {
+                let inj = self.injecting.remove(&tid).expect("caller checked");
+                let after = ptrace::get_regs(tid);
+                after.and_then(|after| {
+                    let mut r = inj.saved;
+                    r.rax = after.rax;
+                    r.fs_base = after.fs_base;
+                    r.gs_base = after.gs_base;
+                    trace(&self.k, self.tasks[&tid].vtid, &inj.call, Some(after.rax as i64));
+                    ptrace::set_regs(tid, &r)?;
+                    self.k.platform.resume(tid, 0)
+                })
+            }
+            Stop::Signal(sig) => {
+                // A guest signal interrupted the injected call: back to the
+                // guest's context, EINTR (or restart), then deliver it.
+                let inj = self.injecting.remove(&tid).expect("caller checked");
+                let mut r = inj.saved;
+                self.set_interrupted(tid, &mut r, sig);
+                trace(&self.k, self.tasks[&tid].vtid, &inj.call, Some(r.rax as i64));
+                ptrace::set_regs(tid, &r).and_then(|_| self.on_signal_stop(tid, sig))
+            }
+            Stop::Exited(_) | Stop::Killed(_) => {
+                self.injecting.remove(&tid);
+                self.ended(tid, stop);
+                Ok(())
+            }
+            Stop::Syscall | Stop::GroupStop(_) | Stop::Event(_) => ptrace::cont(tid, 0),
         };
-        trace(&k, vtid, call, ret);
-        k.platform.resume(tid, 0)
+        self.check(tid, r);
+    }
+
+    /// Sets `r` as a syscall interrupted by `sig` leaves it: restarted
+    /// after the handler when the handler has SA_RESTART, else EINTR.
+    fn set_interrupted(&self, tid: i32, r: &mut Regs, sig: i32) {
+        let restart = self.tasks.get(&tid).is_some_and(|t| t.process.sighand.lock().restarts(sig));
+        if restart {
+            r.rax = r.orig_rax;
+            r.rip -= 2;
+        } else {
+            r.rax = -(libc::EINTR as i64) as u64;
+        }
+        r.orig_rax = u64::MAX;
+    }
+
+    fn adopt(&mut self, nt: NewTask) {
+        self.starting.insert(nt.task.tid, nt.regs);
+        self.tasks.insert(nt.task.tid, nt.task);
+    }
+
+    /// Re-runs the syscall of a parked task after a wake-up.
+    fn retry(&mut self, tid: i32) {
+        let Some(p) = self.parked.remove(&tid) else { return };
+        let r = self.run_syscall(tid, p.regs, p.deadline, p.call);
+        self.check(tid, r);
+    }
+
+    fn has_pending_signal(&self, tid: i32) -> Result<bool, Errno> {
+        let pending: Vec<i32> = self.pending.keys().filter(|(t, _)| *t == tid).map(|(_, s)| *s).collect();
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        let mask = ptrace::get_sigmask(tid)?;
+        Ok(pending.iter().any(|&s| mask & (1u64 << (s - 1)) == 0))
+    }
+
+    /// Delivers a signal sent by the kernel (kill, SIGCHLD, SIGPIPE...).
+    fn signal(&mut self, tid: i32, sig: i32, fix: SigInfoFix) {
+        let Some(task) = self.tasks.get(&tid) else { return };
+        if task.process.sighand.lock().is_ignored(sig) {
+            return;
+        }
+        self.pending.insert((tid, sig), fix);
+        // SAFETY: tkill takes plain integers; the thread is our tracee.
+        unsafe { libc::syscall(libc::SYS_tkill, tid, sig) };
+        if self.parked.contains_key(&tid) {
+            let blocked = ptrace::get_sigmask(tid).map(|m| m & (1u64 << (sig - 1)) != 0).unwrap_or(false);
+            if !blocked || sig == libc::SIGKILL {
+                let r = self.interrupt(tid, Some(sig));
+                self.check(tid, r);
+            }
+        }
+    }
+
+    /// Ends the wait of a parked task because a signal is pending: EINTR
+    /// or restart, then the host delivers the signal on resume.
+    fn interrupt(&mut self, tid: i32, sig: Option<i32>) -> Result<(), Errno> {
+        let Some(p) = self.parked.remove(&tid) else { return Ok(()) };
+        let sig = sig.or_else(|| self.pending.keys().find(|(t, _)| *t == tid).map(|(_, s)| *s)).unwrap_or(0);
+        let mut r = p.regs;
+        self.set_interrupted(tid, &mut r, sig);
+        let vtid = self.tasks[&tid].vtid;
+        trace(&self.k, vtid, &p.call, Some(r.rax as i64));
+        ptrace::set_regs(tid, &r)?;
+        self.k.platform.resume(tid, 0)
     }
 
     /// The process ended or broke during an injected syscall.
@@ -227,8 +493,6 @@ impl TracerLoop {
         match e {
             InjectError::Gone(stop) => self.ended(tid, stop),
             InjectError::Fault(sig) => {
-                // The guest broke the stub (unmapped or overwrote it): it
-                // cannot be served any more.
                 tracing::warn!("task {tid}: signal {sig} inside an injected syscall; killing it");
                 ptrace::kill_thread(tid, tid);
             }
@@ -238,29 +502,50 @@ impl TracerLoop {
     }
 
     fn ended(&mut self, tid: i32, stop: Stop) {
-        let Some(task) = self.tasks.remove(&tid) else {
-            return;
-        };
+        self.parked.remove(&tid);
+        self.injecting.remove(&tid);
+        self.starting.remove(&tid);
+        self.pending.retain(|(t, _), _| *t != tid);
+        let Some(task) = self.tasks.remove(&tid) else { return };
         let status = match stop {
-            Stop::Exited(code) => code,
-            Stop::Killed(sig) => 128 + sig,
+            Stop::Exited(code) => ExitStatus::Exited(code),
+            Stop::Killed(sig) => ExitStatus::Killed(sig),
             _ => return,
         };
-        if let Some(sink) = &self.k.strace {
-            if let Ok(mut w) = sink.lock() {
-                let _ = writeln!(w, "[pid {}] +++ exited with {status} +++", task.vpid);
+        match exit::thread_exited(&self.k, &task, status) {
+            Ended::Thread => {}
+            Ended::Process => {
+                if let Some(sink) = &self.k.strace {
+                    if let Ok(mut w) = sink.lock() {
+                        let _ = writeln!(w, "[pid {}] +++ {} +++", task.vpid(), describe(status));
+                    }
+                }
             }
-        }
-        if task.vpid == 1 {
-            let _ = self.events.send(Event::Halted(status));
+            Ended::Init(s) => {
+                if let Some(sink) = &self.k.strace {
+                    if let Ok(mut w) = sink.lock() {
+                        let _ = writeln!(w, "[pid {}] +++ {} +++", task.vpid(), describe(s));
+                    }
+                }
+                let _ = self.events.send(Event::Halted(s.shell_code()));
+            }
         }
     }
 }
 
-fn trace(k: &Kernel, vtid: i32, call: Option<String>, ret: Option<i64>) {
-    let (Some(sink), Some(call)) = (&k.strace, call) else {
-        return;
-    };
+fn describe(s: ExitStatus) -> String {
+    match s {
+        ExitStatus::Exited(c) => format!("exited with {c}"),
+        ExitStatus::Killed(sig) => format!("killed by signal {sig}"),
+    }
+}
+
+fn stub_fd() -> Result<i32, SpawnError> {
+    crate::stub::memfd().map_err(SpawnError::Host)
+}
+
+fn trace(k: &Kernel, vtid: i32, call: &Option<String>, ret: Option<i64>) {
+    let (Some(sink), Some(call)) = (&k.strace, call) else { return };
     let result = ret.map_or_else(|| "= ?".to_string(), strace::format_result);
     if let Ok(mut w) = sink.lock() {
         let _ = writeln!(w, "[pid {vtid}] {call} {result}");

@@ -61,7 +61,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     // Never block the tracer on a FIFO or device node: such files are
     // refused below anyway.
     hflags |= libc::O_NONBLOCK;
-    let mode = mode & 0o7777 & !ctx.task.umask;
+    let mode = mode & 0o7777 & !ctx.task.fs.lock().umask;
     // SAFETY: the name is a C string and the dir fd is open.
     let fd = unsafe { libc::openat(l.dir.as_raw_fd(), raw(&l.name), hflags, mode) };
     let fd = Errno::result(fd)?;
@@ -79,8 +79,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     }
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
     let file = OpenFile::new(FileKind::Host { fd, dir: ty == libc::S_IFDIR }, l.path, guest_flags);
-    let limit = ctx.task.rlimits.nofile();
-    ctx.task.files.insert(Arc::new(file), flags & libc::O_CLOEXEC != 0, 0, limit).map(i64::from)
+    ctx.install(Arc::new(file), flags & libc::O_CLOEXEC != 0)
 }
 
 /// `open(path, flags, mode)`.
@@ -103,20 +102,20 @@ pub fn creat(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `close(fd)`.
 pub fn close(ctx: &mut Ctx<'_>) -> SysResult {
-    ctx.task.files.remove(ctx.int(0)).map(|_| 0)
+    ctx.task.files.lock().remove(ctx.int(0)).map(|_| 0)
 }
 
 /// `dup(fd)`: the lowest free fd, close-on-exec clear.
 pub fn dup(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    let limit = ctx.task.rlimits.nofile();
-    ctx.task.files.insert(f, false, 0, limit).map(i64::from)
+    let limit = ctx.nofile();
+    ctx.task.files.lock().insert(f, false, 0, limit).map(i64::from)
 }
 
 fn dup_to(ctx: &mut Ctx<'_>, old: i32, new: i32, cloexec: bool) -> SysResult {
-    let f = ctx.task.files.get(old)?;
-    let limit = ctx.task.rlimits.nofile();
-    ctx.task.files.insert_at(new, f, cloexec, limit)?;
+    let f = ctx.task.files.lock().get(old)?;
+    let limit = ctx.nofile();
+    ctx.task.files.lock().insert_at(new, f, cloexec, limit)?;
     Ok(new as i64)
 }
 
@@ -124,7 +123,7 @@ fn dup_to(ctx: &mut Ctx<'_>, old: i32, new: i32, cloexec: bool) -> SysResult {
 pub fn dup2(ctx: &mut Ctx<'_>) -> SysResult {
     let (old, new) = (ctx.int(0), ctx.int(1));
     if old == new {
-        return ctx.task.files.get(old).map(|_| new as i64);
+        return ctx.task.files.lock().get(old).map(|_| new as i64);
     }
     dup_to(ctx, old, new, false)
 }
@@ -142,19 +141,19 @@ pub fn dup3(ctx: &mut Ctx<'_>) -> SysResult {
 /// Record locks arrive with Step 3 and are EINVAL until then.
 pub fn fcntl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.int(0);
-    let f = ctx.task.files.get(fd)?;
+    let f = ctx.task.files.lock().get(fd)?;
     let arg = ctx.args[2];
     match ctx.int(1) {
         cmd @ (libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) => {
-            let limit = ctx.task.rlimits.nofile();
+            let limit = ctx.nofile();
             let min = i32::try_from(arg).map_err(|_| Errno::EINVAL)?;
             if min as u64 >= limit {
                 return Err(Errno::EINVAL);
             }
-            ctx.task.files.insert(f, cmd == libc::F_DUPFD_CLOEXEC, min, limit).map(i64::from)
+            ctx.task.files.lock().insert(f, cmd == libc::F_DUPFD_CLOEXEC, min, limit).map(i64::from)
         }
-        libc::F_GETFD => Ok(if ctx.task.files.cloexec(fd)? { libc::FD_CLOEXEC as i64 } else { 0 }),
-        libc::F_SETFD => ctx.task.files.set_cloexec(fd, arg as i32 & libc::FD_CLOEXEC != 0).map(|_| 0),
+        libc::F_GETFD => Ok(if ctx.task.files.lock().cloexec(fd)? { libc::FD_CLOEXEC as i64 } else { 0 }),
+        libc::F_SETFD => ctx.task.files.lock().set_cloexec(fd, arg as i32 & libc::FD_CLOEXEC != 0).map(|_| 0),
         libc::F_GETFL => Ok(f.flags() as i64),
         libc::F_SETFL => {
             if let FileKind::Host { fd: hfd, .. } = &f.kind {
@@ -246,7 +245,7 @@ pub fn fchdir(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.is_dir() {
         return Err(Errno::ENOTDIR);
     }
-    ctx.task.cwd = f.path.clone();
+    ctx.task.fs.lock().cwd = f.path.clone();
     Ok(0)
 }
 
@@ -275,9 +274,9 @@ fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result
             return Err(Errno::ENOENT);
         }
         if dirfd == AT_FDCWD {
-            return Ok(Target::Cwd(ctx.task.cwd.clone()));
+            return Ok(Target::Cwd(ctx.cwd()));
         }
-        return Ok(Target::Fd(ctx.task.files.get(dirfd)?));
+        return Ok(Target::Fd(ctx.task.files.lock().get(dirfd)?));
     }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
     Ok(Target::Path(ctx.lookup_at(dirfd, &p, follow)?))
@@ -410,7 +409,7 @@ pub fn faccessat2(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `getcwd(buf, size)`: returns the length including the NUL.
 pub fn getcwd(ctx: &mut Ctx<'_>) -> SysResult {
-    let mut cwd = ctx.task.cwd.clone();
+    let mut cwd = ctx.cwd();
     cwd.push(0);
     if (ctx.args[1] as usize) < cwd.len() {
         return Err(Errno::ERANGE);
@@ -425,13 +424,13 @@ pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
     if hostfs::file_type(&l.existing()?) != libc::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }
-    ctx.task.cwd = l.path;
+    ctx.task.fs.lock().cwd = l.path;
     Ok(0)
 }
 
 fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32) -> SysResult {
     let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
-    let mode = mode & 0o7777 & !ctx.task.umask;
+    let mode = mode & 0o7777 & !ctx.task.fs.lock().umask;
     // SAFETY: the name is a C string and the dir fd is open.
     host(unsafe { libc::mkdirat(l.dir.as_raw_fd(), raw(&l.name), mode) })
 }
@@ -669,7 +668,8 @@ pub fn truncate(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `umask(mask)`: returns the previous mask.
 pub fn umask(ctx: &mut Ctx<'_>) -> SysResult {
-    let old = ctx.task.umask;
-    ctx.task.umask = ctx.args[0] as u32 & 0o777;
+    let mut fs = ctx.task.fs.lock();
+    let old = fs.umask;
+    fs.umask = ctx.args[0] as u32 & 0o777;
     Ok(old as i64)
 }

@@ -238,12 +238,12 @@ const KERNEL_TERMIOS: usize = 36;
 /// generic fd requests.
 pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.int(0);
-    let f = ctx.task.files.get(fd)?;
+    let f = ctx.task.files.lock().get(fd)?;
     let req = ctx.args[1] as u32 as u64;
     let arg = ctx.args[2];
     match req {
-        libc::FIOCLEX => return ctx.task.files.set_cloexec(fd, true).map(|_| 0),
-        libc::FIONCLEX => return ctx.task.files.set_cloexec(fd, false).map(|_| 0),
+        libc::FIOCLEX => return ctx.task.files.lock().set_cloexec(fd, true).map(|_| 0),
+        libc::FIONCLEX => return ctx.task.files.lock().set_cloexec(fd, false).map(|_| 0),
         libc::FIONBIO => {
             let on: i32 = ctx.mem.read_val(arg)?;
             let fl = f.flags();
@@ -282,12 +282,12 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         // The console's foreground process group is init's until Step 2
         // brings job control.
         libc::TIOCGPGRP => {
-            ctx.mem.write_val(arg, &ctx.task.vpid)?;
+            ctx.mem.write_val(arg, &ctx.task.vpid())?;
             Ok(0)
         }
         libc::TIOCSPGRP => {
             let pgrp: i32 = ctx.mem.read_val(arg)?;
-            if pgrp != ctx.task.vpid {
+            if pgrp != ctx.task.vpid() {
                 return Err(Errno::EPERM);
             }
             Ok(0)

@@ -42,27 +42,27 @@ fn resource(r: u64) -> Result<usize, Errno> {
 }
 
 fn set(ctx: &mut Ctx<'_>, res: usize, new: libc::rlimit) -> Result<(), Errno> {
-    let (_, max) = ctx.task.rlimits.0[res];
+    let (_, max) = ctx.task.process.state().rlimits.0[res];
     if new.rlim_cur > new.rlim_max {
         return Err(Errno::EINVAL);
     }
-    if new.rlim_max > max && ctx.task.creds.euid != 0 {
+    if new.rlim_max > max && ctx.task.process.state().creds.euid != 0 {
         return Err(Errno::EPERM);
     }
-    ctx.task.rlimits.0[res] = (new.rlim_cur, new.rlim_max);
+    ctx.task.process.state().rlimits.0[res] = (new.rlim_cur, new.rlim_max);
     Ok(())
 }
 
 /// `prlimit64(pid, resource, new, old)`: pid 0 or the caller itself.
 pub fn prlimit64(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
-    if pid != 0 && pid != ctx.task.vpid {
+    if pid != 0 && pid != ctx.task.vpid() {
         return Err(Errno::ESRCH);
     }
     let res = resource(ctx.args[1])?;
     let new = if ctx.args[2] != 0 { Some(ctx.mem.read_val::<libc::rlimit>(ctx.args[2])?) } else { None };
     if ctx.args[3] != 0 {
-        let (cur, max) = ctx.task.rlimits.0[res];
+        let (cur, max) = ctx.task.process.state().rlimits.0[res];
         ctx.mem.write_val(ctx.args[3], &libc::rlimit { rlim_cur: cur, rlim_max: max })?;
     }
     if let Some(new) = new {
@@ -74,7 +74,7 @@ pub fn prlimit64(ctx: &mut Ctx<'_>) -> SysResult {
 /// `getrlimit(resource, rlim)`.
 pub fn getrlimit(ctx: &mut Ctx<'_>) -> SysResult {
     let res = resource(ctx.args[0])?;
-    let (cur, max) = ctx.task.rlimits.0[res];
+    let (cur, max) = ctx.task.process.state().rlimits.0[res];
     ctx.mem.write_val(ctx.args[1], &libc::rlimit { rlim_cur: cur, rlim_max: max })?;
     Ok(0)
 }

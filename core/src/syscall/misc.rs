@@ -29,7 +29,7 @@ pub fn uname(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `sethostname(name, len)`: root only, at most 64 bytes.
 pub fn sethostname(ctx: &mut Ctx<'_>) -> SysResult {
-    if ctx.task.creds.euid != 0 {
+    if ctx.task.process.state().creds.euid != 0 {
         return Err(Errno::EPERM);
     }
     let len = ctx.args[1] as usize;

@@ -22,7 +22,7 @@ fn page_up(x: u64) -> u64 {
 /// since the host's own break belongs to the stub, not to the program.
 pub fn brk(ctx: &mut Ctx<'_>) -> SysResult {
     let want = ctx.args[0];
-    let b = ctx.task.brk;
+    let b = ctx.task.mm.lock().brk;
     if want < b.start || want >= crate::stub::USER_TOP {
         return Ok(b.cur as i64);
     }
@@ -42,7 +42,7 @@ pub fn brk(ctx: &mut Ctx<'_>) -> SysResult {
     } else if new_end < old_end {
         ctx.inject(nr::MUNMAP, [new_end, old_end - new_end, 0, 0, 0, 0])?;
     }
-    ctx.task.brk.cur = want;
+    ctx.task.mm.lock().brk.cur = want;
     Ok(want as i64)
 }
 

@@ -18,12 +18,14 @@ pub mod strace;
 pub mod time;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::OpenFile;
 use crate::fs::path::{Lookup, PATH_MAX};
 use crate::kernel::Kernel;
 use crate::mm::GuestMem;
+use crate::sched::wait::{TaskRef, WaitQueue};
 use crate::task::Task;
 use crate::trap::inject::{inject, InjectError};
 use crate::trap::{seccomp, syscall_args, Regs};
@@ -61,9 +63,58 @@ pub struct Ctx<'a> {
     pub mem: GuestMem,
     /// Set when an injection found the process gone or faulting.
     pub died: Option<InjectError>,
+    /// The calling task, as wake-ups address it.
+    pub me: TaskRef,
+    /// When a waiting syscall gives up (kept across its re-runs).
+    pub deadline: Option<Instant>,
+    /// After execve: the registers the new program starts with.
+    pub new_regs: Option<Regs>,
+    /// Tasks created by this syscall (clone), for the loop to adopt.
+    pub new_tasks: &'a mut Vec<NewTask>,
+    blocked: bool,
 }
 
-impl Ctx<'_> {
+/// A task created by clone, with the registers it starts with.
+pub struct NewTask {
+    /// The task.
+    pub task: Task,
+    /// Its registers at its first instruction.
+    pub regs: Regs,
+}
+
+impl<'a> Ctx<'a> {
+    /// Waits on `q`: returns the error the handler returns, and the
+    /// syscall is re-run when `q` is woken.
+    pub fn block_on(&mut self, q: &WaitQueue) -> Errno {
+        q.add(self.me);
+        self.blocked = true;
+        Errno::BLOCK
+    }
+
+    /// Waits until `at` at the latest (the handler checks `deadline` when
+    /// re-run).
+    pub fn block_until(&mut self, at: Instant) -> Errno {
+        self.deadline = Some(at);
+        self.blocked = true;
+        Errno::BLOCK
+    }
+
+    /// The caller's working directory.
+    pub fn cwd(&self) -> Vec<u8> {
+        self.task.fs.lock().cwd.clone()
+    }
+
+    /// The caller's soft limit on open fds.
+    pub fn nofile(&self) -> u64 {
+        self.task.process.state().rlimits.nofile()
+    }
+
+    /// Installs `file` at the lowest free fd.
+    pub fn install(&self, file: Arc<OpenFile>, cloexec: bool) -> SysResult {
+        let limit = self.nofile();
+        self.task.files.lock().insert(file, cloexec, 0, limit).map(i64::from)
+    }
+
     /// Argument `i` as a guest int (fd numbers, flags, modes).
     pub fn int(&self, i: usize) -> i32 {
         self.args[i] as i32
@@ -91,15 +142,15 @@ impl Ctx<'_> {
 
     /// The open file behind fd argument `i`.
     pub fn file(&self, i: usize) -> Result<Arc<OpenFile>, Errno> {
-        self.task.files.get(self.int(i))
+        self.task.files.lock().get(self.int(i))
     }
 
     /// The directory a `*at` path is relative to.
     pub fn base_dir(&self, dirfd: i32, path: &[u8]) -> Result<Vec<u8>, Errno> {
         if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
-            return Ok(self.task.cwd.clone());
+            return Ok(self.cwd());
         }
-        let f = self.task.files.get(dirfd)?;
+        let f = self.task.files.lock().get(dirfd)?;
         if !f.is_dir() {
             return Err(Errno::ENOTDIR);
         }
@@ -114,7 +165,7 @@ impl Ctx<'_> {
 
     /// Looks up `path` relative to the cwd.
     pub fn lookup(&self, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
-        self.k.vfs.lookup(&self.task.cwd, path, follow)
+        self.k.vfs.lookup(&self.cwd(), path, follow)
     }
 }
 
@@ -126,10 +177,25 @@ pub enum Outcome {
     Native,
     /// The process ended or faulted while the kernel worked on it.
     Died(InjectError),
+    /// The syscall waits; it is re-run when woken (or at the deadline).
+    Block {
+        /// When it gives up.
+        deadline: Option<Instant>,
+    },
+    /// execve succeeded: the new program starts with these registers.
+    Exec(Regs),
 }
 
-/// Serves the syscall `task` is stopped at.
-pub fn dispatch(k: &Kernel, task: &mut Task, regs: &Regs) -> Outcome {
+/// Serves the syscall `task` is stopped at. `deadline` is what an earlier
+/// run of the same syscall chose, when it is re-run after a wake-up.
+pub fn dispatch(
+    k: &Kernel,
+    task: &mut Task,
+    regs: &Regs,
+    me: TaskRef,
+    deadline: Option<Instant>,
+    new_tasks: &mut Vec<NewTask>,
+) -> Outcome {
     let n = regs.orig_rax;
     let args = syscall_args(regs);
     let handler = match entry(n) {
@@ -142,12 +208,20 @@ pub fn dispatch(k: &Kernel, task: &mut Task, regs: &Regs) -> Outcome {
         }
     };
     let mem = GuestMem::new(task.tid);
-    let mut ctx = Ctx { k, task, regs, args, mem, died: None };
+    let mut ctx = Ctx { k, task, regs, args, mem, died: None, me, deadline, new_regs: None, new_tasks, blocked: false };
     let r = handler(&mut ctx);
     if let Some(d) = ctx.died {
         return Outcome::Died(d);
     }
-    Outcome::Return(r.unwrap_or_else(|e| -(e.0 as i64)))
+    if let Some(new) = ctx.new_regs {
+        return Outcome::Exec(new);
+    }
+    match r {
+        Err(Errno::BLOCK) if ctx.blocked => Outcome::Block { deadline: ctx.deadline },
+        // A handler may not return BLOCK without waiting on something.
+        Err(Errno::BLOCK) => Outcome::Return(-(libc::EINTR as i64)),
+        r => Outcome::Return(r.unwrap_or_else(|e| -(e.0 as i64))),
+    }
 }
 
 /// ENOSYS on purpose, without the "unimplemented" log line: the syscall is

@@ -12,7 +12,7 @@ use crate::errno::{Errno, SysResult};
 
 /// Most pollfds one call may pass (Linux: RLIMIT_NOFILE).
 fn check_nfds(ctx: &Ctx<'_>, nfds: u64) -> Result<usize, Errno> {
-    if nfds > ctx.task.rlimits.nofile() {
+    if nfds > ctx.nofile() {
         return Err(Errno::EINVAL);
     }
     Ok(nfds as usize)
@@ -30,7 +30,7 @@ fn do_poll(ctx: &mut Ctx<'_>, addr: u64, nfds: usize, timeout_ms: i32) -> SysRes
     for (i, p) in guest.chunks_exact(8).enumerate() {
         let fd = i32::from_le_bytes(p[0..4].try_into().expect("4 bytes"));
         let events = i16::from_le_bytes(p[4..6].try_into().expect("2 bytes"));
-        let file = if fd < 0 { None } else { ctx.task.files.get(fd).ok() };
+        let file = if fd < 0 { None } else { ctx.task.files.lock().get(fd).ok() };
         if fd >= 0 && file.is_none() {
             revents[i] = libc::POLLNVAL;
             ready_now += 1;

@@ -7,12 +7,12 @@ use crate::errno::{Errno, SysResult};
 
 /// `getpid()`: the virtual process id.
 pub fn getpid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.task.vpid as i64)
+    Ok(ctx.task.vpid() as i64)
 }
 
 /// `getppid()`: the virtual parent (0 for init).
 pub fn getppid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.task.vppid as i64)
+    Ok(ctx.task.process.state().ppid as i64)
 }
 
 /// `gettid()`: the virtual thread id.
@@ -22,31 +22,31 @@ pub fn gettid(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `getuid()`.
 pub fn getuid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.task.creds.uid as i64)
+    Ok(ctx.task.process.state().creds.uid as i64)
 }
 
 /// `geteuid()`.
 pub fn geteuid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.task.creds.euid as i64)
+    Ok(ctx.task.process.state().creds.euid as i64)
 }
 
 /// `getgid()`.
 pub fn getgid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.task.creds.gid as i64)
+    Ok(ctx.task.process.state().creds.gid as i64)
 }
 
 /// `getegid()`.
 pub fn getegid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.task.creds.egid as i64)
+    Ok(ctx.task.process.state().creds.egid as i64)
 }
 
 /// With one process and no setpgid/setsid yet (Step 2), every process
 /// leads its own group and session.
 fn own_group(ctx: &Ctx<'_>, pid: i32) -> SysResult {
-    if pid != 0 && pid != ctx.task.vpid {
+    if pid != 0 && pid != ctx.task.vpid() {
         return Err(Errno::ESRCH);
     }
-    Ok(ctx.task.vpid as i64)
+    Ok(ctx.task.vpid() as i64)
 }
 
 /// `getpgrp()`.
@@ -72,7 +72,7 @@ pub fn setpgid(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     own_group(ctx, pid)?;
-    if pgid != 0 && pgid != ctx.task.vpid {
+    if pgid != 0 && pgid != ctx.task.vpid() {
         return Err(Errno::EPERM);
     }
     Ok(0)

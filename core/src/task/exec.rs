@@ -76,8 +76,80 @@ pub struct Executable {
     pub path: Vec<u8>,
 }
 
-/// Reads and checks the executable at `path`.
-pub fn read_executable(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<Executable, ExecError> {
+/// An executable with the argv it runs with (after `#!` rewriting) and
+/// the path it was asked for (AT_EXECFN).
+pub struct Resolved {
+    /// The ELF that is loaded.
+    pub exe: Executable,
+    /// Its argv.
+    pub argv: Vec<Vec<u8>>,
+    /// The path execve was given.
+    pub execfn: Vec<u8>,
+}
+
+/// Linux's limit on nested interpreters (BINPRM_MAX_RECURSION).
+const MAX_INTERP_DEPTH: usize = 4;
+/// Linux reads this much of a script's first line (BINPRM_BUF_SIZE).
+const SHEBANG_MAX: usize = 256;
+
+/// Finds what `path` runs: an ELF, or a `#!` script's interpreter (with
+/// its optional argument), nested up to Linux's depth.
+pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Result<Resolved, ExecError> {
+    let execfn = path.to_vec();
+    let mut argv = argv;
+    let mut path = path.to_vec();
+    for _ in 0..=MAX_INTERP_DEPTH {
+        let err = |fault| ExecError { path: path.clone(), fault };
+        let (data, canonical) = read_file(k, cwd, &path)?;
+        match ElfInfo::parse(&data) {
+            Ok(info) => return Ok(Resolved { exe: Executable { data, info, path: canonical }, argv, execfn }),
+            Err(ElfError::Script) => {
+                let (interp, arg) = parse_shebang(&data).ok_or_else(|| err(ExecFault::Elf(ElfError::NotElf)))?;
+                let mut new = vec![interp.clone()];
+                new.extend(arg);
+                new.push(path.clone());
+                new.extend(argv.into_iter().skip(1));
+                argv = new;
+                path = interp;
+            }
+            Err(e) => return Err(err(ExecFault::Elf(e))),
+        }
+    }
+    Err(ExecError { path, fault: ExecFault::Lookup(Errno::ELOOP) })
+}
+
+/// Splits a `#!` line into the interpreter and its optional single
+/// argument, as binfmt_script does.
+fn parse_shebang(data: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let line = &data[2..data.len().min(SHEBANG_MAX)];
+    let line = match line.iter().position(|&b| b == b'\n') {
+        Some(end) => &line[..end],
+        None if data.len() > SHEBANG_MAX => return None,
+        None => line,
+    };
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let line = trim(line, blank);
+    if line.is_empty() {
+        return None;
+    }
+    let end = line.iter().position(blank).unwrap_or(line.len());
+    let interp = line[..end].to_vec();
+    let rest = trim(&line[end..], blank);
+    Some((interp, (!rest.is_empty()).then(|| rest.to_vec())))
+}
+
+fn trim(mut s: &[u8], blank: impl Fn(&u8) -> bool) -> &[u8] {
+    while s.first().is_some_and(&blank) {
+        s = &s[1..];
+    }
+    while s.last().is_some_and(&blank) {
+        s = &s[..s.len() - 1];
+    }
+    s
+}
+
+/// Reads the executable file at `path`, checking it may be executed.
+fn read_file(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ExecError> {
     let err = |fault| ExecError { path: path.to_vec(), fault };
     let l = k.vfs.lookup(cwd, path, true).map_err(|e| err(ExecFault::Lookup(e)))?;
     let st = l.existing().map_err(|e| err(ExecFault::Lookup(e)))?;
@@ -90,45 +162,32 @@ pub fn read_executable(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<Executable
     if st.st_size > MAX_EXEC_SIZE {
         return Err(err(ExecFault::TooLarge));
     }
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
     // SAFETY: the name is a C string; the dir fd is open.
-    let fd = unsafe {
-        libc::openat(
-            l.dir.as_raw_fd(),
-            l.name.as_ptr(),
-            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY,
-        )
-    };
+    let fd = unsafe { libc::openat(l.dir.as_raw_fd(), l.name.as_ptr(), flags) };
     let fd = Errno::result(fd).map_err(|e| err(ExecFault::Read(e)))?;
     // SAFETY: openat returned a new fd that nothing else owns.
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let mut data = Vec::with_capacity(st.st_size as usize);
     file.by_ref().take(MAX_EXEC_SIZE as u64 + 1).read_to_end(&mut data).map_err(|e| err(ExecFault::Read(e.into())))?;
-    let info = ElfInfo::parse(&data).map_err(|e| err(ExecFault::Elf(e)))?;
-    Ok(Executable { data, info, path: l.path })
+    Ok((data, l.path))
 }
 
 /// Maps a program into `task`, a process stopped at the stub's entry
 /// (whose registers are `regs`), and returns the registers it starts with.
-pub fn load_into(
-    task: &mut Task,
-    regs: &Regs,
-    exe: Executable,
-    argv: &[Vec<u8>],
-    envp: &[Vec<u8>],
-    execfn: &[u8],
-) -> Result<Regs, ExecError> {
-    let err = |fault| ExecError { path: execfn.to_vec(), fault };
+pub fn load_into(task: &mut Task, regs: &Regs, r: Resolved, envp: &[Vec<u8>]) -> Result<Regs, ExecError> {
+    let err = |fault| ExecError { path: r.execfn.clone(), fault };
     let mem = GuestMem::new(task.tid);
     let host = HostAux::read(&mem, regs.rsp)
         .map_err(|e| err(ExecFault::Load(LoadError::Host { what: "reading the stub's auxv", errno: e })))?;
     let mut random = [0u8; 16];
     // SAFETY: `random` is writable for 16 bytes.
     unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
-    let c = task.creds;
+    let c = task.process.state().creds;
     let args = ExecArgs {
-        argv,
+        argv: &r.argv,
         envp,
-        execfn,
+        execfn: &r.execfn,
         host,
         creds: AuxCreds { uid: c.uid, euid: c.euid, gid: c.gid, egid: c.egid },
         random,
@@ -141,23 +200,55 @@ pub fn load_into(
             InjectError::Fault(_) => Errno::EFAULT,
         })
     };
-    let loaded = loader::load(&mem, &mut sys, &exe.info, &exe.data, &args).map_err(|e| err(ExecFault::Load(e)))?;
-    task.brk = super::Brk { start: loaded.brk, cur: loaded.brk };
-    task.set_comm_from_path(execfn);
-    task.exe = exe.path;
+    let loaded = loader::load(&mem, &mut sys, &r.exe.info, &r.exe.data, &args).map_err(|e| err(ExecFault::Load(e)))?;
+    task.mm.lock().brk = super::Brk { start: loaded.brk, cur: loaded.brk };
+    task.set_comm_from_path(&r.execfn);
+    task.process.state().exe = r.exe.path;
 
-    let mut r = *regs;
+    let mut regs = *regs;
     for reg in [
-        &mut r.rax, &mut r.rbx, &mut r.rcx, &mut r.rdx, &mut r.rsi, &mut r.rdi, &mut r.rbp, &mut r.r8, &mut r.r9,
-        &mut r.r10, &mut r.r11, &mut r.r12, &mut r.r13, &mut r.r14, &mut r.r15,
+        &mut regs.rax,
+        &mut regs.rbx,
+        &mut regs.rcx,
+        &mut regs.rdx,
+        &mut regs.rsi,
+        &mut regs.rdi,
+        &mut regs.rbp,
+        &mut regs.r8,
+        &mut regs.r9,
+        &mut regs.r10,
+        &mut regs.r11,
+        &mut regs.r12,
+        &mut regs.r13,
+        &mut regs.r14,
+        &mut regs.r15,
     ] {
         *reg = 0;
     }
-    r.rip = loaded.entry;
-    r.rsp = loaded.sp;
-    r.orig_rax = u64::MAX;
-    r.eflags = 0x202;
-    r.fs_base = 0;
-    r.gs_base = 0;
-    Ok(r)
+    regs.rip = loaded.entry;
+    regs.rsp = loaded.sp;
+    regs.orig_rax = u64::MAX;
+    regs.eflags = 0x202;
+    regs.fs_base = 0;
+    regs.gs_base = 0;
+    Ok(regs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shebang;
+
+    #[test]
+    fn shebang_lines_split_as_linux_does() {
+        let p = |s: &str| {
+            parse_shebang(s.as_bytes())
+                .map(|(i, a)| (String::from_utf8(i).unwrap(), a.map(|a| String::from_utf8(a).unwrap())))
+        };
+        assert_eq!(p("#!/bin/sh\necho"), Some(("/bin/sh".into(), None)));
+        assert_eq!(p("#! /bin/busybox sh -e \n"), Some(("/bin/busybox".into(), Some("sh -e".into()))));
+        assert_eq!(p("#!\t/x\ty"), Some(("/x".into(), Some("y".into()))));
+        assert_eq!(p("#!\n"), None);
+        let long = format!("#!/{}", "a".repeat(400));
+        assert_eq!(p(&long), None);
+    }
 }

@@ -1,16 +1,30 @@
-//! Guest tasks: virtual ids, credentials and per-process state
-//! (ARCHITECTURE §4). In Step 1 every process has one thread; Step 2
-//! splits the shared parts (fd table, cwd, memory) out of the task.
+//! Guest tasks and processes (ARCHITECTURE §4).
+//!
+//! A [`Task`] is one guest thread: a host thread traced by one tracer
+//! loop. A [`Process`] is a thread group, with its virtual pid, its place
+//! in the process tree and, after it exits, its zombie status. What
+//! threads share (fd table, cwd, address space, signal handlers) is held
+//! in [`Shared`] values, shared or copied at clone as the CLONE_* flags say.
 
 pub mod exec;
+pub mod exit;
+pub mod shared;
+pub mod table;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use shared::Shared;
 
 use crate::fs::fdtable::FdTable;
+use crate::sched::wait::WaitQueue;
+use crate::signal::SigHandlers;
 use crate::syscall::limits::Rlimits;
 
 /// A guest's user and group ids (virtual: guest root is not host root).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Creds {
-    /// Real, effective and saved user id.
+    /// Real user id.
     pub uid: u32,
     /// Effective user id.
     pub euid: u32,
@@ -29,52 +43,125 @@ pub struct Brk {
     pub cur: u64,
 }
 
+/// Where a task is in the filesystem (shared with CLONE_FS).
+#[derive(Clone, Debug)]
+pub struct FsContext {
+    /// Canonical absolute path of the working directory.
+    pub cwd: Vec<u8>,
+    /// File creation mask.
+    pub umask: u32,
+}
+
+/// A process's address space as the kernel tracks it (shared with
+/// CLONE_VM).
+#[derive(Clone, Debug, Default)]
+pub struct MmContext {
+    /// The program break.
+    pub brk: Brk,
+}
+
+/// How a process ended, as wait reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// exit(code).
+    Exited(i32),
+    /// Killed by a signal.
+    Killed(i32),
+}
+
+impl ExitStatus {
+    /// The wait(2) status word.
+    pub fn wait_status(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => (c & 0xff) << 8,
+            ExitStatus::Killed(s) => s & 0x7f,
+        }
+    }
+
+    /// What umvm exits with when init ends this way.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => c,
+            ExitStatus::Killed(s) => 128 + s,
+        }
+    }
+}
+
+/// A process's mutable state.
+pub struct ProcessState {
+    /// Virtual parent pid (0 for init).
+    pub ppid: i32,
+    /// Process group.
+    pub pgid: i32,
+    /// Session.
+    pub sid: i32,
+    /// Credentials.
+    pub creds: Creds,
+    /// Resource limits.
+    pub rlimits: Rlimits,
+    /// The running program's canonical path.
+    pub exe: Vec<u8>,
+    /// Virtual tids of its live threads.
+    pub threads: BTreeSet<i32>,
+    /// Virtual pids of its children (live or zombie).
+    pub children: BTreeSet<i32>,
+    /// Set once the last thread is gone: the process is a zombie.
+    pub exit: Option<ExitStatus>,
+    /// The status of exit_group or a fatal signal, which every thread's
+    /// end reports.
+    pub group_exit: Option<ExitStatus>,
+    /// A vfork child not yet exec'd or exited: the parent waits for it.
+    pub vfork_done: bool,
+    /// Whether it has exec'd since fork (setpgid on such a child is EACCES).
+    pub did_exec: bool,
+}
+
+/// A thread group.
+pub struct Process {
+    /// Virtual pid.
+    pub vpid: i32,
+    /// Signal dispositions (CLONE_SIGHAND).
+    pub sighand: Shared<SigHandlers>,
+    state: Mutex<ProcessState>,
+    /// Woken when a child changes state (wait4, waitid) or a vfork child
+    /// releases its parent.
+    pub child_wait: Arc<WaitQueue>,
+}
+
+impl Process {
+    /// A new process.
+    pub fn new(vpid: i32, sighand: Shared<SigHandlers>, state: ProcessState) -> Process {
+        Process { vpid, sighand, state: Mutex::new(state), child_wait: Arc::new(WaitQueue::default()) }
+    }
+
+    /// Locks its state.
+    pub fn state(&self) -> MutexGuard<'_, ProcessState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// One guest task: a host thread traced by one tracer loop.
 pub struct Task {
     /// Host thread id.
     pub tid: i32,
     /// Virtual thread id.
     pub vtid: i32,
-    /// Virtual process id (thread group id).
-    pub vpid: i32,
-    /// Virtual parent process id (0 for init).
-    pub vppid: i32,
-    /// Credentials.
-    pub creds: Creds,
-    /// Canonical absolute path of the working directory.
-    pub cwd: Vec<u8>,
-    /// File creation mask.
-    pub umask: u32,
-    /// File descriptors.
-    pub files: FdTable,
-    /// Program break.
-    pub brk: Brk,
+    /// Its thread group.
+    pub process: Arc<Process>,
+    /// File descriptors (CLONE_FILES).
+    pub files: Shared<FdTable>,
+    /// cwd and umask (CLONE_FS).
+    pub fs: Shared<FsContext>,
+    /// Address space bookkeeping (CLONE_VM).
+    pub mm: Shared<MmContext>,
     /// Command name (PR_SET_NAME, /proc/PID/comm), NUL-padded.
     pub comm: [u8; 16],
-    /// Resource limits.
-    pub rlimits: Rlimits,
-    /// The path of the running program (/proc/PID/exe).
-    pub exe: Vec<u8>,
 }
 
 impl Task {
-    /// A task for host thread `tid` with virtual ids `vpid`/`vppid`, in
-    /// `/`, root, with no files.
-    pub fn new(tid: i32, vpid: i32, vppid: i32) -> Task {
-        Task {
-            tid,
-            vtid: vpid,
-            vpid,
-            vppid,
-            creds: Creds::default(),
-            cwd: b"/".to_vec(),
-            umask: 0o022,
-            files: FdTable::new(),
-            brk: Brk::default(),
-            comm: [0; 16],
-            rlimits: Rlimits::default(),
-            exe: Vec::new(),
-        }
+    /// The virtual pid of its process.
+    pub fn vpid(&self) -> i32 {
+        self.process.vpid
     }
 
     /// Sets the command name from a program path (its last component).

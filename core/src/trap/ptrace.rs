@@ -8,8 +8,8 @@ use crate::errno::Errno;
 pub type Regs = libc::user_regs_struct;
 
 /// Options every tracee carries: syscall stops marked with 0x80, seccomp
-/// RET_TRACE stops, the tracee dies with umvm, and (from Step 2 on) new
-/// children are attached as they are created.
+/// RET_TRACE stops, the tracee dies with umvm, and new children are
+/// attached to the same tracer as they are created.
 pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACESECCOMP | libc::PTRACE_O_EXITKILL;
 
 fn request(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> Result<i64, Errno> {
@@ -58,6 +58,23 @@ pub fn sysemu(tid: i32, sig: i32) -> Result<(), Errno> {
 /// (PTRACE_SYSCALL): the host runs the syscall in between.
 pub fn syscall(tid: i32, sig: i32) -> Result<(), Errno> {
     request(libc::PTRACE_SYSCALL, tid, 0, sig as usize).map(drop)
+}
+
+/// Reads the siginfo of a signal-delivery stop (raw 128 bytes).
+pub fn get_siginfo(tid: i32, info: &mut [u8; 128]) -> Result<(), Errno> {
+    request(libc::PTRACE_GETSIGINFO, tid, 0, info.as_mut_ptr() as usize).map(drop)
+}
+
+/// Replaces the siginfo of a signal-delivery stop.
+pub fn set_siginfo(tid: i32, info: &[u8; 128]) -> Result<(), Errno> {
+    request(libc::PTRACE_SETSIGINFO, tid, 0, info.as_ptr() as usize).map(drop)
+}
+
+/// The tracee's blocked-signal mask (bit N-1 for signal N).
+pub fn get_sigmask(tid: i32) -> Result<u64, Errno> {
+    let mut mask: u64 = 0;
+    request(libc::PTRACE_GETSIGMASK, tid, 8, &mut mask as *mut u64 as usize)?;
+    Ok(mask)
 }
 
 /// The event message of the last PTRACE_EVENT stop.

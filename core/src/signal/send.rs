@@ -1,0 +1,30 @@
+//! Sending signals: every asynchronous signal a guest receives is sent
+//! here, to the loop serving the target, which interrupts a blocked
+//! syscall if need be and has the host deliver it.
+
+use super::SigInfoFix;
+use crate::errno::Errno;
+use crate::kernel::Kernel;
+use crate::sched::Msg;
+use crate::task::Process;
+
+/// Sends `sig` to thread `vtid`.
+pub fn to_thread(k: &Kernel, vtid: i32, sig: i32, fix: SigInfoFix) -> Result<(), Errno> {
+    let at = k.procs().thread(vtid).ok_or(Errno::ESRCH)?;
+    if sig != 0 {
+        k.post(at.loop_id, Msg::Signal { tid: at.tid, sig, fix });
+    }
+    Ok(())
+}
+
+/// Sends `sig` to a process: one of its threads takes it. A zombie
+/// accepts and drops it, as in Linux.
+pub fn to_process(k: &Kernel, p: &Process, sig: i32, fix: SigInfoFix) {
+    if sig == 0 || p.sighand.lock().is_ignored(sig) {
+        return;
+    }
+    let first = p.state().threads.iter().next().copied();
+    if let Some(vtid) = first {
+        let _ = to_thread(k, vtid, sig, fix);
+    }
+}

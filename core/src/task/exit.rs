@@ -1,0 +1,84 @@
+//! The end of threads and processes: zombies, re-parenting to init,
+//! SIGCHLD, the end of the VM when init ends (Linux's kernel/exit.c).
+
+use std::sync::Arc;
+
+use super::{ExitStatus, Process, Task};
+use crate::kernel::Kernel;
+use crate::signal::{self, SigInfoFix};
+
+/// What the end of a thread means for the VM.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Nothing beyond the thread itself.
+    Thread,
+    /// Its process is now a zombie (or was reaped at once).
+    Process,
+    /// It was init's last thread: the VM halts with this status.
+    Init(ExitStatus),
+}
+
+/// Records that `task`'s host thread ended with `status`.
+pub fn thread_exited(k: &Kernel, task: &Task, status: ExitStatus) -> Ended {
+    let p = &task.process;
+    k.procs().remove_thread(task.vtid);
+    let status = {
+        let mut st = p.state();
+        st.threads.remove(&task.vtid);
+        if !st.threads.is_empty() {
+            return Ended::Thread;
+        }
+        let s = st.group_exit.unwrap_or(status);
+        st.exit = Some(s);
+        s
+    };
+    if p.vpid == 1 {
+        return Ended::Init(status);
+    }
+    process_exited(k, p, status);
+    Ended::Process
+}
+
+/// A process's last thread is gone: hand its children to init, release a
+/// vfork parent, and tell its parent (or let it be reaped at once when
+/// the parent ignores SIGCHLD).
+fn process_exited(k: &Kernel, p: &Arc<Process>, status: ExitStatus) {
+    let (ppid, children) = {
+        let mut st = p.state();
+        st.vfork_done = true;
+        (st.ppid, std::mem::take(&mut st.children))
+    };
+    let init = k.procs().process(1);
+    if let Some(init) = &init {
+        for c in children {
+            let Some(child) = k.procs().process(c) else { continue };
+            let zombie = {
+                let mut cs = child.state();
+                cs.ppid = 1;
+                cs.exit
+            };
+            init.state().children.insert(c);
+            if let Some(s) = zombie {
+                notify_parent(k, init, c, s);
+            }
+        }
+    }
+    let Some(parent) = k.procs().process(ppid) else { return };
+    if parent.sighand.lock().autoreap() {
+        parent.state().children.remove(&p.vpid);
+        k.procs().remove_process(p.vpid);
+        k.wake_all(&parent.child_wait);
+        return;
+    }
+    notify_parent(k, &parent, p.vpid, status);
+}
+
+fn notify_parent(k: &Kernel, parent: &Arc<Process>, child: i32, status: ExitStatus) {
+    k.wake_all(&parent.child_wait);
+    let (code, st) = match status {
+        ExitStatus::Exited(c) => (libc::CLD_EXITED, c),
+        ExitStatus::Killed(s) => (libc::CLD_KILLED, s),
+    };
+    let fix = SigInfoFix { code, pid: child, uid: 0, status: st };
+    signal::send::to_process(k, parent, libc::SIGCHLD, fix);
+}
