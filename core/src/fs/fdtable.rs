@@ -82,6 +82,18 @@ impl FdTable {
         self.slots[i] = Some(Slot { file, cloexec });
     }
 
+    /// Closes every close-on-exec fd (execve).
+    pub fn close_on_exec(&mut self) {
+        for s in &mut self.slots {
+            if s.as_ref().is_some_and(|s| s.cloexec) {
+                *s = None;
+            }
+        }
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+    }
+
     /// Removes `fd`, returning its file, or EBADF.
     pub fn remove(&mut self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
         self.slot(fd)?;

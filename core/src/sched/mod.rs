@@ -111,7 +111,7 @@ pub struct TracerLoop {
     parked: HashMap<i32, Parked>,
     injecting: HashMap<i32, Injecting>,
     /// New children, with the registers they start with at their first stop.
-    starting: HashMap<i32, Regs>,
+    starting: HashMap<i32, (Regs, Option<(u64, i32)>)>,
     /// Signals sent with tgkill and not yet delivered, with their siginfo.
     pending: HashMap<(i32, i32), SigInfoFix>,
     doorbell: i32,
@@ -227,6 +227,7 @@ impl TracerLoop {
             fs: Shared::new(FsContext { cwd: b"/".to_vec(), umask: 0o022 }),
             mm: Shared::new(MmContext::default()),
             comm: [0; 16],
+            vfork_child: None,
         };
         {
             let mut procs = self.k.procs();
@@ -251,10 +252,13 @@ impl TracerLoop {
         if !self.tasks.contains_key(&tid) {
             return;
         }
-        if let Some(regs) = self.starting.remove(&tid) {
+        if let Some((regs, ctid_fix)) = self.starting.remove(&tid) {
             // A new child's first stop: give it its registers and let it go.
             if let Stop::Exited(_) | Stop::Killed(_) = stop {
                 return self.ended(tid, stop);
+            }
+            if let Some(fix) = ctid_fix {
+                syscall::clone::fix_child_tid(tid, fix);
             }
             let r = ptrace::set_regs(tid, &regs).and_then(|_| self.k.platform.resume(tid, 0));
             return self.check(tid, r);
@@ -437,7 +441,7 @@ impl TracerLoop {
     }
 
     fn adopt(&mut self, nt: NewTask) {
-        self.starting.insert(nt.task.tid, nt.regs);
+        self.starting.insert(nt.task.tid, (nt.regs, nt.ctid_fix));
         self.tasks.insert(nt.task.tid, nt.task);
     }
 

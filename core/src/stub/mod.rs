@@ -28,6 +28,15 @@ pub const SIZE: u64 = 0x1000;
 const ENTRY_OFFSET: u64 = 0xc0;
 /// Offset of the injection gadget, `syscall; int3`.
 const GADGET_OFFSET: u64 = 0xc8;
+/// Offset of "/proc/self/exe": a process re-execs the stub through its
+/// own exe link (it holds no host fd of the stub).
+const SELF_EXE_OFFSET: u64 = 0xd0;
+/// Offset of the argv array for that exec: { name, NULL }.
+const ARGV_OFFSET: u64 = 0xe0;
+/// Offset of the empty envp array: { NULL }.
+const ENVP_OFFSET: u64 = 0xf0;
+/// Offset of the stub's argv[0] string.
+const NAME_OFFSET: u64 = 0xf8;
 
 /// Where the stub's page is mapped in every guest process: the lowest
 /// page the host lets a process map.
@@ -57,6 +66,11 @@ pub fn gadget() -> u64 {
     base() + GADGET_OFFSET
 }
 
+/// The three arguments of an execve that re-execs the stub.
+pub fn reexec_args() -> [u64; 3] {
+    [base() + SELF_EXE_OFFSET, base() + ARGV_OFFSET, base() + ENVP_OFFSET]
+}
+
 /// The top of the guest's address space (x86-64's 47-bit TASK_SIZE).
 pub const USER_TOP: u64 = 0x7fff_ffff_f000;
 
@@ -72,7 +86,7 @@ const CODE: [u8; 16] = [
 pub fn image() -> Vec<u8> {
     const EHDR: usize = 64;
     const PHDR: usize = 56;
-    let len = CODE_OFFSET + CODE.len();
+    let len = NAME_OFFSET as usize + b"umvm-stub\0".len();
     let mut f = vec![0u8; len];
     // e_ident: magic, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_SYSV.
     f[..7].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1]);
@@ -100,7 +114,11 @@ pub fn image() -> Vec<u8> {
     let p = EHDR + PHDR;
     put32(&mut f, p, 0x6474_e551);
     put32(&mut f, p + 4, 6);
-    f[CODE_OFFSET..].copy_from_slice(&CODE);
+    f[CODE_OFFSET..CODE_OFFSET + CODE.len()].copy_from_slice(&CODE);
+    let self_exe = b"/proc/self/exe\0";
+    f[SELF_EXE_OFFSET as usize..][..self_exe.len()].copy_from_slice(self_exe);
+    put64(&mut f, ARGV_OFFSET as usize, base() + NAME_OFFSET);
+    f[NAME_OFFSET as usize..].copy_from_slice(b"umvm-stub\0");
     f
 }
 
@@ -151,5 +169,11 @@ mod tests {
         assert_eq!(img[(gadget() - base()) as usize..][..3], [0x0f, 0x05, 0xcc]);
         assert_eq!(img[(entry() - base()) as usize], 0xcc);
         assert!(ph.len() == 2 && 64 + 2 * 56 <= CODE_OFFSET);
+        assert!(CODE_OFFSET + CODE.len() <= SELF_EXE_OFFSET as usize);
+        let [path, argv, envp] = reexec_args();
+        assert_eq!(&img[(path - base()) as usize..][..15], b"/proc/self/exe\0");
+        let argv0 = u64::from_le_bytes(img[(argv - base()) as usize..][..8].try_into().unwrap());
+        assert_eq!(&img[(argv0 - base()) as usize..], b"umvm-stub\0");
+        assert_eq!(img[(envp - base()) as usize..][..8], [0; 8]);
     }
 }

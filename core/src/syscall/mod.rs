@@ -6,6 +6,8 @@
 //! host as the guest made them (the allow-list of `trap::seccomp`); the
 //! rest are emulated. Unknown numbers get ENOSYS, logged once by name.
 
+pub mod clone;
+pub mod exec;
 pub mod fs;
 pub mod io;
 pub mod limits;
@@ -14,8 +16,10 @@ pub mod mm;
 pub mod names;
 pub mod poll;
 pub mod proc;
+pub mod signal;
 pub mod strace;
 pub mod time;
+pub mod wait;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,6 +84,9 @@ pub struct NewTask {
     pub task: Task,
     /// Its registers at its first instruction.
     pub regs: Regs,
+    /// CLONE_CHILD_SETTID: where the host wrote the child's host tid, and
+    /// the virtual tid to write there instead at its first stop.
+    pub ctid_fix: Option<(u64, i32)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -308,6 +315,19 @@ pub fn entry(n: u64) -> Entry {
         nr::GETPGID => E(proc::getpgid),
         nr::GETSID => E(proc::getsid),
         nr::SETPGID => E(proc::setpgid),
+        nr::SETSID => E(proc::setsid),
+        nr::FORK => E(clone::fork),
+        nr::VFORK => E(clone::vfork),
+        nr::CLONE => E(clone::clone),
+        nr::CLONE3 => E(enosys),
+        nr::WAIT4 => E(wait::wait4),
+        nr::EXECVE => E(exec::execve),
+        nr::EXECVEAT => E(exec::execveat),
+        nr::WAITID => E(wait::waitid),
+        nr::KILL => E(signal::kill),
+        nr::TKILL => E(signal::tkill),
+        nr::TGKILL => E(signal::tgkill),
+        nr::RT_SIGACTION => E(signal::rt_sigaction),
         nr::SET_TID_ADDRESS => E(proc::set_tid_address),
         nr::PRCTL => E(proc::prctl),
         nr::EXIT | nr::EXIT_GROUP => N(None),
@@ -322,7 +342,7 @@ pub fn entry(n: u64) -> Entry {
         nr::MUNMAP | nr::MPROTECT | nr::MADVISE => N(Some(mm::guarded_range)),
         nr::MREMAP => N(Some(mm::mremap)),
         // signals and threads of the caller
-        nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::RT_SIGRETURN | nr::SIGALTSTACK => N(None),
+        nr::RT_SIGPROCMASK | nr::RT_SIGRETURN | nr::SIGALTSTACK => N(None),
         nr::FUTEX | nr::SET_ROBUST_LIST | nr::SCHED_YIELD | nr::ARCH_PRCTL | nr::RESTART_SYSCALL => N(None),
         // time
         nr::CLOCK_GETTIME => E(time::clock_gettime),

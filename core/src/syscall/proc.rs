@@ -40,41 +40,82 @@ pub fn getegid(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(ctx.task.process.state().creds.egid as i64)
 }
 
-/// With one process and no setpgid/setsid yet (Step 2), every process
-/// leads its own group and session.
-fn own_group(ctx: &Ctx<'_>, pid: i32) -> SysResult {
-    if pid != 0 && pid != ctx.task.vpid() {
-        return Err(Errno::ESRCH);
+fn target(ctx: &Ctx<'_>, pid: i32) -> Result<std::sync::Arc<crate::task::Process>, Errno> {
+    if pid == 0 || pid == ctx.task.vpid() {
+        return Ok(ctx.task.process.clone());
     }
-    Ok(ctx.task.vpid() as i64)
+    ctx.k.procs().process(pid).filter(|p| p.state().exit.is_none()).ok_or(Errno::ESRCH)
 }
 
 /// `getpgrp()`.
 pub fn getpgrp(ctx: &mut Ctx<'_>) -> SysResult {
-    own_group(ctx, 0)
+    Ok(ctx.task.process.state().pgid as i64)
 }
 
 /// `getpgid(pid)`.
 pub fn getpgid(ctx: &mut Ctx<'_>) -> SysResult {
-    own_group(ctx, ctx.int(0))
+    Ok(target(ctx, ctx.int(0))?.state().pgid as i64)
 }
 
 /// `getsid(pid)`.
 pub fn getsid(ctx: &mut Ctx<'_>) -> SysResult {
-    own_group(ctx, ctx.int(0))
+    Ok(target(ctx, ctx.int(0))?.state().sid as i64)
 }
 
-/// `setpgid(pid, pgid)`: a process may make itself the leader of its own
-/// group, which it already is; other groups arrive with Step 2.
+/// `setsid()`: a new session and group led by the caller, unless it
+/// already leads a group.
+pub fn setsid(ctx: &mut Ctx<'_>) -> SysResult {
+    let vpid = ctx.task.vpid();
+    let groups_led = ctx.k.procs().processes().any(|p| p.state().pgid == vpid);
+    if groups_led {
+        return Err(Errno::EPERM);
+    }
+    let mut st = ctx.task.process.state();
+    st.sid = vpid;
+    st.pgid = vpid;
+    Ok(vpid as i64)
+}
+
+/// `setpgid(pid, pgid)`: the caller or one of its children joins or
+/// creates a group in the caller's session.
 pub fn setpgid(ctx: &mut Ctx<'_>) -> SysResult {
     let (pid, pgid) = (ctx.int(0), ctx.int(1));
     if pgid < 0 {
         return Err(Errno::EINVAL);
     }
-    own_group(ctx, pid)?;
-    if pgid != 0 && pgid != ctx.task.vpid() {
+    let me = ctx.task.process.clone();
+    let t = if pid == 0 || pid == me.vpid {
+        me.clone()
+    } else {
+        let t = ctx.k.procs().process(pid).ok_or(Errno::ESRCH)?;
+        if t.state().ppid != me.vpid {
+            return Err(Errno::ESRCH);
+        }
+        if t.state().did_exec {
+            return Err(Errno::EACCES);
+        }
+        t
+    };
+    let my_sid = me.state().sid;
+    let (t_sid, t_vpid) = (t.state().sid, t.vpid);
+    if t_sid != my_sid {
         return Err(Errno::EPERM);
     }
+    if t_sid == t_vpid {
+        // A session leader cannot move.
+        return Err(Errno::EPERM);
+    }
+    let pgid = if pgid == 0 { t_vpid } else { pgid };
+    if pgid != t_vpid {
+        let exists = ctx.k.procs().processes().any(|p| {
+            let s = p.state();
+            s.pgid == pgid && s.sid == my_sid && s.exit.is_none()
+        });
+        if !exists {
+            return Err(Errno::EPERM);
+        }
+    }
+    t.state().pgid = pgid;
     Ok(0)
 }
 

@@ -156,6 +156,8 @@ pub struct Task {
     pub mm: Shared<MmContext>,
     /// Command name (PR_SET_NAME, /proc/PID/comm), NUL-padded.
     pub comm: [u8; 16],
+    /// A vfork child this task waits for (its vfork has not returned).
+    pub vfork_child: Option<i32>,
 }
 
 impl Task {

@@ -10,7 +10,12 @@ pub type Regs = libc::user_regs_struct;
 /// Options every tracee carries: syscall stops marked with 0x80, seccomp
 /// RET_TRACE stops, the tracee dies with umvm, and new children are
 /// attached to the same tracer as they are created.
-pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACESECCOMP | libc::PTRACE_O_EXITKILL;
+pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
+    | libc::PTRACE_O_TRACESECCOMP
+    | libc::PTRACE_O_EXITKILL
+    | libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE;
 
 fn request(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> Result<i64, Errno> {
     // SAFETY: the requests used here take plain integers or pointers to

@@ -78,12 +78,12 @@ pub const NATIVE: &[(u64, Rules)] = &[
         nr::MREMAP,
         &[&[Cond::AboveStub { arg: 0 }, NOT_MREMAP_FIXED], &[Cond::AboveStub { arg: 0 }, Cond::AboveStub { arg: 4 }]],
     ),
-    // Threads and signals of the caller itself.
+    // Threads and signals of the caller itself (rt_sigaction traps: the
+    // kernel records dispositions).
     (nr::FUTEX, ANY),
     (nr::SET_ROBUST_LIST, ANY),
     (nr::SCHED_YIELD, ANY),
     (nr::RT_SIGRETURN, ANY),
-    (nr::RT_SIGACTION, ANY),
     (nr::RT_SIGPROCMASK, ANY),
     (nr::SIGALTSTACK, ANY),
     (nr::ARCH_PRCTL, ANY),
