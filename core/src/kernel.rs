@@ -3,10 +3,10 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
-use crate::dev::console::ConsoleStream;
+use crate::dev::console::{ConsoleInput, ConsoleStream};
 use crate::fs::Vfs;
 use crate::sched::timer::Timers;
 use crate::sched::wait::TaskRef;
@@ -56,6 +56,9 @@ pub struct Kernel {
     /// Timed wake-ups.
     pub timers: Timers,
     unknown_logged: Mutex<HashSet<u64>>,
+    /// Tasks waiting for console input, and the watcher that wakes them.
+    pub console_input: ConsoleInput,
+    me: Weak<Kernel>,
 }
 
 impl Kernel {
@@ -67,8 +70,9 @@ impl Kernel {
         strace: Option<TraceSink>,
         mem_bytes: u64,
         nloops: usize,
-    ) -> Kernel {
-        Kernel {
+    ) -> Arc<Kernel> {
+        Arc::new_cyclic(|me| Kernel {
+            me: me.clone(),
             vfs,
             platform,
             filter,
@@ -81,7 +85,14 @@ impl Kernel {
             loops: (0..nloops).map(|_| LoopShared::default()).collect(),
             timers: Timers::default(),
             unknown_logged: Mutex::new(HashSet::new()),
-        }
+            console_input: ConsoleInput::default(),
+        })
+    }
+
+    /// A weak handle on this kernel, for objects that must wake tasks
+    /// when they are dropped (the last close of a pipe end).
+    pub fn weak(&self) -> Weak<Kernel> {
+        self.me.clone()
     }
 
     /// Locks the process table.

@@ -129,7 +129,7 @@ impl VmBuilder {
         let strace = self.strace.map(Mutex::new);
         let cpus = sched::allowed_cpus();
         let kernel = Kernel::new(Vfs::new(fs), self.trap.platform(), filter, strace, self.mem_bytes, cpus.len());
-        Ok(Vm { kernel: Arc::new(kernel), init: self.init, env: self.env, pin: self.pin, cpus })
+        Ok(Vm { kernel, init: self.init, env: self.env, pin: self.pin, cpus })
     }
 }
 
@@ -162,6 +162,11 @@ impl Vm {
         std::thread::Builder::new()
             .name("umvm-timers".into())
             .spawn(move || k.timers.run(&k))
+            .map_err(|_| VmError::Lost)?;
+        let k = self.kernel.clone();
+        std::thread::Builder::new()
+            .name("umvm-console".into())
+            .spawn(move || k.console_input.watch(&k))
             .map_err(|_| VmError::Lost)?;
         drop(events_tx);
         let spec = InitSpec { path: self.init[0].clone(), argv: self.init, envp: self.env };

@@ -8,7 +8,11 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use std::sync::{Arc, Condvar, Mutex};
+
 use crate::errno::Errno;
+use crate::kernel::Kernel;
+use crate::sched::wait::WaitQueue;
 
 /// One host stream of the console.
 pub struct ConsoleStream {
@@ -95,4 +99,54 @@ pub fn write(s: &ConsoleStream, mut data: &[u8]) -> Result<usize, Errno> {
         }
     }
     Ok(total - data.len())
+}
+
+/// Whether a host fd has input (or end of file) right now.
+pub fn host_readable(fd: RawFd) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one pollfd, zero timeout.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 }
+}
+
+/// Console input readiness: tasks that found no input wait on `queue`;
+/// a watcher thread, armed by them, polls umvm's stdin and wakes them.
+/// (The tracer loop never blocks on the console.)
+#[derive(Default)]
+pub struct ConsoleInput {
+    /// Tasks waiting for console input.
+    pub queue: Arc<WaitQueue>,
+    armed: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl ConsoleInput {
+    /// Asks the watcher to wake `queue` when stdin has input.
+    pub fn arm(&self) {
+        *self.armed.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_one();
+    }
+
+    /// The watcher thread's body.
+    pub fn watch(&self, k: &Kernel) {
+        loop {
+            {
+                let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
+                while !*armed {
+                    armed = self.cv.wait(armed).unwrap_or_else(|e| e.into_inner());
+                }
+                *armed = false;
+            }
+            let mut p = libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one pollfd; blocks until stdin has input or ends.
+            let n = unsafe { libc::poll(&mut p, 1, -1) };
+            if n < 0 && Errno::last() == Errno::EINTR {
+                self.arm();
+                continue;
+            }
+            k.wake_all(&self.queue);
+            if p.revents & libc::POLLNVAL != 0 {
+                return;
+            }
+        }
+    }
 }

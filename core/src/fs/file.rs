@@ -4,6 +4,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::dev::console::ConsoleStream;
+use crate::fs::pipe::PipeEnd;
 
 /// What an open file is.
 pub enum FileKind {
@@ -16,6 +17,8 @@ pub enum FileKind {
     },
     /// One of the host streams the VM's console is made of.
     Console(ConsoleStream),
+    /// An end of a pipe.
+    Pipe(PipeEnd),
 }
 
 /// An open file description, shared by the fds dup'd from one open.
@@ -63,12 +66,39 @@ impl OpenFile {
         self.flags() & libc::O_PATH == 0 && (m == libc::O_WRONLY || m == libc::O_RDWR)
     }
 
-    /// The host fd behind it.
-    pub fn host_fd(&self) -> BorrowedFd<'_> {
+    /// The host fd behind it, if it has one.
+    pub fn host_fd(&self) -> Option<BorrowedFd<'_>> {
         match &self.kind {
-            FileKind::Host { fd, .. } => fd.as_fd(),
-            FileKind::Console(s) => s.fd(),
+            FileKind::Host { fd, .. } => Some(fd.as_fd()),
+            FileKind::Console(s) => Some(s.fd()),
+            FileKind::Pipe(_) => None,
         }
+    }
+
+    /// The host fd behind it, or EINVAL for a file that has none.
+    pub fn need_host_fd(&self) -> Result<BorrowedFd<'_>, crate::errno::Errno> {
+        self.host_fd().ok_or(crate::errno::Errno::EINVAL)
+    }
+
+    /// Its stat: the host's for host-backed files, made up for pipes.
+    pub fn stat(&self) -> Result<libc::stat, crate::errno::Errno> {
+        match &self.kind {
+            FileKind::Pipe(end) => {
+                // SAFETY: stat is plain integers; all-zero is valid.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                st.st_mode = libc::S_IFIFO | 0o600;
+                st.st_nlink = 1;
+                st.st_blksize = 4096;
+                st.st_ino = std::sync::Arc::as_ptr(&end.pipe) as u64 & 0xffff_ffff;
+                Ok(st)
+            }
+            _ => crate::fs::hostfs::fstat(self.need_host_fd()?),
+        }
+    }
+
+    /// Whether the guest opened it non-blocking.
+    pub fn nonblocking(&self) -> bool {
+        self.flags() & libc::O_NONBLOCK != 0
     }
 
     /// Whether it is a hostfs directory.

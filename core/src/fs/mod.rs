@@ -6,6 +6,7 @@ pub mod fdtable;
 pub mod file;
 pub mod hostfs;
 pub mod path;
+pub mod pipe;
 
 use hostfs::HostFs;
 use path::Lookup;

@@ -92,6 +92,7 @@ pub enum InitError {
 struct Parked {
     regs: Regs,
     deadline: Option<Instant>,
+    progress: usize,
     call: Option<String>,
 }
 
@@ -312,7 +313,7 @@ impl TracerLoop {
             .strace
             .as_ref()
             .map(|_| strace::format_call(&GuestMem::new(tid), regs.orig_rax, &syscall_args(&regs)));
-        self.run_syscall(tid, regs, None, call)
+        self.run_syscall(tid, regs, None, 0, call)
     }
 
     /// Serves (or re-serves, after a wake-up) the syscall `tid` is at.
@@ -321,6 +322,7 @@ impl TracerLoop {
         tid: i32,
         regs: Regs,
         deadline: Option<Instant>,
+        progress: usize,
         call: Option<String>,
     ) -> Result<(), Errno> {
         let k = self.k.clone();
@@ -328,7 +330,7 @@ impl TracerLoop {
         let vtid = task.vtid;
         let me = TaskRef { loop_id: self.id, tid };
         let mut new_tasks = Vec::new();
-        let outcome = syscall::dispatch(&k, task, &regs, me, deadline, &mut new_tasks);
+        let outcome = syscall::dispatch(&k, task, &regs, me, deadline, progress, &mut new_tasks);
         for nt in new_tasks {
             self.adopt(nt);
         }
@@ -340,7 +342,7 @@ impl TracerLoop {
                 ptrace::set_regs(tid, &r)?;
                 k.platform.resume(tid, 0)
             }
-            Outcome::Block { deadline: d } => {
+            Outcome::Block { deadline: d, progress } => {
                 if let Some(at) = d {
                     if deadline != d {
                         k.timers.add(at, me);
@@ -348,10 +350,10 @@ impl TracerLoop {
                 }
                 if self.has_pending_signal(tid)? {
                     // Linux checks for signals before sleeping.
-                    self.parked.insert(tid, Parked { regs, deadline: d, call });
+                    self.parked.insert(tid, Parked { regs, deadline: d, progress, call });
                     return self.interrupt(tid, None);
                 }
-                self.parked.insert(tid, Parked { regs, deadline: d, call });
+                self.parked.insert(tid, Parked { regs, deadline: d, progress, call });
                 Ok(())
             }
             Outcome::Exec(new) => {
@@ -448,7 +450,7 @@ impl TracerLoop {
     /// Re-runs the syscall of a parked task after a wake-up.
     fn retry(&mut self, tid: i32) {
         let Some(p) = self.parked.remove(&tid) else { return };
-        let r = self.run_syscall(tid, p.regs, p.deadline, p.call);
+        let r = self.run_syscall(tid, p.regs, p.deadline, p.progress, p.call);
         self.check(tid, r);
     }
 
@@ -486,6 +488,10 @@ impl TracerLoop {
         let sig = sig.or_else(|| self.pending.keys().find(|(t, _)| *t == tid).map(|(_, s)| *s)).unwrap_or(0);
         let mut r = p.regs;
         self.set_interrupted(tid, &mut r, sig);
+        if p.progress > 0 {
+            // Part of the work was done: that is the result, as in Linux.
+            r.rax = p.progress as u64;
+        }
         let vtid = self.tasks[&tid].vtid;
         trace(&self.k, vtid, &p.call, Some(r.rax as i64));
         ptrace::set_regs(tid, &r)?;

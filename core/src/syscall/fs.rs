@@ -191,7 +191,7 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     let count = (ctx.args[2] as usize).min(CHUNK);
     let mut buf = vec![0u8; count];
     // SAFETY: `buf` is writable for `count` bytes.
-    let n = unsafe { libc::syscall(libc::SYS_getdents64, f.host_fd().as_raw_fd(), buf.as_mut_ptr(), count) };
+    let n = unsafe { libc::syscall(libc::SYS_getdents64, f.need_host_fd()?.as_raw_fd(), buf.as_mut_ptr(), count) };
     let n = Errno::result(n)? as usize;
     ctx.mem.write(ctx.args[1], &buf[..n])?;
     Ok(n as i64)
@@ -201,14 +201,14 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn fsync(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     // SAFETY: plain fsync on an open fd.
-    host(unsafe { libc::fsync(f.host_fd().as_raw_fd()) })
+    host(unsafe { libc::fsync(f.need_host_fd()?.as_raw_fd()) })
 }
 
 /// `fdatasync(fd)`.
 pub fn fdatasync(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     // SAFETY: plain fdatasync on an open fd.
-    host(unsafe { libc::fdatasync(f.host_fd().as_raw_fd()) })
+    host(unsafe { libc::fdatasync(f.need_host_fd()?.as_raw_fd()) })
 }
 
 /// `ftruncate(fd, length)`: the file must be open for writing.
@@ -222,21 +222,21 @@ pub fn ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     // SAFETY: plain ftruncate on an open fd.
-    host(unsafe { libc::ftruncate(f.host_fd().as_raw_fd(), len) })
+    host(unsafe { libc::ftruncate(f.need_host_fd()?.as_raw_fd(), len) })
 }
 
 /// `fchmod(fd, mode)`.
 pub fn fchmod(ctx: &mut Ctx<'_>) -> SysResult {
     let f = host_file(ctx, 0)?;
     // SAFETY: plain fchmod on an open fd.
-    host(unsafe { libc::fchmod(f.host_fd().as_raw_fd(), ctx.args[1] as u32 & 0o7777) })
+    host(unsafe { libc::fchmod(f.need_host_fd()?.as_raw_fd(), ctx.args[1] as u32 & 0o7777) })
 }
 
 /// `fchown(fd, uid, gid)`.
 pub fn fchown(ctx: &mut Ctx<'_>) -> SysResult {
     let f = host_file(ctx, 0)?;
     // SAFETY: plain fchown on an open fd.
-    host(unsafe { libc::fchown(f.host_fd().as_raw_fd(), ctx.args[1] as u32, ctx.args[2] as u32) })
+    host(unsafe { libc::fchown(f.need_host_fd()?.as_raw_fd(), ctx.args[1] as u32, ctx.args[2] as u32) })
 }
 
 /// `fchdir(fd)`.
@@ -302,7 +302,7 @@ pub fn lstat(ctx: &mut Ctx<'_>) -> SysResult {
 /// `fstat(fd, buf)`.
 pub fn fstat(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    write_stat(ctx, ctx.args[1], &hostfs::fstat(f.host_fd())?)
+    write_stat(ctx, ctx.args[1], &f.stat()?)
 }
 
 /// `newfstatat(dirfd, path, buf, flags)`.
@@ -312,7 +312,7 @@ pub fn newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let st = match stat_target(ctx, ctx.int(0), 1, flags)? {
-        Target::Fd(f) => hostfs::fstat(f.host_fd())?,
+        Target::Fd(f) => f.stat()?,
         Target::Cwd(cwd) => ctx.k.vfs.lookup(&cwd, b".", true)?.existing()?,
         Target::Path(l) => stat_of(&l, flags & libc::AT_SYMLINK_NOFOLLOW == 0)?,
     };
@@ -334,7 +334,7 @@ pub fn statx(ctx: &mut Ctx<'_>) -> SysResult {
     let mask = ctx.args[3] as u32;
     let sync = flags & libc::AT_STATX_SYNC_TYPE;
     let stx = match stat_target(ctx, ctx.int(0), 1, flags)? {
-        Target::Fd(f) => host_statx(f.host_fd(), &CString::default(), libc::AT_EMPTY_PATH | sync, mask)?,
+        Target::Fd(f) => host_statx(f.need_host_fd()?, &CString::default(), libc::AT_EMPTY_PATH | sync, mask)?,
         Target::Cwd(cwd) => {
             let l = ctx.k.vfs.lookup(&cwd, b".", true)?;
             host_statx(l.dir.as_fd(), &l.name, libc::AT_SYMLINK_NOFOLLOW | sync, mask)?
@@ -631,7 +631,7 @@ pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
     if ctx.args[1] == 0 {
         let f = ctx.file(0)?;
         // SAFETY: `tp` is NULL or points at two timespecs we own.
-        return host(unsafe { libc::futimens(f.host_fd().as_raw_fd(), tp) });
+        return host(unsafe { libc::futimens(f.need_host_fd()?.as_raw_fd(), tp) });
     }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
     let l = ctx.lookup_at(ctx.int(0), &ctx.path(1)?, follow)?;

@@ -10,7 +10,9 @@ use super::Ctx;
 use crate::dev::console;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
+use crate::fs::pipe::{PipeEnd, PIPE_BUF, PIPE_SIZE};
 use crate::mm::mem::CHUNK;
+use crate::signal::{send, SigInfoFix};
 
 /// Linux's MAX_RW_COUNT: the most one read or write transfers.
 const MAX_RW: usize = 0x7fff_f000;
@@ -20,7 +22,7 @@ const IOV_MAX: usize = 1024;
 fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Errno> {
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::read(s, buf),
-        (FileKind::Console(_), Some(_)) => Err(Errno::ESPIPE),
+        (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `buf` is writable for its length.
@@ -38,7 +40,7 @@ fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Er
 fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errno> {
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::write(s, data),
-        (FileKind::Console(_), Some(_)) => Err(Errno::ESPIPE),
+        (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `data` is readable for its length.
@@ -174,16 +176,136 @@ fn offset(v: u64) -> Result<i64, Errno> {
     Ok(o)
 }
 
+/// Reads from a stream-like or host file into the guest's segments:
+/// pipes and the console wait (asynchronously) for data.
+fn read_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysResult {
+    match &f.kind {
+        FileKind::Pipe(end) => pipe_read(ctx, f, end, segs),
+        FileKind::Console(s) if !console::host_readable(s.fd().as_raw_fd()) => {
+            if f.nonblocking() {
+                return Err(Errno::EAGAIN);
+            }
+            let q = ctx.k.console_input.queue.clone();
+            let e = ctx.block_on(&q);
+            ctx.k.console_input.arm();
+            Err(e)
+        }
+        _ => read_into(ctx, f, segs, None),
+    }
+}
+
+fn write_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysResult {
+    match &f.kind {
+        FileKind::Pipe(end) => pipe_write(ctx, f, end, segs),
+        _ => write_from(ctx, f, segs, None),
+    }
+}
+
+fn pipe_read(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usize)]) -> SysResult {
+    let total: usize = segs.iter().map(|s| s.1).sum::<usize>().min(PIPE_SIZE);
+    if total == 0 {
+        return Ok(0);
+    }
+    let data: Vec<u8> = {
+        let mut p = end.pipe.lock();
+        if p.buf.is_empty() {
+            if p.writers == 0 {
+                return Ok(0);
+            }
+            if f.nonblocking() {
+                return Err(Errno::EAGAIN);
+            }
+            // Registered under the pipe's lock: no wake-up is missed.
+            return Err(ctx.block_on(&end.pipe.readers_wait));
+        }
+        let n = total.min(p.buf.len());
+        p.buf.drain(..n).collect()
+    };
+    end.pipe.wake_writers();
+    scatter(ctx, segs, &data)?;
+    Ok(data.len() as i64)
+}
+
+fn scatter(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut data: &[u8]) -> Result<(), Errno> {
+    for &(addr, len) in segs {
+        if data.is_empty() {
+            break;
+        }
+        let k = len.min(data.len());
+        ctx.mem.write(addr, &data[..k])?;
+        data = &data[k..];
+    }
+    Ok(())
+}
+
+/// Reads `len` bytes of the guest's segments starting `skip` bytes in.
+fn gather(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut skip: usize, mut len: usize) -> Result<Vec<u8>, Errno> {
+    let mut out = Vec::with_capacity(len);
+    for &(addr, seg_len) in segs {
+        if len == 0 {
+            break;
+        }
+        if skip >= seg_len {
+            skip -= seg_len;
+            continue;
+        }
+        let k = (seg_len - skip).min(len);
+        let at = out.len();
+        out.resize(at + k, 0);
+        ctx.mem.read(addr + skip as u64, &mut out[at..])?;
+        skip = 0;
+        len -= k;
+    }
+    Ok(out)
+}
+
+/// Writes to a pipe: all of a write of up to PIPE_BUF bytes at once or
+/// none; longer writes in pieces as room appears, the progress kept
+/// across the syscall's re-runs.
+fn pipe_write(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usize)]) -> SysResult {
+    let total: usize = segs.iter().map(|s| s.1).sum();
+    loop {
+        let done = ctx.progress;
+        if done >= total {
+            return Ok(total as i64);
+        }
+        let remaining = total - done;
+        let wrote = {
+            let mut p = end.pipe.lock();
+            if p.readers == 0 {
+                drop(p);
+                let fix = SigInfoFix { code: libc::SI_USER, pid: ctx.task.vpid(), uid: 0, status: 0 };
+                let _ = send::to_thread(ctx.k, ctx.task.vtid, libc::SIGPIPE, fix);
+                return if done > 0 { Ok(done as i64) } else { Err(Errno::EPIPE) };
+            }
+            let room = PIPE_SIZE - p.buf.len();
+            let fits = if remaining <= PIPE_BUF { room >= remaining } else { room > 0 };
+            if !fits {
+                if f.nonblocking() {
+                    return if done > 0 { Ok(done as i64) } else { Err(Errno::EAGAIN) };
+                }
+                return Err(ctx.block_on(&end.pipe.writers_wait));
+            }
+            let n = remaining.min(room);
+            let bytes = gather(ctx, segs, done, n)?;
+            p.buf.extend(bytes);
+            n
+        };
+        ctx.progress += wrote;
+        end.pipe.wake_readers();
+    }
+}
+
 /// `read(fd, buf, count)`.
 pub fn read(ctx: &mut Ctx<'_>) -> SysResult {
     let f = readable(ctx, 0)?;
-    read_into(ctx, &f, &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))], None)
+    read_stream(ctx, &f, &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))])
 }
 
 /// `write(fd, buf, count)`.
 pub fn write(ctx: &mut Ctx<'_>) -> SysResult {
     let f = writable(ctx, 0)?;
-    write_from(ctx, &f, &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))], None)
+    write_stream(ctx, &f, &[(ctx.args[1], (ctx.args[2] as usize).min(MAX_RW))])
 }
 
 /// `pread64(fd, buf, count, offset)`.
@@ -204,21 +326,21 @@ pub fn pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn readv(ctx: &mut Ctx<'_>) -> SysResult {
     let f = readable(ctx, 0)?;
     let segs = read_iov(ctx, ctx.args[1], ctx.args[2])?;
-    read_into(ctx, &f, &segs, None)
+    read_stream(ctx, &f, &segs)
 }
 
 /// `writev(fd, iov, iovcnt)`.
 pub fn writev(ctx: &mut Ctx<'_>) -> SysResult {
     let f = writable(ctx, 0)?;
     let segs = read_iov(ctx, ctx.args[1], ctx.args[2])?;
-    write_from(ctx, &f, &segs, None)
+    write_stream(ctx, &f, &segs)
 }
 
 /// `lseek(fd, offset, whence)`.
 pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     match &f.kind {
-        FileKind::Console(_) => Err(Errno::ESPIPE),
+        FileKind::Console(_) | FileKind::Pipe(_) => Err(Errno::ESPIPE),
         FileKind::Host { fd, .. } => {
             let whence = ctx.int(2);
             if !(0..=4).contains(&whence) {
@@ -306,7 +428,7 @@ pub fn sendfile(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let count = (ctx.args[3] as usize).min(MAX_RW);
-    let (ofd, ifd) = (out.host_fd().as_raw_fd(), inp.host_fd().as_raw_fd());
+    let (ofd, ifd) = (out.need_host_fd()?.as_raw_fd(), inp.need_host_fd()?.as_raw_fd());
     if ctx.args[2] == 0 {
         // SAFETY: both fds are open; a NULL offset uses the file position.
         return Errno::result(unsafe { libc::sendfile(ofd, ifd, std::ptr::null_mut(), count) }).map(|n| n as i64);

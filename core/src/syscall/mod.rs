@@ -14,6 +14,7 @@ pub mod limits;
 pub mod misc;
 pub mod mm;
 pub mod names;
+pub mod pipe;
 pub mod poll;
 pub mod proc;
 pub mod signal;
@@ -71,6 +72,9 @@ pub struct Ctx<'a> {
     pub me: TaskRef,
     /// When a waiting syscall gives up (kept across its re-runs).
     pub deadline: Option<Instant>,
+    /// How much of its work a waiting syscall has done (a long pipe write:
+    /// bytes written), kept across its re-runs.
+    pub progress: usize,
     /// After execve: the registers the new program starts with.
     pub new_regs: Option<Regs>,
     /// Tasks created by this syscall (clone), for the loop to adopt.
@@ -188,6 +192,8 @@ pub enum Outcome {
     Block {
         /// When it gives up.
         deadline: Option<Instant>,
+        /// Work done so far.
+        progress: usize,
     },
     /// execve succeeded: the new program starts with these registers.
     Exec(Regs),
@@ -201,6 +207,7 @@ pub fn dispatch(
     regs: &Regs,
     me: TaskRef,
     deadline: Option<Instant>,
+    progress: usize,
     new_tasks: &mut Vec<NewTask>,
 ) -> Outcome {
     let n = regs.orig_rax;
@@ -215,7 +222,8 @@ pub fn dispatch(
         }
     };
     let mem = GuestMem::new(task.tid);
-    let mut ctx = Ctx { k, task, regs, args, mem, died: None, me, deadline, new_regs: None, new_tasks, blocked: false };
+    let mut ctx =
+        Ctx { k, task, regs, args, mem, died: None, me, deadline, progress, new_regs: None, new_tasks, blocked: false };
     let r = handler(&mut ctx);
     if let Some(d) = ctx.died {
         return Outcome::Died(d);
@@ -224,7 +232,7 @@ pub fn dispatch(
         return Outcome::Exec(new);
     }
     match r {
-        Err(Errno::BLOCK) if ctx.blocked => Outcome::Block { deadline: ctx.deadline },
+        Err(Errno::BLOCK) if ctx.blocked => Outcome::Block { deadline: ctx.deadline, progress: ctx.progress },
         // A handler may not return BLOCK without waiting on something.
         Err(Errno::BLOCK) => Outcome::Return(-(libc::EINTR as i64)),
         r => Outcome::Return(r.unwrap_or_else(|e| -(e.0 as i64))),
@@ -253,6 +261,10 @@ pub fn entry(n: u64) -> Entry {
         nr::SENDFILE => E(io::sendfile),
         nr::POLL => E(poll::poll),
         nr::PPOLL => E(poll::ppoll),
+        nr::SELECT => E(poll::select),
+        nr::PSELECT6 => E(poll::pselect6),
+        nr::PIPE => E(pipe::pipe),
+        nr::PIPE2 => E(pipe::pipe2),
         // fs: descriptors
         nr::OPEN => E(fs::open),
         nr::OPENAT => E(fs::openat),

@@ -1,16 +1,124 @@
-//! poll and ppoll (Linux's fs/select.c).
+//! poll, ppoll, select and pselect6 (Linux's fs/select.c).
 //!
-//! Every guest fd maps to a host fd the kernel holds, so readiness is the
-//! host's: one host poll(2) over the mapped fds. While Step 1 runs one
-//! process per VM, that poll blocks its tracer loop; Step 2 turns every
-//! wait into an asynchronous one that lets the loop serve other tasks.
+//! Readiness comes from the file: pipes answer from their buffer; files
+//! with a host fd answer through one host poll(2) with a zero timeout.
+//! When nothing is ready the syscall waits on every object's wait queue
+//! (and its deadline), and is re-run when any of them changes.
 
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::Ctx;
 use crate::errno::{Errno, SysResult};
+use crate::fs::file::{FileKind, OpenFile};
+use crate::fs::pipe::{PIPE_BUF, PIPE_SIZE};
 
-/// Most pollfds one call may pass (Linux: RLIMIT_NOFILE).
+/// One polled fd: its file (None: ignored or bad) and the events wanted.
+struct Polled {
+    file: Option<Arc<OpenFile>>,
+    events: i16,
+    bad: bool,
+}
+
+fn pipe_events(f: &OpenFile) -> i16 {
+    let FileKind::Pipe(end) = &f.kind else { return 0 };
+    let p = end.pipe.lock();
+    let mut ev = 0;
+    if end.write {
+        if p.readers == 0 {
+            ev |= libc::POLLERR;
+        } else if PIPE_SIZE - p.buf.len() >= PIPE_BUF {
+            ev |= libc::POLLOUT;
+        }
+    } else {
+        if !p.buf.is_empty() {
+            ev |= libc::POLLIN;
+        }
+        if p.writers == 0 {
+            ev |= libc::POLLHUP;
+        }
+    }
+    ev
+}
+
+/// Computes revents for every entry; returns them and how many are ready.
+fn readiness(list: &[Polled]) -> (Vec<i16>, usize) {
+    let mut revents = vec![0i16; list.len()];
+    let mut host = Vec::new();
+    let mut host_idx = Vec::new();
+    for (i, p) in list.iter().enumerate() {
+        if p.bad {
+            revents[i] = libc::POLLNVAL;
+            continue;
+        }
+        let Some(f) = &p.file else { continue };
+        match f.host_fd() {
+            Some(fd) => {
+                host.push(libc::pollfd { fd: fd.as_raw_fd(), events: p.events, revents: 0 });
+                host_idx.push(i);
+            }
+            None => {
+                let always = libc::POLLERR | libc::POLLHUP;
+                revents[i] = pipe_events(f) & (p.events | always);
+            }
+        }
+    }
+    if !host.is_empty() {
+        // SAFETY: `host` is a live array of pollfds; zero timeout.
+        let n = unsafe { libc::poll(host.as_mut_ptr(), host.len() as libc::nfds_t, 0) };
+        if n > 0 {
+            for (h, &i) in host.iter().zip(&host_idx) {
+                revents[i] = h.revents;
+            }
+        }
+    }
+    let ready = revents.iter().filter(|&&r| r != 0).count();
+    (revents, ready)
+}
+
+/// Waits on everything the polled files can change on.
+fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
+    for p in list {
+        let Some(f) = &p.file else { continue };
+        match &f.kind {
+            FileKind::Pipe(end) => {
+                let q = if end.write { end.pipe.writers_wait.clone() } else { end.pipe.readers_wait.clone() };
+                ctx.block_on(&q);
+            }
+            FileKind::Console(_) => {
+                let q = ctx.k.console_input.queue.clone();
+                ctx.block_on(&q);
+                ctx.k.console_input.arm();
+            }
+            FileKind::Host { .. } => {}
+        }
+    }
+}
+
+/// The common core: Ok(revents) when something is ready or the timeout
+/// passed; Err(BLOCK) when the syscall waits.
+fn poll_core(ctx: &mut Ctx<'_>, list: &[Polled], timeout: Option<Duration>) -> Result<Vec<i16>, Errno> {
+    let (revents, ready) = readiness(list);
+    if ready > 0 || timeout == Some(Duration::ZERO) {
+        return Ok(revents);
+    }
+    let deadline = timeout.map(|t| *ctx.deadline.get_or_insert_with(|| Instant::now() + t));
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Ok(revents);
+    }
+    register(ctx, list);
+    // Something may have changed between the check and the registration.
+    let (revents, ready) = readiness(list);
+    if ready > 0 {
+        return Ok(revents);
+    }
+    Err(match deadline {
+        Some(d) => ctx.block_until(d),
+        None => ctx.block_on(&crate::sched::wait::WaitQueue::default()),
+    })
+}
+
 fn check_nfds(ctx: &Ctx<'_>, nfds: u64) -> Result<usize, Errno> {
     if nfds > ctx.nofile() {
         return Err(Errno::EINVAL);
@@ -18,71 +126,129 @@ fn check_nfds(ctx: &Ctx<'_>, nfds: u64) -> Result<usize, Errno> {
     Ok(nfds as usize)
 }
 
-fn do_poll(ctx: &mut Ctx<'_>, addr: u64, nfds: usize, timeout_ms: i32) -> SysResult {
-    let mut guest = vec![0u8; nfds * 8];
-    ctx.mem.read(addr, &mut guest)?;
-    // Host pollfds, with the guest's fd in a side table; negative fds are
-    // ignored (host fd -1), unknown ones answer POLLNVAL.
-    let mut files = Vec::with_capacity(nfds);
-    let mut host = Vec::with_capacity(nfds);
-    let mut ready_now = 0;
-    let mut revents = vec![0i16; nfds];
-    for (i, p) in guest.chunks_exact(8).enumerate() {
-        let fd = i32::from_le_bytes(p[0..4].try_into().expect("4 bytes"));
-        let events = i16::from_le_bytes(p[4..6].try_into().expect("2 bytes"));
-        let file = if fd < 0 { None } else { ctx.task.files.lock().get(fd).ok() };
-        if fd >= 0 && file.is_none() {
-            revents[i] = libc::POLLNVAL;
-            ready_now += 1;
-        }
-        let hfd = file.as_ref().map_or(-1, |f| f.host_fd().as_raw_fd());
-        host.push(libc::pollfd { fd: hfd, events, revents: 0 });
-        files.push(file);
+fn do_poll(ctx: &mut Ctx<'_>, addr: u64, nfds: usize, timeout: Option<Duration>) -> SysResult {
+    let mut raw = vec![0u8; nfds * 8];
+    ctx.mem.read(addr, &mut raw)?;
+    let list: Vec<Polled> = raw
+        .chunks_exact(8)
+        .map(|p| {
+            let fd = i32::from_le_bytes(p[0..4].try_into().expect("4 bytes"));
+            let events = i16::from_le_bytes(p[4..6].try_into().expect("2 bytes"));
+            let file = if fd < 0 { None } else { ctx.task.files.lock().get(fd).ok() };
+            Polled { bad: fd >= 0 && file.is_none(), file, events }
+        })
+        .collect();
+    let revents = poll_core(ctx, &list, timeout)?;
+    for (p, r) in raw.chunks_exact_mut(8).zip(&revents) {
+        p[6..8].copy_from_slice(&r.to_le_bytes());
     }
-    let timeout = if ready_now > 0 { 0 } else { timeout_ms };
-    let n = loop {
-        // SAFETY: `host` is a live array of `nfds` pollfds.
-        let n = unsafe { libc::poll(host.as_mut_ptr(), host.len() as libc::nfds_t, timeout) };
-        match Errno::result(n) {
-            Err(Errno::EINTR) => continue,
-            r => break r?,
-        }
-    };
-    let mut count = ready_now;
-    if n > 0 {
-        for (r, h) in revents.iter_mut().zip(&host) {
-            if h.fd >= 0 && h.revents != 0 {
-                *r = h.revents;
-                count += 1;
-            }
-        }
-    }
-    for (i, p) in guest.chunks_exact_mut(8).enumerate() {
-        p[6..8].copy_from_slice(&revents[i].to_le_bytes());
-    }
-    ctx.mem.write(addr, &guest)?;
-    Ok(count as i64)
+    ctx.mem.write(addr, &raw)?;
+    Ok(revents.iter().filter(|&&r| r != 0).count() as i64)
 }
 
 /// `poll(fds, nfds, timeout_ms)`.
 pub fn poll(ctx: &mut Ctx<'_>) -> SysResult {
     let nfds = check_nfds(ctx, ctx.args[1])?;
-    do_poll(ctx, ctx.args[0], nfds, ctx.int(2))
+    let ms = ctx.int(2);
+    let timeout = (ms >= 0).then(|| Duration::from_millis(ms as u64));
+    do_poll(ctx, ctx.args[0], nfds, timeout)
 }
 
-/// `ppoll(fds, nfds, timeout, sigmask, sigsetsize)`: the signal mask only
-/// matters for asynchronous signals, which guests receive from Step 2 on.
+fn read_timespec(ctx: &Ctx<'_>, addr: u64) -> Result<Option<Duration>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let ts: libc::timespec = ctx.mem.read_val(addr)?;
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)))
+}
+
+/// `ppoll(fds, nfds, timeout, sigmask, sigsetsize)`.
 pub fn ppoll(ctx: &mut Ctx<'_>) -> SysResult {
     let nfds = check_nfds(ctx, ctx.args[1])?;
-    let timeout_ms = if ctx.args[2] == 0 {
-        -1
+    let timeout = read_timespec(ctx, ctx.args[2])?;
+    do_poll(ctx, ctx.args[0], nfds, timeout)
+}
+
+/// select and pselect6 share this: fd_sets in, fd_sets out.
+fn do_select(ctx: &mut Ctx<'_>, nfds: i32, sets: [u64; 3], timeout: Option<Duration>) -> SysResult {
+    if nfds < 0 || nfds as u64 > ctx.nofile().max(1024) {
+        return Err(Errno::EINVAL);
+    }
+    let n = nfds as usize;
+    let words = n.div_ceil(64);
+    let mut bits = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    for (b, &addr) in bits.iter_mut().zip(&sets) {
+        if addr != 0 {
+            for (w, word) in b.iter_mut().enumerate() {
+                *word = ctx.mem.read_val(addr + 8 * w as u64)?;
+            }
+        }
+    }
+    let isset = |b: &Vec<u64>, fd: usize| b[fd / 64] & (1 << (fd % 64)) != 0;
+    let mut fds = Vec::new();
+    let mut list = Vec::new();
+    for fd in 0..n {
+        let mut ev = 0;
+        if isset(&bits[0], fd) {
+            ev |= libc::POLLIN;
+        }
+        if isset(&bits[1], fd) {
+            ev |= libc::POLLOUT;
+        }
+        if isset(&bits[2], fd) {
+            ev |= libc::POLLPRI;
+        }
+        if ev == 0 {
+            continue;
+        }
+        let file = ctx.task.files.lock().get(fd as i32).map_err(|_| Errno::EBADF)?;
+        fds.push(fd);
+        list.push(Polled { file: Some(file), events: ev, bad: false });
+    }
+    let revents = poll_core(ctx, &list, timeout)?;
+    let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    let mut count = 0;
+    let readable = libc::POLLIN | libc::POLLHUP | libc::POLLERR;
+    let writable = libc::POLLOUT | libc::POLLERR;
+    for (&fd, (&r, p)) in fds.iter().zip(revents.iter().zip(&list)) {
+        for (i, (mask, want)) in
+            [(readable, libc::POLLIN), (writable, libc::POLLOUT), (libc::POLLPRI, libc::POLLPRI)].iter().enumerate()
+        {
+            if p.events & want != 0 && r & mask != 0 {
+                out[i][fd / 64] |= 1 << (fd % 64);
+                count += 1;
+            }
+        }
+    }
+    for (b, &addr) in out.iter().zip(&sets) {
+        if addr != 0 {
+            for (w, word) in b.iter().enumerate() {
+                ctx.mem.write_val(addr + 8 * w as u64, word)?;
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// `select(nfds, readfds, writefds, exceptfds, timeout)`.
+pub fn select(ctx: &mut Ctx<'_>) -> SysResult {
+    let timeout = if ctx.args[4] == 0 {
+        None
     } else {
-        let ts: libc::timespec = ctx.mem.read_val(ctx.args[2])?;
-        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        let tv: libc::timeval = ctx.mem.read_val(ctx.args[4])?;
+        if tv.tv_sec < 0 || !(0..1_000_000).contains(&tv.tv_usec) {
             return Err(Errno::EINVAL);
         }
-        let ms = ts.tv_sec.saturating_mul(1000).saturating_add((ts.tv_nsec + 999_999) / 1_000_000);
-        ms.min(i32::MAX as i64) as i32
+        Some(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
     };
-    do_poll(ctx, ctx.args[0], nfds, timeout_ms)
+    do_select(ctx, ctx.int(0), [ctx.args[1], ctx.args[2], ctx.args[3]], timeout)
+}
+
+/// `pselect6(nfds, readfds, writefds, exceptfds, timeout, sigmask)`.
+pub fn pselect6(ctx: &mut Ctx<'_>) -> SysResult {
+    let timeout = read_timespec(ctx, ctx.args[4])?;
+    do_select(ctx, ctx.int(0), [ctx.args[1], ctx.args[2], ctx.args[3]], timeout)
 }

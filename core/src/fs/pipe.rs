@@ -1,0 +1,92 @@
+//! Pipes and their ends (Linux's fs/pipe.c): a 64 KiB buffer, writes of
+//! up to PIPE_BUF bytes atomic, EOF when the last writer closes, EPIPE
+//! (and SIGPIPE) when the last reader has.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use crate::kernel::Kernel;
+use crate::sched::wait::WaitQueue;
+
+/// Writes up to this size are atomic.
+pub const PIPE_BUF: usize = 4096;
+/// A pipe's capacity.
+pub const PIPE_SIZE: usize = 65536;
+
+/// The shared buffer of a pipe.
+pub struct Pipe {
+    inner: Mutex<PipeInner>,
+    /// Readers waiting for data (or EOF).
+    pub readers_wait: Arc<WaitQueue>,
+    /// Writers waiting for room (or a reader to leave).
+    pub writers_wait: Arc<WaitQueue>,
+    kernel: Weak<Kernel>,
+}
+
+/// The buffer and the counts of open ends.
+pub struct PipeInner {
+    /// Bytes written and not yet read.
+    pub buf: VecDeque<u8>,
+    /// Open read ends.
+    pub readers: usize,
+    /// Open write ends.
+    pub writers: usize,
+}
+
+impl Pipe {
+    /// A new pipe with one read end and one write end.
+    pub fn new(k: &Kernel) -> (PipeEnd, PipeEnd) {
+        let pipe = Arc::new(Pipe {
+            inner: Mutex::new(PipeInner { buf: VecDeque::new(), readers: 1, writers: 1 }),
+            readers_wait: Arc::default(),
+            writers_wait: Arc::default(),
+            kernel: k.weak(),
+        });
+        (PipeEnd { pipe: pipe.clone(), write: false }, PipeEnd { pipe, write: true })
+    }
+
+    /// Locks the buffer.
+    pub fn lock(&self) -> MutexGuard<'_, PipeInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes tasks waiting to read (data arrived, or the last writer left).
+    pub fn wake_readers(&self) {
+        if let Some(k) = self.kernel.upgrade() {
+            k.wake_all(&self.readers_wait);
+        }
+    }
+
+    /// Wakes tasks waiting to write (room, or the last reader left).
+    pub fn wake_writers(&self) {
+        if let Some(k) = self.kernel.upgrade() {
+            k.wake_all(&self.writers_wait);
+        }
+    }
+}
+
+/// One end of a pipe; dropping the last handle of an open file closes it.
+pub struct PipeEnd {
+    /// The pipe.
+    pub pipe: Arc<Pipe>,
+    /// Whether this is the write end.
+    pub write: bool,
+}
+
+impl Drop for PipeEnd {
+    fn drop(&mut self) {
+        {
+            let mut p = self.pipe.lock();
+            if self.write {
+                p.writers -= 1;
+            } else {
+                p.readers -= 1;
+            }
+        }
+        if self.write {
+            self.pipe.wake_readers();
+        } else {
+            self.pipe.wake_writers();
+        }
+    }
+}
