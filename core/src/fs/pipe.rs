@@ -35,7 +35,7 @@ pub struct PipeInner {
 
 impl Pipe {
     /// A new pipe with one read end and one write end.
-    pub fn new(k: &Kernel) -> (PipeEnd, PipeEnd) {
+    pub fn pair(k: &Kernel) -> (PipeEnd, PipeEnd) {
         let pipe = Arc::new(Pipe {
             inner: Mutex::new(PipeInner { buf: VecDeque::new(), readers: 1, writers: 1 }),
             readers_wait: Arc::default(),

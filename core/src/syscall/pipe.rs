@@ -11,7 +11,7 @@ fn do_pipe(ctx: &mut Ctx<'_>, flags: i32) -> SysResult {
     if flags & !(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_DIRECT) != 0 {
         return Err(Errno::EINVAL);
     }
-    let (r, w) = Pipe::new(ctx.k);
+    let (r, w) = Pipe::pair(ctx.k);
     let status = flags & libc::O_NONBLOCK;
     let rf = Arc::new(OpenFile::new(FileKind::Pipe(r), b"pipe:".to_vec(), libc::O_RDONLY | status));
     let wf = Arc::new(OpenFile::new(FileKind::Pipe(w), b"pipe:".to_vec(), libc::O_WRONLY | status));
