@@ -58,6 +58,8 @@ pub struct Kernel {
     unknown_logged: Mutex<HashSet<u64>>,
     /// Tasks waiting for console input, and the watcher that wakes them.
     pub console_input: ConsoleInput,
+    /// The pipes of open FIFOs, by host (device, inode).
+    pub fifos: Mutex<std::collections::HashMap<(u64, u64), Weak<crate::fs::pipe::Pipe>>>,
     me: Weak<Kernel>,
 }
 
@@ -86,6 +88,7 @@ impl Kernel {
             timers: Timers::default(),
             unknown_logged: Mutex::new(HashSet::new()),
             console_input: ConsoleInput::default(),
+            fifos: Mutex::default(),
         })
     }
 

@@ -108,6 +108,29 @@ pub fn make_rootfs(dir: &Path) {
     write_file(&dir.join("bin/busybox"), busybox_bytes(), 0o755);
 }
 
+/// The busybox applets a system root links in /bin (`/bin/NAME -> busybox`).
+/// A fixed list, so that what a guest sees never depends on the host's
+/// busybox build.
+pub const APPLETS: &[&str] = &[
+    "[", "awk", "basename", "cat", "chmod", "cp", "cut", "date", "dd", "echo", "env", "expr", "false", "grep", "head",
+    "kill", "ls", "mkdir", "mkfifo", "mv", "od", "printf", "rm", "sed", "seq", "sh", "sleep", "sort", "stat", "tail",
+    "tee", "test", "time", "timeout", "touch", "tr", "true", "uniq", "wc", "xargs", "yes",
+];
+
+/// Makes `dir` a small system root: make_rootfs, `/bin/APPLET -> busybox`
+/// for each of APPLETS, and empty /dev, /proc and /tmp: where the kernel
+/// mounts devfs, procfs and tmpfs (and where a native run in a private
+/// namespace, run_native_root, bind-mounts the host's /dev and a procfs).
+pub fn make_system_rootfs(dir: &Path) {
+    make_rootfs(dir);
+    for applet in APPLETS {
+        symlink("busybox", &dir.join("bin").join(applet));
+    }
+    mkdir(&dir.join("dev"), 0o755);
+    mkdir(&dir.join("proc"), 0o555);
+    mkdir(&dir.join("tmp"), 0o1777);
+}
+
 /// A guest root directory (`/bin/busybox` and whatever a test adds) in a
 /// temp dir of its own.
 pub struct Rootfs {
@@ -121,8 +144,24 @@ impl Rootfs {
         Rootfs { dir }
     }
 
+    /// A system root (make_system_rootfs): busybox, its applet links in
+    /// /bin, and empty /dev, /proc and /tmp.
+    pub fn system() -> Rootfs {
+        let dir = TempDir::new("root");
+        make_system_rootfs(dir.path());
+        Rootfs { dir }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Writes `content` to guest path `guest` (parent directories made
+    /// as needed) with permission bits `mode`.
+    pub fn write(&self, guest: &str, content: impl AsRef<[u8]>, mode: u32) {
+        let path = self.host_path(guest);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        write_file(&path, content, mode);
     }
 
     /// The host path of guest path `guest` (absolute, e.g. "/bin/x").
@@ -307,6 +346,11 @@ fn clip(s: &str) -> String {
 /// Runs `umvm ARGS` with `stdin` as its stdin, killing it after TIMEOUT.
 /// RUST_LOG and UMVM_LOG are removed so that umvm's stderr is its default.
 pub fn run_umvm<S: AsRef<OsStr>>(args: &[S], stdin: &[u8]) -> Run {
+    run_umvm_timeout(args, stdin, TIMEOUT)
+}
+
+/// Like run_umvm, killing umvm (and failing) after `timeout`.
+pub fn run_umvm_timeout<S: AsRef<OsStr>>(args: &[S], stdin: &[u8], timeout: Duration) -> Run {
     init();
     let mut cmd = Command::new(umvm());
     cmd.args(args)
@@ -321,7 +365,7 @@ pub fn run_umvm<S: AsRef<OsStr>>(args: &[S], stdin: &[u8]) -> Run {
         .collect::<Vec<_>>()
         .join(" ");
     let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", umvm().display()));
-    let (status, stdout, stderr) = wait_with_timeout(child, stdin, TIMEOUT, &cmdline);
+    let (status, stdout, stderr) = wait_with_timeout(child, stdin, timeout, &cmdline);
     let run = Run { cmdline, status, stdout, stderr, strace: None };
     assert!(!run.err().contains("panicked"), "umvm panicked\n{run}");
     run
@@ -336,6 +380,13 @@ pub fn run_guest(cfg: Config, root: &Path, argv: &[&str]) -> Run {
 /// Like run_guest, feeding `stdin` to the guest. Under `--strace`, checks
 /// that the trace file was written and looks like a syscall trace.
 pub fn run_guest_with_stdin(cfg: Config, root: &Path, argv: &[&str], stdin: &[u8]) -> Run {
+    run_guest_timeout(cfg, root, argv, stdin, TIMEOUT)
+}
+
+/// Like run_guest_with_stdin, failing after `timeout` instead of TIMEOUT:
+/// for tests whose guests finish in a second or two, so that a hang costs
+/// little time before it fails.
+pub fn run_guest_timeout(cfg: Config, root: &Path, argv: &[&str], stdin: &[u8], timeout: Duration) -> Run {
     let trace_dir = cfg.strace.then(|| TempDir::new("strace"));
     let trace_file = trace_dir.as_ref().map(|d| d.path().join("strace.txt"));
     let mut args: Vec<OsString> =
@@ -347,7 +398,7 @@ pub fn run_guest_with_stdin(cfg: Config, root: &Path, argv: &[&str], stdin: &[u8
     }
     args.push("--".into());
     args.extend(argv.iter().map(OsString::from));
-    let mut run = run_umvm(&args, stdin);
+    let mut run = run_umvm_timeout(&args, stdin, timeout);
     if let Some(f) = &trace_file {
         let trace = fs::read(f)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -469,6 +520,79 @@ pub fn run_native_busybox(cwd: &Path, args: &[String]) -> (i32, Vec<u8>, Vec<u8>
     let what = format!("native busybox {args:?}");
     let (status, out, err) = wait_with_timeout(child, b"", TIMEOUT, &what);
     (status.code().expect("native busybox killed"), out, err)
+}
+
+/// The TERM umvm gives init: the one it was started with, or "linux".
+pub fn guest_term() -> String {
+    std::env::var("TERM").unwrap_or_else(|_| "linux".into())
+}
+
+/// What a native run (run_native_root) left behind.
+pub struct NativeRun {
+    /// The exit status, or 128 + N for a death by signal N (as umvm
+    /// reports a guest init's death).
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl NativeRun {
+    pub fn out(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn err(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+impl fmt::Display for NativeRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "native status: {}", self.code)?;
+        writeln!(f, "native stdout: {:?}", clip(&self.out()))?;
+        writeln!(f, "native stderr: {:?}", clip(&self.err()))
+    }
+}
+
+/// Runs `argv` (guest paths) natively on the host as the guest would run
+/// it: chrooted into `root`, as pid 1 of a new pid namespace (so that `$$`,
+/// getppid() of orphans and init's immunity to unhandled signals are the
+/// guest's), with the host's /dev bind-mounted on root/dev, a procfs on
+/// root/proc (busybox runs applets through /proc/self/exe), and the
+/// environment umvm gives init. Uses a user namespace (`unshare -r`), so it
+/// needs no privileges of its own; the mounts vanish with the namespace.
+/// `root` must have /dev and /proc directories (make_system_rootfs).
+pub fn run_native_root(root: &Path, argv: &[&str], stdin: &[u8], timeout: Duration) -> NativeRun {
+    init();
+    // `sh -c SCRIPT sh ROOT ARGV...`: the script runs as pid 1 of the new
+    // namespace and execs chroot, which execs ARGV, so ARGV[0] is pid 1.
+    const SETUP: &str =
+        r#"mount --rbind /dev "$1/dev" && mount -t proc proc "$1/proc" && exec /bin/busybox chroot "$@""#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child"])
+        .args([HOST_BUSYBOX, "sh", "-c", SETUP, "sh"])
+        .arg(root)
+        .args(argv)
+        .env_clear()
+        .env("HOME", "/")
+        .env("TERM", guest_term())
+        .env("PATH", GUEST_PATH)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
+    let what = format!("native {argv:?} in {}", root.display());
+    let (status, stdout, stderr) = wait_with_timeout(child, stdin, timeout, &what);
+    let code = status.code().unwrap_or_else(|| {
+        use std::os::unix::process::ExitStatusExt;
+        128 + status.signal().unwrap_or(0)
+    });
+    let err = String::from_utf8_lossy(&stderr);
+    assert!(
+        !err.starts_with("unshare:") && !err.contains("mount: "),
+        "{what}: cannot set up the native namespace (needs user namespaces): {err}"
+    );
+    NativeRun { code, stdout, stderr }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! Devices as the guest sees them: the console (Step 1); null, zero,
-//! random, ubd and NIC front ends arrive with later steps.
+//! Devices as the guest sees them: the console and the character devices
+//! of /dev; ubd and NIC front ends arrive with later steps.
 
 pub mod console;
+pub mod devfs;

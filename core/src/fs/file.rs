@@ -4,6 +4,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::dev::console::ConsoleStream;
+use crate::dev::devfs::{self, Dev};
 use crate::fs::pipe::PipeEnd;
 
 /// What an open file is.
@@ -19,6 +20,10 @@ pub enum FileKind {
     Console(ConsoleStream),
     /// An end of a pipe.
     Pipe(PipeEnd),
+    /// A devfs character device.
+    Dev(Dev),
+    /// The /dev directory (the next getdents64 entry to return).
+    DevDir(std::sync::atomic::AtomicUsize),
 }
 
 /// An open file description, shared by the fds dup'd from one open.
@@ -71,7 +76,7 @@ impl OpenFile {
         match &self.kind {
             FileKind::Host { fd, .. } => Some(fd.as_fd()),
             FileKind::Console(s) => Some(s.fd()),
-            FileKind::Pipe(_) => None,
+            FileKind::Pipe(_) | FileKind::Dev(_) | FileKind::DevDir(_) => None,
         }
     }
 
@@ -92,6 +97,8 @@ impl OpenFile {
                 st.st_ino = std::sync::Arc::as_ptr(&end.pipe) as u64 & 0xffff_ffff;
                 Ok(st)
             }
+            FileKind::Dev(d) => Ok(d.stat()),
+            FileKind::DevDir(_) => Ok(devfs::dir_stat()),
             _ => crate::fs::hostfs::fstat(self.need_host_fd()?),
         }
     }
@@ -101,8 +108,8 @@ impl OpenFile {
         self.flags() & libc::O_NONBLOCK != 0
     }
 
-    /// Whether it is a hostfs directory.
+    /// Whether it is a directory.
     pub fn is_dir(&self) -> bool {
-        matches!(self.kind, FileKind::Host { dir: true, .. })
+        matches!(self.kind, FileKind::Host { dir: true, .. } | FileKind::DevDir(_))
     }
 }

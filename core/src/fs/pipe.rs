@@ -45,6 +45,39 @@ impl Pipe {
         (PipeEnd { pipe: pipe.clone(), write: false }, PipeEnd { pipe, write: true })
     }
 
+    /// The pipe of a FIFO (a named pipe): shared by every open of the
+    /// same host inode while any end is open.
+    pub fn fifo(k: &Kernel, key: (u64, u64)) -> Arc<Pipe> {
+        let mut fifos = k.fifos.lock().unwrap_or_else(|e| e.into_inner());
+        fifos.retain(|_, w| w.strong_count() > 0);
+        if let Some(p) = fifos.get(&key).and_then(Weak::upgrade) {
+            return p;
+        }
+        let pipe = Arc::new(Pipe {
+            inner: Mutex::new(PipeInner { buf: VecDeque::new(), readers: 0, writers: 0 }),
+            readers_wait: Arc::default(),
+            writers_wait: Arc::default(),
+            kernel: k.weak(),
+        });
+        fifos.insert(key, Arc::downgrade(&pipe));
+        pipe
+    }
+
+    /// Opens one more end of `pipe` (a FIFO open), waking the other side.
+    pub fn attach(pipe: &Arc<Pipe>, write: bool) -> PipeEnd {
+        {
+            let mut p = pipe.lock();
+            if write {
+                p.writers += 1;
+            } else {
+                p.readers += 1;
+            }
+        }
+        pipe.wake_readers();
+        pipe.wake_writers();
+        PipeEnd { pipe: pipe.clone(), write }
+    }
+
     /// Locks the buffer.
     pub fn lock(&self) -> MutexGuard<'_, PipeInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())

@@ -113,8 +113,6 @@ pub struct TracerLoop {
     injecting: HashMap<i32, Injecting>,
     /// New children, with the registers they start with at their first stop.
     starting: HashMap<i32, (Regs, Option<(u64, i32)>)>,
-    /// Signals sent with tgkill and not yet delivered, with their siginfo.
-    pending: HashMap<(i32, i32), SigInfoFix>,
     doorbell: i32,
     events: Sender<Event>,
     drop_to: Option<(u32, u32)>,
@@ -133,7 +131,6 @@ impl TracerLoop {
             parked: HashMap::new(),
             injecting: HashMap::new(),
             starting: HashMap::new(),
-            pending: HashMap::new(),
             doorbell: 0,
             events,
             drop_to: root.then_some((65534, 65534)),
@@ -210,6 +207,8 @@ impl TracerLoop {
             group_exit: None,
             vfork_done: true,
             did_exec: true,
+            itimer: None,
+            itimer_generation: 0,
         };
         let process = Arc::new(Process::new(vpid, Shared::new(SigHandlers::default()), state));
         let mut files = FdTable::new();
@@ -229,6 +228,8 @@ impl TracerLoop {
             mm: Shared::new(MmContext::default()),
             comm: [0; 16],
             vfork_child: None,
+            fifo_wait: None,
+            sig_pending: Default::default(),
         };
         {
             let mut procs = self.k.procs();
@@ -291,15 +292,11 @@ impl TracerLoop {
     /// A signal is about to be delivered: give it the siginfo the guest
     /// must see (virtual pids) and deliver it.
     fn on_signal_stop(&mut self, tid: i32, sig: i32) -> Result<(), Errno> {
-        if let Some(fix) = self.pending.remove(&(tid, sig)) {
+        let fix = self.tasks.get_mut(&tid).and_then(|t| t.sig_pending.remove(&sig));
+        if let Some(fix) = fix {
             let mut info = [0u8; 128];
             if ptrace::get_siginfo(tid, &mut info).is_ok() {
-                info[8..12].copy_from_slice(&fix.code.to_le_bytes());
-                info[16..20].copy_from_slice(&fix.pid.to_le_bytes());
-                info[20..24].copy_from_slice(&fix.uid.to_le_bytes());
-                if sig == libc::SIGCHLD {
-                    info[24..28].copy_from_slice(&fix.status.to_le_bytes());
-                }
+                fix.apply(sig, &mut info);
                 ptrace::set_siginfo(tid, &info)?;
             }
         }
@@ -340,6 +337,9 @@ impl TracerLoop {
                 let mut r = regs;
                 k.platform.complete(&mut r, ret);
                 ptrace::set_regs(tid, &r)?;
+                // A signal the syscall sent its own task (raise) must be
+                // queued before the task returns, as Linux delivers it then.
+                self.drain_inbox();
                 k.platform.resume(tid, 0)
             }
             Outcome::Block { deadline: d, progress } => {
@@ -348,7 +348,9 @@ impl TracerLoop {
                         k.timers.add(at, me);
                     }
                 }
-                if self.has_pending_signal(tid)? {
+                // A vfork parent waits killably: only SIGKILL ends it.
+                let vforking = self.tasks.get(&tid).is_some_and(|t| t.vfork_child.is_some());
+                if !vforking && self.has_pending_signal(tid)? {
                     // Linux checks for signals before sleeping.
                     self.parked.insert(tid, Parked { regs, deadline: d, progress, call });
                     return self.interrupt(tid, None);
@@ -432,7 +434,8 @@ impl TracerLoop {
     /// Sets `r` as a syscall interrupted by `sig` leaves it: restarted
     /// after the handler when the handler has SA_RESTART, else EINTR.
     fn set_interrupted(&self, tid: i32, r: &mut Regs, sig: i32) {
-        let restart = self.tasks.get(&tid).is_some_and(|t| t.process.sighand.lock().restarts(sig));
+        let restart = !crate::signal::never_restarts(r.orig_rax)
+            && self.tasks.get(&tid).is_some_and(|t| t.process.sighand.lock().restarts(sig));
         if restart {
             r.rax = r.orig_rax;
             r.rip -= 2;
@@ -455,7 +458,8 @@ impl TracerLoop {
     }
 
     fn has_pending_signal(&self, tid: i32) -> Result<bool, Errno> {
-        let pending: Vec<i32> = self.pending.keys().filter(|(t, _)| *t == tid).map(|(_, s)| *s).collect();
+        let pending: Vec<i32> =
+            self.tasks.get(&tid).map(|t| t.sig_pending.keys().copied().collect()).unwrap_or_default();
         if pending.is_empty() {
             return Ok(false);
         }
@@ -465,18 +469,23 @@ impl TracerLoop {
 
     /// Delivers a signal sent by the kernel (kill, SIGCHLD, SIGPIPE...).
     fn signal(&mut self, tid: i32, sig: i32, fix: SigInfoFix) {
-        let Some(task) = self.tasks.get(&tid) else { return };
+        let Some(task) = self.tasks.get_mut(&tid) else { return };
         if task.process.sighand.lock().is_ignored(sig) {
             return;
         }
-        self.pending.insert((tid, sig), fix);
+        task.sig_pending.insert(sig, fix);
         // SAFETY: tkill takes plain integers; the thread is our tracee.
         unsafe { libc::syscall(libc::SYS_tkill, tid, sig) };
-        if self.parked.contains_key(&tid) {
+        let vforking = task.vfork_child.is_some();
+        if self.parked.contains_key(&tid) && !vforking {
             let blocked = ptrace::get_sigmask(tid).map(|m| m & (1u64 << (sig - 1)) != 0).unwrap_or(false);
             if !blocked || sig == libc::SIGKILL {
                 let r = self.interrupt(tid, Some(sig));
                 self.check(tid, r);
+            } else {
+                // A blocked signal may be what the task waits for
+                // (sigtimedwait): let it look again.
+                self.retry(tid);
             }
         }
     }
@@ -485,7 +494,11 @@ impl TracerLoop {
     /// or restart, then the host delivers the signal on resume.
     fn interrupt(&mut self, tid: i32, sig: Option<i32>) -> Result<(), Errno> {
         let Some(p) = self.parked.remove(&tid) else { return Ok(()) };
-        let sig = sig.or_else(|| self.pending.keys().find(|(t, _)| *t == tid).map(|(_, s)| *s)).unwrap_or(0);
+        if let Some(t) = self.tasks.get_mut(&tid) {
+            // An interrupted FIFO open closes the end it had opened.
+            t.fifo_wait = None;
+        }
+        let sig = sig.or_else(|| self.tasks.get(&tid).and_then(|t| t.sig_pending.keys().next().copied())).unwrap_or(0);
         let mut r = p.regs;
         self.set_interrupted(tid, &mut r, sig);
         if p.progress > 0 {
@@ -502,10 +515,6 @@ impl TracerLoop {
     fn died(&mut self, tid: i32, e: InjectError) -> Result<(), Errno> {
         match e {
             InjectError::Gone(stop) => self.ended(tid, stop),
-            InjectError::Fault(sig) => {
-                tracing::warn!("task {tid}: signal {sig} inside an injected syscall; killing it");
-                ptrace::kill_thread(tid, tid);
-            }
             InjectError::Ptrace(e) => return Err(e),
         }
         Ok(())
@@ -515,7 +524,6 @@ impl TracerLoop {
         self.parked.remove(&tid);
         self.injecting.remove(&tid);
         self.starting.remove(&tid);
-        self.pending.retain(|(t, _), _| *t != tid);
         let Some(task) = self.tasks.remove(&tid) else { return };
         let status = match stop {
             Stop::Exited(code) => ExitStatus::Exited(code),

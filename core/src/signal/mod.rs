@@ -102,6 +102,27 @@ impl SigHandlers {
     }
 }
 
+/// Syscalls that fail with EINTR after a handler runs, SA_RESTART or not
+/// (signal(7): sleeps and waits with a timeout).
+pub fn never_restarts(nr: u64) -> bool {
+    use crate::syscall::names::nr;
+    matches!(
+        nr,
+        nr::NANOSLEEP
+            | nr::CLOCK_NANOSLEEP
+            | nr::POLL
+            | nr::PPOLL
+            | nr::SELECT
+            | nr::PSELECT6
+            | nr::EPOLL_WAIT
+            | nr::EPOLL_PWAIT
+            | nr::EPOLL_PWAIT2
+            | nr::PAUSE
+            | nr::RT_SIGSUSPEND
+            | nr::RT_SIGTIMEDWAIT
+    )
+}
+
 /// What the kernel writes into a signal's siginfo at its delivery stop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SigInfoFix {
@@ -113,4 +134,20 @@ pub struct SigInfoFix {
     pub uid: u32,
     /// For SIGCHLD: the child's exit code or signal.
     pub status: i32,
+    /// For sigqueue: the value sent (si_value).
+    pub value: Option<u64>,
+}
+
+impl SigInfoFix {
+    /// Writes these fields over a raw 128-byte siginfo of signal `sig`.
+    pub fn apply(&self, sig: i32, info: &mut [u8]) {
+        info[8..12].copy_from_slice(&self.code.to_le_bytes());
+        info[16..20].copy_from_slice(&self.pid.to_le_bytes());
+        info[20..24].copy_from_slice(&self.uid.to_le_bytes());
+        if sig == libc::SIGCHLD {
+            info[24..28].copy_from_slice(&self.status.to_le_bytes());
+        } else if let Some(v) = self.value {
+            info[24..32].copy_from_slice(&v.to_le_bytes());
+        }
+    }
 }

@@ -37,6 +37,8 @@ const ARGV_OFFSET: u64 = 0xe0;
 const ENVP_OFFSET: u64 = 0xf0;
 /// Offset of the stub's argv[0] string.
 const NAME_OFFSET: u64 = 0xf8;
+/// Offset of a zero `struct timespec` (a non-blocking timed wait).
+const ZERO_TIMESPEC_OFFSET: u64 = 0x108;
 
 /// Where the stub's page is mapped in every guest process: the lowest
 /// page the host lets a process map.
@@ -71,6 +73,11 @@ pub fn reexec_args() -> [u64; 3] {
     [base() + SELF_EXE_OFFSET, base() + ARGV_OFFSET, base() + ENVP_OFFSET]
 }
 
+/// A zero `struct timespec` every guest process can read.
+pub fn zero_timespec() -> u64 {
+    base() + ZERO_TIMESPEC_OFFSET
+}
+
 /// The top of the guest's address space (x86-64's 47-bit TASK_SIZE).
 pub const USER_TOP: u64 = 0x7fff_ffff_f000;
 
@@ -86,7 +93,7 @@ const CODE: [u8; 16] = [
 pub fn image() -> Vec<u8> {
     const EHDR: usize = 64;
     const PHDR: usize = 56;
-    let len = NAME_OFFSET as usize + b"umvm-stub\0".len();
+    let len = ZERO_TIMESPEC_OFFSET as usize + 16;
     let mut f = vec![0u8; len];
     // e_ident: magic, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_SYSV.
     f[..7].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1]);
@@ -118,7 +125,7 @@ pub fn image() -> Vec<u8> {
     let self_exe = b"/proc/self/exe\0";
     f[SELF_EXE_OFFSET as usize..][..self_exe.len()].copy_from_slice(self_exe);
     put64(&mut f, ARGV_OFFSET as usize, base() + NAME_OFFSET);
-    f[NAME_OFFSET as usize..].copy_from_slice(b"umvm-stub\0");
+    f[NAME_OFFSET as usize..][..10].copy_from_slice(b"umvm-stub\0");
     f
 }
 
@@ -173,7 +180,8 @@ mod tests {
         let [path, argv, envp] = reexec_args();
         assert_eq!(&img[(path - base()) as usize..][..15], b"/proc/self/exe\0");
         let argv0 = u64::from_le_bytes(img[(argv - base()) as usize..][..8].try_into().unwrap());
-        assert_eq!(&img[(argv0 - base()) as usize..], b"umvm-stub\0");
+        assert_eq!(&img[(argv0 - base()) as usize..][..10], b"umvm-stub\0");
+        assert_eq!(img[(zero_timespec() - base()) as usize..], [0; 16]);
         assert_eq!(img[(envp - base()) as usize..][..8], [0; 8]);
     }
 }

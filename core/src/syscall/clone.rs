@@ -103,6 +103,8 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
             group_exit: None,
             vfork_done: !has(libc::CLONE_VFORK),
             did_exec: false,
+            itimer: None,
+            itimer_generation: 0,
         };
         drop(ps);
         let p = Arc::new(Process::new(vtid, parent.sighand.share_or_copy(has(libc::CLONE_SIGHAND)), state));
@@ -130,6 +132,8 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
         mm: ctx.task.mm.share_or_copy(has(libc::CLONE_VM)),
         comm: ctx.task.comm,
         vfork_child: None,
+        fifo_wait: None,
+        sig_pending: Default::default(),
     };
     let mut regs = *ctx.regs;
     regs.rax = 0;

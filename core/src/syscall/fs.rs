@@ -7,9 +7,11 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::Ctx;
+use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::hostfs::{self, cstr};
@@ -42,8 +44,32 @@ const HOST_OPEN_FLAGS: i32 = libc::O_ACCMODE
     | libc::O_NOATIME
     | libc::O_TMPFILE;
 
+/// Opens a devfs path.
+fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult {
+    let kind = match dp {
+        DevPath::Missing if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
+        DevPath::Missing => return Err(Errno::ENOENT),
+        DevPath::Dir if flags & libc::O_ACCMODE != libc::O_RDONLY => return Err(Errno::EISDIR),
+        DevPath::Dir => FileKind::DevDir(Default::default()),
+        DevPath::Node(_) if flags & libc::O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
+        DevPath::Node(_) if flags & (libc::O_CREAT | libc::O_EXCL) == (libc::O_CREAT | libc::O_EXCL) => {
+            return Err(Errno::EEXIST)
+        }
+        DevPath::Node(d) => FileKind::Dev(d),
+    };
+    let path = match dp {
+        DevPath::Node(d) => format!("/dev/{}", d.name()).into_bytes(),
+        _ => b"/dev".to_vec(),
+    };
+    let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
+    ctx.install(Arc::new(OpenFile::new(kind, path, guest_flags)), flags & libc::O_CLOEXEC != 0)
+}
+
 /// Opens `path` relative to `dirfd`: the heart of open, openat and creat.
 fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) -> SysResult {
+    if let Some(dp) = ctx.dev_path(dirfd, path)? {
+        return open_dev(ctx, dp, flags);
+    }
     // O_CREAT|O_EXCL never follows a final symlink; O_NOFOLLOW refuses it.
     let follow =
         flags & libc::O_NOFOLLOW == 0 && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
@@ -53,6 +79,15 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     }
     if l.must_be_dir && flags & libc::O_CREAT != 0 {
         return Err(Errno::EISDIR);
+    }
+    // A FIFO is a kernel pipe: the host's is never opened.
+    let st = match l.stat {
+        Some(st) => Some(st),
+        None if flags & libc::O_CREAT == 0 => hostfs::lstat_at(l.dir.as_fd(), &l.name).ok(),
+        None => None,
+    };
+    if let Some(st) = st.filter(|st| hostfs::file_type(st) == libc::S_IFIFO) {
+        return open_fifo(ctx, (st.st_dev, st.st_ino), l.path, flags);
     }
     let mut hflags = (flags & HOST_OPEN_FLAGS) | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
     if l.must_be_dir {
@@ -80,6 +115,73 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
     let file = OpenFile::new(FileKind::Host { fd, dir: ty == libc::S_IFDIR }, l.path, guest_flags);
     ctx.install(Arc::new(file), flags & libc::O_CLOEXEC != 0)
+}
+
+/// Opens a FIFO: a reader waits for a writer and a writer for a reader
+/// (ENXIO for a non-blocking writer without one), as Linux's fifo_open.
+fn open_fifo(ctx: &mut Ctx<'_>, key: (u64, u64), path: Vec<u8>, flags: i32) -> SysResult {
+    let write = match flags & libc::O_ACCMODE {
+        libc::O_RDONLY => false,
+        libc::O_WRONLY => true,
+        // Both ends in one open file needs a two-way end: not yet.
+        _ => return Err(Errno::ENXIO),
+    };
+    let nonblock = flags & libc::O_NONBLOCK != 0;
+    let file = match ctx.task.fifo_wait.take() {
+        Some((k, f)) if k == key => f,
+        _ => {
+            let pipe = crate::fs::pipe::Pipe::fifo(ctx.k, key);
+            if write && nonblock && pipe.lock().readers == 0 {
+                return Err(Errno::ENXIO);
+            }
+            let end = crate::fs::pipe::Pipe::attach(&pipe, write);
+            let guest_flags =
+                flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
+            Arc::new(OpenFile::new(FileKind::Pipe(end), path, guest_flags))
+        }
+    };
+    let FileKind::Pipe(end) = &file.kind else { unreachable!("made above as a pipe end") };
+    let pipe = end.pipe.clone();
+    let other_side = {
+        let p = pipe.lock();
+        if write {
+            p.readers
+        } else {
+            p.writers
+        }
+    };
+    if other_side == 0 && !nonblock {
+        let q = if write { pipe.writers_wait.clone() } else { pipe.readers_wait.clone() };
+        ctx.task.fifo_wait = Some((key, file));
+        return Err(ctx.block_on(&q));
+    }
+    ctx.install(file, flags & libc::O_CLOEXEC != 0)
+}
+
+/// `mknod(path, mode, dev)` and `mknodat`: FIFOs and regular files. hostfs
+/// is nodev, so device nodes are refused.
+fn do_mknod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32) -> SysResult {
+    let ty = mode & libc::S_IFMT;
+    let ty = if ty == 0 { libc::S_IFREG } else { ty };
+    match ty {
+        libc::S_IFIFO | libc::S_IFREG => {}
+        libc::S_IFCHR | libc::S_IFBLK | libc::S_IFSOCK => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
+    }
+    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    let perm = mode & 0o7777 & !ctx.task.fs.lock().umask;
+    // SAFETY: the name is a C string and the dir fd is open.
+    host(unsafe { libc::mknodat(l.dir.as_raw_fd(), raw(&l.name), ty | perm, 0) })
+}
+
+/// `mknod(path, mode, dev)`.
+pub fn mknod(ctx: &mut Ctx<'_>) -> SysResult {
+    do_mknod(ctx, AT_FDCWD, 0, ctx.args[1] as u32)
+}
+
+/// `mknodat(dirfd, path, mode, dev)`.
+pub fn mknodat(ctx: &mut Ctx<'_>) -> SysResult {
+    do_mknod(ctx, ctx.int(0), 1, ctx.args[2] as u32)
 }
 
 /// `open(path, flags, mode)`.
@@ -189,6 +291,15 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     let count = (ctx.args[2] as usize).min(CHUNK);
+    if let FileKind::DevDir(pos) = &f.kind {
+        let (buf, next) = devfs::dirents(pos.load(Ordering::Relaxed), count);
+        if buf.is_empty() && next < devfs::NODES.len() + 2 {
+            return Err(Errno::EINVAL);
+        }
+        ctx.mem.write(ctx.args[1], &buf)?;
+        pos.store(next, Ordering::Relaxed);
+        return Ok(buf.len() as i64);
+    }
     let mut buf = vec![0u8; count];
     // SAFETY: `buf` is writable for `count` bytes.
     let n = unsafe { libc::syscall(libc::SYS_getdents64, f.need_host_fd()?.as_raw_fd(), buf.as_mut_ptr(), count) };
@@ -265,6 +376,7 @@ enum Target {
     Fd(Arc<OpenFile>),
     Cwd(Vec<u8>),
     Path(Lookup),
+    Dev(DevPath),
 }
 
 fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result<Target, Errno> {
@@ -278,6 +390,9 @@ fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result
         }
         return Ok(Target::Fd(ctx.task.files.lock().get(dirfd)?));
     }
+    if let Some(dp) = ctx.dev_path(dirfd, &p)? {
+        return Ok(Target::Dev(dp));
+    }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
     Ok(Target::Path(ctx.lookup_at(dirfd, &p, follow)?))
 }
@@ -287,15 +402,31 @@ fn write_stat(ctx: &Ctx<'_>, addr: u64, st: &libc::stat) -> SysResult {
     Ok(0)
 }
 
+fn dev_stat(dp: DevPath) -> Result<libc::stat, Errno> {
+    match dp {
+        DevPath::Dir => Ok(devfs::dir_stat()),
+        DevPath::Node(d) => Ok(d.stat()),
+        DevPath::Missing => Err(Errno::ENOENT),
+    }
+}
+
 /// `stat(path, buf)`.
 pub fn stat(ctx: &mut Ctx<'_>) -> SysResult {
-    let l = ctx.lookup(&ctx.path(0)?, true)?;
+    let p = ctx.path(0)?;
+    if let Some(dp) = ctx.dev_path(AT_FDCWD, &p)? {
+        return write_stat(ctx, ctx.args[1], &dev_stat(dp)?);
+    }
+    let l = ctx.lookup(&p, true)?;
     write_stat(ctx, ctx.args[1], &stat_of(&l, true)?)
 }
 
 /// `lstat(path, buf)`.
 pub fn lstat(ctx: &mut Ctx<'_>) -> SysResult {
-    let l = ctx.lookup(&ctx.path(0)?, false)?;
+    let p = ctx.path(0)?;
+    if let Some(dp) = ctx.dev_path(AT_FDCWD, &p)? {
+        return write_stat(ctx, ctx.args[1], &dev_stat(dp)?);
+    }
+    let l = ctx.lookup(&p, false)?;
     write_stat(ctx, ctx.args[1], &stat_of(&l, false)?)
 }
 
@@ -315,6 +446,7 @@ pub fn newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
         Target::Fd(f) => f.stat()?,
         Target::Cwd(cwd) => ctx.k.vfs.lookup(&cwd, b".", true)?.existing()?,
         Target::Path(l) => stat_of(&l, flags & libc::AT_SYMLINK_NOFOLLOW == 0)?,
+        Target::Dev(dp) => dev_stat(dp)?,
     };
     write_stat(ctx, ctx.args[2], &st)
 }
@@ -328,12 +460,34 @@ fn host_statx(dir: BorrowedFd<'_>, name: &CString, flags: i32, mask: u32) -> Res
     Ok(unsafe { stx.assume_init() })
 }
 
+/// A statx made from a stat (for files umvm makes up: pipes, devices).
+fn statx_of(st: &libc::stat) -> libc::statx {
+    // SAFETY: statx is plain integers; all-zero is valid.
+    let mut x: libc::statx = unsafe { std::mem::zeroed() };
+    x.stx_mask = libc::STATX_BASIC_STATS;
+    x.stx_blksize = st.st_blksize as u32;
+    x.stx_nlink = st.st_nlink as u32;
+    x.stx_uid = st.st_uid;
+    x.stx_gid = st.st_gid;
+    x.stx_mode = st.st_mode as u16;
+    x.stx_ino = st.st_ino;
+    x.stx_size = st.st_size as u64;
+    x.stx_blocks = st.st_blocks as u64;
+    x.stx_rdev_major = libc::major(st.st_rdev);
+    x.stx_rdev_minor = libc::minor(st.st_rdev);
+    x.stx_dev_major = libc::major(st.st_dev);
+    x.stx_dev_minor = libc::minor(st.st_dev);
+    x
+}
+
 /// `statx(dirfd, path, flags, mask, buf)`.
 pub fn statx(ctx: &mut Ctx<'_>) -> SysResult {
     let flags = ctx.int(2);
     let mask = ctx.args[3] as u32;
     let sync = flags & libc::AT_STATX_SYNC_TYPE;
     let stx = match stat_target(ctx, ctx.int(0), 1, flags)? {
+        Target::Fd(f) if f.host_fd().is_none() => statx_of(&f.stat()?),
+        Target::Dev(dp) => statx_of(&dev_stat(dp)?),
         Target::Fd(f) => host_statx(f.need_host_fd()?, &CString::default(), libc::AT_EMPTY_PATH | sync, mask)?,
         Target::Cwd(cwd) => {
             let l = ctx.k.vfs.lookup(&cwd, b".", true)?;
@@ -381,8 +535,13 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i
     {
         return Err(Errno::EINVAL);
     }
+    let p = ctx.path(path_arg)?;
+    if let Some(dp) = ctx.dev_path(dirfd, &p)? {
+        let st = dev_stat(dp)?;
+        return if mode & libc::X_OK != 0 && st.st_mode & 0o111 == 0 { Err(Errno::EACCES) } else { Ok(0) };
+    }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, follow)?;
+    let l = ctx.lookup_at(dirfd, &p, follow)?;
     if follow {
         l.existing()?;
     }
@@ -420,7 +579,17 @@ pub fn getcwd(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `chdir(path)`.
 pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
-    let l = ctx.lookup(&ctx.path(0)?, true)?;
+    let p = ctx.path(0)?;
+    match ctx.dev_path(AT_FDCWD, &p)? {
+        Some(DevPath::Dir) => {
+            ctx.task.fs.lock().cwd = b"/dev".to_vec();
+            return Ok(0);
+        }
+        Some(DevPath::Node(_)) => return Err(Errno::ENOTDIR),
+        Some(DevPath::Missing) => return Err(Errno::ENOENT),
+        None => {}
+    }
+    let l = ctx.lookup(&p, true)?;
     if hostfs::file_type(&l.existing()?) != libc::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }

@@ -7,7 +7,8 @@
 use std::os::fd::AsRawFd;
 
 use super::Ctx;
-use crate::dev::console;
+use crate::dev::console::{self, ConsoleStream};
+use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::pipe::{PipeEnd, PIPE_BUF, PIPE_SIZE};
@@ -23,6 +24,7 @@ fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Er
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::read(s, buf),
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
+        (FileKind::Dev(_) | FileKind::DevDir(_), _) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `buf` is writable for its length.
@@ -41,6 +43,7 @@ fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errn
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::write(s, data),
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
+        (FileKind::Dev(_) | FileKind::DevDir(_), _) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `data` is readable for its length.
@@ -181,22 +184,62 @@ fn offset(v: u64) -> Result<i64, Errno> {
 fn read_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysResult {
     match &f.kind {
         FileKind::Pipe(end) => pipe_read(ctx, f, end, segs),
-        FileKind::Console(s) if !console::host_readable(s.fd().as_raw_fd()) => {
-            if f.nonblocking() {
-                return Err(Errno::EAGAIN);
+        FileKind::Console(s) => console_read(ctx, f, s, segs),
+        FileKind::Dev(Dev::Tty | Dev::Console) => match &ctx.k.console[0] {
+            Some(s) => console_read(ctx, f, s, segs),
+            None => Ok(0),
+        },
+        FileKind::Dev(Dev::Null) => Ok(0),
+        FileKind::Dev(d) => {
+            let total: usize = segs.iter().map(|s| s.1).sum::<usize>().min(CHUNK);
+            let mut data = vec![0u8; total];
+            if matches!(d, Dev::Random | Dev::Urandom) {
+                // SAFETY: `data` is writable for its length.
+                let n = unsafe { libc::getrandom(data.as_mut_ptr().cast(), total, 0) };
+                data.truncate(Errno::result(n)? as usize);
             }
-            let q = ctx.k.console_input.queue.clone();
-            let e = ctx.block_on(&q);
-            ctx.k.console_input.arm();
-            Err(e)
+            scatter(ctx, segs, &data)?;
+            Ok(data.len() as i64)
         }
         _ => read_into(ctx, f, segs, None),
     }
 }
 
+/// Reads the console; when there is no input yet, waits (the loop never
+/// blocks on the host's stdin).
+fn console_read(ctx: &mut Ctx<'_>, f: &OpenFile, s: &ConsoleStream, segs: &[(u64, usize)]) -> SysResult {
+    if !console::host_readable(s.fd().as_raw_fd()) {
+        if f.nonblocking() {
+            return Err(Errno::EAGAIN);
+        }
+        let q = ctx.k.console_input.queue.clone();
+        let e = ctx.block_on(&q);
+        ctx.k.console_input.arm();
+        return Err(e);
+    }
+    let total: usize = segs.iter().map(|s| s.1).sum::<usize>().min(CHUNK);
+    let mut buf = vec![0u8; total];
+    let n = console::read(s, &mut buf)?;
+    scatter(ctx, segs, &buf[..n])?;
+    Ok(n as i64)
+}
+
 fn write_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysResult {
+    let total: usize = segs.iter().map(|s| s.1).sum();
     match &f.kind {
         FileKind::Pipe(end) => pipe_write(ctx, f, end, segs),
+        FileKind::Dev(Dev::Full) => Err(Errno::ENOSPC),
+        FileKind::Dev(Dev::Tty | Dev::Console) => {
+            let Some(s) = &ctx.k.console[1] else { return Ok(total as i64) };
+            let mut written = 0;
+            while written < total {
+                let n = (total - written).min(CHUNK);
+                let data = gather(ctx, segs, written, n)?;
+                written += console::write(s, &data)?;
+            }
+            Ok(written as i64)
+        }
+        FileKind::Dev(_) => Ok(total as i64),
         _ => write_from(ctx, f, segs, None),
     }
 }
@@ -274,7 +317,7 @@ fn pipe_write(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usiz
             let mut p = end.pipe.lock();
             if p.readers == 0 {
                 drop(p);
-                let fix = SigInfoFix { code: libc::SI_USER, pid: ctx.task.vpid(), uid: 0, status: 0 };
+                let fix = SigInfoFix { code: libc::SI_USER, pid: ctx.task.vpid(), uid: 0, status: 0, value: None };
                 let _ = send::to_thread(ctx.k, ctx.task.vtid, libc::SIGPIPE, fix);
                 return if done > 0 { Ok(done as i64) } else { Err(Errno::EPIPE) };
             }
@@ -340,7 +383,15 @@ pub fn writev(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     match &f.kind {
-        FileKind::Console(_) | FileKind::Pipe(_) => Err(Errno::ESPIPE),
+        FileKind::Console(_) | FileKind::Pipe(_) | FileKind::Dev(Dev::Tty | Dev::Console) => Err(Errno::ESPIPE),
+        FileKind::Dev(_) => Ok(0),
+        FileKind::DevDir(pos) => {
+            if ctx.args[1] != 0 || ctx.int(2) != libc::SEEK_SET {
+                return Err(Errno::EINVAL);
+            }
+            pos.store(0, std::sync::atomic::Ordering::Relaxed);
+            Ok(0)
+        }
         FileKind::Host { fd, .. } => {
             let whence = ctx.int(2);
             if !(0..=4).contains(&whence) {

@@ -25,9 +25,10 @@ pub mod wait;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::dev::devfs;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::OpenFile;
-use crate::fs::path::{Lookup, PATH_MAX};
+use crate::fs::path::{self, Lookup, PATH_MAX};
 use crate::kernel::Kernel;
 use crate::mm::GuestMem;
 use crate::sched::wait::{TaskRef, WaitQueue};
@@ -168,15 +169,27 @@ impl<'a> Ctx<'a> {
         Ok(f.path.clone())
     }
 
-    /// Looks up `path` relative to `dirfd` (or the cwd).
+    /// Looks up `path` relative to `dirfd` (or the cwd) in the root
+    /// filesystem. devfs nodes are handled by the callers that support
+    /// them (open, stat, access...); any other operation on one is EPERM.
     pub fn lookup_at(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
+        if self.dev_path(dirfd, path)?.is_some() {
+            return Err(Errno::EPERM);
+        }
         let base = self.base_dir(dirfd, path)?;
         self.k.vfs.lookup(&base, path, follow)
     }
 
-    /// Looks up `path` relative to the cwd.
+    /// Looks up `path` relative to the cwd (see [`Ctx::lookup_at`]).
     pub fn lookup(&self, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
-        self.k.vfs.lookup(&self.cwd(), path, follow)
+        self.lookup_at(AT_FDCWD, path, follow)
+    }
+
+    /// What `path` (relative to `dirfd`) names in devfs, if it is there.
+    pub fn dev_path(&self, dirfd: i32, path: &[u8]) -> Result<Option<devfs::DevPath>, Errno> {
+        let base = self.base_dir(dirfd, path)?;
+        let abs = if path.first() == Some(&b'/') { path.to_vec() } else { path::join_base(&base, path) };
+        Ok(devfs::classify(&abs))
     }
 }
 
@@ -296,6 +309,8 @@ pub fn entry(n: u64) -> Entry {
         nr::CHDIR => E(fs::chdir),
         nr::MKDIR => E(fs::mkdir),
         nr::MKDIRAT => E(fs::mkdirat),
+        nr::MKNOD => E(fs::mknod),
+        nr::MKNODAT => E(fs::mknodat),
         nr::RMDIR => E(fs::rmdir),
         nr::UNLINK => E(fs::unlink),
         nr::UNLINKAT => E(fs::unlinkat),
@@ -355,12 +370,19 @@ pub fn entry(n: u64) -> Entry {
         nr::MREMAP => N(Some(mm::mremap)),
         // signals and threads of the caller
         nr::RT_SIGPROCMASK | nr::RT_SIGRETURN | nr::SIGALTSTACK => N(None),
+        nr::RT_SIGSUSPEND | nr::PAUSE | nr::RT_SIGPENDING => N(None),
+        nr::RT_SIGTIMEDWAIT => E(signal::rt_sigtimedwait),
+        nr::RT_SIGQUEUEINFO => E(signal::rt_sigqueueinfo),
+        nr::RT_TGSIGQUEUEINFO => E(signal::rt_tgsigqueueinfo),
         nr::FUTEX | nr::SET_ROBUST_LIST | nr::SCHED_YIELD | nr::ARCH_PRCTL | nr::RESTART_SYSCALL => N(None),
         // time
         nr::CLOCK_GETTIME => E(time::clock_gettime),
         nr::CLOCK_GETRES => E(time::clock_getres),
         nr::GETTIMEOFDAY => E(time::gettimeofday),
         nr::TIME => E(time::time),
+        nr::ALARM => E(time::alarm),
+        nr::SETITIMER => E(time::setitimer),
+        nr::GETITIMER => E(time::getitimer),
         nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => N(None),
         // the machine
         nr::UNAME => E(misc::uname),

@@ -10,9 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Ctx;
+use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::pipe::{PIPE_BUF, PIPE_SIZE};
+use crate::kernel::Kernel;
 
 /// One polled fd: its file (None: ignored or bad) and the events wanted.
 struct Polled {
@@ -43,7 +45,7 @@ fn pipe_events(f: &OpenFile) -> i16 {
 }
 
 /// Computes revents for every entry; returns them and how many are ready.
-fn readiness(list: &[Polled]) -> (Vec<i16>, usize) {
+fn readiness(k: &Kernel, list: &[Polled]) -> (Vec<i16>, usize) {
     let mut revents = vec![0i16; list.len()];
     let mut host = Vec::new();
     let mut host_idx = Vec::new();
@@ -53,7 +55,15 @@ fn readiness(list: &[Polled]) -> (Vec<i16>, usize) {
             continue;
         }
         let Some(f) = &p.file else { continue };
-        match f.host_fd() {
+        let host_fd = match &f.kind {
+            FileKind::Dev(Dev::Tty | Dev::Console) => k.console[0].as_ref().map(|s| s.fd()),
+            FileKind::Dev(_) => {
+                revents[i] = (libc::POLLIN | libc::POLLOUT) & p.events;
+                continue;
+            }
+            _ => f.host_fd(),
+        };
+        match host_fd {
             Some(fd) => {
                 host.push(libc::pollfd { fd: fd.as_raw_fd(), events: p.events, revents: 0 });
                 host_idx.push(i);
@@ -86,12 +96,12 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
                 let q = if end.write { end.pipe.writers_wait.clone() } else { end.pipe.readers_wait.clone() };
                 ctx.block_on(&q);
             }
-            FileKind::Console(_) => {
+            FileKind::Console(_) | FileKind::Dev(Dev::Tty | Dev::Console) => {
                 let q = ctx.k.console_input.queue.clone();
                 ctx.block_on(&q);
                 ctx.k.console_input.arm();
             }
-            FileKind::Host { .. } => {}
+            FileKind::Host { .. } | FileKind::Dev(_) | FileKind::DevDir(_) => {}
         }
     }
 }
@@ -99,7 +109,7 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
 /// The common core: Ok(revents) when something is ready or the timeout
 /// passed; Err(BLOCK) when the syscall waits.
 fn poll_core(ctx: &mut Ctx<'_>, list: &[Polled], timeout: Option<Duration>) -> Result<Vec<i16>, Errno> {
-    let (revents, ready) = readiness(list);
+    let (revents, ready) = readiness(ctx.k, list);
     if ready > 0 || timeout == Some(Duration::ZERO) {
         return Ok(revents);
     }
@@ -109,7 +119,7 @@ fn poll_core(ctx: &mut Ctx<'_>, list: &[Polled], timeout: Option<Duration>) -> R
     }
     register(ctx, list);
     // Something may have changed between the check and the registration.
-    let (revents, ready) = readiness(list);
+    let (revents, ready) = readiness(ctx.k, list);
     if ready > 0 {
         return Ok(revents);
     }

@@ -42,7 +42,7 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 fn sender(ctx: &Ctx<'_>, code: i32) -> SigInfoFix {
-    SigInfoFix { code, pid: ctx.task.vpid(), uid: ctx.task.process.state().creds.uid, status: 0 }
+    SigInfoFix { code, pid: ctx.task.vpid(), uid: ctx.task.process.state().creds.uid, status: 0, value: None }
 }
 
 /// Init only receives the signals it has a handler for (Linux protects a
@@ -111,5 +111,91 @@ fn to_thread(ctx: &mut Ctx<'_>, tgid: Option<i32>, tid: i32, sig: i32) -> SysRes
         return Ok(0);
     }
     send::to_thread(ctx.k, tid, sig, fix)?;
+    Ok(0)
+}
+
+/// `rt_sigtimedwait(set, info, timeout, sigsetsize)`: the host dequeues
+/// (a zero-timeout host call, so the loop never blocks), the kernel fixes
+/// the siginfo to virtual ids, and waits itself when nothing is pending.
+pub fn rt_sigtimedwait(ctx: &mut Ctx<'_>) -> SysResult {
+    let (set, info, timeout, size) = (ctx.args[0], ctx.args[1], ctx.args[2], ctx.args[3]);
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let r = ctx.inject(nr::RT_SIGTIMEDWAIT, [set, info, crate::stub::zero_timespec(), 8, 0, 0])?;
+    if r > 0 {
+        let sig = r as i32;
+        if let Some(fix) = ctx.task.sig_pending.remove(&sig) {
+            if info != 0 {
+                let mut raw = ctx.mem.read_vec(info, 128)?;
+                fix.apply(sig, &mut raw);
+                ctx.mem.write(info, &raw)?;
+            }
+        }
+        return Ok(r);
+    }
+    if r != -(libc::EAGAIN as i64) {
+        return Err(Errno(-r as i32));
+    }
+    let wait = if timeout == 0 {
+        None
+    } else {
+        let ts: libc::timespec = ctx.mem.read_val(timeout)?;
+        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+            return Err(Errno::EINVAL);
+        }
+        Some(std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    };
+    match wait {
+        Some(d) if d.is_zero() => Err(Errno::EAGAIN),
+        Some(d) => {
+            let at = *ctx.deadline.get_or_insert_with(|| std::time::Instant::now() + d);
+            if std::time::Instant::now() >= at {
+                return Err(Errno::EAGAIN);
+            }
+            // Woken by the deadline, or by a signal sent to this task.
+            Err(ctx.block_until(at))
+        }
+        None => Err(ctx.block_on(&crate::sched::wait::WaitQueue::default())),
+    }
+}
+
+fn queued(ctx: &Ctx<'_>, pid: i32, info: u64) -> Result<SigInfoFix, Errno> {
+    let raw = ctx.mem.read_vec(info, 128)?;
+    let code = i32::from_le_bytes(raw[8..12].try_into().expect("4 bytes"));
+    // Only the kernel may claim SI_USER, SI_TKILL or a positive code,
+    // except to oneself (Linux's rule).
+    if (code >= 0 || code == libc::SI_TKILL) && pid != ctx.task.vpid() {
+        return Err(Errno::EPERM);
+    }
+    let value = u64::from_le_bytes(raw[24..32].try_into().expect("8 bytes"));
+    Ok(SigInfoFix {
+        code,
+        pid: ctx.task.vpid(),
+        uid: ctx.task.process.state().creds.uid,
+        status: 0,
+        value: Some(value),
+    })
+}
+
+/// `rt_sigqueueinfo(pid, sig, info)`.
+pub fn rt_sigqueueinfo(ctx: &mut Ctx<'_>) -> SysResult {
+    let (pid, sig) = (ctx.int(0), check_sig(ctx.int(1))?);
+    let fix = queued(ctx, pid, ctx.args[2])?;
+    let p = ctx.k.procs().process(pid).ok_or(Errno::ESRCH)?;
+    if init_accepts(&p, sig) {
+        send::to_process(ctx.k, &p, sig, fix);
+    }
+    Ok(0)
+}
+
+/// `rt_tgsigqueueinfo(tgid, tid, sig, info)`.
+pub fn rt_tgsigqueueinfo(ctx: &mut Ctx<'_>) -> SysResult {
+    let (tgid, tid, sig) = (ctx.int(0), ctx.int(1), check_sig(ctx.int(2))?);
+    let fix = queued(ctx, tgid, ctx.args[3])?;
+    let owner = ctx.k.procs().process(tgid).filter(|p| p.state().threads.contains(&tid)).ok_or(Errno::ESRCH)?;
+    if sig != 0 && init_accepts(&owner, sig) && !owner.sighand.lock().is_ignored(sig) {
+        send::to_thread(ctx.k, tid, sig, fix)?;
+    }
     Ok(0)
 }

@@ -87,8 +87,8 @@ pub struct Resolved {
     pub execfn: Vec<u8>,
 }
 
-/// Linux's limit on nested interpreters (BINPRM_MAX_RECURSION).
-const MAX_INTERP_DEPTH: usize = 4;
+/// Linux's limit on nested interpreters (exec_binprm gives up past 5).
+const MAX_INTERP_DEPTH: usize = 5;
 /// Linux reads this much of a script's first line (BINPRM_BUF_SIZE).
 const SHEBANG_MAX: usize = 256;
 
@@ -197,7 +197,6 @@ pub fn load_into(task: &mut Task, regs: &Regs, r: Resolved, envp: &[Vec<u8>]) ->
         inject(tid, regs, nr, a).map_err(|e| match e {
             InjectError::Ptrace(e) => e,
             InjectError::Gone(_) => Errno::ESRCH,
-            InjectError::Fault(_) => Errno::EFAULT,
         })
     };
     let loaded = loader::load(&mem, &mut sys, &r.exe.info, &r.exe.data, &args).map_err(|e| err(ExecFault::Load(e)))?;

@@ -79,6 +79,6 @@ fn notify_parent(k: &Kernel, parent: &Arc<Process>, child: i32, status: ExitStat
         ExitStatus::Exited(c) => (libc::CLD_EXITED, c),
         ExitStatus::Killed(s) => (libc::CLD_KILLED, s),
     };
-    let fix = SigInfoFix { code, pid: child, uid: 0, status: st };
+    let fix = SigInfoFix { code, pid: child, uid: 0, status: st, value: None };
     signal::send::to_process(k, parent, libc::SIGCHLD, fix);
 }

@@ -8,6 +8,7 @@
 
 pub mod exec;
 pub mod exit;
+pub mod itimer;
 pub mod shared;
 pub mod table;
 
@@ -114,6 +115,10 @@ pub struct ProcessState {
     pub vfork_done: bool,
     /// Whether it has exec'd since fork (setpgid on such a child is EACCES).
     pub did_exec: bool,
+    /// ITIMER_REAL, when armed.
+    pub itimer: Option<itimer::RealTimer>,
+    /// Bumped at every (re)arming, so a stale timer entry does nothing.
+    pub itimer_generation: u64,
 }
 
 /// A thread group.
@@ -158,6 +163,12 @@ pub struct Task {
     pub comm: [u8; 16],
     /// A vfork child this task waits for (its vfork has not returned).
     pub vfork_child: Option<i32>,
+    /// A FIFO open waiting for the other side: the inode and the end
+    /// already opened (kept across the open's re-runs).
+    pub fifo_wait: Option<((u64, u64), std::sync::Arc<crate::fs::file::OpenFile>)>,
+    /// Signals sent to it and not yet taken, with the siginfo the guest
+    /// must see (fixed at the delivery stop, or by sigtimedwait).
+    pub sig_pending: std::collections::HashMap<i32, crate::signal::SigInfoFix>,
 }
 
 impl Task {

@@ -18,9 +18,6 @@ pub enum InjectError {
     /// The process ended while injecting (an injected exit, or SIGKILL).
     #[error("task ended during an injected syscall ({0:?})")]
     Gone(Stop),
-    /// The process took a fault instead (the guest unmapped the stub).
-    #[error("task took signal {0} during an injected syscall")]
-    Fault(i32),
     /// ptrace itself failed.
     #[error("ptrace failed during injection: {0}")]
     Ptrace(Errno),
@@ -46,17 +43,33 @@ pub fn inject_regs(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Reg
     [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9] = args;
     ptrace::set_regs(tid, &regs).map_err(InjectError::Ptrace)?;
     ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?;
-    loop {
+    // A guest signal that was pending arrives at the injected call's
+    // return: hold it back and send it again afterwards, so that it is
+    // delivered in the guest's own context.
+    let mut deferred = Vec::new();
+    let result = loop {
         let ws = ptrace::wait_tid(tid).map_err(InjectError::Ptrace)?;
         match Stop::from_status(ws.status) {
-            Stop::Signal(libc::SIGTRAP) => break,
+            Stop::Signal(libc::SIGTRAP) => break ptrace::get_regs(tid).map_err(InjectError::Ptrace),
             // The injected call was trapped by the seccomp filter: run it.
             Stop::Syscall | Stop::GroupStop(_) | Stop::Event(_) => ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?,
-            Stop::Signal(sig) => return Err(InjectError::Fault(sig)),
+            Stop::Signal(sig) => {
+                deferred.push(sig);
+                ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?
+            }
             gone @ (Stop::Exited(_) | Stop::Killed(_)) => return Err(InjectError::Gone(gone)),
         }
+    };
+    redeliver(tid, &deferred);
+    result
+}
+
+/// Sends signals held back during an injection again.
+fn redeliver(tid: i32, sigs: &[i32]) {
+    for &sig in sigs {
+        // SAFETY: tkill takes plain integers; the thread is our tracee.
+        unsafe { libc::syscall(libc::SYS_tkill, tid, sig) };
     }
-    ptrace::get_regs(tid).map_err(InjectError::Ptrace)
 }
 
 /// Runs syscall `nr` in task `tid` and stops at its syscall-exit, before
@@ -71,16 +84,24 @@ pub fn inject_to_exit(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<
     regs.orig_rax = u64::MAX;
     [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9] = args;
     ptrace::set_regs(tid, &regs).map_err(InjectError::Ptrace)?;
-    // Two syscall stops: the entry of our call, then its exit.
-    for _ in 0..2 {
-        ptrace::syscall(tid, 0).map_err(InjectError::Ptrace)?;
+    // Two syscall stops: the entry of our call, then its exit. Guest
+    // signals met on the way are held back, as in inject_regs.
+    let mut deferred = Vec::new();
+    let mut stops = 0;
+    ptrace::syscall(tid, 0).map_err(InjectError::Ptrace)?;
+    while stops < 2 {
         let ws = ptrace::wait_tid(tid).map_err(InjectError::Ptrace)?;
         match Stop::from_status(ws.status) {
-            Stop::Syscall => {}
-            Stop::Signal(sig) => return Err(InjectError::Fault(sig)),
+            Stop::Syscall => stops += 1,
+            Stop::Signal(sig) => deferred.push(sig),
             gone @ (Stop::Exited(_) | Stop::Killed(_)) => return Err(InjectError::Gone(gone)),
-            other => return Err(InjectError::Gone(other)),
+            Stop::GroupStop(_) | Stop::Event(_) => {}
+        }
+        if stops < 2 {
+            ptrace::syscall(tid, 0).map_err(InjectError::Ptrace)?;
         }
     }
-    ptrace::get_regs(tid).map_err(InjectError::Ptrace)
+    let regs = ptrace::get_regs(tid).map_err(InjectError::Ptrace);
+    redeliver(tid, &deferred);
+    regs
 }

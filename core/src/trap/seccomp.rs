@@ -86,6 +86,9 @@ pub const NATIVE: &[(u64, Rules)] = &[
     (nr::RT_SIGRETURN, ANY),
     (nr::RT_SIGPROCMASK, ANY),
     (nr::SIGALTSTACK, ANY),
+    (nr::RT_SIGSUSPEND, ANY),
+    (nr::PAUSE, ANY),
+    (nr::RT_SIGPENDING, ANY),
     (nr::ARCH_PRCTL, ANY),
     (nr::RESTART_SYSCALL, ANY),
     // Clocks and sleeps: every asynchronous signal comes from umvm, which

@@ -10,7 +10,6 @@
 
 use std::os::fd::RawFd;
 
-use super::inject::InjectError;
 use super::ptrace;
 use super::Stop;
 use crate::errno::Errno;
@@ -37,16 +36,6 @@ pub enum SpawnError {
     /// The child stopped unexpectedly.
     #[error("guest process stopped unexpectedly: {0:?}")]
     Unexpected(Stop),
-}
-
-impl From<InjectError> for SpawnError {
-    fn from(e: InjectError) -> SpawnError {
-        match e {
-            InjectError::Ptrace(e) => SpawnError::Host(e),
-            InjectError::Gone(s) => SpawnError::Unexpected(s),
-            InjectError::Fault(sig) => SpawnError::Unexpected(Stop::Signal(sig)),
-        }
-    }
 }
 
 /// Forks a guest process that is traced by the calling thread and stopped

@@ -1,0 +1,163 @@
+//! devfs: the character devices every guest has under /dev, whatever its
+//! root filesystem holds (Linux's drivers/char/mem.c, tty).
+//!
+//! /dev is looked up lexically before the root filesystem: a path whose
+//! normalised form is /dev or /dev/NAME is a devfs node. Host device
+//! nodes are never opened (hostfs is nodev).
+
+/// A device node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dev {
+    /// /dev/null: reads end, writes vanish.
+    Null,
+    /// /dev/zero: reads zeros.
+    Zero,
+    /// /dev/full: reads zeros, writes fail with ENOSPC.
+    Full,
+    /// /dev/random.
+    Random,
+    /// /dev/urandom.
+    Urandom,
+    /// /dev/tty: the caller's terminal, the console.
+    Tty,
+    /// /dev/console.
+    Console,
+}
+
+/// Every node, in directory order.
+pub const NODES: [(&str, Dev); 7] = [
+    ("console", Dev::Console),
+    ("full", Dev::Full),
+    ("null", Dev::Null),
+    ("random", Dev::Random),
+    ("tty", Dev::Tty),
+    ("urandom", Dev::Urandom),
+    ("zero", Dev::Zero),
+];
+
+/// What a path names in devfs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DevPath {
+    /// /dev itself.
+    Dir,
+    /// A node.
+    Node(Dev),
+    /// Under /dev but no such node.
+    Missing,
+}
+
+impl Dev {
+    /// Its (major, minor).
+    pub fn number(self) -> (u32, u32) {
+        match self {
+            Dev::Null => (1, 3),
+            Dev::Zero => (1, 5),
+            Dev::Full => (1, 7),
+            Dev::Random => (1, 8),
+            Dev::Urandom => (1, 9),
+            Dev::Tty => (5, 0),
+            Dev::Console => (5, 1),
+        }
+    }
+
+    /// Its name under /dev.
+    pub fn name(self) -> &'static str {
+        NODES.iter().find(|(_, d)| *d == self).map_or("?", |(n, _)| n)
+    }
+
+    /// Its stat: a character device, owned by root.
+    pub fn stat(self) -> libc::stat {
+        // SAFETY: stat is plain integers; all-zero is valid.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let (ma, mi) = self.number();
+        st.st_mode = libc::S_IFCHR | if self == Dev::Console { 0o600 } else { 0o666 };
+        st.st_rdev = libc::makedev(ma, mi);
+        st.st_dev = libc::makedev(0, 5);
+        st.st_ino = 1000 + (ma * 16 + mi) as u64;
+        st.st_nlink = 1;
+        st.st_blksize = 4096;
+        st
+    }
+}
+
+/// The stat of /dev itself.
+pub fn dir_stat() -> libc::stat {
+    // SAFETY: stat is plain integers; all-zero is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    st.st_mode = libc::S_IFDIR | 0o755;
+    st.st_dev = libc::makedev(0, 5);
+    st.st_ino = 1;
+    st.st_nlink = 2;
+    st.st_blksize = 4096;
+    st
+}
+
+/// Classifies an absolute path, normalised lexically (`.`, `..`, `//`).
+pub fn classify(abs: &[u8]) -> Option<DevPath> {
+    let mut comps: Vec<&[u8]> = Vec::new();
+    for c in abs.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                comps.pop();
+            }
+            c => comps.push(c),
+        }
+    }
+    match comps.as_slice() {
+        [b"dev"] => Some(DevPath::Dir),
+        [b"dev", name] => {
+            Some(NODES.iter().find(|(n, _)| n.as_bytes() == *name).map_or(DevPath::Missing, |(_, d)| DevPath::Node(*d)))
+        }
+        [b"dev", _, ..] => Some(DevPath::Missing),
+        _ => None,
+    }
+}
+
+/// The getdents64 records of /dev, from entry `from` on, fitting `room`
+/// bytes; returns the bytes and the next entry index.
+pub fn dirents(from: usize, room: usize) -> (Vec<u8>, usize) {
+    let mut out = Vec::new();
+    let mut entries: Vec<(&str, u64, u8)> = vec![(".", 1, libc::DT_DIR), ("..", 1, libc::DT_DIR)];
+    entries.extend(NODES.iter().map(|(n, d)| (*n, d.stat().st_ino, libc::DT_CHR)));
+    let mut i = from;
+    while let Some(&(name, ino, ty)) = entries.get(i) {
+        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+        if out.len() + reclen > room {
+            break;
+        }
+        let start = out.len();
+        out.extend_from_slice(&ino.to_le_bytes());
+        out.extend_from_slice(&((i + 1) as i64).to_le_bytes());
+        out.extend_from_slice(&(reclen as u16).to_le_bytes());
+        out.push(ty);
+        out.extend_from_slice(name.as_bytes());
+        out.resize(start + reclen, 0);
+        i += 1;
+    }
+    (out, i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_classify_lexically() {
+        assert_eq!(classify(b"/dev/null"), Some(DevPath::Node(Dev::Null)));
+        assert_eq!(classify(b"/tmp/../dev//zero"), Some(DevPath::Node(Dev::Zero)));
+        assert_eq!(classify(b"/dev"), Some(DevPath::Dir));
+        assert_eq!(classify(b"/dev/nope"), Some(DevPath::Missing));
+        assert_eq!(classify(b"/devx/null"), None);
+        assert_eq!(classify(b"/bin/sh"), None);
+    }
+
+    #[test]
+    fn dirents_list_every_node() {
+        let (buf, next) = dirents(0, 4096);
+        assert_eq!(next, NODES.len() + 2);
+        assert!(buf.windows(4).any(|w| w == b"null"));
+        let (_, next) = dirents(0, 48);
+        assert!(next < NODES.len());
+    }
+}

@@ -1,0 +1,266 @@
+//! Processes, threads and signals, as musl C programs (tests/guest/*.c) see
+//! them when they run as the guest's init: pthreads, fork/vfork/exec and
+//! wait, signal handlers, masks and alternate stacks, EINTR and SA_RESTART,
+//! poll/select/epoll, orphans and zombies, process ids and groups; and `#!`
+//! scripts.
+//!
+//! Every program prints a deterministic report. The test first runs it
+//! natively, chrooted into an identical tree as pid 1 of a new pid namespace
+//! (run_native_root), and checks the report there, so that an expectation
+//! that is wrong on Linux fails as such; then in the guest, in every
+//! configuration.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// These programs end in under two seconds natively.
+const PROGRAM_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs `argv` (guest paths) on `root` natively and in every configuration;
+/// asserts stdout is `expected`, stderr empty, and the exit status `code`.
+fn check_on(root: &Rootfs, argv: &[&str], expected: &str, code: i32) {
+    let native = run_native_root(root.path(), argv, b"", PROGRAM_TIMEOUT);
+    assert_eq!(native.out(), expected, "native stdout is not what the test expects: {argv:?}\n{native}");
+    assert_eq!(native.err(), "", "native stderr is not empty: {argv:?}\n{native}");
+    assert_eq!(native.code, code, "native exit status is not what the test expects: {argv:?}\n{native}");
+
+    for cfg in configs() {
+        let run = run_guest_timeout(cfg, root.path(), argv, b"", PROGRAM_TIMEOUT);
+        let what = format!("{cfg}\n{run}");
+        assert_eq!(run.out(), expected, "stdout; {what}");
+        assert_eq!(run.err(), "", "stderr; {what}");
+        assert_eq!(run.code(), code, "exit status; {what}");
+    }
+}
+
+/// Installs guest program `name` on a system root and checks it (check_on)
+/// run without arguments.
+fn check_program(name: &str, expected: &str) {
+    let root = Rootfs::system();
+    let prog = root.install(name);
+    check_on(&root, &[&prog], expected, 0);
+}
+
+#[test]
+fn threads_share_work_under_a_mutex_condvar_and_barrier() {
+    check_program(
+        "threads",
+        "ready: 8 threads\n\
+         round 0: total=160000 serial=1\n\
+         round 1: total=320000 serial=1\n\
+         round 2: total=480000 serial=1\n\
+         counter=480000 (expected 480000)\n\
+         join values sum=828\n\
+         threads share the pid: yes\n\
+         thread ids distinct: yes\n\
+         thread ids small: yes\n\
+         main tid == pid: yes\n\
+         main tls intact: yes\n\
+         failures=0\n",
+    );
+}
+
+#[test]
+fn two_hundred_children_are_reaped_with_their_statuses() {
+    check_program(
+        "children",
+        "forked 200 children, pids distinct: yes\n\
+         reaped 200, statuses right: 200\n\
+         vfork: shared=1234 (child wrote before parent resumed)\n\
+         vfork child: exited=1 status=42\n\
+         exec busybox true: exited=1 status=0\n\
+         exec busybox false: exited=1 status=1\n\
+         exec missing: exited=1 status=127\n\
+         failures=0\n",
+    );
+}
+
+#[test]
+fn signal_handlers_masks_altstack_and_sigchld() {
+    check_program(
+        "signals",
+        "kill(getpid(), SIGUSR1): handled 1 time(s), si_code=SI_USER, si_pid is mine: yes\n\
+         raise(SIGUSR2): handled 1 time(s), si_code=SI_TKILL\n\
+         blocked: handled 1 time(s), pending: yes\n\
+         unblocked: handled 2 time(s), pending: no\n\
+         sigtimedwait: SIGUSR1, si_code=SI_USER, si_pid is mine: yes, handled 2 time(s)\n\
+         sigtimedwait with nothing pending: -1 EAGAIN\n\
+         sigqueue(SIGUSR2): handled 2 time(s) in all, si_code=SI_QUEUE\n\
+         sigaltstack: handler local on the alternate stack: yes, SS_ONSTACK in handler: yes\n\
+         sigaltstack after the handler: SS_ONSTACK=0\n\
+         SIGCHLD after exit: si_pid is fork's: yes, si_code=CLD_EXITED, si_status=5\n\
+         waitpid: exited=1 status=5\n\
+         SIGCHLD after SIGTERM: si_pid is fork's: yes, si_code=CLD_KILLED, si_status=15\n\
+         waitpid: signaled=1 termsig=15\n\
+         SIGUSR1 from a child: si_pid is fork's: yes, si_code=SI_USER\n\
+         failures=0\n",
+    );
+}
+
+#[test]
+fn a_signal_interrupts_a_blocking_read_or_restarts_it() {
+    check_program(
+        "eintr",
+        "without SA_RESTART: read=-1 errno=EINTR alarms=1\n\
+         with SA_RESTART: read=4 data=data errno=none alarms=2\n\
+         writer: exited=1 status=0\n\
+         nanosleep: -1 errno=EINTR alarms=3 remaining>8s: yes\n\
+         ignored signal: read=4 data=late errno=none\n\
+         failures=0\n",
+    );
+}
+
+#[test]
+#[ignore = "epoll is not implemented yet (issue 3, item 5)"]
+fn poll_select_and_epoll_on_pipes() {
+    let mut expected = String::from(
+        "poll empty pipe, timeout 0: 0\n\
+         poll empty pipe, timeout 50ms: 0\n\
+         poll write end: 1 OUT\n\
+         poll, child writes: 1 IN\n\
+         poll closed fd: 1 NVAL\n\
+         poll after last writer closed: 1 HUP\n\
+         select empty pipe, timeout 50ms: 0, read set: 0\n\
+         select write end: 1, write set: 1\n\
+         select, child writes: 1, read set: 1\n\
+         pselect empty pipe, timeout 20ms: 0\n",
+    );
+    // Level-triggered reports a readable pipe until it is drained; edge-
+    // triggered only when new data arrives.
+    for (mode, again, half) in [("level", 1, 1), ("edge", 0, 0)] {
+        expected += &format!(
+            "epoll {mode}: empty pipe: 0\n\
+             epoll {mode}: empty pipe, timeout 30ms: 0\n\
+             epoll {mode}: child writes: 1 IN data=0x1234\n\
+             epoll {mode}: again without reading: {again}\n\
+             epoll {mode}: after reading 1 of 2 bytes: {half}\n\
+             epoll {mode}: after reading everything: 0\n\
+             epoll {mode}: new data: 1\n\
+             epoll {mode}: write end: 1 OUT data=7\n\
+             epoll {mode}: last writer closed: 1 HUP\n"
+        );
+    }
+    expected += "failures=0\n";
+    check_program("polls", &expected);
+}
+
+#[test]
+fn orphans_and_zombies_are_reparented_to_init_and_reaped() {
+    check_program(
+        "orphan",
+        "init: pid=1\n\
+         parent: zombie child exited with 11 (left unreaped); exiting\n\
+         orphan: ppid was its parent's pid: yes; re-parented, ppid=1\n\
+         init: reaped the parent: yes, status 3\n\
+         init: reaped the zombie by its pid, status 11\n\
+         init: reaped the orphan by its pid, status 12\n\
+         init: nothing left: ECHILD\n",
+    );
+}
+
+#[test]
+fn process_ids_sessions_and_groups() {
+    check_program(
+        "ids",
+        "init: pid=1 ppid=0 gettid==getpid: yes\n\
+         child: getpid()==fork's return: yes, != parent's: yes, small (<1000): yes, getppid()==parent's pid: yes\n\
+         child: grandchild ids right: yes\n\
+         setsid child: not a leader before: yes, setsid returned its pid: yes, getsid(0): yes, getpgid(0): yes\n\
+         setsid child: setsid again: EPERM\n\
+         setsid child: setpgid(0, 0) as session leader: EPERM\n\
+         parent: setpgid(child, child): 0\n\
+         setpgid child: setpgid(0, 0): 0, getpgid(0)==pid: yes, getpgrp()==pid: yes, session kept: yes\n\
+         parent: getpgid(child)==child: yes, getsid(child)==mine: yes\n\
+         parent: second child joins the group: 0, getpgid: yes\n\
+         parent: kill(-pgrp, SIGTERM): 0, both killed: yes\n\
+         getpgid(no such pid): ESRCH\n\
+         getsid(no such pid): ESRCH\n\
+         kill(no such pid, 0): ESRCH\n\
+         setpgid(no such pid): ESRCH\n",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// `#!` scripts, run directly as init (execve of a script needs no fork).
+// Their interpreter is /bin/showargs, which prints the argv it got.
+
+/// The report of showargs for `argv`.
+fn showargs(argv: &[&str]) -> String {
+    let mut s = format!("argc={}\n", argv.len());
+    for (i, a) in argv.iter().enumerate() {
+        s += &format!("argv[{i}]=\"{a}\"\n");
+    }
+    s
+}
+
+#[test]
+fn shebang_passes_the_interpreter_argument_and_script_path() {
+    let root = Rootfs::system();
+    root.install("showargs");
+    root.write("/s/plain", "#!/bin/showargs\necho not a shell\n", 0o755);
+    // Linux passes everything after the interpreter as one argument, with
+    // surrounding blanks removed and inner ones kept.
+    root.write("/s/onearg", "#!/bin/showargs -x  y \t\n", 0o755);
+    root.write("/s/blanks", "#! \t/bin/showargs\tone\n", 0o755);
+    // No newline at all: the line ends at the end of the file.
+    root.write("/s/nonewline", "#!/bin/showargs last", 0o755);
+
+    check_on(&root, &["/s/plain", "a", "b c"], &showargs(&["/bin/showargs", "/s/plain", "a", "b c"]), 0);
+    check_on(&root, &["/s/onearg", "z"], &showargs(&["/bin/showargs", "-x  y", "/s/onearg", "z"]), 0);
+    check_on(&root, &["/s/blanks"], &showargs(&["/bin/showargs", "one", "/s/blanks"]), 0);
+    check_on(&root, &["/s/nonewline"], &showargs(&["/bin/showargs", "last", "/s/nonewline"]), 0);
+}
+
+#[test]
+fn shebang_scripts_run_by_busybox_sh() {
+    let root = Rootfs::system();
+    // An interpreter argument that changes the shell's behaviour.
+    root.write("/s/strict", "#!/bin/sh -e\necho \"strict: $0 $*\"\nfalse\necho not reached\n", 0o755);
+    // The argument selects busybox's applet.
+    root.write("/s/bb", "#!/bin/busybox sh\necho \"via busybox: $0 $1\"\nexit 6\n", 0o755);
+    check_on(&root, &["/s/strict", "a", "b"], "strict: /s/strict a b\n", 1);
+    check_on(&root, &["/s/bb", "arg"], "via busybox: /s/bb arg\n", 6);
+}
+
+/// Writes /s/n1 .. /s/nN, where n1's interpreter is /bin/showargs and each
+/// nK's is n(K-1), each with argument aK.
+fn nested_scripts(root: &Rootfs, n: usize) {
+    root.install("showargs");
+    root.write("/s/n1", "#!/bin/showargs a1\n", 0o755);
+    for k in 2..=n {
+        root.write(&format!("/s/n{k}"), format!("#!/s/n{} a{k}\n", k - 1), 0o755);
+    }
+}
+
+#[test]
+fn shebang_interpreters_nest_up_to_linux_depth() {
+    // Linux follows five levels of `#!` before the ELF interpreter: the
+    // argv grows by (argument, script) at each level.
+    let root = Rootfs::system();
+    nested_scripts(&root, 5);
+    let mut want = vec!["/bin/showargs"];
+    let names: Vec<String> = (1..=5).flat_map(|k| [format!("a{k}"), format!("/s/n{k}")]).collect();
+    want.extend(names.iter().map(String::as_str));
+    want.push("x");
+    check_on(&root, &["/s/n5", "x"], &showargs(&want), 0);
+}
+
+#[test]
+fn shebang_nesting_beyond_linux_depth_fails_with_eloop() {
+    // One level more: execve fails with ELOOP, which the shell reports
+    // (exec, so no fork is needed).
+    let root = Rootfs::system();
+    nested_scripts(&root, 6);
+    let argv = ["/bin/sh", "-c", "exec /s/n6 x"];
+    let native = run_native_root(root.path(), &argv, b"", PROGRAM_TIMEOUT);
+    assert_eq!(native.err(), "/bin/sh: exec: line 0: /s/n6: Too many levels of symbolic links\n", "{native}");
+    assert_eq!(native.code, 127, "{native}");
+    for cfg in configs() {
+        let run = run_guest_timeout(cfg, root.path(), &argv, b"", PROGRAM_TIMEOUT);
+        assert_eq!(run.out(), "", "{cfg}\n{run}");
+        assert_eq!(run.err(), native.err(), "{cfg}\n{run}");
+        assert_eq!(run.code(), 127, "{cfg}\n{run}");
+    }
+}
