@@ -113,7 +113,6 @@ fn a_signal_interrupts_a_blocking_read_or_restarts_it() {
 }
 
 #[test]
-#[ignore = "epoll is not implemented yet (issue 3, item 5)"]
 fn poll_select_and_epoll_on_pipes() {
     let mut expected = String::from(
         "poll empty pipe, timeout 0: 0\n\

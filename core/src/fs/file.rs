@@ -24,6 +24,8 @@ pub enum FileKind {
     Dev(Dev),
     /// The /dev directory (the next getdents64 entry to return).
     DevDir(std::sync::atomic::AtomicUsize),
+    /// An epoll instance.
+    Epoll(crate::fs::epoll::Epoll),
 }
 
 /// An open file description, shared by the fds dup'd from one open.
@@ -76,7 +78,7 @@ impl OpenFile {
         match &self.kind {
             FileKind::Host { fd, .. } => Some(fd.as_fd()),
             FileKind::Console(s) => Some(s.fd()),
-            FileKind::Pipe(_) | FileKind::Dev(_) | FileKind::DevDir(_) => None,
+            FileKind::Pipe(_) | FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) => None,
         }
     }
 
@@ -99,6 +101,14 @@ impl OpenFile {
             }
             FileKind::Dev(d) => Ok(d.stat()),
             FileKind::DevDir(_) => Ok(devfs::dir_stat()),
+            FileKind::Epoll(_) => {
+                // SAFETY: stat is plain integers; all-zero is valid.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                st.st_mode = 0o600;
+                st.st_nlink = 1;
+                st.st_blksize = 4096;
+                Ok(st)
+            }
             _ => crate::fs::hostfs::fstat(self.need_host_fd()?),
         }
     }

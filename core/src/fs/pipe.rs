@@ -31,13 +31,18 @@ pub struct PipeInner {
     pub readers: usize,
     /// Open write ends.
     pub writers: usize,
+    /// Bumped by every event a reader can see (a write, a writer's
+    /// close): what makes an edge-triggered EPOLLIN fire again.
+    pub wgen: u64,
+    /// Bumped by every event a writer can see (a read, a reader's close).
+    pub rgen: u64,
 }
 
 impl Pipe {
     /// A new pipe with one read end and one write end.
     pub fn pair(k: &Kernel) -> (PipeEnd, PipeEnd) {
         let pipe = Arc::new(Pipe {
-            inner: Mutex::new(PipeInner { buf: VecDeque::new(), readers: 1, writers: 1 }),
+            inner: Mutex::new(PipeInner { buf: VecDeque::new(), readers: 1, writers: 1, wgen: 0, rgen: 0 }),
             readers_wait: Arc::default(),
             writers_wait: Arc::default(),
             kernel: k.weak(),
@@ -54,7 +59,7 @@ impl Pipe {
             return p;
         }
         let pipe = Arc::new(Pipe {
-            inner: Mutex::new(PipeInner { buf: VecDeque::new(), readers: 0, writers: 0 }),
+            inner: Mutex::new(PipeInner { buf: VecDeque::new(), readers: 0, writers: 0, wgen: 0, rgen: 0 }),
             readers_wait: Arc::default(),
             writers_wait: Arc::default(),
             kernel: k.weak(),
@@ -69,8 +74,10 @@ impl Pipe {
             let mut p = pipe.lock();
             if write {
                 p.writers += 1;
+                p.wgen += 1;
             } else {
                 p.readers += 1;
+                p.rgen += 1;
             }
         }
         pipe.wake_readers();
@@ -112,8 +119,10 @@ impl Drop for PipeEnd {
             let mut p = self.pipe.lock();
             if self.write {
                 p.writers -= 1;
+                p.wgen += 1;
             } else {
                 p.readers -= 1;
+                p.rgen += 1;
             }
         }
         if self.write {

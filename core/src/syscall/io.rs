@@ -24,7 +24,7 @@ fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Er
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::read(s, buf),
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
-        (FileKind::Dev(_) | FileKind::DevDir(_), _) => Err(Errno::EINVAL),
+        (FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_), _) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `buf` is writable for its length.
@@ -43,7 +43,7 @@ fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errn
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::write(s, data),
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
-        (FileKind::Dev(_) | FileKind::DevDir(_), _) => Err(Errno::EINVAL),
+        (FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_), _) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `data` is readable for its length.
@@ -262,6 +262,7 @@ fn pipe_read(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usize
             return Err(ctx.block_on(&end.pipe.readers_wait));
         }
         let n = total.min(p.buf.len());
+        p.rgen += 1;
         p.buf.drain(..n).collect()
     };
     end.pipe.wake_writers();
@@ -332,6 +333,7 @@ fn pipe_write(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usiz
             let n = remaining.min(room);
             let bytes = gather(ctx, segs, done, n)?;
             p.buf.extend(bytes);
+            p.wgen += 1;
             n
         };
         ctx.progress += wrote;
@@ -383,7 +385,9 @@ pub fn writev(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     match &f.kind {
-        FileKind::Console(_) | FileKind::Pipe(_) | FileKind::Dev(Dev::Tty | Dev::Console) => Err(Errno::ESPIPE),
+        FileKind::Console(_) | FileKind::Pipe(_) | FileKind::Epoll(_) | FileKind::Dev(Dev::Tty | Dev::Console) => {
+            Err(Errno::ESPIPE)
+        }
         FileKind::Dev(_) => Ok(0),
         FileKind::DevDir(pos) => {
             if ctx.args[1] != 0 || ctx.int(2) != libc::SEEK_SET {

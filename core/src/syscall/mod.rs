@@ -7,6 +7,7 @@
 //! rest are emulated. Unknown numbers get ENOSYS, logged once by name.
 
 pub mod clone;
+pub mod epoll;
 pub mod exec;
 pub mod fs;
 pub mod io;
@@ -277,6 +278,12 @@ pub fn entry(n: u64) -> Entry {
         nr::SELECT => E(poll::select),
         nr::PSELECT6 => E(poll::pselect6),
         nr::PIPE => E(pipe::pipe),
+        nr::EPOLL_CREATE => E(epoll::epoll_create),
+        nr::EPOLL_CREATE1 => E(epoll::epoll_create1),
+        nr::EPOLL_CTL => E(epoll::epoll_ctl),
+        nr::EPOLL_WAIT => E(epoll::epoll_wait),
+        nr::EPOLL_PWAIT => E(epoll::epoll_pwait),
+        nr::EPOLL_PWAIT2 => E(epoll::epoll_pwait2),
         nr::PIPE2 => E(pipe::pipe2),
         // fs: descriptors
         nr::OPEN => E(fs::open),

@@ -44,6 +44,27 @@ fn pipe_events(f: &OpenFile) -> i16 {
     ev
 }
 
+/// The readiness of one file for `events` (POLL* bits), and the event
+/// generation an edge-triggered watcher compares (None: no generations,
+/// edges follow readiness changes).
+pub(crate) fn file_events(k: &Kernel, f: &Arc<OpenFile>, events: i16) -> (i16, Option<u64>) {
+    let gen = match &f.kind {
+        FileKind::Pipe(end) => {
+            let p = end.pipe.lock();
+            Some(if end.write { p.rgen } else { p.wgen })
+        }
+        _ => None,
+    };
+    let list = [Polled { file: Some(f.clone()), events, bad: false }];
+    (readiness(k, &list).0[0], gen)
+}
+
+/// Registers a wait on everything `files` can change on.
+pub(crate) fn wait_on_files(ctx: &mut Ctx<'_>, files: &[Arc<OpenFile>]) {
+    let list: Vec<Polled> = files.iter().map(|f| Polled { file: Some(f.clone()), events: 0, bad: false }).collect();
+    register(ctx, &list);
+}
+
 /// Computes revents for every entry; returns them and how many are ready.
 fn readiness(k: &Kernel, list: &[Polled]) -> (Vec<i16>, usize) {
     let mut revents = vec![0i16; list.len()];
@@ -101,7 +122,7 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
                 ctx.block_on(&q);
                 ctx.k.console_input.arm();
             }
-            FileKind::Host { .. } | FileKind::Dev(_) | FileKind::DevDir(_) => {}
+            FileKind::Host { .. } | FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) => {}
         }
     }
 }
