@@ -169,11 +169,16 @@ fn cd_dotdot_from_the_root_lists_the_guest_root() {
 fn proc_self_root_does_not_reach_the_host_root() {
     let jail = Jail::new();
     for cfg in configs() {
-        jail.expect(cfg, &["ls", "/proc/self/root/"], 1, "", &enoent("ls", "/proc/self/root/"));
+        // procfs's root link is the guest's own root, never the host's.
+        let root_listing = run_guest(cfg, &jail.root(), &["/bin/busybox", "ls", "-a", "/"]).out();
+        assert!(root_listing.contains("bin"), "{cfg}: {root_listing}");
+        jail.expect(cfg, &["ls", "-a", "/proc/self/root/"], 0, &root_listing, "");
+        jail.expect(cfg, &["ls", "-a", "/proc/1/root/.."], 0, &root_listing, "");
         let p = "/proc/self/root/etc/hostname";
         jail.expect(cfg, &["cat", p], 1, "", &enoent("cat", p));
-        let p = "/proc/1/root/../secret";
-        jail.expect(cfg, &["cat", p], 1, "", &enoent("cat", p));
+        // `..` above the root link is the guest's root again (and its own
+        // /secret), as Linux walks it.
+        jail.expect(cfg, &["cat", "/proc/1/root/../secret"], 0, GUEST_SECRET, "");
     }
 }
 

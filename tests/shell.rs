@@ -75,7 +75,6 @@ fn commands_run_in_child_processes() {
 }
 
 #[test]
-#[ignore = "needs procfs: /proc/self/exe (issue 3, item 7)"]
 fn busybox_reexecs_itself_through_proc_self_exe() {
     // A file without `#!` fails execve with ENOEXEC, and busybox sh then
     // runs it with `/proc/self/exe sh FILE`, with no PATH fallback.

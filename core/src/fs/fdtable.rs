@@ -82,6 +82,11 @@ impl FdTable {
         self.slots[i] = Some(Slot { file, cloexec });
     }
 
+    /// The open fd numbers, ascending.
+    pub fn fds(&self) -> Vec<i32> {
+        self.slots.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(i, _)| i as i32).collect()
+    }
+
     /// Closes every close-on-exec fd (execve).
     pub fn close_on_exec(&mut self) {
         for s in &mut self.slots {

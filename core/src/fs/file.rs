@@ -26,6 +26,12 @@ pub enum FileKind {
     DevDir(std::sync::atomic::AtomicUsize),
     /// An epoll instance.
     Epoll(crate::fs::epoll::Epoll),
+    /// A file whose contents the kernel made (procfs): the snapshot taken
+    /// at open, and the read offset.
+    Synthetic(Vec<u8>, std::sync::atomic::AtomicUsize),
+    /// A directory the kernel made (procfs): its entries and the next
+    /// getdents64 index.
+    SynthDir(Vec<(Vec<u8>, u8)>, std::sync::atomic::AtomicUsize),
 }
 
 /// An open file description, shared by the fds dup'd from one open.
@@ -78,7 +84,12 @@ impl OpenFile {
         match &self.kind {
             FileKind::Host { fd, .. } => Some(fd.as_fd()),
             FileKind::Console(s) => Some(s.fd()),
-            FileKind::Pipe(_) | FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) => None,
+            FileKind::Pipe(_)
+            | FileKind::Dev(_)
+            | FileKind::DevDir(_)
+            | FileKind::Epoll(_)
+            | FileKind::Synthetic(..)
+            | FileKind::SynthDir(..) => None,
         }
     }
 
@@ -101,6 +112,8 @@ impl OpenFile {
             }
             FileKind::Dev(d) => Ok(d.stat()),
             FileKind::DevDir(_) => Ok(devfs::dir_stat()),
+            FileKind::Synthetic(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::File(Vec::new()))),
+            FileKind::SynthDir(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::Dir(Vec::new()))),
             FileKind::Epoll(_) => {
                 // SAFETY: stat is plain integers; all-zero is valid.
                 let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -120,6 +133,6 @@ impl OpenFile {
 
     /// Whether it is a directory.
     pub fn is_dir(&self) -> bool {
-        matches!(self.kind, FileKind::Host { dir: true, .. } | FileKind::DevDir(_))
+        matches!(self.kind, FileKind::Host { dir: true, .. } | FileKind::DevDir(_) | FileKind::SynthDir(..))
     }
 }

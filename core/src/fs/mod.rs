@@ -8,6 +8,7 @@ pub mod file;
 pub mod hostfs;
 pub mod path;
 pub mod pipe;
+pub mod procfs;
 
 use hostfs::HostFs;
 use path::Lookup;

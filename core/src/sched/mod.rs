@@ -201,6 +201,11 @@ impl TracerLoop {
             creds: Default::default(),
             rlimits: Default::default(),
             exe: Vec::new(),
+            cmdline: Vec::new(),
+            comm: [0; 16],
+            fs: None,
+            files: None,
+            host_pid: pid,
             threads: [vpid].into(),
             children: Default::default(),
             exit: None,
@@ -231,6 +236,11 @@ impl TracerLoop {
             fifo_wait: None,
             sig_pending: Default::default(),
         };
+        {
+            let mut st = process.state();
+            st.fs = Some(task.fs.clone());
+            st.files = Some(task.files.clone());
+        }
         {
             let mut procs = self.k.procs();
             procs.insert_process(process);

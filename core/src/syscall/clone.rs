@@ -97,6 +97,11 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
             creds: ps.creds,
             rlimits: ps.rlimits,
             exe: ps.exe.clone(),
+            cmdline: ps.cmdline.clone(),
+            comm: ps.comm,
+            fs: None,
+            files: None,
+            host_pid: child_tid,
             threads: [vtid].into(),
             children: Default::default(),
             exit: None,
@@ -135,6 +140,11 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
         fifo_wait: None,
         sig_pending: Default::default(),
     };
+    if !thread {
+        let mut st = task.process.state();
+        st.fs = Some(task.fs.clone());
+        st.files = Some(task.files.clone());
+    }
     let mut regs = *ctx.regs;
     regs.rax = 0;
     regs.orig_rax = u64::MAX;

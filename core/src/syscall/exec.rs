@@ -46,8 +46,13 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
     if total > MAX_ARGS_TOTAL {
         return Err(Errno::E2BIG);
     }
-    let base = ctx.base_dir(dirfd, &path)?;
-    let resolved = exec::resolve(ctx.k, &base, &path, argv).map_err(|e| e.errno())?;
+    // /proc/self/exe and friends lead into the root filesystem.
+    let target = match ctx.special(dirfd, &path, true)? {
+        super::Special::Host(abs) => abs,
+        super::Special::Dev(_) | super::Special::Proc(..) => return Err(Errno::EACCES),
+    };
+    let mut resolved = exec::resolve(ctx.k, b"/", &target, argv).map_err(|e| e.errno())?;
+    resolved.execfn = path.clone();
 
     // The point of no return: a fresh address space.
     let [p, a, e] = stub::reexec_args();

@@ -11,11 +11,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::Ctx;
+use super::Special;
 use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::hostfs::{self, cstr};
 use crate::fs::path::Lookup;
+use crate::fs::procfs::{self, ProcNode};
 use crate::mm::mem::CHUNK;
 
 const AT_FDCWD: i32 = libc::AT_FDCWD;
@@ -44,6 +46,21 @@ const HOST_OPEN_FLAGS: i32 = libc::O_ACCMODE
     | libc::O_NOATIME
     | libc::O_TMPFILE;
 
+/// Opens a procfs path: a snapshot of a file, or a directory listing.
+fn open_proc(ctx: &mut Ctx<'_>, node: ProcNode, abs: Vec<u8>, flags: i32) -> SysResult {
+    let kind = match node {
+        ProcNode::Missing if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
+        ProcNode::Missing => return Err(Errno::ENOENT),
+        ProcNode::Link(_) | ProcNode::Through(..) => return Err(Errno::ELOOP),
+        _ if flags & libc::O_ACCMODE != libc::O_RDONLY => return Err(Errno::EACCES),
+        ProcNode::Dir(entries) => FileKind::SynthDir(entries, Default::default()),
+        ProcNode::File(_) if flags & libc::O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
+        ProcNode::File(data) => FileKind::Synthetic(data, Default::default()),
+    };
+    let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
+    ctx.install(Arc::new(OpenFile::new(kind, abs, guest_flags)), flags & libc::O_CLOEXEC != 0)
+}
+
 /// Opens a devfs path.
 fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult {
     let kind = match dp {
@@ -67,9 +84,12 @@ fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult {
 
 /// Opens `path` relative to `dirfd`: the heart of open, openat and creat.
 fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) -> SysResult {
-    if let Some(dp) = ctx.dev_path(dirfd, path)? {
-        return open_dev(ctx, dp, flags);
-    }
+    let path = match ctx.special(dirfd, path, flags & libc::O_NOFOLLOW == 0)? {
+        Special::Dev(dp) => return open_dev(ctx, dp, flags),
+        Special::Proc(node, abs) => return open_proc(ctx, node, abs, flags),
+        Special::Host(abs) => abs,
+    };
+    let path = &path[..];
     // O_CREAT|O_EXCL never follows a final symlink; O_NOFOLLOW refuses it.
     let follow =
         flags & libc::O_NOFOLLOW == 0 && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
@@ -291,6 +311,15 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     let count = (ctx.args[2] as usize).min(CHUNK);
+    if let FileKind::SynthDir(entries, pos) = &f.kind {
+        let (buf, next) = procfs::dirents(entries, pos.load(Ordering::Relaxed), count);
+        if buf.is_empty() && next < entries.len() {
+            return Err(Errno::EINVAL);
+        }
+        ctx.mem.write(ctx.args[1], &buf)?;
+        pos.store(next, Ordering::Relaxed);
+        return Ok(buf.len() as i64);
+    }
     if let FileKind::DevDir(pos) = &f.kind {
         let (buf, next) = devfs::dirents(pos.load(Ordering::Relaxed), count);
         if buf.is_empty() && next < devfs::NODES.len() + 2 {
@@ -376,7 +405,7 @@ enum Target {
     Fd(Arc<OpenFile>),
     Cwd(Vec<u8>),
     Path(Lookup),
-    Dev(DevPath),
+    Made(libc::stat),
 }
 
 fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result<Target, Errno> {
@@ -390,11 +419,13 @@ fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result
         }
         return Ok(Target::Fd(ctx.task.files.lock().get(dirfd)?));
     }
-    if let Some(dp) = ctx.dev_path(dirfd, &p)? {
-        return Ok(Target::Dev(dp));
-    }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    Ok(Target::Path(ctx.lookup_at(dirfd, &p, follow)?))
+    match ctx.special(dirfd, &p, follow)? {
+        Special::Dev(dp) => Ok(Target::Made(dev_stat(dp)?)),
+        Special::Proc(ProcNode::Missing, _) => Err(Errno::ENOENT),
+        Special::Proc(node, _) => Ok(Target::Made(procfs::node_stat(&node))),
+        Special::Host(abs) => Ok(Target::Path(ctx.k.vfs.lookup(b"/", &abs, follow)?)),
+    }
 }
 
 fn write_stat(ctx: &Ctx<'_>, addr: u64, st: &libc::stat) -> SysResult {
@@ -410,24 +441,26 @@ fn dev_stat(dp: DevPath) -> Result<libc::stat, Errno> {
     }
 }
 
+/// The stat of whatever `path` names, on any filesystem.
+fn path_stat(ctx: &Ctx<'_>, dirfd: i32, p: &[u8], follow: bool) -> Result<libc::stat, Errno> {
+    match ctx.special(dirfd, p, follow)? {
+        Special::Dev(dp) => dev_stat(dp),
+        Special::Proc(ProcNode::Missing, _) => Err(Errno::ENOENT),
+        Special::Proc(node, _) => Ok(procfs::node_stat(&node)),
+        Special::Host(abs) => stat_of(&ctx.k.vfs.lookup(b"/", &abs, follow)?, follow),
+    }
+}
+
 /// `stat(path, buf)`.
 pub fn stat(ctx: &mut Ctx<'_>) -> SysResult {
-    let p = ctx.path(0)?;
-    if let Some(dp) = ctx.dev_path(AT_FDCWD, &p)? {
-        return write_stat(ctx, ctx.args[1], &dev_stat(dp)?);
-    }
-    let l = ctx.lookup(&p, true)?;
-    write_stat(ctx, ctx.args[1], &stat_of(&l, true)?)
+    let st = path_stat(ctx, AT_FDCWD, &ctx.path(0)?, true)?;
+    write_stat(ctx, ctx.args[1], &st)
 }
 
 /// `lstat(path, buf)`.
 pub fn lstat(ctx: &mut Ctx<'_>) -> SysResult {
-    let p = ctx.path(0)?;
-    if let Some(dp) = ctx.dev_path(AT_FDCWD, &p)? {
-        return write_stat(ctx, ctx.args[1], &dev_stat(dp)?);
-    }
-    let l = ctx.lookup(&p, false)?;
-    write_stat(ctx, ctx.args[1], &stat_of(&l, false)?)
+    let st = path_stat(ctx, AT_FDCWD, &ctx.path(0)?, false)?;
+    write_stat(ctx, ctx.args[1], &st)
 }
 
 /// `fstat(fd, buf)`.
@@ -446,7 +479,7 @@ pub fn newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
         Target::Fd(f) => f.stat()?,
         Target::Cwd(cwd) => ctx.k.vfs.lookup(&cwd, b".", true)?.existing()?,
         Target::Path(l) => stat_of(&l, flags & libc::AT_SYMLINK_NOFOLLOW == 0)?,
-        Target::Dev(dp) => dev_stat(dp)?,
+        Target::Made(st) => st,
     };
     write_stat(ctx, ctx.args[2], &st)
 }
@@ -487,7 +520,7 @@ pub fn statx(ctx: &mut Ctx<'_>) -> SysResult {
     let sync = flags & libc::AT_STATX_SYNC_TYPE;
     let stx = match stat_target(ctx, ctx.int(0), 1, flags)? {
         Target::Fd(f) if f.host_fd().is_none() => statx_of(&f.stat()?),
-        Target::Dev(dp) => statx_of(&dev_stat(dp)?),
+        Target::Made(st) => statx_of(&st),
         Target::Fd(f) => host_statx(f.need_host_fd()?, &CString::default(), libc::AT_EMPTY_PATH | sync, mask)?,
         Target::Cwd(cwd) => {
             let l = ctx.k.vfs.lookup(&cwd, b".", true)?;
@@ -511,7 +544,18 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
     if size <= 0 {
         return Err(Errno::EINVAL);
     }
-    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    let p = ctx.path(path_arg)?;
+    let abs = match ctx.special(dirfd, &p, false)? {
+        Special::Host(abs) => abs,
+        Special::Proc(ProcNode::Link(target), _) => {
+            let n = target.len().min(size as usize);
+            ctx.mem.write(buf, &target[..n])?;
+            return Ok(n as i64);
+        }
+        Special::Proc(ProcNode::Missing, _) | Special::Dev(DevPath::Missing) => return Err(Errno::ENOENT),
+        _ => return Err(Errno::EINVAL),
+    };
+    let l = ctx.k.vfs.lookup(b"/", &abs, false)?;
     let target =
         hostfs::readlink_at(l.dir.as_fd(), &l.name).map_err(|e| if e == Errno::ENOENT { e } else { Errno::EINVAL })?;
     let n = target.len().min(size as usize);
@@ -536,12 +580,15 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i
         return Err(Errno::EINVAL);
     }
     let p = ctx.path(path_arg)?;
-    if let Some(dp) = ctx.dev_path(dirfd, &p)? {
-        let st = dev_stat(dp)?;
-        return if mode & libc::X_OK != 0 && st.st_mode & 0o111 == 0 { Err(Errno::EACCES) } else { Ok(0) };
-    }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let l = ctx.lookup_at(dirfd, &p, follow)?;
+    let abs = match ctx.special(dirfd, &p, follow)? {
+        Special::Host(abs) => abs,
+        _ => {
+            let st = path_stat(ctx, dirfd, &p, follow)?;
+            return if mode & libc::X_OK != 0 && st.st_mode & 0o111 == 0 { Err(Errno::EACCES) } else { Ok(0) };
+        }
+    };
+    let l = ctx.k.vfs.lookup(b"/", &abs, follow)?;
     if follow {
         l.existing()?;
     }
@@ -580,16 +627,20 @@ pub fn getcwd(ctx: &mut Ctx<'_>) -> SysResult {
 /// `chdir(path)`.
 pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
     let p = ctx.path(0)?;
-    match ctx.dev_path(AT_FDCWD, &p)? {
-        Some(DevPath::Dir) => {
+    let abs = match ctx.special(AT_FDCWD, &p, true)? {
+        Special::Dev(DevPath::Dir) => {
             ctx.task.fs.lock().cwd = b"/dev".to_vec();
             return Ok(0);
         }
-        Some(DevPath::Node(_)) => return Err(Errno::ENOTDIR),
-        Some(DevPath::Missing) => return Err(Errno::ENOENT),
-        None => {}
-    }
-    let l = ctx.lookup(&p, true)?;
+        Special::Proc(ProcNode::Dir(_), abs) => {
+            ctx.task.fs.lock().cwd = abs;
+            return Ok(0);
+        }
+        Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
+        Special::Dev(_) | Special::Proc(..) => return Err(Errno::ENOTDIR),
+        Special::Host(abs) => abs,
+    };
+    let l = ctx.k.vfs.lookup(b"/", &abs, true)?;
     if hostfs::file_type(&l.existing()?) != libc::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }

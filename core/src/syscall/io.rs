@@ -14,6 +14,7 @@ use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::pipe::{PipeEnd, PIPE_BUF, PIPE_SIZE};
 use crate::mm::mem::CHUNK;
 use crate::signal::{send, SigInfoFix};
+use std::sync::atomic::Ordering;
 
 /// Linux's MAX_RW_COUNT: the most one read or write transfers.
 const MAX_RW: usize = 0x7fff_f000;
@@ -24,7 +25,16 @@ fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Er
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::read(s, buf),
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
-        (FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_), _) => Err(Errno::EINVAL),
+        (FileKind::Synthetic(data, pos), off) => {
+            let at = off.map_or_else(|| pos.load(Ordering::Relaxed), |o| o as usize);
+            let n = data.len().saturating_sub(at).min(buf.len());
+            buf[..n].copy_from_slice(&data[at..at + n]);
+            if off.is_none() {
+                pos.store(at + n, Ordering::Relaxed);
+            }
+            Ok(n)
+        }
+        (FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) | FileKind::SynthDir(..), _) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `buf` is writable for its length.
@@ -43,7 +53,8 @@ fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errn
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::write(s, data),
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
-        (FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_), _) => Err(Errno::EINVAL),
+        (FileKind::Synthetic(..), _) => Err(Errno::EACCES),
+        (FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) | FileKind::SynthDir(..), _) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `data` is readable for its length.
@@ -389,7 +400,18 @@ pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
             Err(Errno::ESPIPE)
         }
         FileKind::Dev(_) => Ok(0),
-        FileKind::DevDir(pos) => {
+        FileKind::Synthetic(data, pos) => {
+            let base = match ctx.int(2) {
+                libc::SEEK_SET => 0,
+                libc::SEEK_CUR => pos.load(Ordering::Relaxed) as i64,
+                libc::SEEK_END => data.len() as i64,
+                _ => return Err(Errno::EINVAL),
+            };
+            let at = base.checked_add(ctx.args[1] as i64).filter(|&a| a >= 0).ok_or(Errno::EINVAL)?;
+            pos.store(at as usize, Ordering::Relaxed);
+            Ok(at)
+        }
+        FileKind::DevDir(pos) | FileKind::SynthDir(_, pos) => {
             if ctx.args[1] != 0 || ctx.int(2) != libc::SEEK_SET {
                 return Err(Errno::EINVAL);
             }

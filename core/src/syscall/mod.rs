@@ -30,6 +30,7 @@ use crate::dev::devfs;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::OpenFile;
 use crate::fs::path::{self, Lookup, PATH_MAX};
+use crate::fs::procfs;
 use crate::kernel::Kernel;
 use crate::mm::GuestMem;
 use crate::sched::wait::{TaskRef, WaitQueue};
@@ -188,10 +189,49 @@ impl<'a> Ctx<'a> {
 
     /// What `path` (relative to `dirfd`) names in devfs, if it is there.
     pub fn dev_path(&self, dirfd: i32, path: &[u8]) -> Result<Option<devfs::DevPath>, Errno> {
-        let base = self.base_dir(dirfd, path)?;
-        let abs = if path.first() == Some(&b'/') { path.to_vec() } else { path::join_base(&base, path) };
-        Ok(devfs::classify(&abs))
+        match self.special(dirfd, path, false)? {
+            Special::Dev(dp) => Ok(Some(dp)),
+            Special::Proc(..) => Ok(Some(devfs::DevPath::Missing)),
+            Special::Host(_) => Ok(None),
+        }
     }
+
+    /// Which filesystem `path` (relative to `dirfd`) is on: devfs, procfs
+    /// (with its symlinks followed when `follow`), or the root filesystem
+    /// at the returned absolute path (a procfs link may lead there).
+    pub fn special(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Special, Errno> {
+        if path.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        let base = self.base_dir(dirfd, path)?;
+        let mut abs = if path.first() == Some(&b'/') { path.to_vec() } else { path::join_base(&base, path) };
+        for _ in 0..path::MAX_SYMLINKS {
+            if let Some(dp) = devfs::classify(&abs) {
+                return Ok(Special::Dev(dp));
+            }
+            match procfs::classify(self.k, self.task, &abs) {
+                None => return Ok(Special::Host(abs)),
+                Some(procfs::ProcNode::Link(target)) if follow => {
+                    abs = target;
+                }
+                Some(procfs::ProcNode::Through(target, rest)) => {
+                    abs = path::join_base(&target, &rest);
+                }
+                Some(node) => return Ok(Special::Proc(node, abs)),
+            }
+        }
+        Err(Errno::ELOOP)
+    }
+}
+
+/// Where a path leads (see [`Ctx::special`]).
+pub enum Special {
+    /// A devfs node or /dev itself.
+    Dev(devfs::DevPath),
+    /// A procfs node, and its absolute path.
+    Proc(procfs::ProcNode, Vec<u8>),
+    /// The root filesystem, at this absolute path.
+    Host(Vec<u8>),
 }
 
 /// What the tracer loop does with a trapped syscall.

@@ -78,7 +78,7 @@ fn readiness(k: &Kernel, list: &[Polled]) -> (Vec<i16>, usize) {
         let Some(f) = &p.file else { continue };
         let host_fd = match &f.kind {
             FileKind::Dev(Dev::Tty | Dev::Console) => k.console[0].as_ref().map(|s| s.fd()),
-            FileKind::Dev(_) => {
+            FileKind::Dev(_) | FileKind::Synthetic(..) | FileKind::SynthDir(..) => {
                 revents[i] = (libc::POLLIN | libc::POLLOUT) & p.events;
                 continue;
             }
@@ -122,7 +122,12 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
                 ctx.block_on(&q);
                 ctx.k.console_input.arm();
             }
-            FileKind::Host { .. } | FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) => {}
+            FileKind::Host { .. }
+            | FileKind::Dev(_)
+            | FileKind::DevDir(_)
+            | FileKind::Epoll(_)
+            | FileKind::Synthetic(..)
+            | FileKind::SynthDir(..) => {}
         }
     }
 }

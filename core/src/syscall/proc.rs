@@ -141,6 +141,9 @@ pub fn prctl(ctx: &mut Ctx<'_>) -> SysResult {
             }
             ctx.task.comm = [0; 16];
             ctx.task.comm[..end].copy_from_slice(&name[..end]);
+            if ctx.task.vtid == ctx.task.vpid() {
+                ctx.task.process.state().comm = ctx.task.comm;
+            }
             Ok(0)
         }
         libc::PR_GET_NAME => {

@@ -202,7 +202,14 @@ pub fn load_into(task: &mut Task, regs: &Regs, r: Resolved, envp: &[Vec<u8>]) ->
     let loaded = loader::load(&mem, &mut sys, &r.exe.info, &r.exe.data, &args).map_err(|e| err(ExecFault::Load(e)))?;
     task.mm.lock().brk = super::Brk { start: loaded.brk, cur: loaded.brk };
     task.set_comm_from_path(&r.execfn);
-    task.process.state().exe = r.exe.path;
+    {
+        let mut st = task.process.state();
+        st.exe = r.exe.path;
+        st.cmdline = r.argv.iter().flat_map(|a| a.iter().copied().chain([0])).collect();
+        st.comm = task.comm;
+        st.fs = Some(task.fs.clone());
+        st.files = Some(task.files.clone());
+    }
 
     let mut regs = *regs;
     for reg in [

@@ -30,6 +30,9 @@ pub fn thread_exited(k: &Kernel, task: &Task, status: ExitStatus) -> Ended {
         }
         let s = st.group_exit.unwrap_or(status);
         st.exit = Some(s);
+        // A zombie holds no files: its pipe ends close now, not at reaping.
+        st.files = None;
+        st.fs = None;
         s
     };
     if p.vpid == 1 {

@@ -102,6 +102,16 @@ pub struct ProcessState {
     pub rlimits: Rlimits,
     /// The running program's canonical path.
     pub exe: Vec<u8>,
+    /// Its argv, NUL-terminated strings back to back (/proc/PID/cmdline).
+    pub cmdline: Vec<u8>,
+    /// The command name of its main thread (/proc/PID/comm).
+    pub comm: [u8; 16],
+    /// What procfs shows of its main thread: cwd and fds.
+    pub fs: Option<Shared<FsContext>>,
+    /// Its main thread's fd table (/proc/PID/fd).
+    pub files: Option<Shared<FdTable>>,
+    /// Host pid of its main thread (/proc/PID/maps reads the host's).
+    pub host_pid: i32,
     /// Virtual tids of its live threads.
     pub threads: BTreeSet<i32>,
     /// Virtual pids of its children (live or zombie).

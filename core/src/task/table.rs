@@ -30,6 +30,11 @@ impl ProcTable {
         }
     }
 
+    /// The last id handed out (/proc/loadavg, /proc/stat).
+    pub fn last_id(&self) -> i32 {
+        self.last
+    }
+
     /// Adds a process.
     pub fn insert_process(&mut self, p: Arc<Process>) {
         self.procs.insert(p.vpid, p);
