@@ -99,3 +99,100 @@ fn interactive_shell_on_a_terminal_runs_builtins_cleanly() {
         assert_eq!(code, 3, "{what}");
     }
 }
+
+/// Reads the terminal modes of a pty (through its master).
+fn modes(master: &File) -> libc::termios {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcgetattr fills the struct for a valid pty fd.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(master.as_raw_fd(), &mut t), 0);
+        t
+    }
+}
+
+#[test]
+fn ctrl_c_kills_the_foreground_job_not_the_shell_and_modes_are_restored() {
+    let root = Rootfs::system();
+    for cfg in configs() {
+        let (mut master, slave) = openpty();
+        let before = modes(&master);
+        let mut cmd = Command::new(umvm());
+        cmd.args(["run", "--root-dir", root.path().to_str().unwrap(), "--trap", cfg.trap.name()]);
+        let trace_dir = TempDir::new("strace");
+        if cfg.strace {
+            cmd.args(["--strace", "--strace-file", trace_dir.path().join("trace").to_str().unwrap()]);
+        }
+        cmd.args(["--", "/bin/sh"])
+            .env_remove("UMVM_LOG")
+            .env("TERM", "linux")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: setsid and ioctl are async-signal-safe; umvm gets the pty
+        // as its controlling terminal, as a login shell would.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        drop(cmd);
+        let mut reader = master.try_clone().unwrap();
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = shown.clone();
+        let output = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let text =
+            |s: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| String::from_utf8_lossy(&s.lock().unwrap()).into_owned();
+        let wait_for = |what: &str| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while !text(&shown).contains(what) {
+                assert!(std::time::Instant::now() < deadline, "{cfg}: no {what:?} on the terminal:\n{}", text(&shown));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        master.write_all(b"echo started-$((1+1))\n").unwrap();
+        wait_for("started-2");
+        master.write_all(b"sleep 100\n").unwrap();
+        // Let sleep start and the shell hand it the terminal.
+        std::thread::sleep(Duration::from_millis(700));
+        master.write_all(b"\x03").unwrap();
+        // The shell survives, and saw its job die of SIGINT (128 + 2).
+        master.write_all(b"echo alive-$?\n").unwrap();
+        wait_for("alive-130");
+        master.write_all(b"exit 3\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{cfg}: the shell did not exit:\n{}", text(&shown));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let after = modes(&master);
+        drop(master);
+        let _ = output.join();
+        let shown = text(&shown);
+        assert!(!shown.contains("job control turned off"), "{cfg}: {shown}");
+        assert_eq!(status.code(), Some(3), "{cfg}: {shown}");
+        assert_eq!(
+            (before.c_iflag, before.c_oflag, before.c_lflag, before.c_cc),
+            (after.c_iflag, after.c_oflag, after.c_lflag, after.c_cc),
+            "{cfg}: the terminal's modes were not restored"
+        );
+    }
+}

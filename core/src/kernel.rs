@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
-use crate::dev::console::{ConsoleInput, ConsoleStream};
+use crate::dev::console::{ConsoleInput, ConsoleStream, ConsoleTty};
 use crate::fs::Vfs;
 use crate::sched::timer::Timers;
 use crate::sched::wait::TaskRef;
@@ -58,6 +58,8 @@ pub struct Kernel {
     unknown_logged: Mutex<HashSet<u64>>,
     /// Tasks waiting for console input, and the watcher that wakes them.
     pub console_input: ConsoleInput,
+    /// The console as a controlling terminal (session, foreground group).
+    pub console_tty: ConsoleTty,
     /// The pipes of open FIFOs, by host (device, inode).
     pub fifos: Mutex<std::collections::HashMap<(u64, u64), Weak<crate::fs::pipe::Pipe>>>,
     me: Weak<Kernel>,
@@ -89,6 +91,7 @@ impl Kernel {
             unknown_logged: Mutex::new(HashSet::new()),
             console_input: ConsoleInput::default(),
             fifos: Mutex::default(),
+            console_tty: ConsoleTty::default(),
         })
     }
 

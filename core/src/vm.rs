@@ -150,6 +150,15 @@ impl Vm {
         // The guest's umask alone decides the modes of files it creates.
         // SAFETY: umask has no preconditions.
         unsafe { libc::umask(0) };
+        // ^C at the host terminal is for the guest's foreground job: every
+        // thread started from here on blocks the terminal signals, and one
+        // thread takes and forwards them.
+        crate::dev::console::block_terminal_signals();
+        let k = self.kernel.clone();
+        std::thread::Builder::new()
+            .name("umvm-tty-signals".into())
+            .spawn(move || crate::dev::console::forward_terminal_signals(&k))
+            .map_err(|_| VmError::Lost)?;
         let (events_tx, events) = mpsc::channel();
         for (id, &cpu) in self.cpus.iter().enumerate() {
             let l = TracerLoop::new(id, self.kernel.clone(), self.pin.then_some(cpu), events_tx.clone());

@@ -150,3 +150,76 @@ impl ConsoleInput {
         }
     }
 }
+
+/// The console as a controlling terminal: its session and foreground
+/// process group (job control), which terminal signals go to.
+pub struct ConsoleTty {
+    state: Mutex<(i32, i32)>,
+}
+
+impl Default for ConsoleTty {
+    fn default() -> Self {
+        // init's session and group until a process says otherwise.
+        ConsoleTty { state: Mutex::new((1, 1)) }
+    }
+}
+
+impl ConsoleTty {
+    /// (session, foreground process group).
+    pub fn get(&self) -> (i32, i32) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the foreground process group.
+    pub fn set_foreground(&self, pgrp: i32) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = pgrp;
+    }
+
+    /// Makes the console the controlling terminal of `sid`, led by group `pgrp`.
+    pub fn set_session(&self, sid: i32, pgrp: i32) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = (sid, pgrp);
+    }
+}
+
+/// Host signals a terminal raises (^C, ^\\, ^Z, a resize): umvm takes them
+/// instead of dying or stopping, and the guest's foreground job gets them.
+pub const TERMINAL_SIGNALS: [i32; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP, libc::SIGWINCH];
+
+/// Blocks the terminal signals in the calling thread (and the threads it
+/// starts), so that only the forwarding thread takes them.
+pub fn block_terminal_signals() {
+    // SAFETY: plain sigset manipulation on a local, then sigprocmask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in TERMINAL_SIGNALS {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// The forwarding thread: each terminal signal umvm receives goes to the
+/// console's foreground process group.
+pub fn forward_terminal_signals(k: &Kernel) {
+    // SAFETY: as in block_terminal_signals; sigwait fills `sig`.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in TERMINAL_SIGNALS {
+            libc::sigaddset(&mut set, s);
+        }
+        loop {
+            let mut sig = 0;
+            if libc::sigwait(&set, &mut sig) != 0 {
+                return;
+            }
+            let (_, fg) = k.console_tty.get();
+            let fix = crate::signal::SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None };
+            let targets: Vec<_> = k.procs().processes().filter(|p| p.state().pgid == fg).cloned().collect();
+            for p in targets {
+                crate::signal::send::to_process(k, &p, sig, fix);
+            }
+        }
+    }
+}

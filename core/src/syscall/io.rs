@@ -451,8 +451,10 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         _ => {}
     }
-    let FileKind::Console(s) = &f.kind else {
-        return Err(Errno::ENOTTY);
+    let s = match &f.kind {
+        FileKind::Console(s) => s,
+        FileKind::Dev(Dev::Tty | Dev::Console) => ctx.k.console[0].as_ref().ok_or(Errno::ENOTTY)?,
+        _ => return Err(Errno::ENOTTY),
     };
     if !s.is_tty() {
         return Err(Errno::ENOTTY);
@@ -478,18 +480,51 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             ctx.mem.write(arg, &buf[..8])?;
             Ok(0)
         }
-        // The console's foreground process group is init's until Step 2
-        // brings job control.
+        // Job control: the console's foreground group, in its session.
         libc::TIOCGPGRP => {
-            ctx.mem.write_val(arg, &ctx.task.vpid())?;
+            let (_, fg) = ctx.k.console_tty.get();
+            ctx.mem.write_val(arg, &fg)?;
             Ok(0)
         }
         libc::TIOCSPGRP => {
             let pgrp: i32 = ctx.mem.read_val(arg)?;
-            if pgrp != ctx.task.vpid() {
+            if pgrp <= 0 {
+                return Err(Errno::EINVAL);
+            }
+            let (sid, _) = ctx.k.console_tty.get();
+            if ctx.task.process.state().sid != sid {
+                return Err(Errno::ENOTTY);
+            }
+            let exists = ctx.k.procs().processes().any(|p| {
+                let s = p.state();
+                s.pgid == pgrp && s.sid == sid && s.exit.is_none()
+            });
+            if !exists {
                 return Err(Errno::EPERM);
             }
+            ctx.k.console_tty.set_foreground(pgrp);
             Ok(0)
+        }
+        libc::TIOCGSID => {
+            let (sid, _) = ctx.k.console_tty.get();
+            ctx.mem.write_val(arg, &sid)?;
+            Ok(0)
+        }
+        libc::TIOCSCTTY => {
+            // A session leader takes the console as its controlling terminal.
+            let (sid, pgid, vpid) = {
+                let s = ctx.task.process.state();
+                (s.sid, s.pgid, ctx.task.vpid())
+            };
+            if sid != vpid {
+                return Err(Errno::EPERM);
+            }
+            ctx.k.console_tty.set_session(sid, pgid);
+            Ok(0)
+        }
+        libc::TIOCSWINSZ => {
+            ctx.mem.read(arg, &mut buf[..8])?;
+            host_ioctl(&mut buf)
         }
         _ => Err(Errno::ENOTTY),
     }
