@@ -263,3 +263,8 @@ fn shebang_nesting_beyond_linux_depth_fails_with_eloop() {
         assert_eq!(run.code(), 127, "{cfg}\n{run}");
     }
 }
+
+#[test]
+fn job_control_stops_and_continues_children_as_wait_reports() {
+    check_program("jobctl", "stopped: 1 1 sig=19\ncontinued: 1 1\ntstp: 1 sig=20\nterminated: 1 sig=15\n");
+}

@@ -57,6 +57,8 @@ pub enum Msg {
     StartInit(InitSpec),
     /// Re-run the syscall task `tid` is blocked in.
     Wake(i32),
+    /// Resume task `tid` if job control stopped it (SIGCONT).
+    Continue(i32),
     /// Deliver a signal to task `tid`.
     Signal {
         /// Host tid.
@@ -110,6 +112,8 @@ pub struct TracerLoop {
     cpu: Option<usize>,
     tasks: HashMap<i32, Task>,
     parked: HashMap<i32, Parked>,
+    /// Tasks held in a job-control stop until SIGCONT.
+    stopped: std::collections::HashSet<i32>,
     injecting: HashMap<i32, Injecting>,
     /// New children, with the registers they start with at their first stop.
     starting: HashMap<i32, (Regs, Option<(u64, i32)>)>,
@@ -129,6 +133,7 @@ impl TracerLoop {
             cpu,
             tasks: HashMap::new(),
             parked: HashMap::new(),
+            stopped: Default::default(),
             injecting: HashMap::new(),
             starting: HashMap::new(),
             doorbell: 0,
@@ -183,6 +188,12 @@ impl TracerLoop {
                     }
                     Msg::Wake(tid) => self.retry(tid),
                     Msg::Signal { tid, sig, fix } => self.signal(tid, sig, fix),
+                    Msg::Continue(tid) => {
+                        if self.stopped.remove(&tid) {
+                            let r = self.k.platform.resume(tid, 0);
+                            self.check(tid, r);
+                        }
+                    }
                 }
             }
         }
@@ -212,6 +223,8 @@ impl TracerLoop {
             group_exit: None,
             vfork_done: true,
             did_exec: true,
+            stopped: None,
+            continued: false,
             itimer: None,
             itimer_generation: 0,
         };
@@ -281,6 +294,15 @@ impl TracerLoop {
         let r = match stop {
             Stop::Syscall => self.on_syscall(tid),
             Stop::Signal(sig) => self.on_signal_stop(tid, sig),
+            // A stop signal's default action: the task stays stopped (in
+            // ptrace) until SIGCONT; its parent learns of it.
+            Stop::GroupStop(sig) if crate::signal::stops_by_default(sig) => {
+                self.stopped.insert(tid);
+                if let Some(t) = self.tasks.get(&tid) {
+                    crate::task::exit::process_stopped(&self.k, &t.process, sig);
+                }
+                Ok(())
+            }
             Stop::GroupStop(_) | Stop::Event(_) => self.k.platform.resume(tid, 0),
             Stop::Exited(_) | Stop::Killed(_) => {
                 self.ended(tid, stop);
@@ -302,6 +324,34 @@ impl TracerLoop {
     /// A signal is about to be delivered: give it the siginfo the guest
     /// must see (virtual pids) and deliver it.
     fn on_signal_stop(&mut self, tid: i32, sig: i32) -> Result<(), Errno> {
+        // A stop signal with its default action: the kernel stops the
+        // process itself (the host would discard SIGTSTP for a process
+        // group it sees as orphaned, which every guest group is to it).
+        let default_stop = crate::signal::stops_by_default(sig)
+            && self
+                .tasks
+                .get(&tid)
+                .is_some_and(|t| t.process.sighand.lock().get(sig).handler == crate::signal::SIG_DFL);
+        if default_stop {
+            let task = self.tasks.get_mut(&tid).expect("checked above");
+            task.sig_pending.remove(&sig);
+            let process = task.process.clone();
+            self.stopped.insert(tid);
+            // The process's other threads stop too (SIGSTOP: the host never
+            // discards it); the loop holds each at its stop.
+            let others: Vec<i32> = self
+                .tasks
+                .iter()
+                .filter(|(t, other)| **t != tid && Arc::ptr_eq(&other.process, &process))
+                .map(|(t, _)| *t)
+                .collect();
+            for t in others {
+                // SAFETY: tkill takes plain integers; our tracee.
+                unsafe { libc::syscall(libc::SYS_tkill, t, libc::SIGSTOP) };
+            }
+            crate::task::exit::process_stopped(&self.k, &process, sig);
+            return Ok(());
+        }
         let fix = self.tasks.get_mut(&tid).and_then(|t| t.sig_pending.remove(&sig));
         if let Some(fix) = fix {
             let mut info = [0u8; 128];
@@ -532,6 +582,7 @@ impl TracerLoop {
 
     fn ended(&mut self, tid: i32, stop: Stop) {
         self.parked.remove(&tid);
+        self.stopped.remove(&tid);
         self.injecting.remove(&tid);
         self.starting.remove(&tid);
         let Some(task) = self.tasks.remove(&tid) else { return };

@@ -6,6 +6,8 @@ use super::SigInfoFix;
 use crate::errno::Errno;
 use crate::kernel::Kernel;
 use crate::sched::Msg;
+use std::sync::Arc;
+
 use crate::task::Process;
 
 /// Sends `sig` to thread `vtid`.
@@ -19,7 +21,11 @@ pub fn to_thread(k: &Kernel, vtid: i32, sig: i32, fix: SigInfoFix) -> Result<(),
 
 /// Sends `sig` to a process: one of its threads takes it. A zombie
 /// accepts and drops it, as in Linux.
-pub fn to_process(k: &Kernel, p: &Process, sig: i32, fix: SigInfoFix) {
+pub fn to_process(k: &Kernel, p: &Arc<Process>, sig: i32, fix: SigInfoFix) {
+    // SIGCONT continues a stopped process even when it is ignored.
+    if sig == libc::SIGCONT {
+        crate::task::exit::process_continued(k, p);
+    }
     if sig == 0 || p.sighand.lock().is_ignored(sig) {
         return;
     }

@@ -108,6 +108,8 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
             group_exit: None,
             vfork_done: !has(libc::CLONE_VFORK),
             did_exec: false,
+            stopped: None,
+            continued: false,
             itimer: None,
             itimer_generation: 0,
         };

@@ -23,9 +23,19 @@ fn matches(which: Which, child: &Process) -> bool {
     }
 }
 
-/// Finds a matching zombie child; ECHILD when nothing matches at all.
-/// Reaps it unless `keep` (WNOWAIT).
-fn find_zombie(ctx: &Ctx<'_>, which: Which, keep: bool) -> Result<Option<(i32, ExitStatus)>, Errno> {
+/// A state change wait reports.
+#[derive(Clone, Copy)]
+enum Change {
+    Exited(ExitStatus),
+    Stopped(i32),
+    Continued,
+}
+
+/// Finds a matching child whose state changed in a way `options` asks
+/// for (exit always; WUNTRACED/WSTOPPED stops; WCONTINUED continues);
+/// ECHILD when no child matches at all. Reaps or marks it reported
+/// unless `keep` (WNOWAIT).
+fn find_change(ctx: &Ctx<'_>, which: Which, options: i32, keep: bool) -> Result<Option<(i32, Change)>, Errno> {
     let me = ctx.task.process.clone();
     let children: Vec<i32> = me.state().children.iter().copied().collect();
     let mut any = false;
@@ -35,12 +45,25 @@ fn find_zombie(ctx: &Ctx<'_>, which: Which, keep: bool) -> Result<Option<(i32, E
             continue;
         }
         any = true;
-        let exit = cp.state().exit;
-        if let Some(status) = exit {
+        let mut st = cp.state();
+        if let (Some(status), true) = (st.exit, options & libc::WEXITED != 0) {
+            drop(st);
             if !keep {
                 reap(ctx, &me, c);
             }
-            return Ok(Some((c, status)));
+            return Ok(Some((c, Change::Exited(status))));
+        }
+        if let (Some((sig, false)), true) = (st.stopped, options & libc::WUNTRACED != 0) {
+            if !keep {
+                st.stopped = Some((sig, true));
+            }
+            return Ok(Some((c, Change::Stopped(sig))));
+        }
+        if st.continued && options & libc::WCONTINUED != 0 {
+            if !keep {
+                st.continued = false;
+            }
+            return Ok(Some((c, Change::Continued)));
         }
     }
     if any {
@@ -70,10 +93,15 @@ pub fn wait4(ctx: &mut Ctx<'_>) -> SysResult {
         p if p < -1 => Which::Pgid(-p),
         p => Which::Pid(p),
     };
-    match find_zombie(ctx, which, false)? {
-        Some((vpid, status)) => {
+    match find_change(ctx, which, options | libc::WEXITED, false)? {
+        Some((vpid, change)) => {
+            let word = match change {
+                Change::Exited(s) => s.wait_status(),
+                Change::Stopped(sig) => (sig << 8) | 0x7f,
+                Change::Continued => 0xffff,
+            };
             if status_ptr != 0 {
-                ctx.mem.write_val(status_ptr, &status.wait_status())?;
+                ctx.mem.write_val(status_ptr, &word)?;
             }
             if rusage != 0 {
                 // Resource use of children is not accounted yet: zeros.
@@ -103,14 +131,16 @@ pub fn waitid(ctx: &mut Ctx<'_>) -> SysResult {
         libc::P_PGID if id == 0 => Which::Pgid(ctx.task.process.state().pgid),
         _ => return Err(Errno::EINVAL),
     };
-    let found =
-        if options & libc::WEXITED != 0 { find_zombie(ctx, which, options & libc::WNOWAIT != 0)? } else { None };
+    // waitid spells WUNTRACED as WSTOPPED (the same bit).
+    let found = find_change(ctx, which, options, options & libc::WNOWAIT != 0)?;
     let mut info = [0u8; 128];
     match found {
-        Some((vpid, status)) => {
-            let (code, st) = match status {
-                ExitStatus::Exited(c) => (libc::CLD_EXITED, c),
-                ExitStatus::Killed(s) => (libc::CLD_KILLED, s),
+        Some((vpid, change)) => {
+            let (code, st) = match change {
+                Change::Exited(ExitStatus::Exited(c)) => (libc::CLD_EXITED, c),
+                Change::Exited(ExitStatus::Killed(s)) => (libc::CLD_KILLED, s),
+                Change::Stopped(sig) => (libc::CLD_STOPPED, sig),
+                Change::Continued => (libc::CLD_CONTINUED, libc::SIGCONT),
             };
             info[0..4].copy_from_slice(&libc::SIGCHLD.to_le_bytes());
             info[8..12].copy_from_slice(&code.to_le_bytes());

@@ -85,3 +85,48 @@ fn notify_parent(k: &Kernel, parent: &Arc<Process>, child: i32, status: ExitStat
     let fix = SigInfoFix { code, pid: child, uid: 0, status: st, value: None };
     signal::send::to_process(k, parent, libc::SIGCHLD, fix);
 }
+
+/// A thread of `p` entered a job-control stop: the first one makes the
+/// process stopped, for wait (WUNTRACED) and a SIGCHLD (CLD_STOPPED)
+/// unless the parent asked for none (SA_NOCLDSTOP).
+pub fn process_stopped(k: &Kernel, p: &Arc<Process>, sig: i32) {
+    let ppid = {
+        let mut st = p.state();
+        if st.stopped.is_some() {
+            return;
+        }
+        st.stopped = Some((sig, false));
+        st.continued = false;
+        st.ppid
+    };
+    notify_job_change(k, ppid, p.vpid, libc::CLD_STOPPED, sig);
+}
+
+/// SIGCONT resumes a stopped process: every thread goes on, and the
+/// parent may learn of it (WCONTINUED, CLD_CONTINUED).
+pub fn process_continued(k: &Kernel, p: &Arc<Process>) {
+    let (ppid, threads) = {
+        let mut st = p.state();
+        if st.stopped.take().is_none() {
+            return;
+        }
+        st.continued = true;
+        (st.ppid, st.threads.iter().copied().collect::<Vec<_>>())
+    };
+    for vtid in threads {
+        if let Some(at) = k.procs().thread(vtid) {
+            k.post(at.loop_id, crate::sched::Msg::Continue(at.tid));
+        }
+    }
+    notify_job_change(k, ppid, p.vpid, libc::CLD_CONTINUED, libc::SIGCONT);
+}
+
+fn notify_job_change(k: &Kernel, ppid: i32, child: i32, code: i32, status: i32) {
+    let Some(parent) = k.procs().process(ppid) else { return };
+    k.wake_all(&parent.child_wait);
+    if parent.sighand.lock().get(libc::SIGCHLD).flags & libc::SA_NOCLDSTOP as u64 != 0 {
+        return;
+    }
+    let fix = SigInfoFix { code, pid: child, uid: 0, status, value: None };
+    signal::send::to_process(k, &parent, libc::SIGCHLD, fix);
+}

@@ -125,6 +125,11 @@ pub struct ProcessState {
     pub vfork_done: bool,
     /// Whether it has exec'd since fork (setpgid on such a child is EACCES).
     pub did_exec: bool,
+    /// Job control: stopped by this signal (SIGSTOP, SIGTSTP...), and
+    /// whether wait has reported it (WUNTRACED).
+    pub stopped: Option<(i32, bool)>,
+    /// Continued by SIGCONT and not yet reported (WCONTINUED).
+    pub continued: bool,
     /// ITIMER_REAL, when armed.
     pub itimer: Option<itimer::RealTimer>,
     /// Bumped at every (re)arming, so a stale timer entry does nothing.
