@@ -268,3 +268,12 @@ fn shebang_nesting_beyond_linux_depth_fails_with_eloop() {
 fn job_control_stops_and_continues_children_as_wait_reports() {
     check_program("jobctl", "stopped: 1 1 sig=19\ncontinued: 1 1\ntstp: 1 sig=20\nterminated: 1 sig=15\n");
 }
+
+#[test]
+fn getrusage_wait4_and_times_report_real_cpu_time() {
+    check_program(
+        "usage",
+        "wait4 rusage >= 0.25s: yes\nRUSAGE_CHILDREN >= 0.25s: yes\n\
+         times children >= 0.25s: yes, clock advances: yes\nRUSAGE_SELF >= 0.15s: yes, maxrss > 0: yes\n",
+    );
+}

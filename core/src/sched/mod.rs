@@ -224,6 +224,8 @@ impl TracerLoop {
             vfork_done: true,
             did_exec: true,
             stopped: None,
+            usage_dead_threads: Default::default(),
+            usage_children: Default::default(),
             continued: false,
             itimer: None,
             itimer_generation: 0,

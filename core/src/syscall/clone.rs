@@ -109,6 +109,8 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
             vfork_done: !has(libc::CLONE_VFORK),
             did_exec: false,
             stopped: None,
+            usage_dead_threads: Default::default(),
+            usage_children: Default::default(),
             continued: false,
             itimer: None,
             itimer_generation: 0,

@@ -428,6 +428,8 @@ pub fn entry(n: u64) -> Entry {
         nr::GETTIMEOFDAY => E(time::gettimeofday),
         nr::TIME => E(time::time),
         nr::ALARM => E(time::alarm),
+        nr::GETRUSAGE => E(time::getrusage),
+        nr::TIMES => E(time::times),
         nr::SETITIMER => E(time::setitimer),
         nr::GETITIMER => E(time::getitimer),
         nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => N(None),

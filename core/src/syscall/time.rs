@@ -5,6 +5,7 @@
 use super::Ctx;
 use crate::errno::{Errno, SysResult};
 use crate::task::itimer;
+use crate::trap::ptrace::Usage;
 
 fn host_clock(id: i32) -> Result<libc::timespec, Errno> {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -104,4 +105,74 @@ pub fn getitimer(ctx: &mut Ctx<'_>) -> SysResult {
     let (left, interval) = itimer::get(ctx.k, ctx.task.vpid());
     ctx.mem.write_val(ctx.args[1], &[timeval(interval), timeval(left)])?;
     Ok(0)
+}
+
+/// A `struct rusage` with the times and peak memory filled in.
+pub fn rusage_of(u: Usage) -> libc::rusage {
+    // SAFETY: rusage is plain integers; all-zero is valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let tv = |us: u64| libc::timeval { tv_sec: (us / 1_000_000) as i64, tv_usec: (us % 1_000_000) as i64 };
+    ru.ru_utime = tv(u.utime_us);
+    ru.ru_stime = tv(u.stime_us);
+    ru.ru_maxrss = u.maxrss_kb as i64;
+    ru
+}
+
+/// The CPU use of a live host thread group (or one thread): fields 14 and
+/// 15 of /proc/PID/stat, in clock ticks, and VmHWM for the peak.
+fn host_usage(stat_path: &str, status_path: &str) -> Usage {
+    let hz = 100u64;
+    let mut u = Usage::default();
+    if let Ok(s) = std::fs::read_to_string(stat_path) {
+        // The fields after the command name, which may contain spaces.
+        if let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            u.utime_us = ticks(11) * 1_000_000 / hz;
+            u.stime_us = ticks(12) * 1_000_000 / hz;
+        }
+    }
+    if let Ok(s) = std::fs::read_to_string(status_path) {
+        u.maxrss_kb = s
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+    }
+    u
+}
+
+/// The caller's own process: the host's accounting of its thread group
+/// (which includes the threads that already ended).
+fn self_usage(ctx: &Ctx<'_>) -> Usage {
+    let host = ctx.task.process.state().host_pid;
+    host_usage(&format!("/proc/{host}/stat"), &format!("/proc/{host}/status"))
+}
+
+/// `getrusage(who, usage)`: RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD.
+pub fn getrusage(ctx: &mut Ctx<'_>) -> SysResult {
+    let u = match ctx.int(0) {
+        libc::RUSAGE_SELF => self_usage(ctx),
+        libc::RUSAGE_CHILDREN => ctx.task.process.state().usage_children,
+        libc::RUSAGE_THREAD => {
+            let (host, tid) = (ctx.task.process.state().host_pid, ctx.task.tid);
+            host_usage(&format!("/proc/{host}/task/{tid}/stat"), &format!("/proc/{host}/task/{tid}/status"))
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    ctx.mem.write_val(ctx.args[1], &rusage_of(u))?;
+    Ok(0)
+}
+
+/// `times(buf)`: the caller's and its reaped children's CPU times, in
+/// clock ticks; returns ticks since the VM booted.
+pub fn times(ctx: &mut Ctx<'_>) -> SysResult {
+    let ticks = |us: u64| (us / 10_000) as i64;
+    if ctx.args[0] != 0 {
+        let me = self_usage(ctx);
+        let kids = ctx.task.process.state().usage_children;
+        let tms = [ticks(me.utime_us), ticks(me.stime_us), ticks(kids.utime_us), ticks(kids.stime_us)];
+        ctx.mem.write_val(ctx.args[0], &tms)?;
+    }
+    Ok((ctx.k.boot.elapsed().as_millis() / 10) as i64)
 }

@@ -73,9 +73,27 @@ fn find_change(ctx: &Ctx<'_>, which: Which, options: i32, keep: bool) -> Result<
     }
 }
 
+/// Reaps a zombie: its CPU use (and its children's) becomes its parent's
+/// children's use (RUSAGE_CHILDREN, times).
 fn reap(ctx: &Ctx<'_>, parent: &Arc<Process>, child: i32) {
-    parent.state().children.remove(&child);
-    ctx.k.procs().remove_process(child);
+    let gone = ctx.k.procs().remove_process(child);
+    let mut st = parent.state();
+    st.children.remove(&child);
+    if let Some(c) = gone {
+        let cs = c.state();
+        st.usage_children.add(cs.usage_dead_threads);
+        st.usage_children.add(cs.usage_children);
+    }
+}
+
+/// A child's total usage, for wait4's rusage.
+fn child_usage(ctx: &Ctx<'_>, vpid: i32) -> crate::trap::ptrace::Usage {
+    ctx.k.procs().process(vpid).map_or_else(Default::default, |c| {
+        let cs = c.state();
+        let mut u = cs.usage_dead_threads;
+        u.add(cs.usage_children);
+        u
+    })
 }
 
 const WAIT_OPTIONS: i32 =
@@ -93,6 +111,9 @@ pub fn wait4(ctx: &mut Ctx<'_>) -> SysResult {
         p if p < -1 => Which::Pgid(-p),
         p => Which::Pid(p),
     };
+    // Read the child's usage before the wait reaps it.
+    let peek = find_change(ctx, which, options | libc::WEXITED, true)?;
+    let usage = peek.map(|(v, _)| child_usage(ctx, v)).unwrap_or_default();
     match find_change(ctx, which, options | libc::WEXITED, false)? {
         Some((vpid, change)) => {
             let word = match change {
@@ -104,8 +125,7 @@ pub fn wait4(ctx: &mut Ctx<'_>) -> SysResult {
                 ctx.mem.write_val(status_ptr, &word)?;
             }
             if rusage != 0 {
-                // Resource use of children is not accounted yet: zeros.
-                ctx.mem.write(rusage, &[0u8; 144])?;
+                ctx.mem.write_val(rusage, &super::time::rusage_of(usage))?;
             }
             Ok(vpid as i64)
         }

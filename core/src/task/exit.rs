@@ -22,8 +22,10 @@ pub enum Ended {
 pub fn thread_exited(k: &Kernel, task: &Task, status: ExitStatus) -> Ended {
     let p = &task.process;
     k.procs().remove_thread(task.vtid);
+    let usage = crate::trap::ptrace::take_exit_usage(task.tid);
     let status = {
         let mut st = p.state();
+        st.usage_dead_threads.add(usage);
         st.threads.remove(&task.vtid);
         if !st.threads.is_empty() {
             return Ended::Thread;

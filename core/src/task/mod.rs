@@ -130,6 +130,10 @@ pub struct ProcessState {
     pub stopped: Option<(i32, bool)>,
     /// Continued by SIGCONT and not yet reported (WCONTINUED).
     pub continued: bool,
+    /// CPU use of its threads that have ended (the host's figures).
+    pub usage_dead_threads: crate::trap::ptrace::Usage,
+    /// CPU use of its reaped children and their descendants.
+    pub usage_children: crate::trap::ptrace::Usage,
     /// ITIMER_REAL, when armed.
     pub itimer: Option<itimer::RealTimer>,
     /// Bumped at every (re)arming, so a stale timer entry does nothing.

@@ -118,10 +118,50 @@ pub fn wait_tid(tid: i32) -> Result<WaitStatus, Errno> {
 
 fn wait(pid: i32) -> Result<WaitStatus, Errno> {
     let mut status = 0;
-    // SAFETY: `status` outlives the call.
-    let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+    // SAFETY: rusage is plain integers; all-zero is valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `ru` outlive the call.
+    let r = unsafe { libc::wait4(pid, &mut status, libc::__WALL | libc::__WNOTHREAD, &mut ru) };
     if r < 0 {
         return Err(Errno::last());
     }
+    if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+        exit_usage().lock().unwrap_or_else(|e| e.into_inner()).insert(r, Usage::from_rusage(&ru));
+    }
     Ok(WaitStatus { tid: r, status })
+}
+
+/// CPU time and peak memory of a task, as getrusage reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// User time, microseconds.
+    pub utime_us: u64,
+    /// System time, microseconds.
+    pub stime_us: u64,
+    /// Peak resident set, KiB.
+    pub maxrss_kb: u64,
+}
+
+impl Usage {
+    fn from_rusage(ru: &libc::rusage) -> Usage {
+        let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+        Usage { utime_us: us(ru.ru_utime), stime_us: us(ru.ru_stime), maxrss_kb: ru.ru_maxrss as u64 }
+    }
+
+    /// Adds another task's usage (times add up, the peak is the larger).
+    pub fn add(&mut self, o: Usage) {
+        self.utime_us += o.utime_us;
+        self.stime_us += o.stime_us;
+        self.maxrss_kb = self.maxrss_kb.max(o.maxrss_kb);
+    }
+}
+
+fn exit_usage() -> &'static std::sync::Mutex<std::collections::HashMap<i32, Usage>> {
+    static M: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<i32, Usage>>> = std::sync::OnceLock::new();
+    M.get_or_init(Default::default)
+}
+
+/// The final usage of host task `tid`, recorded when a wait reaped it.
+pub fn take_exit_usage(tid: i32) -> Usage {
+    exit_usage().lock().unwrap_or_else(|e| e.into_inner()).remove(&tid).unwrap_or_default()
 }
