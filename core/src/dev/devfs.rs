@@ -117,25 +117,9 @@ pub fn classify(abs: &[u8]) -> Option<DevPath> {
 /// The getdents64 records of /dev, from entry `from` on, fitting `room`
 /// bytes; returns the bytes and the next entry index.
 pub fn dirents(from: usize, room: usize) -> (Vec<u8>, usize) {
-    let mut out = Vec::new();
-    let mut entries: Vec<(&str, u64, u8)> = vec![(".", 1, libc::DT_DIR), ("..", 1, libc::DT_DIR)];
-    entries.extend(NODES.iter().map(|(n, d)| (*n, d.stat().st_ino, libc::DT_CHR)));
-    let mut i = from;
-    while let Some(&(name, ino, ty)) = entries.get(i) {
-        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
-        if out.len() + reclen > room {
-            break;
-        }
-        let start = out.len();
-        out.extend_from_slice(&ino.to_le_bytes());
-        out.extend_from_slice(&((i + 1) as i64).to_le_bytes());
-        out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(ty);
-        out.extend_from_slice(name.as_bytes());
-        out.resize(start + reclen, 0);
-        i += 1;
-    }
-    (out, i)
+    let mut entries: Vec<crate::fs::dirent::Entry<'_>> = vec![(b".", 1, libc::DT_DIR), (b"..", 1, libc::DT_DIR)];
+    entries.extend(NODES.iter().map(|(n, d)| (n.as_bytes(), d.stat().st_ino, libc::DT_CHR)));
+    crate::fs::dirent::records(&entries, from, room)
 }
 
 #[cfg(test)]

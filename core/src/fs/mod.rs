@@ -2,6 +2,7 @@
 //! and fd tables. Step 1 has one filesystem, a jailed host directory as
 //! `/`; the mount table, tmpfs, procfs and devfs arrive with Step 2.
 
+pub mod dirent;
 pub mod epoll;
 pub mod fdtable;
 pub mod file;

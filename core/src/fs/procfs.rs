@@ -288,23 +288,9 @@ fn machine_file(k: &Kernel, name: &[u8]) -> Vec<u8> {
 /// The getdents64 records of a listing from entry `from`, fitting `room`
 /// bytes; returns the bytes and the next index.
 pub fn dirents(entries: &[(Vec<u8>, u8)], from: usize, room: usize) -> (Vec<u8>, usize) {
-    let mut out = Vec::new();
-    let mut i = from;
-    while let Some((name, ty)) = entries.get(i) {
-        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
-        if out.len() + reclen > room {
-            break;
-        }
-        let start = out.len();
-        out.extend_from_slice(&(0x1000 + i as u64).to_le_bytes());
-        out.extend_from_slice(&((i + 1) as i64).to_le_bytes());
-        out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(*ty);
-        out.extend_from_slice(name);
-        out.resize(start + reclen, 0);
-        i += 1;
-    }
-    (out, i)
+    let list: Vec<crate::fs::dirent::Entry<'_>> =
+        entries.iter().enumerate().map(|(i, (n, t))| (n.as_slice(), 0x1000 + i as u64, *t)).collect();
+    crate::fs::dirent::records(&list, from, room)
 }
 
 /// A stat for a procfs node (Linux shows files with size 0).

@@ -8,10 +8,10 @@
 //! sent while the loop is busy stays pending until it next waits, so no
 //! wake-up is ever lost.
 
-use super::ptrace_util::*;
 use crate::errno::Errno;
 use crate::stub;
 use crate::syscall::names::nr;
+use crate::trap::inject::gadget_regs;
 use crate::trap::ptrace;
 use crate::trap::spawn::{self, SpawnError, SpawnSpec};
 use crate::trap::Stop;
@@ -29,9 +29,8 @@ pub fn spawn(drop_to: Option<(u32, u32)>) -> Result<i32, SpawnError> {
 
 /// Points the doorbell at `pause()` in the stub's gadget and lets it run.
 fn park(pid: i32) -> Result<(), Errno> {
-    let mut r = ptrace::get_regs(pid)?;
-    set_syscall(&mut r, nr::PAUSE);
-    ptrace::set_regs(pid, &r)?;
+    let r = ptrace::get_regs(pid)?;
+    ptrace::set_regs(pid, &gadget_regs(&r, nr::PAUSE, [0; 6]))?;
     ptrace::cont(pid, 0)
 }
 

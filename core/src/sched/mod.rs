@@ -13,7 +13,6 @@
 //! inbox and ring its doorbell (doorbell.rs).
 
 pub mod doorbell;
-mod ptrace_util;
 pub mod timer;
 pub mod wait;
 
@@ -36,7 +35,7 @@ use crate::syscall::{self, strace, NewTask, Outcome};
 use crate::task::exec::{self, ExecError};
 use crate::task::exit::{self, Ended};
 use crate::task::{ExitStatus, FsContext, MmContext, Process, ProcessState, Shared, Task};
-use crate::trap::inject::{inject_to_exit, InjectError};
+use crate::trap::inject::{gadget_regs, inject_to_exit, InjectError};
 use crate::trap::spawn::{self, SpawnError, SpawnSpec};
 use crate::trap::{ptrace, syscall_args, Regs, Stop};
 use wait::TaskRef;
@@ -451,9 +450,7 @@ impl TracerLoop {
                 Err(e) => self.died(tid, e),
             };
         }
-        let mut r = regs;
-        ptrace_util::set_syscall(&mut r, regs.orig_rax);
-        ptrace::set_regs(tid, &r)?;
+        ptrace::set_regs(tid, &gadget_regs(&regs, regs.orig_rax, syscall_args(&regs)))?;
         ptrace::cont(tid, 0)?;
         self.injecting.insert(tid, Injecting { saved: regs, call });
         Ok(())
@@ -475,13 +472,31 @@ impl TracerLoop {
                 })
             }
             Stop::Signal(sig) => {
-                // A guest signal interrupted the injected call: back to the
-                // guest's context, EINTR (or restart), then deliver it.
+                // A guest signal arrived around the injected call: back to
+                // the guest's context with the call's true outcome, then
+                // deliver the signal.
                 let inj = self.injecting.remove(&tid).expect("caller checked");
-                let mut r = inj.saved;
-                self.set_interrupted(tid, &mut r, sig);
-                trace(&self.k, self.tasks[&tid].vtid, &inj.call, Some(r.rax as i64));
-                ptrace::set_regs(tid, &r).and_then(|_| self.on_signal_stop(tid, sig))
+                let r = ptrace::get_regs(tid).and_then(|after| {
+                    let mut r = inj.saved;
+                    if after.rip == crate::stub::gadget() {
+                        // The call never ran: run it again after the handler.
+                        r.rax = r.orig_rax;
+                        r.rip -= 2;
+                        r.orig_rax = u64::MAX;
+                    } else if is_restart(after.rax as i64) {
+                        // Interrupted inside: EINTR, or restart (SA_RESTART).
+                        self.set_interrupted(tid, &mut r, sig);
+                    } else {
+                        // It completed: its result stands (running it again
+                        // would repeat its effects, e.g. a sigprocmask).
+                        r.rax = after.rax;
+                        r.fs_base = after.fs_base;
+                        r.gs_base = after.gs_base;
+                    }
+                    trace(&self.k, self.tasks[&tid].vtid, &inj.call, Some(r.rax as i64));
+                    ptrace::set_regs(tid, &r)
+                });
+                r.and_then(|_| self.on_signal_stop(tid, sig))
             }
             Stop::Exited(_) | Stop::Killed(_) => {
                 self.injecting.remove(&tid);
@@ -612,6 +627,13 @@ impl TracerLoop {
             }
         }
     }
+}
+
+/// Whether a syscall result is one of Linux's internal "interrupted,
+/// maybe restart" codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
+/// ERESTART_RESTARTBLOCK), seen at a signal-delivery stop.
+fn is_restart(rax: i64) -> bool {
+    matches!(-rax, 512..=514 | 516)
 }
 
 fn describe(s: ExitStatus) -> String {

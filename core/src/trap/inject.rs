@@ -34,14 +34,7 @@ pub fn inject(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<i64, Inj
 /// `rax`): a call such as arch_prctl changes `fs_base`, which the caller
 /// must keep when it restores the rest.
 pub fn inject_regs(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Regs, InjectError> {
-    let mut regs = *base;
-    regs.rip = stub::gadget();
-    regs.rax = nr;
-    // -1: if the task sits at a syscall entry, the host skips that call; at
-    // a signal stop, no syscall-restart logic rewinds rip.
-    regs.orig_rax = u64::MAX;
-    [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9] = args;
-    ptrace::set_regs(tid, &regs).map_err(InjectError::Ptrace)?;
+    ptrace::set_regs(tid, &gadget_regs(base, nr, args)).map_err(InjectError::Ptrace)?;
     ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?;
     // A guest signal that was pending arrives at the injected call's
     // return: hold it back and send it again afterwards, so that it is
@@ -64,6 +57,18 @@ pub fn inject_regs(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Reg
     result
 }
 
+/// `base` pointed at the stub's gadget to make syscall `nr` with `args`.
+pub fn gadget_regs(base: &Regs, nr: u64, args: [u64; 6]) -> Regs {
+    let mut regs = *base;
+    regs.rip = stub::gadget();
+    regs.rax = nr;
+    // -1: if the task sits at a syscall entry, the host skips that call; at
+    // a signal stop, no syscall-restart logic rewinds rip.
+    regs.orig_rax = u64::MAX;
+    [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9] = args;
+    regs
+}
+
 /// Sends signals held back during an injection again.
 fn redeliver(tid: i32, sigs: &[i32]) {
     for &sig in sigs {
@@ -78,12 +83,7 @@ fn redeliver(tid: i32, sigs: &[i32]) {
 /// runs untraced. Returns the registers at that stop; the caller resumes
 /// from them as they are.
 pub fn inject_to_exit(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Regs, InjectError> {
-    let mut regs = *base;
-    regs.rip = stub::gadget();
-    regs.rax = nr;
-    regs.orig_rax = u64::MAX;
-    [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9] = args;
-    ptrace::set_regs(tid, &regs).map_err(InjectError::Ptrace)?;
+    ptrace::set_regs(tid, &gadget_regs(base, nr, args)).map_err(InjectError::Ptrace)?;
     // Two syscall stops: the entry of our call, then its exit. Guest
     // signals met on the way are held back, as in inject_regs.
     let mut deferred = Vec::new();
