@@ -277,3 +277,12 @@ fn getrusage_wait4_and_times_report_real_cpu_time() {
          times children >= 0.25s: yes, clock advances: yes\nRUSAGE_SELF >= 0.15s: yes, maxrss > 0: yes\n",
     );
 }
+
+#[test]
+fn eventfd_counts_blocks_and_polls() {
+    check_program(
+        "eventfd",
+        "initial: 3\npoll: 1 in=1 out=1\nsum: 7\nempty non-blocking: EAGAIN\nsemaphore: 1 1 EAGAIN\n\
+         write max: EINVAL\nblocked child read: 7\n",
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod dirent;
 pub mod epoll;
+pub mod eventfd;
 pub mod fdtable;
 pub mod file;
 pub mod hostfs;

@@ -10,6 +10,7 @@ use super::Ctx;
 use crate::dev::console::{self, ConsoleStream};
 use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
+use crate::fs::eventfd::{self, EventFd};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::pipe::{PipeEnd, PIPE_BUF, PIPE_SIZE};
 use crate::mm::mem::CHUNK;
@@ -34,7 +35,10 @@ fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Er
             }
             Ok(n)
         }
-        (FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) | FileKind::SynthDir(..), _) => Err(Errno::EINVAL),
+        (
+            FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::SynthDir(..),
+            _,
+        ) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `buf` is writable for its length.
@@ -54,7 +58,10 @@ fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errn
         (FileKind::Console(s), None) => console::write(s, data),
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
         (FileKind::Synthetic(..), _) => Err(Errno::EACCES),
-        (FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) | FileKind::SynthDir(..), _) => Err(Errno::EINVAL),
+        (
+            FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::SynthDir(..),
+            _,
+        ) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `data` is readable for its length.
@@ -195,6 +202,7 @@ fn offset(v: u64) -> Result<i64, Errno> {
 fn read_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysResult {
     match &f.kind {
         FileKind::Pipe(end) => pipe_read(ctx, f, end, segs),
+        FileKind::EventFd(e) => eventfd_read(ctx, f, e, segs),
         FileKind::Console(s) => console_read(ctx, f, s, segs),
         FileKind::Dev(Dev::Tty | Dev::Console) => match &ctx.k.console[0] {
             Some(s) => console_read(ctx, f, s, segs),
@@ -214,6 +222,54 @@ fn read_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysRes
         }
         _ => read_into(ctx, f, segs, None),
     }
+}
+
+/// Reads an eventfd: 8 bytes, the whole count (or 1 with EFD_SEMAPHORE);
+/// waits while it is zero.
+fn eventfd_read(ctx: &mut Ctx<'_>, f: &OpenFile, e: &EventFd, segs: &[(u64, usize)]) -> SysResult {
+    if segs.iter().map(|s| s.1).sum::<usize>() < 8 {
+        return Err(Errno::EINVAL);
+    }
+    let value = {
+        let mut c = e.count();
+        if *c == 0 {
+            if f.nonblocking() {
+                return Err(Errno::EAGAIN);
+            }
+            return Err(ctx.block_on(&e.readers));
+        }
+        let v = if e.semaphore { 1 } else { *c };
+        *c -= v;
+        v
+    };
+    ctx.k.wake_all(&e.writers);
+    scatter(ctx, segs, &value.to_le_bytes())?;
+    Ok(8)
+}
+
+/// Writes an eventfd: adds an 8-byte value; waits while that would pass
+/// the maximum.
+fn eventfd_write(ctx: &mut Ctx<'_>, f: &OpenFile, e: &EventFd, segs: &[(u64, usize)]) -> SysResult {
+    if segs.iter().map(|s| s.1).sum::<usize>() < 8 {
+        return Err(Errno::EINVAL);
+    }
+    let raw = gather(ctx, segs, 0, 8)?;
+    let v = u64::from_le_bytes(raw[..8].try_into().expect("8 bytes"));
+    if v == u64::MAX {
+        return Err(Errno::EINVAL);
+    }
+    {
+        let mut c = e.count();
+        if v > eventfd::MAX - *c {
+            if f.nonblocking() {
+                return Err(Errno::EAGAIN);
+            }
+            return Err(ctx.block_on(&e.writers));
+        }
+        *c += v;
+    }
+    ctx.k.wake_all(&e.readers);
+    Ok(8)
 }
 
 /// Reads the console; when there is no input yet, waits (the loop never
@@ -239,6 +295,7 @@ fn write_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysRe
     let total: usize = segs.iter().map(|s| s.1).sum();
     match &f.kind {
         FileKind::Pipe(end) => pipe_write(ctx, f, end, segs),
+        FileKind::EventFd(e) => eventfd_write(ctx, f, e, segs),
         FileKind::Dev(Dev::Full) => Err(Errno::ENOSPC),
         FileKind::Dev(Dev::Tty | Dev::Console) => {
             let Some(s) = &ctx.k.console[1] else { return Ok(total as i64) };
@@ -396,9 +453,11 @@ pub fn writev(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     match &f.kind {
-        FileKind::Console(_) | FileKind::Pipe(_) | FileKind::Epoll(_) | FileKind::Dev(Dev::Tty | Dev::Console) => {
-            Err(Errno::ESPIPE)
-        }
+        FileKind::Console(_)
+        | FileKind::Pipe(_)
+        | FileKind::Epoll(_)
+        | FileKind::EventFd(_)
+        | FileKind::Dev(Dev::Tty | Dev::Console) => Err(Errno::ESPIPE),
         FileKind::Dev(_) => Ok(0),
         FileKind::Synthetic(data, pos) => {
             let base = match ctx.int(2) {

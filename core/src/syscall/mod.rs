@@ -8,6 +8,7 @@
 
 pub mod clone;
 pub mod epoll;
+pub mod eventfd;
 pub mod exec;
 pub mod fs;
 pub mod io;
@@ -319,6 +320,8 @@ pub fn entry(n: u64) -> Entry {
         nr::PSELECT6 => E(poll::pselect6),
         nr::PIPE => E(pipe::pipe),
         nr::EPOLL_CREATE => E(epoll::epoll_create),
+        nr::EVENTFD => E(eventfd::eventfd),
+        nr::EVENTFD2 => E(eventfd::eventfd2),
         nr::EPOLL_CREATE1 => E(epoll::epoll_create1),
         nr::EPOLL_CTL => E(epoll::epoll_ctl),
         nr::EPOLL_WAIT => E(epoll::epoll_wait),

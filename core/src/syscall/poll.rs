@@ -24,6 +24,17 @@ struct Polled {
 }
 
 fn pipe_events(f: &OpenFile) -> i16 {
+    if let FileKind::EventFd(e) = &f.kind {
+        let c = *e.count();
+        let mut ev = 0;
+        if c > 0 {
+            ev |= libc::POLLIN;
+        }
+        if c < crate::fs::eventfd::MAX {
+            ev |= libc::POLLOUT;
+        }
+        return ev;
+    }
     let FileKind::Pipe(end) = &f.kind else { return 0 };
     let p = end.pipe.lock();
     let mut ev = 0;
@@ -116,6 +127,10 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
             FileKind::Pipe(end) => {
                 let q = if end.write { end.pipe.writers_wait.clone() } else { end.pipe.readers_wait.clone() };
                 ctx.block_on(&q);
+            }
+            FileKind::EventFd(e) => {
+                ctx.block_on(&e.readers);
+                ctx.block_on(&e.writers);
             }
             FileKind::Console(_) | FileKind::Dev(Dev::Tty | Dev::Console) => {
                 let q = ctx.k.console_input.queue.clone();
