@@ -286,3 +286,12 @@ fn eventfd_counts_blocks_and_polls() {
          write max: EINVAL\nblocked child read: 7\n",
     );
 }
+
+#[test]
+fn timerfd_expires_counts_periods_and_polls() {
+    check_program(
+        "timerfd",
+        "one-shot: 1, waited >= 40ms: yes\ndisarmed after expiry: yes\nnot yet: EAGAIN\n\
+         periodic: >= 4 periods: yes\npoll: 1 in=1\nabsolute: 1, waited >= 20ms: yes\n",
+    );
+}

@@ -28,6 +28,8 @@ pub enum FileKind {
     Epoll(crate::fs::epoll::Epoll),
     /// An eventfd.
     EventFd(crate::fs::eventfd::EventFd),
+    /// A timerfd.
+    TimerFd(crate::fs::timerfd::TimerFd),
     /// A file whose contents the kernel made (procfs): the snapshot taken
     /// at open, and the read offset.
     Synthetic(Vec<u8>, std::sync::atomic::AtomicUsize),
@@ -91,6 +93,7 @@ impl OpenFile {
             | FileKind::DevDir(_)
             | FileKind::Epoll(_)
             | FileKind::EventFd(_)
+            | FileKind::TimerFd(_)
             | FileKind::Synthetic(..)
             | FileKind::SynthDir(..) => None,
         }
@@ -117,7 +120,7 @@ impl OpenFile {
             FileKind::DevDir(_) => Ok(devfs::dir_stat()),
             FileKind::Synthetic(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::File(Vec::new()))),
             FileKind::SynthDir(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::Dir(Vec::new()))),
-            FileKind::Epoll(_) | FileKind::EventFd(_) => {
+            FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => {
                 // SAFETY: stat is plain integers; all-zero is valid.
                 let mut st: libc::stat = unsafe { std::mem::zeroed() };
                 st.st_mode = 0o600;

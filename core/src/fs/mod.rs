@@ -11,6 +11,7 @@ pub mod hostfs;
 pub mod path;
 pub mod pipe;
 pub mod procfs;
+pub mod timerfd;
 
 use hostfs::HostFs;
 use path::Lookup;

@@ -13,6 +13,7 @@ use crate::errno::{Errno, SysResult};
 use crate::fs::eventfd::{self, EventFd};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::pipe::{PipeEnd, PIPE_BUF, PIPE_SIZE};
+use crate::fs::timerfd::TimerFd;
 use crate::mm::mem::CHUNK;
 use crate::signal::{send, SigInfoFix};
 use std::sync::atomic::Ordering;
@@ -36,7 +37,12 @@ fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Er
             Ok(n)
         }
         (
-            FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::SynthDir(..),
+            FileKind::Dev(_)
+            | FileKind::DevDir(_)
+            | FileKind::Epoll(_)
+            | FileKind::EventFd(_)
+            | FileKind::TimerFd(_)
+            | FileKind::SynthDir(..),
             _,
         ) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
@@ -59,7 +65,12 @@ fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errn
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
         (FileKind::Synthetic(..), _) => Err(Errno::EACCES),
         (
-            FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::SynthDir(..),
+            FileKind::Dev(_)
+            | FileKind::DevDir(_)
+            | FileKind::Epoll(_)
+            | FileKind::EventFd(_)
+            | FileKind::TimerFd(_)
+            | FileKind::SynthDir(..),
             _,
         ) => Err(Errno::EINVAL),
         (FileKind::Host { fd, .. }, off) => {
@@ -203,6 +214,7 @@ fn read_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysRes
     match &f.kind {
         FileKind::Pipe(end) => pipe_read(ctx, f, end, segs),
         FileKind::EventFd(e) => eventfd_read(ctx, f, e, segs),
+        FileKind::TimerFd(t) => timerfd_read(ctx, f, t, segs),
         FileKind::Console(s) => console_read(ctx, f, s, segs),
         FileKind::Dev(Dev::Tty | Dev::Console) => match &ctx.k.console[0] {
             Some(s) => console_read(ctx, f, s, segs),
@@ -269,6 +281,29 @@ fn eventfd_write(ctx: &mut Ctx<'_>, f: &OpenFile, e: &EventFd, segs: &[(u64, usi
         *c += v;
     }
     ctx.k.wake_all(&e.readers);
+    Ok(8)
+}
+
+/// Reads a timerfd: the expirations since the last read; waits for one.
+fn timerfd_read(ctx: &mut Ctx<'_>, f: &OpenFile, t: &TimerFd, segs: &[(u64, usize)]) -> SysResult {
+    if segs.iter().map(|s| s.1).sum::<usize>() < 8 {
+        return Err(Errno::EINVAL);
+    }
+    let n = {
+        let mut s = t.state();
+        if s.expirations == 0 {
+            if f.nonblocking() {
+                return Err(Errno::EAGAIN);
+            }
+            let e = ctx.block_on(&t.readers);
+            if let Some(d) = s.deadline {
+                ctx.k.timers.add(d, ctx.me);
+            }
+            return Err(e);
+        }
+        std::mem::take(&mut s.expirations)
+    };
+    scatter(ctx, segs, &n.to_le_bytes())?;
     Ok(8)
 }
 
@@ -457,6 +492,7 @@ pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
         | FileKind::Pipe(_)
         | FileKind::Epoll(_)
         | FileKind::EventFd(_)
+        | FileKind::TimerFd(_)
         | FileKind::Dev(Dev::Tty | Dev::Console) => Err(Errno::ESPIPE),
         FileKind::Dev(_) => Ok(0),
         FileKind::Synthetic(data, pos) => {

@@ -22,6 +22,7 @@ pub mod proc;
 pub mod signal;
 pub mod strace;
 pub mod time;
+pub mod timerfd;
 pub mod wait;
 
 use std::sync::Arc;
@@ -322,6 +323,9 @@ pub fn entry(n: u64) -> Entry {
         nr::EPOLL_CREATE => E(epoll::epoll_create),
         nr::EVENTFD => E(eventfd::eventfd),
         nr::EVENTFD2 => E(eventfd::eventfd2),
+        nr::TIMERFD_CREATE => E(timerfd::timerfd_create),
+        nr::TIMERFD_SETTIME => E(timerfd::timerfd_settime),
+        nr::TIMERFD_GETTIME => E(timerfd::timerfd_gettime),
         nr::EPOLL_CREATE1 => E(epoll::epoll_create1),
         nr::EPOLL_CTL => E(epoll::epoll_ctl),
         nr::EPOLL_WAIT => E(epoll::epoll_wait),

@@ -24,6 +24,9 @@ struct Polled {
 }
 
 fn pipe_events(f: &OpenFile) -> i16 {
+    if let FileKind::TimerFd(t) = &f.kind {
+        return if t.state().expirations > 0 { libc::POLLIN } else { 0 };
+    }
     if let FileKind::EventFd(e) = &f.kind {
         let c = *e.count();
         let mut ev = 0;
@@ -131,6 +134,12 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
             FileKind::EventFd(e) => {
                 ctx.block_on(&e.readers);
                 ctx.block_on(&e.writers);
+            }
+            FileKind::TimerFd(t) => {
+                ctx.block_on(&t.readers);
+                if let Some(d) = t.state().deadline {
+                    ctx.k.timers.add(d, ctx.me);
+                }
             }
             FileKind::Console(_) | FileKind::Dev(Dev::Tty | Dev::Console) => {
                 let q = ctx.k.console_input.queue.clone();
