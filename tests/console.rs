@@ -21,17 +21,28 @@ fn openpty() -> (File, OwnedFd) {
     unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
 }
 
-/// Runs an interactive `/bin/busybox sh` on a terminal, typing `input`;
-/// returns umvm's exit code and everything the terminal showed.
-fn run_on_terminal(cfg: Config, root: &std::path::Path, input: &str) -> (i32, String) {
-    let (mut master, slave) = openpty();
+/// A umvm running on a pty.
+struct OnPty {
+    child: std::process::Child,
+    master: File,
+    /// The pty's modes before umvm started.
+    modes_before: libc::termios,
+    trace_dir: TempDir,
+}
+
+/// Starts umvm on a new pty (its controlling terminal, as a login shell's
+/// would be) with `argv` as init.
+fn spawn_on_pty(cfg: Config, root: &std::path::Path, argv: &[&str]) -> OnPty {
+    let (master, slave) = openpty();
+    let modes_before = modes(&master);
     let mut cmd = Command::new(umvm());
     cmd.args(["run", "--root-dir", root.to_str().unwrap(), "--trap", cfg.trap.name()]);
     let trace_dir = TempDir::new("strace");
     if cfg.strace {
         cmd.args(["--strace", "--strace-file", trace_dir.path().join("trace").to_str().unwrap()]);
     }
-    cmd.args(["--", "/bin/busybox", "sh"])
+    cmd.arg("--")
+        .args(argv)
         .env_remove("UMVM_LOG")
         .env("TERM", "linux")
         .stdin(Stdio::from(slave.try_clone().unwrap()))
@@ -47,8 +58,15 @@ fn run_on_terminal(cfg: Config, root: &std::path::Path, input: &str) -> (i32, St
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     drop(cmd); // closes our copies of the slave
+    OnPty { child, master, modes_before, trace_dir }
+}
+
+/// Runs an interactive `/bin/busybox sh` on a terminal, typing `input`;
+/// returns umvm's exit code and everything the terminal showed.
+fn run_on_terminal(cfg: Config, root: &std::path::Path, input: &str) -> (i32, String) {
+    let OnPty { mut child, mut master, trace_dir, .. } = spawn_on_pty(cfg, root, &["/bin/busybox", "sh"]);
 
     let mut reader = master.try_clone().unwrap();
     let output = std::thread::spawn(move || {
@@ -115,32 +133,8 @@ fn modes(master: &File) -> libc::termios {
 fn ctrl_c_kills_the_foreground_job_not_the_shell_and_modes_are_restored() {
     let root = Rootfs::system();
     for cfg in configs() {
-        let (mut master, slave) = openpty();
-        let before = modes(&master);
-        let mut cmd = Command::new(umvm());
-        cmd.args(["run", "--root-dir", root.path().to_str().unwrap(), "--trap", cfg.trap.name()]);
-        let trace_dir = TempDir::new("strace");
-        if cfg.strace {
-            cmd.args(["--strace", "--strace-file", trace_dir.path().join("trace").to_str().unwrap()]);
-        }
-        cmd.args(["--", "/bin/sh"])
-            .env_remove("UMVM_LOG")
-            .env("TERM", "linux")
-            .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave));
-        // SAFETY: setsid and ioctl are async-signal-safe; umvm gets the pty
-        // as its controlling terminal, as a login shell would.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().unwrap();
-        drop(cmd);
+        let OnPty { mut child, mut master, modes_before: before, trace_dir: _trace_dir } =
+            spawn_on_pty(cfg, root.path(), &["/bin/sh"]);
         let mut reader = master.try_clone().unwrap();
         let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = shown.clone();

@@ -19,6 +19,9 @@ use crate::trap::Platform;
 pub struct LoopShared {
     /// Messages for the loop, drained before it next waits.
     pub inbox: Mutex<Vec<Msg>>,
+    /// Set when the inbox may hold messages: the loop checks it after
+    /// every syscall without taking the lock.
+    pub has_mail: std::sync::atomic::AtomicBool,
     /// Host pid of the loop's doorbell process (0 before it has one).
     pub doorbell: AtomicI32,
 }
@@ -111,6 +114,7 @@ impl Kernel {
     pub fn post(&self, loop_id: usize, msg: Msg) {
         let Some(l) = self.loops.get(loop_id) else { return };
         l.inbox.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
+        l.has_mail.store(true, Ordering::Release);
         if CURRENT_LOOP.with(|c| c.get()) != Some(loop_id) {
             doorbell::ring(l.doorbell.load(Ordering::Acquire));
         }

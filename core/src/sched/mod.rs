@@ -173,6 +173,11 @@ impl TracerLoop {
     }
 
     fn drain_inbox(&mut self) {
+        // A message posted after this swap sets the flag again, and is
+        // taken below or at the next call.
+        if !self.k.loops[self.id].has_mail.swap(false, Ordering::AcqRel) {
+            return;
+        }
         loop {
             let msgs = std::mem::take(&mut *self.k.loops[self.id].inbox.lock().unwrap_or_else(|e| e.into_inner()));
             if msgs.is_empty() {

@@ -174,28 +174,19 @@ impl<'a> Ctx<'a> {
     }
 
     /// Looks up `path` relative to `dirfd` (or the cwd) in the root
-    /// filesystem. devfs nodes are handled by the callers that support
-    /// them (open, stat, access...); any other operation on one is EPERM.
+    /// filesystem. devfs and procfs nodes are handled by the callers that
+    /// support them (open, stat, access...); any other operation on one is
+    /// EPERM.
     pub fn lookup_at(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
-        if self.dev_path(dirfd, path)?.is_some() {
-            return Err(Errno::EPERM);
+        match self.special(dirfd, path, false)? {
+            Special::Host(abs) => self.k.vfs.lookup(b"/", &abs, follow),
+            Special::Dev(_) | Special::Proc(..) => Err(Errno::EPERM),
         }
-        let base = self.base_dir(dirfd, path)?;
-        self.k.vfs.lookup(&base, path, follow)
     }
 
     /// Looks up `path` relative to the cwd (see [`Ctx::lookup_at`]).
     pub fn lookup(&self, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
         self.lookup_at(AT_FDCWD, path, follow)
-    }
-
-    /// What `path` (relative to `dirfd`) names in devfs, if it is there.
-    pub fn dev_path(&self, dirfd: i32, path: &[u8]) -> Result<Option<devfs::DevPath>, Errno> {
-        match self.special(dirfd, path, false)? {
-            Special::Dev(dp) => Ok(Some(dp)),
-            Special::Proc(..) => Ok(Some(devfs::DevPath::Missing)),
-            Special::Host(_) => Ok(None),
-        }
     }
 
     /// Which filesystem `path` (relative to `dirfd`) is on: devfs, procfs
