@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use umvm_core::{TrapMode, VmBuilder};
+use umvm_core::{ConsoleMode, TrapMode, VmBuilder};
 
 #[derive(Parser)]
 #[command(name = "umvm", version, about = "A user-mode virtual machine for x86-64 Linux")]
@@ -32,6 +32,13 @@ struct RunArgs {
     /// How guest syscalls are caught: seccomp (default) or sysemu.
     #[arg(long, value_name = "MODE", default_value = "seccomp")]
     trap: TrapMode,
+
+    /// What the guest's console is: tty (umvm's line discipline; a host
+    /// terminal on stdin is put in raw mode), pipe (umvm's stdin, stdout
+    /// and stderr passed through byte for byte), or auto (tty when stdin
+    /// is a terminal, else pipe).
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    console: ConsoleMode,
 
     /// Print every guest syscall with its arguments and result.
     #[arg(long)]
@@ -59,7 +66,7 @@ fn parse_size(s: &str) -> Result<u64> {
 }
 
 fn run(args: RunArgs) -> Result<i32> {
-    let mut vm = VmBuilder::new().trap(args.trap);
+    let mut vm = VmBuilder::new().trap(args.trap).console(args.console);
     if let Some(dir) = &args.root_dir {
         vm = vm.root_dir(dir);
     }

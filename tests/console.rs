@@ -190,3 +190,106 @@ fn ctrl_c_kills_the_foreground_job_not_the_shell_and_modes_are_restored() {
         );
     }
 }
+
+#[test]
+fn host_terminal_is_raw_while_running_ctrl_z_stops_and_resize_reaches_the_guest() {
+    use std::os::fd::AsRawFd;
+    let root = Rootfs::system();
+    for cfg in configs() {
+        let OnPty { mut child, mut master, modes_before: before, trace_dir: _trace_dir } =
+            spawn_on_pty(cfg, root.path(), &["/bin/sh"]);
+        let mut reader = master.try_clone().unwrap();
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = shown.clone();
+        let output = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let text =
+            |s: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| String::from_utf8_lossy(&s.lock().unwrap()).into_owned();
+        let wait_for = |what: &str| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while !text(&shown).contains(what) {
+                assert!(std::time::Instant::now() < deadline, "{cfg}: no {what:?} on the terminal:\n{}", text(&shown));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        master.write_all(b"echo up-$((2+3))\n").unwrap();
+        wait_for("up-5");
+        // umvm runs the line discipline: the host's is off.
+        let during = modes(&master);
+        assert_eq!(during.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG), 0, "{cfg}: host terminal not raw");
+        // ^Z stops the foreground job; the shell reports it and goes on.
+        master.write_all(b"sleep 100\n").unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        master.write_all(b"\x1a").unwrap();
+        wait_for("Stopped");
+        master.write_all(b"kill -9 %1; echo after-$?\n").unwrap();
+        wait_for("after-0");
+        // A resize of the host terminal is the guest terminal's too.
+        let ws = libc::winsize { ws_row: 40, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+        assert_eq!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) }, 0);
+        std::thread::sleep(Duration::from_millis(300));
+        master.write_all(b"echo size-$(stty size | tr ' ' x)\n").unwrap();
+        wait_for("size-40x100");
+        master.write_all(b"exit 0\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{cfg}: the shell did not exit:\n{}", text(&shown));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let after = modes(&master);
+        drop(master);
+        let _ = output.join();
+        let shown = text(&shown);
+        assert_eq!(status.code(), Some(0), "{cfg}: {shown}");
+        assert_eq!(
+            (before.c_iflag, before.c_oflag, before.c_lflag, before.c_cc),
+            (after.c_iflag, after.c_oflag, after.c_lflag, after.c_cc),
+            "{cfg}: the terminal's modes were not restored"
+        );
+    }
+}
+
+#[test]
+fn terminal_modes_are_restored_on_sigterm_and_on_a_failed_boot() {
+    let root = Rootfs::system();
+    let cfg = configs()[0];
+    // SIGTERM to umvm while the guest waits for input.
+    let OnPty { mut child, mut master, modes_before: before, trace_dir: _t } =
+        spawn_on_pty(cfg, root.path(), &["/bin/sh"]);
+    master.write_all(b"echo ready-$((3*3))\n").unwrap();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&seen).contains("ready-9") {
+        assert!(std::time::Instant::now() < deadline, "no prompt: {:?}", String::from_utf8_lossy(&seen));
+        let mut buf = [0u8; 1024];
+        let n = master.read(&mut buf).unwrap();
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // SAFETY: plain kill of our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    let after = modes(&master);
+    assert_eq!((before.c_lflag, before.c_iflag, before.c_oflag), (after.c_lflag, after.c_iflag, after.c_oflag));
+    // init that does not exist: an error, and the modes are the same.
+    let OnPty { mut child, master, modes_before: before, trace_dir: _t } =
+        spawn_on_pty(cfg, root.path(), &["/nonexistent"]);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let after = modes(&master);
+    assert_eq!((before.c_lflag, before.c_iflag, before.c_oflag), (after.c_lflag, after.c_iflag, after.c_oflag));
+}

@@ -75,6 +75,11 @@ impl Errno {
     /// it waits for and must be re-run when woken. Never reaches a guest.
     pub const BLOCK: Errno = Errno(512);
 
+    /// Kernel-internal (Linux's ERESTARTNOINTR): the syscall is to be
+    /// made again from the start once the signals just sent to the caller
+    /// are handled (a background read after SIGTTIN). Never reaches a guest.
+    pub const RESTART: Errno = Errno(513);
+
     /// The calling thread's current `errno`, after a failed libc call.
     pub fn last() -> Errno {
         Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))

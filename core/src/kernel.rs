@@ -63,6 +63,9 @@ pub struct Kernel {
     pub console_input: ConsoleInput,
     /// The console as a controlling terminal (session, foreground group).
     pub console_tty: ConsoleTty,
+    /// The console's terminal, when the console is one (`--console tty`):
+    /// then init's fds 0-2 are the terminal, not `console`'s streams.
+    pub tty: Option<crate::dev::tty::Tty>,
     /// The pipes of open FIFOs, by host (device, inode).
     pub fifos: Mutex<std::collections::HashMap<(u64, u64), Weak<crate::fs::pipe::Pipe>>>,
     me: Weak<Kernel>,
@@ -77,6 +80,7 @@ impl Kernel {
         strace: Option<TraceSink>,
         mem_bytes: u64,
         nloops: usize,
+        tty: Option<crate::dev::tty::Tty>,
     ) -> Arc<Kernel> {
         Arc::new_cyclic(|me| Kernel {
             me: me.clone(),
@@ -95,6 +99,7 @@ impl Kernel {
             console_input: ConsoleInput::default(),
             fifos: Mutex::default(),
             console_tty: ConsoleTty::default(),
+            tty,
         })
     }
 

@@ -20,5 +20,6 @@ pub mod task;
 pub mod trap;
 pub mod vm;
 
+pub use dev::console::ConsoleMode;
 pub use trap::TrapMode;
 pub use vm::{Vm, VmBuilder, VmError};

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
-use crate::dev::console::TerminalGuard;
+use crate::dev::console::{ConsoleMode, TerminalGuard};
 use crate::errno::Errno;
 use crate::fs::hostfs::HostFs;
 use crate::fs::Vfs;
@@ -47,6 +47,7 @@ pub struct VmBuilder {
     env: Vec<Vec<u8>>,
     pin: bool,
     mem_bytes: u64,
+    console: ConsoleMode,
 }
 
 impl Default for VmBuilder {
@@ -59,6 +60,7 @@ impl Default for VmBuilder {
             env: vec![b"HOME=/".to_vec(), b"TERM=linux".to_vec()],
             pin: true,
             mem_bytes: 256 << 20,
+            console: ConsoleMode::Auto,
         }
     }
 }
@@ -113,6 +115,12 @@ impl VmBuilder {
         self
     }
 
+    /// Chooses what the console is (a terminal, or umvm's streams).
+    pub fn console(mut self, mode: ConsoleMode) -> Self {
+        self.console = mode;
+        self
+    }
+
     /// Checks the configuration and builds the VM.
     pub fn build(self) -> Result<Vm, VmError> {
         let dir = self.root_dir.ok_or(VmError::NoRoot)?;
@@ -128,7 +136,8 @@ impl VmBuilder {
         };
         let strace = self.strace.map(Mutex::new);
         let cpus = sched::allowed_cpus();
-        let kernel = Kernel::new(Vfs::new(fs), self.trap.platform(), filter, strace, self.mem_bytes, cpus.len());
+        let tty = if self.console.is_tty() { crate::dev::tty::Tty::new() } else { None };
+        let kernel = Kernel::new(Vfs::new(fs), self.trap.platform(), filter, strace, self.mem_bytes, cpus.len(), tty);
         Ok(Vm { kernel, init: self.init, env: self.env, pin: self.pin, cpus })
     }
 }
@@ -146,7 +155,10 @@ impl Vm {
     /// Boots the VM and runs it until init ends; returns init's exit
     /// status (128+N when a signal N killed it).
     pub fn run(self) -> Result<i32, VmError> {
-        let _terminal = TerminalGuard::save();
+        let terminal = TerminalGuard::save();
+        if self.kernel.tty.as_ref().is_some_and(|t| t.on_host_terminal()) {
+            terminal.raw();
+        }
         // The guest's umask alone decides the modes of files it creates.
         // SAFETY: umask has no preconditions.
         unsafe { libc::umask(0) };
@@ -175,7 +187,10 @@ impl Vm {
         let k = self.kernel.clone();
         std::thread::Builder::new()
             .name("umvm-console".into())
-            .spawn(move || k.console_input.watch(&k))
+            .spawn(move || match &k.tty {
+                Some(tty) => tty.run_input(&k),
+                None => k.console_input.watch(&k),
+            })
             .map_err(|_| VmError::Lost)?;
         drop(events_tx);
         let spec = InitSpec { path: self.init[0].clone(), argv: self.init, envp: self.env };

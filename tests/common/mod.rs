@@ -387,6 +387,11 @@ pub fn run_guest_with_stdin(cfg: Config, root: &Path, argv: &[&str], stdin: &[u8
 /// for tests whose guests finish in a second or two, so that a hang costs
 /// little time before it fails.
 pub fn run_guest_timeout(cfg: Config, root: &Path, argv: &[&str], stdin: &[u8], timeout: Duration) -> Run {
+    run_guest_opts(cfg, root, &[], argv, stdin, timeout)
+}
+
+/// Like run_guest_timeout, with extra `umvm run` options (`--console tty`).
+pub fn run_guest_opts(cfg: Config, root: &Path, opts: &[&str], argv: &[&str], stdin: &[u8], timeout: Duration) -> Run {
     let trace_dir = cfg.strace.then(|| TempDir::new("strace"));
     let trace_file = trace_dir.as_ref().map(|d| d.path().join("strace.txt"));
     let mut args: Vec<OsString> =
@@ -396,6 +401,7 @@ pub fn run_guest_timeout(cfg: Config, root: &Path, argv: &[&str], stdin: &[u8], 
         args.push("--strace-file".into());
         args.push(f.into());
     }
+    args.extend(opts.iter().map(OsString::from));
     args.push("--".into());
     args.extend(argv.iter().map(OsString::from));
     let mut run = run_umvm_timeout(&args, stdin, timeout);

@@ -1,10 +1,14 @@
 //! The console: umvm's own stdin, stdout and stderr, given to init as its
 //! fds 0, 1 and 2.
 //!
-//! Step 1 passes terminal ioctls through to the host terminal when there
-//! is one (and answers ENOTTY otherwise, as for a pipe). Whatever mode the
-//! guest leaves the terminal in, [`TerminalGuard`] restores the host's on
-//! every exit path. The line discipline of Step 2 replaces the pass-through.
+//! Two modes ([`ConsoleMode`]). As a terminal (the default when stdin is
+//! a host terminal), the guest gets umvm's line discipline (`dev::tty`)
+//! and the host terminal is put in raw mode. As plain streams (the default
+//! otherwise), init's fds are umvm's own, byte for byte: piped data is
+//! never edited, echoed or turned into signals; terminal ioctls then go to
+//! the host terminal if there is one, else fail with ENOTTY as on a pipe.
+//! Whatever the mode, [`TerminalGuard`] restores the host terminal's modes
+//! on every exit path.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -47,28 +51,87 @@ impl ConsoleStream {
     }
 }
 
-/// Restores the host terminal's modes when dropped.
-pub struct TerminalGuard {
-    saved: Option<(RawFd, libc::termios)>,
+/// What the guest's console is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConsoleMode {
+    /// A terminal when umvm's stdin is one, plain streams otherwise.
+    #[default]
+    Auto,
+    /// Always a terminal with umvm's line discipline, even over a pipe.
+    Tty,
+    /// Always umvm's streams, passed through unchanged.
+    Pipe,
 }
+
+impl std::str::FromStr for ConsoleMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ConsoleMode, String> {
+        match s {
+            "auto" => Ok(ConsoleMode::Auto),
+            "tty" => Ok(ConsoleMode::Tty),
+            "pipe" => Ok(ConsoleMode::Pipe),
+            _ => Err(format!("{s}: not a console mode (auto, tty or pipe)")),
+        }
+    }
+}
+
+impl ConsoleMode {
+    /// Whether the console is a terminal, given umvm's stdin.
+    pub fn is_tty(self) -> bool {
+        match self {
+            // SAFETY: isatty only inspects fd 0.
+            ConsoleMode::Auto => (unsafe { libc::isatty(0) }) == 1,
+            ConsoleMode::Tty => true,
+            ConsoleMode::Pipe => false,
+        }
+    }
+}
+
+/// The host terminal's modes as umvm found them, for every exit path
+/// (the guard's drop, and the signal thread on SIGTERM/SIGHUP).
+static SAVED_TERMIOS: Mutex<Option<libc::termios>> = Mutex::new(None);
+
+/// Puts the host terminal back as umvm found it.
+pub fn restore_terminal() {
+    let saved = *SAVED_TERMIOS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = saved {
+        // SAFETY: restores modes saved from the same fd.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+    }
+}
+
+/// Restores the host terminal's modes when dropped.
+pub struct TerminalGuard(());
 
 impl TerminalGuard {
     /// Saves the modes of umvm's stdin, if it is a terminal.
     pub fn save() -> TerminalGuard {
         let mut t = std::mem::MaybeUninit::<libc::termios>::zeroed();
         // SAFETY: tcgetattr fills `t` or fails.
-        let ok = unsafe { libc::tcgetattr(0, t.as_mut_ptr()) } == 0;
-        // SAFETY: filled by tcgetattr when ok.
-        TerminalGuard { saved: ok.then(|| (0, unsafe { t.assume_init() })) }
+        if unsafe { libc::tcgetattr(0, t.as_mut_ptr()) } == 0 {
+            // SAFETY: filled by tcgetattr.
+            *SAVED_TERMIOS.lock().unwrap_or_else(|e| e.into_inner()) = Some(unsafe { t.assume_init() });
+        }
+        TerminalGuard(())
+    }
+
+    /// Switches the host terminal to raw mode: every byte typed goes to
+    /// the guest's line discipline, and output is not processed twice.
+    pub fn raw(&self) {
+        let saved = *SAVED_TERMIOS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut t) = saved {
+            // SAFETY: cfmakeraw edits a local copy; tcsetattr applies it.
+            unsafe {
+                libc::cfmakeraw(&mut t);
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+            }
+        }
     }
 }
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        if let Some((fd, t)) = &self.saved {
-            // SAFETY: restores modes saved from the same fd.
-            unsafe { libc::tcsetattr(*fd, libc::TCSANOW, t) };
-        }
+        restore_terminal();
     }
 }
 
@@ -183,7 +246,9 @@ impl ConsoleTty {
 
 /// Host signals a terminal raises (^C, ^\\, ^Z, a resize): umvm takes them
 /// instead of dying or stopping, and the guest's foreground job gets them.
-pub const TERMINAL_SIGNALS: [i32; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP, libc::SIGWINCH];
+/// SIGTERM and SIGHUP end umvm, after it restored the host terminal.
+pub const TERMINAL_SIGNALS: [i32; 6] =
+    [libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP, libc::SIGWINCH, libc::SIGTERM, libc::SIGHUP];
 
 /// Blocks the terminal signals in the calling thread (and the threads it
 /// starts), so that only the forwarding thread takes them.
@@ -200,7 +265,7 @@ pub fn block_terminal_signals() {
 }
 
 /// The forwarding thread: each terminal signal umvm receives goes to the
-/// console's foreground process group.
+/// console's foreground process group; SIGTERM and SIGHUP end the VM.
 pub fn forward_terminal_signals(k: &Kernel) {
     // SAFETY: as in block_terminal_signals; sigwait fills `sig`.
     unsafe {
@@ -214,12 +279,13 @@ pub fn forward_terminal_signals(k: &Kernel) {
             if libc::sigwait(&set, &mut sig) != 0 {
                 return;
             }
-            let (_, fg) = k.console_tty.get();
-            let fix = crate::signal::SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None };
-            let targets: Vec<_> = k.procs().processes().filter(|p| p.state().pgid == fg).cloned().collect();
-            for p in targets {
-                crate::signal::send::to_process(k, &p, sig, fix);
+            if sig == libc::SIGTERM || sig == libc::SIGHUP {
+                // The guest's processes die with umvm (PDEATHSIG and
+                // PTRACE_O_EXITKILL); the terminal must not stay raw.
+                restore_terminal();
+                libc::_exit(128 + sig);
             }
+            crate::dev::tty::forward_host_signal(k, sig);
         }
     }
 }

@@ -3,3 +3,6 @@
 
 pub mod console;
 pub mod devfs;
+pub mod ldisc;
+pub mod termios;
+pub mod tty;

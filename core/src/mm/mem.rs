@@ -21,6 +21,8 @@ pub unsafe trait Pod: Copy {}
 // SAFETY: integers and these C structs of integers satisfy Pod's contract.
 unsafe impl Pod for u8 {}
 // SAFETY: as above.
+unsafe impl Pod for u16 {}
+// SAFETY: as above.
 unsafe impl Pod for u32 {}
 // SAFETY: as above.
 unsafe impl Pod for i32 {}

@@ -24,6 +24,7 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::dev::devfs::Dev;
 use crate::errno::Errno;
 use crate::fs::fdtable::FdTable;
 use crate::fs::file::{FileKind, OpenFile};
@@ -237,6 +238,13 @@ impl TracerLoop {
         let process = Arc::new(Process::new(vpid, Shared::new(SigHandlers::default()), state));
         let mut files = FdTable::new();
         for (fd, stream) in self.k.console.iter().enumerate() {
+            if self.k.tty.is_some() {
+                // Each of fds 0-2 is the terminal, read-write, as a getty
+                // or UML's init leaves them.
+                let f = OpenFile::new(FileKind::Dev(Dev::Console), b"/dev/console".to_vec(), libc::O_RDWR);
+                let _ = files.insert_at(fd as i32, Arc::new(f), false, u64::MAX);
+                continue;
+            }
             let Some(s) = stream else { continue };
             let Some(d) = crate::dev::console::ConsoleStream::dup(s.fd().as_raw_fd()) else { continue };
             let flags = if fd == 0 { libc::O_RDONLY } else { libc::O_WRONLY };
@@ -424,6 +432,17 @@ impl TracerLoop {
                 self.parked.insert(tid, Parked { regs, deadline: d, progress, call });
                 Ok(())
             }
+            Outcome::Restart => {
+                trace(&k, vtid, &call, Some(-(Errno::RESTART.0 as i64)));
+                let mut r = regs;
+                r.rax = r.orig_rax;
+                r.rip -= 2;
+                r.orig_rax = u64::MAX;
+                ptrace::set_regs(tid, &r)?;
+                // The signals the syscall sent must be queued first.
+                self.drain_inbox();
+                k.platform.resume(tid, 0)
+            }
             Outcome::Exec(new) => {
                 trace(&k, vtid, &call, Some(0));
                 ptrace::set_regs(tid, &new)?;
@@ -515,9 +534,19 @@ impl TracerLoop {
 
     /// Sets `r` as a syscall interrupted by `sig` leaves it: restarted
     /// after the handler when the handler has SA_RESTART, else EINTR.
+    /// Without a handler (a stop signal, then SIGCONT) it restarts, but
+    /// for the few calls signal(7) says fail with EINTR even then.
     fn set_interrupted(&self, tid: i32, r: &mut Regs, sig: i32) {
-        let restart = !crate::signal::never_restarts(r.orig_rax)
-            && self.tasks.get(&tid).is_some_and(|t| t.process.sighand.lock().restarts(sig));
+        let nr = r.orig_rax;
+        let restart = (1..=64).contains(&sig)
+            && self.tasks.get(&tid).is_some_and(|t| {
+                let h = t.process.sighand.lock();
+                if h.has_handler(sig) {
+                    !crate::signal::never_restarts(nr) && h.restarts(sig)
+                } else {
+                    !crate::signal::eintr_after_stop(nr)
+                }
+            });
         if restart {
             r.rax = r.orig_rax;
             r.rip -= 2;
@@ -582,10 +611,13 @@ impl TracerLoop {
         }
         let sig = sig.or_else(|| self.tasks.get(&tid).and_then(|t| t.sig_pending.keys().next().copied())).unwrap_or(0);
         let mut r = p.regs;
-        self.set_interrupted(tid, &mut r, sig);
         if p.progress > 0 {
-            // Part of the work was done: that is the result, as in Linux.
+            // Part of the work was done: that is the result, as in Linux
+            // (never a restart, which would do it twice).
             r.rax = p.progress as u64;
+            r.orig_rax = u64::MAX;
+        } else {
+            self.set_interrupted(tid, &mut r, sig);
         }
         let vtid = self.tasks[&tid].vtid;
         trace(&self.k, vtid, &p.call, Some(r.rax as i64));

@@ -123,6 +123,13 @@ pub fn never_restarts(nr: u64) -> bool {
     )
 }
 
+/// Syscalls that fail with EINTR after the process was stopped and
+/// continued, with no handler involved (signal(7)).
+pub fn eintr_after_stop(nr: u64) -> bool {
+    use crate::syscall::names::nr;
+    matches!(nr, nr::EPOLL_WAIT | nr::EPOLL_PWAIT | nr::EPOLL_PWAIT2 | nr::RT_SIGTIMEDWAIT)
+}
+
 /// What the kernel writes into a signal's siginfo at its delivery stop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SigInfoFix {

@@ -34,3 +34,22 @@ pub fn to_process(k: &Kernel, p: &Arc<Process>, sig: i32, fix: SigInfoFix) {
         let _ = to_thread(k, vtid, sig, fix);
     }
 }
+
+/// Init only receives the signals it has a handler for (Linux protects a
+/// pid namespace's init from the rest, SIGKILL included).
+pub fn init_accepts(p: &Process, sig: i32) -> bool {
+    p.vpid != 1 || p.sighand.lock().has_handler(sig)
+}
+
+/// Sends `sig` to every process of group `pgid` (init only when it
+/// handles the signal); Err(ESRCH) when the group is empty.
+pub fn to_group(k: &Kernel, pgid: i32, sig: i32, fix: SigInfoFix) -> Result<(), Errno> {
+    let targets: Vec<_> = k.procs().processes().filter(|p| p.state().pgid == pgid).cloned().collect();
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    for p in targets.iter().filter(|p| init_accepts(p, sig)) {
+        to_process(k, p, sig, fix);
+    }
+    Ok(())
+}

@@ -216,10 +216,19 @@ fn read_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysRes
         FileKind::EventFd(e) => eventfd_read(ctx, f, e, segs),
         FileKind::TimerFd(t) => timerfd_read(ctx, f, t, segs),
         FileKind::Console(s) => console_read(ctx, f, s, segs),
-        FileKind::Dev(Dev::Tty | Dev::Console) => match &ctx.k.console[0] {
-            Some(s) => console_read(ctx, f, s, segs),
-            None => Ok(0),
-        },
+        FileKind::Dev(Dev::Tty | Dev::Console) => {
+            let k = ctx.k;
+            match (&k.tty, &k.console[0]) {
+                (Some(tty), _) => {
+                    let total: usize = segs.iter().map(|s| s.1).sum();
+                    let data = super::tty::read(ctx, f, tty, total)?;
+                    scatter(ctx, segs, &data)?;
+                    Ok(data.len() as i64)
+                }
+                (None, Some(s)) => console_read(ctx, f, s, segs),
+                (None, None) => Ok(0),
+            }
+        }
         FileKind::Dev(Dev::Null) => Ok(0),
         FileKind::Dev(d) => {
             let total: usize = segs.iter().map(|s| s.1).sum::<usize>().min(CHUNK);
@@ -332,6 +341,21 @@ fn write_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysRe
         FileKind::Pipe(end) => pipe_write(ctx, f, end, segs),
         FileKind::EventFd(e) => eventfd_write(ctx, f, e, segs),
         FileKind::Dev(Dev::Full) => Err(Errno::ENOSPC),
+        FileKind::Dev(Dev::Tty | Dev::Console) if ctx.k.tty.is_some() => {
+            let k = ctx.k;
+            let tty = k.tty.as_ref().expect("checked");
+            let mut written = 0;
+            while written < total {
+                let n = (total - written).min(CHUNK);
+                let data = gather(ctx, segs, written, n)?;
+                match super::tty::write(ctx, tty, &data) {
+                    Ok(n) => written += n as usize,
+                    Err(e) if written == 0 => return Err(e),
+                    Err(_) => break,
+                }
+            }
+            Ok(written as i64)
+        }
         FileKind::Dev(Dev::Tty | Dev::Console) => {
             let Some(s) = &ctx.k.console[1] else { return Ok(total as i64) };
             let mut written = 0;
@@ -527,9 +551,10 @@ pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
 /// The kernel's `struct termios` (what TCGETS copies), not glibc's.
 const KERNEL_TERMIOS: usize = 36;
 
-/// `ioctl(fd, request, arg)`: terminal requests on the console (passed
-/// through to the host terminal, ENOTTY when it is not one) and the
-/// generic fd requests.
+/// `ioctl(fd, request, arg)`: the generic fd requests, and terminal
+/// requests on the console: served by umvm's terminal (`syscall::tty`)
+/// when the console is one, else passed through to the host terminal
+/// (ENOTTY when there is none).
 pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.int(0);
     let f = ctx.task.files.lock().get(fd)?;
@@ -545,6 +570,12 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             return Ok(0);
         }
         _ => {}
+    }
+    if matches!(f.kind, FileKind::Dev(Dev::Tty | Dev::Console)) {
+        let k = ctx.k;
+        if let Some(tty) = &k.tty {
+            return super::tty::ioctl(ctx, tty, req, arg);
+        }
     }
     let s = match &f.kind {
         FileKind::Console(s) => s,
@@ -575,53 +606,11 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             ctx.mem.write(arg, &buf[..8])?;
             Ok(0)
         }
-        // Job control: the console's foreground group, in its session.
-        libc::TIOCGPGRP => {
-            let (_, fg) = ctx.k.console_tty.get();
-            ctx.mem.write_val(arg, &fg)?;
-            Ok(0)
-        }
-        libc::TIOCSPGRP => {
-            let pgrp: i32 = ctx.mem.read_val(arg)?;
-            if pgrp <= 0 {
-                return Err(Errno::EINVAL);
-            }
-            let (sid, _) = ctx.k.console_tty.get();
-            if ctx.task.process.state().sid != sid {
-                return Err(Errno::ENOTTY);
-            }
-            let exists = ctx.k.procs().processes().any(|p| {
-                let s = p.state();
-                s.pgid == pgrp && s.sid == sid && s.exit.is_none()
-            });
-            if !exists {
-                return Err(Errno::EPERM);
-            }
-            ctx.k.console_tty.set_foreground(pgrp);
-            Ok(0)
-        }
-        libc::TIOCGSID => {
-            let (sid, _) = ctx.k.console_tty.get();
-            ctx.mem.write_val(arg, &sid)?;
-            Ok(0)
-        }
-        libc::TIOCSCTTY => {
-            // A session leader takes the console as its controlling terminal.
-            let (sid, pgid, vpid) = {
-                let s = ctx.task.process.state();
-                (s.sid, s.pgid, ctx.task.vpid())
-            };
-            if sid != vpid {
-                return Err(Errno::EPERM);
-            }
-            ctx.k.console_tty.set_session(sid, pgid);
-            Ok(0)
-        }
         libc::TIOCSWINSZ => {
             ctx.mem.read(arg, &mut buf[..8])?;
             host_ioctl(&mut buf)
         }
-        _ => Err(Errno::ENOTTY),
+        _ => super::tty::job_ioctl(ctx, req, arg),
     }
 }
 

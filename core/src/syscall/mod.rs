@@ -23,6 +23,7 @@ pub mod signal;
 pub mod strace;
 pub mod time;
 pub mod timerfd;
+pub mod tty;
 pub mod wait;
 
 use std::sync::Arc;
@@ -244,6 +245,8 @@ pub enum Outcome {
     },
     /// execve succeeded: the new program starts with these registers.
     Exec(Regs),
+    /// Make the syscall again once pending signals are handled.
+    Restart,
 }
 
 /// Serves the syscall `task` is stopped at. `deadline` is what an earlier
@@ -282,6 +285,7 @@ pub fn dispatch(
         Err(Errno::BLOCK) if ctx.blocked => Outcome::Block { deadline: ctx.deadline, progress: ctx.progress },
         // A handler may not return BLOCK without waiting on something.
         Err(Errno::BLOCK) => Outcome::Return(-(libc::EINTR as i64)),
+        Err(Errno::RESTART) => Outcome::Restart,
         r => Outcome::Return(r.unwrap_or_else(|e| -(e.0 as i64))),
     }
 }

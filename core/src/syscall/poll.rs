@@ -79,6 +79,22 @@ pub(crate) fn wait_on_files(ctx: &mut Ctx<'_>, files: &[Arc<OpenFile>]) {
     register(ctx, &list);
 }
 
+/// The console terminal's events: readable as a read would return
+/// (Linux's input_available_p: a line, or VMIN bytes), always writable.
+fn tty_events(tty: &crate::dev::tty::Tty) -> i16 {
+    let l = tty.ldisc();
+    let t = l.termios();
+    let vmin = if t.cc[crate::dev::termios::cc::VTIME] == 0 { t.cc[crate::dev::termios::cc::VMIN] as usize } else { 1 };
+    let mut ev = libc::POLLOUT;
+    if l.readable(vmin) {
+        ev |= libc::POLLIN;
+    }
+    if l.hung_up() {
+        ev |= libc::POLLHUP;
+    }
+    ev
+}
+
 /// Computes revents for every entry; returns them and how many are ready.
 fn readiness(k: &Kernel, list: &[Polled]) -> (Vec<i16>, usize) {
     let mut revents = vec![0i16; list.len()];
@@ -91,6 +107,10 @@ fn readiness(k: &Kernel, list: &[Polled]) -> (Vec<i16>, usize) {
         }
         let Some(f) = &p.file else { continue };
         let host_fd = match &f.kind {
+            FileKind::Dev(Dev::Tty | Dev::Console) if k.tty.is_some() => {
+                revents[i] = tty_events(k.tty.as_ref().expect("checked")) & (p.events | libc::POLLHUP);
+                continue;
+            }
             FileKind::Dev(Dev::Tty | Dev::Console) => k.console[0].as_ref().map(|s| s.fd()),
             FileKind::Dev(_) | FileKind::Synthetic(..) | FileKind::SynthDir(..) => {
                 revents[i] = (libc::POLLIN | libc::POLLOUT) & p.events;
@@ -140,6 +160,10 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
                 if let Some(d) = t.state().deadline {
                     ctx.k.timers.add(d, ctx.me);
                 }
+            }
+            FileKind::Dev(Dev::Tty | Dev::Console) if ctx.k.tty.is_some() => {
+                let q = ctx.k.tty.as_ref().expect("checked").readers.clone();
+                ctx.block_on(&q);
             }
             FileKind::Console(_) | FileKind::Dev(Dev::Tty | Dev::Console) => {
                 let q = ctx.k.console_input.queue.clone();

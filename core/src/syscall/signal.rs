@@ -45,11 +45,7 @@ fn sender(ctx: &Ctx<'_>, code: i32) -> SigInfoFix {
     SigInfoFix { code, pid: ctx.task.vpid(), uid: ctx.task.process.state().creds.uid, status: 0, value: None }
 }
 
-/// Init only receives the signals it has a handler for (Linux protects a
-/// pid namespace's init from the rest, SIGKILL included).
-fn init_accepts(p: &crate::task::Process, sig: i32) -> bool {
-    p.vpid != 1 || p.sighand.lock().has_handler(sig)
-}
+use crate::signal::send::init_accepts;
 
 /// `kill(pid, sig)`: a process, the caller's group (0), every process but
 /// init and the caller (-1), or a group (-pgid).

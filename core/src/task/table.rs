@@ -70,3 +70,29 @@ impl ProcTable {
         self.threads.get(&vtid).copied()
     }
 }
+
+impl ProcTable {
+    /// Whether process group `pgid` is orphaned (Linux's
+    /// will_become_orphaned_pgrp): no live member has a parent in another
+    /// group of the same session. Job control stops are not sent to such
+    /// a group, since nobody would continue it. A parent that is init does
+    /// not count, as for the host's global init.
+    pub fn pgrp_orphaned(&self, pgid: i32) -> bool {
+        for p in self.processes() {
+            let (pg, sid, ppid, dead) = {
+                let s = p.state();
+                (s.pgid, s.sid, s.ppid, s.exit.is_some())
+            };
+            if pg != pgid || dead || ppid <= 1 {
+                continue;
+            }
+            if let Some(parent) = self.process(ppid) {
+                let s = parent.state();
+                if s.pgid != pgid && s.sid == sid {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
