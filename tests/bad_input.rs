@@ -156,11 +156,18 @@ fn an_elf_with_absurd_program_header_values_is_an_error() {
 }
 
 #[test]
-fn a_dynamic_executable_is_refused_in_this_step() {
+fn a_missing_or_bad_dynamic_loader_is_an_error_naming_it() {
     let root = Rootfs::new();
     std::fs::copy(guest_program_dynamic("exit_status"), root.host_path("/bin/dynamic")).unwrap();
     for trap in traps() {
-        expect_error(trap, root.path(), "/bin/dynamic", "/bin/dynamic");
+        let line = expect_error(trap, root.path(), "/bin/dynamic", "/bin/dynamic");
+        assert!(line.contains("interpreter /lib/ld-musl-x86_64.so.1: not found"), "{line}");
+    }
+    // A loader that is not an ELF file.
+    root.write("/lib/ld-musl-x86_64.so.1", b"not an elf", 0o755);
+    for trap in traps() {
+        let line = expect_error(trap, root.path(), "/bin/dynamic", "/bin/dynamic");
+        assert!(line.contains("interpreter /lib/ld-musl-x86_64.so.1: not an ELF"), "{line}");
     }
 }
 

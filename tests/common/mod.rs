@@ -176,6 +176,19 @@ impl Rootfs {
         fs::copy(guest_program(name), self.host_path(&guest)).unwrap();
         guest
     }
+
+    /// Copies host binary `host` to guest path `guest` with every shared
+    /// library `ldd` lists for it (and its loader), at the same paths.
+    pub fn install_with_libs(&self, host: &Path, guest: &str) {
+        self.write(guest, fs::read(host).unwrap(), 0o755);
+        let ldd = Command::new("ldd").arg(host).output().expect("ldd");
+        for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
+            if word.starts_with('/') {
+                let lib = fs::read(word).unwrap_or_else(|e| panic!("{word}: {e}"));
+                self.write(word, lib, 0o755);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -191,6 +204,11 @@ pub fn guest_program(name: &str) -> PathBuf {
 /// Like guest_program, but linked dynamically (against musl's loader).
 pub fn guest_program_dynamic(name: &str) -> PathBuf {
     compile_guest(name, "musl-gcc", "-O2")
+}
+
+/// Like guest_program, but linked dynamically against the host's glibc.
+pub fn guest_program_glibc(name: &str) -> PathBuf {
+    compile_guest(name, "gcc", "-pie")
 }
 
 /// Like guest_program, but a static position-independent executable

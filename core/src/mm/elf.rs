@@ -34,9 +34,9 @@ pub enum ElfError {
     /// Neither ET_EXEC nor ET_DYN.
     #[error("ELF type {0} is not an executable")]
     Type(u16),
-    /// Needs a dynamic loader (Step 3).
-    #[error("dynamically linked (interpreter {0}): only static executables are supported yet")]
-    Dynamic(String),
+    /// PT_INTERP does not hold a usable path.
+    #[error("bad interpreter path in PT_INTERP")]
+    Interp,
     /// A malformed header or segment.
     #[error("malformed ELF: {0}")]
     Malformed(String),
@@ -93,6 +93,8 @@ pub struct ElfInfo {
     pub phnum: u16,
     /// Whether PT_GNU_STACK asks for an executable stack.
     pub exec_stack: bool,
+    /// PT_INTERP: the dynamic loader the program needs, a guest path.
+    pub interp: Option<Vec<u8>>,
 }
 
 /// Linux refuses program header tables larger than this.
@@ -155,6 +157,7 @@ impl ElfInfo {
             phdr_vaddr: None,
             phnum,
             exec_stack: false,
+            interp: None,
         };
         let mut explicit_phdr = None;
         for (i, ph) in phdrs.iter().enumerate() {
@@ -163,8 +166,15 @@ impl ElfInfo {
                     let interp = ph
                         .data(e, data)
                         .map_err(|()| ElfError::Truncated("PT_INTERP extends past the end of the file"))?;
-                    let interp = interp.split(|&b| b == 0).next().unwrap_or_default();
-                    return Err(ElfError::Dynamic(String::from_utf8_lossy(interp).into_owned()));
+                    // Linux wants a NUL-terminated path and nothing after it.
+                    let path = match interp.split_last() {
+                        Some((0, path)) if !path.is_empty() && !path.contains(&0) && path.len() < 4096 => path,
+                        _ => return Err(ElfError::Interp),
+                    };
+                    if info.interp.is_some() {
+                        return Err(ElfError::Malformed("two PT_INTERP headers".into()));
+                    }
+                    info.interp = Some(path.to_vec());
                 }
                 object::elf::PT_LOAD => info.segments.push(Self::segment(i, ph, data.len() as u64)?),
                 object::elf::PT_PHDR => explicit_phdr = Some(ph.p_vaddr(e)),

@@ -1,5 +1,6 @@
-//! The ELF loader: maps a static executable into a process that has just
-//! exec'd the stub, and builds its initial stack (ARCHITECTURE §4).
+//! The ELF loader: maps an executable, and its dynamic loader if it names
+//! one, into a process that has just exec'd the stub, and builds its
+//! initial stack (ARCHITECTURE §4).
 //!
 //! The address space is built with injected host syscalls: one anonymous
 //! mapping per segment, one copy of all file bytes (a single
@@ -146,15 +147,26 @@ pub struct ExecArgs<'a> {
     pub random: [u8; 16],
 }
 
-/// Maps `info`/`file` into the process and builds its stack. `inject`
-/// runs one host syscall in the process and returns its raw result.
+/// Runs one injected host syscall, naming what the loader was doing.
+type Sys<'a> = dyn FnMut(&'static str, u64, [u64; 6]) -> Result<u64, LoadError> + 'a;
+
+/// Maps the program `main` (and its dynamic loader `interp`, if it has
+/// one) into the process and builds its stack. `inject` runs one host
+/// syscall in the process and returns its raw result.
+///
+/// Placement follows Linux's load_elf_binary: an ET_DYN program with a
+/// loader (a PIE) goes at ELF_ET_DYN_BASE plus a random offset, as does
+/// one without (a static PIE, or `ld.so` run as a program, whose heap then
+/// has room after it); the loader goes where the host's randomised mmap
+/// puts it, and execution starts at the loader's entry.
 pub fn load(
     mem: &GuestMem,
     inject: &mut dyn FnMut(u64, [u64; 6]) -> Result<i64, Errno>,
-    info: &ElfInfo,
-    file: &[u8],
+    main: (&ElfInfo, &[u8]),
+    interp: Option<(&ElfInfo, &[u8])>,
     args: &ExecArgs<'_>,
 ) -> Result<Loaded, LoadError> {
+    let (info, file) = main;
     let total: usize = args.argv.iter().chain(args.envp).map(|s| s.len() + 1 + 8).sum();
     if total > MAX_ARGS_TOTAL {
         return Err(LoadError::TooBig);
@@ -162,8 +174,7 @@ pub fn load(
     let rnd = u64::from_le_bytes(args.random[..8].try_into().expect("8 bytes"));
     let bias = if info.pie {
         // ELF_ET_DYN_BASE plus up to 2^28 random pages, as Linux does.
-        let lo = page_down(info.segments.iter().map(|s| s.vaddr).min().unwrap_or(0));
-        ET_DYN_BASE + ((rnd & 0x0fff_ffff) << 12) - lo
+        ET_DYN_BASE + ((rnd & 0x0fff_ffff) << 12) - image_lo(info)
     } else {
         0
     };
@@ -175,11 +186,65 @@ pub fn load(
         }
         Ok(r as u64)
     };
+    let end_of_image = map_image(mem, &mut sys, info, file, bias)?;
+    let (entry, interp_base) = match interp {
+        Some((ii, idata)) => {
+            let ibias = if ii.pie {
+                // Let the host's mmap pick (and randomise) the place, then
+                // map the loader there.
+                let span = image_hi(ii) - image_lo(ii);
+                let none = libc::PROT_NONE as u64;
+                let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+                let at = sys("placing the interpreter", nr::MMAP, [0, span, none, anon, u64::MAX, 0])?;
+                sys("placing the interpreter", nr::MUNMAP, [at, span, 0, 0, 0, 0])?;
+                at - image_lo(ii)
+            } else {
+                0
+            };
+            map_image(mem, &mut sys, ii, idata, ibias)?;
+            (ibias + ii.entry, ibias)
+        }
+        None => (bias + info.entry, 0),
+    };
 
+    // The stack.
+    let mut stack_prot = rw();
+    if info.exec_stack {
+        stack_prot |= libc::PROT_EXEC as u64;
+    }
+    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK) as u64;
+    let stack = sys("mapping the stack", nr::MMAP, [0, STACK_SIZE, stack_prot, flags, u64::MAX, 0])?;
+    let top = stack + STACK_SIZE;
+    let (sp, image) = build_stack(top, info, bias, interp_base, args);
+    mem.write(sp, &image).map_err(|errno| LoadError::Host { what: "writing the stack", errno })?;
+
+    // The heap starts past the program, at a random page within 32 MiB as
+    // Linux's brk randomisation does.
+    let brk = page_up(end_of_image) + ((rnd >> 32) & 0x1fff) * PAGE;
+    Ok(Loaded { entry, sp, brk })
+}
+
+fn rw() -> u64 {
+    (libc::PROT_READ | libc::PROT_WRITE) as u64
+}
+
+/// The lowest page an image's segments touch (before the bias).
+fn image_lo(info: &ElfInfo) -> u64 {
+    page_down(info.segments.iter().map(|s| s.vaddr).min().unwrap_or(0))
+}
+
+/// The end of an image's last segment, page-aligned (before the bias).
+fn image_hi(info: &ElfInfo) -> u64 {
+    page_up(info.segments.iter().map(|s| s.vaddr + s.memsz).max().unwrap_or(0))
+}
+
+/// Maps one ELF image at `bias`: anonymous read-write pages for every
+/// segment, one copy of the file bytes, then the final protections.
+/// Returns the end of the image.
+fn map_image(mem: &GuestMem, sys: &mut Sys<'_>, info: &ElfInfo, file: &[u8], bias: u64) -> Result<u64, LoadError> {
     // Map every segment read-write, skipping pages an earlier segment
     // already mapped (segments may share a boundary page).
     let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE) as u64;
-    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
     let mut mapped: Vec<(u64, u64)> = Vec::new();
     let mut end_of_image = 0;
     for s in &info.segments {
@@ -193,7 +258,7 @@ pub fn load(
         if lo >= hi {
             continue;
         }
-        let at = sys("mapping a segment", nr::MMAP, [lo, hi - lo, rw, anon, u64::MAX, 0])?;
+        let at = sys("mapping a segment", nr::MMAP, [lo, hi - lo, rw(), anon, u64::MAX, 0])?;
         if at != lo {
             return Err(LoadError::Host { what: "mapping a segment", errno: Errno::ENOMEM });
         }
@@ -207,26 +272,11 @@ pub fn load(
     for s in &info.segments {
         let (lo, hi) = (page_down(bias + s.vaddr), page_up(bias + s.vaddr + s.memsz));
         let prot = prot_of_range(&info.segments, bias, lo, hi, s);
-        if prot as u64 != rw {
+        if prot as u64 != rw() {
             sys("protecting a segment", nr::MPROTECT, [lo, hi - lo, prot as u64, 0, 0, 0])?;
         }
     }
-
-    // The stack.
-    let mut stack_prot = rw;
-    if info.exec_stack {
-        stack_prot |= libc::PROT_EXEC as u64;
-    }
-    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK) as u64;
-    let stack = sys("mapping the stack", nr::MMAP, [0, STACK_SIZE, stack_prot, flags, u64::MAX, 0])?;
-    let top = stack + STACK_SIZE;
-    let (sp, image) = build_stack(top, info, bias, args);
-    mem.write(sp, &image).map_err(|errno| LoadError::Host { what: "writing the stack", errno })?;
-
-    // The heap starts past the image, at a random page within 32 MiB as
-    // Linux's brk randomisation does.
-    let brk = page_up(end_of_image) + ((rnd >> 32) & 0x1fff) * PAGE;
-    Ok(Loaded { entry: bias + info.entry, sp, brk })
+    Ok(end_of_image)
 }
 
 /// Protection for the pages of `s`: where another segment shares a
@@ -242,7 +292,7 @@ fn prot_of_range(segs: &[Segment], bias: u64, lo: u64, hi: u64, s: &Segment) -> 
 
 /// Lays out the initial stack below `top`; returns the stack pointer and
 /// the bytes from there up to `top`.
-fn build_stack(top: u64, info: &ElfInfo, bias: u64, args: &ExecArgs<'_>) -> (u64, Vec<u8>) {
+fn build_stack(top: u64, info: &ElfInfo, bias: u64, interp_base: u64, args: &ExecArgs<'_>) -> (u64, Vec<u8>) {
     // Strings area, built downwards from `top`: execfn, envp, argv,
     // platform, random bytes.
     let mut strings: Vec<u8> = Vec::new();
@@ -272,7 +322,7 @@ fn build_stack(top: u64, info: &ElfInfo, bias: u64, args: &ExecArgs<'_>) -> (u64
         (libc::AT_PHDR, info.phdr_vaddr.map_or(0, |p| p + bias)),
         (libc::AT_PHENT, 56),
         (libc::AT_PHNUM, info.phnum as u64),
-        (libc::AT_BASE, 0),
+        (libc::AT_BASE, interp_base),
         (libc::AT_FLAGS, 0),
         (libc::AT_ENTRY, info.entry + bias),
         (libc::AT_UID, args.creds.uid as u64),
@@ -320,6 +370,7 @@ mod tests {
             phdr_vaddr: Some(0x400040),
             phnum: 4,
             exec_stack: false,
+            interp: None,
         };
         let argv = [b"/bin/x".to_vec(), b"arg".to_vec()];
         let envp = [b"A=1".to_vec()];
@@ -332,7 +383,7 @@ mod tests {
             random: [7; 16],
         };
         let top = 0x7000_0000_0000;
-        let (sp, img) = build_stack(top, &info, 0, &args);
+        let (sp, img) = build_stack(top, &info, 0, 0x7f00_0000_0000, &args);
         assert_eq!(sp % 16, 0);
         assert_eq!(sp + img.len() as u64, top);
         let word = |i: usize| u64::from_le_bytes(img[i * 8..i * 8 + 8].try_into().unwrap());
@@ -354,6 +405,7 @@ mod tests {
             i += 2;
         }
         assert_eq!(aux[&libc::AT_ENTRY], 0x401000);
+        assert_eq!(aux[&libc::AT_BASE], 0x7f00_0000_0000);
         assert_eq!(aux[&libc::AT_PHDR], 0x400040);
         assert_eq!(aux[&libc::AT_PAGESZ], 4096);
         assert_eq!(string_at(aux[&libc::AT_EXECFN]), b"/bin/x");

@@ -41,6 +41,9 @@ pub enum ExecFault {
     /// Mapping it failed.
     #[error("loading it failed: {0}")]
     Load(LoadError),
+    /// Its PT_INTERP loader cannot be used.
+    #[error("interpreter {}: {}", String::from_utf8_lossy(.0), .1)]
+    Interp(Vec<u8>, Box<ExecFault>),
 }
 
 /// A failed exec, naming the guest path.
@@ -62,6 +65,12 @@ impl ExecError {
             ExecFault::TooLarge => Errno::ENOMEM,
             ExecFault::Elf(e) => e.errno(),
             ExecFault::Load(e) => e.errno(),
+            // A loader that is there but unusable is ELIBBAD, as in Linux.
+            ExecFault::Interp(_, f) => match **f {
+                ExecFault::Lookup(e) | ExecFault::Read(e) => e,
+                ExecFault::Elf(_) => Errno::ELIBBAD,
+                _ => Errno::EACCES,
+            },
         }
     }
 }
@@ -81,6 +90,8 @@ pub struct Executable {
 pub struct Resolved {
     /// The ELF that is loaded.
     pub exe: Executable,
+    /// Its dynamic loader (PT_INTERP), which is where it starts.
+    pub interp: Option<Executable>,
     /// Its argv.
     pub argv: Vec<Vec<u8>>,
     /// The path execve was given.
@@ -102,7 +113,15 @@ pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Resul
         let err = |fault| ExecError { path: path.clone(), fault };
         let (data, canonical) = read_file(k, cwd, &path)?;
         match ElfInfo::parse(&data) {
-            Ok(info) => return Ok(Resolved { exe: Executable { data, info, path: canonical }, argv, execfn }),
+            Ok(info) => {
+                let interp = match &info.interp {
+                    Some(ip) => {
+                        Some(read_interp(k, cwd, ip).map_err(|f| err(ExecFault::Interp(ip.clone(), Box::new(f))))?)
+                    }
+                    None => None,
+                };
+                return Ok(Resolved { exe: Executable { data, info, path: canonical }, interp, argv, execfn });
+            }
             Err(ElfError::Script) => {
                 let (interp, arg) = parse_shebang(&data).ok_or_else(|| err(ExecFault::Elf(ElfError::NotElf)))?;
                 let mut new = vec![interp.clone()];
@@ -116,6 +135,15 @@ pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Resul
         }
     }
     Err(ExecError { path, fault: ExecFault::Lookup(Errno::ELOOP) })
+}
+
+/// Reads and checks a program's dynamic loader. Its own PT_INTERP, if
+/// any, is ignored, as Linux does.
+fn read_interp(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<Executable, ExecFault> {
+    let (data, canonical) = read_file(k, cwd, path).map_err(|e| e.fault)?;
+    let mut info = ElfInfo::parse(&data).map_err(ExecFault::Elf)?;
+    info.interp = None;
+    Ok(Executable { data, info, path: canonical })
 }
 
 /// Splits a `#!` line into the interpreter and its optional single
@@ -199,7 +227,9 @@ pub fn load_into(task: &mut Task, regs: &Regs, r: Resolved, envp: &[Vec<u8>]) ->
             InjectError::Gone(_) => Errno::ESRCH,
         })
     };
-    let loaded = loader::load(&mem, &mut sys, &r.exe.info, &r.exe.data, &args).map_err(|e| err(ExecFault::Load(e)))?;
+    let interp = r.interp.as_ref().map(|i| (&i.info, i.data.as_slice()));
+    let loaded =
+        loader::load(&mem, &mut sys, (&r.exe.info, &r.exe.data), interp, &args).map_err(|e| err(ExecFault::Load(e)))?;
     task.mm.lock().brk = super::Brk { start: loaded.brk, cur: loaded.brk };
     task.set_comm_from_path(&r.execfn);
     {
