@@ -295,3 +295,12 @@ fn timerfd_expires_counts_periods_and_polls() {
          periodic: >= 4 periods: yes\npoll: 1 in=1\nabsolute: 1, waited >= 20ms: yes\n",
     );
 }
+
+#[test]
+fn file_mappings_are_shared_private_and_written_back() {
+    check_program(
+        "filemap",
+        "mapped 1 1\nparent sees child\nchild sees parent\nprivate Phild shared child\nfile child parent\n\
+         rdonly shared write: Permission denied\nzero 0\nshared zero page 42\n",
+    );
+}

@@ -66,6 +66,9 @@ pub struct Kernel {
     /// The console's terminal, when the console is one (`--console tty`):
     /// then init's fds 0-2 are the terminal, not `console`'s streams.
     pub tty: Option<crate::dev::tty::Tty>,
+    /// Hands umvm's host fds to guest processes (file mmap); None if the
+    /// host refused a socket pair (file mappings are then copies).
+    pub channel: Option<crate::trap::fdpass::Channel>,
     /// The pipes of open FIFOs, by host (device, inode).
     pub fifos: Mutex<std::collections::HashMap<(u64, u64), Weak<crate::fs::pipe::Pipe>>>,
     me: Weak<Kernel>,
@@ -100,6 +103,7 @@ impl Kernel {
             fifos: Mutex::default(),
             console_tty: ConsoleTty::default(),
             tty,
+            channel: crate::trap::fdpass::Channel::new().ok(),
         })
     }
 

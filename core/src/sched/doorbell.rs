@@ -22,7 +22,7 @@ pub const RING: i32 = libc::SIGUSR1;
 /// Starts a doorbell process traced by the calling thread.
 pub fn spawn(drop_to: Option<(u32, u32)>) -> Result<i32, SpawnError> {
     let stub_fd = stub::memfd().map_err(SpawnError::Host)?;
-    let pid = spawn::spawn(&SpawnSpec { stub_fd, filter: None, drop_to })?;
+    let pid = spawn::spawn(&SpawnSpec { stub_fd, filter: None, drop_to, channel: None })?;
     park(pid).map_err(SpawnError::Host)?;
     Ok(pid)
 }

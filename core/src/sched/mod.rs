@@ -208,7 +208,12 @@ impl TracerLoop {
         // Check the program before creating any process for it.
         let resolved = exec::resolve(&self.k, b"/", &spec.path, spec.argv.clone())?;
         let stub_fd = stub_fd()?;
-        let pid = spawn::spawn(&SpawnSpec { stub_fd, filter: self.k.filter.as_deref(), drop_to: self.drop_to })?;
+        let pid = spawn::spawn(&SpawnSpec {
+            stub_fd,
+            filter: self.k.filter.as_deref(),
+            drop_to: self.drop_to,
+            channel: self.k.channel.as_ref().map(|c| c.guest_end()),
+        })?;
         let vpid = self.k.procs().alloc_id();
         let state = ProcessState {
             ppid: 0,

@@ -1,13 +1,17 @@
 //! Memory syscalls the kernel emulates: brk, and mmap of files (anonymous
 //! mappings run natively; see trap/seccomp.rs) (Linux's mm/mmap.c).
+//! munmap, mprotect, madvise, msync and mincore of file mappings run on
+//! the host like those of anonymous memory: the mapping is the host's.
 
 use std::os::fd::AsRawFd;
 
 use super::names::nr;
 use super::Ctx;
+use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::FileKind;
 use crate::mm::mem::CHUNK;
+use crate::trap::fdpass::PassError;
 
 const PAGE: u64 = 4096;
 
@@ -89,9 +93,19 @@ pub fn mmap(ctx: &mut Ctx<'_>) -> SysResult {
     mmap_file(ctx)
 }
 
-/// `mmap` of a file: a private copy of the file's bytes in anonymous
-/// memory. Shared writable mappings need the page cache of Step 3 and are
-/// refused with ENODEV until then (as for a file that cannot be mapped).
+/// `mmap` of a file (Linux's mm/mmap.c, as ARCHITECTURE §4 has it).
+///
+/// A hostfs file is mapped by the host itself: umvm hands the process a
+/// duplicate of its host fd (trap::fdpass), the process maps it and closes
+/// it. MAP_SHARED mappings then share the host's page cache with every
+/// other process and with read/write, MAP_PRIVATE ones are copy-on-write
+/// as in Linux, and one copy of a library's pages serves every guest
+/// process. The fd's access mode is the guest's open mode, so the host
+/// checks PROT_WRITE on MAP_SHARED exactly as Linux does (EACCES).
+///
+/// `/dev/zero` maps as anonymous memory (shared anonymous for MAP_SHARED).
+/// If the fd cannot be handed over, a MAP_PRIVATE mapping falls back to a
+/// private copy of the file's bytes.
 fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
     let [addr, len, prot, flags, _, off] = ctx.args;
     let flags = flags as i32;
@@ -99,17 +113,51 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let f = ctx.file(4)?;
+    let shared = matches!(flags & libc::MAP_TYPE, libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE);
+    if let FileKind::Dev(Dev::Zero) = &f.kind {
+        let anon = (flags | libc::MAP_ANONYMOUS) as u64;
+        return ctx.inject(nr::MMAP, [addr, len, prot, anon, u64::MAX, 0]);
+    }
     let FileKind::Host { fd, dir: false } = &f.kind else {
         return Err(Errno::ENODEV);
     };
     if !f.readable() {
         return Err(Errno::EACCES);
     }
-    let shared = flags & libc::MAP_TYPE == libc::MAP_SHARED || flags & libc::MAP_TYPE == libc::MAP_SHARED_VALIDATE;
-    if shared && prot & libc::PROT_WRITE as u64 != 0 {
+    if shared && prot & libc::PROT_WRITE as u64 != 0 && !f.writable() {
+        return Err(Errno::EACCES);
+    }
+    let k = ctx.k;
+    if let Some(ch) = &k.channel {
+        match ch.install(ctx.task.tid, ctx.regs, fd.as_raw_fd()) {
+            Ok(gfd) => {
+                let r = ctx.inject(nr::MMAP, [addr, len, prot, flags as u64, gfd as u64, off]);
+                ctx.inject(nr::CLOSE, [gfd as u64, 0, 0, 0, 0, 0])?;
+                let r = r?;
+                // A host mount without exec rights does not bind the
+                // guest: a private executable mapping is then a copy.
+                let noexec = r == -(libc::EPERM as i64) && prot & libc::PROT_EXEC as u64 != 0;
+                if !(noexec && !shared) {
+                    return Ok(r);
+                }
+            }
+            Err(PassError::Gone(e)) => {
+                ctx.died = Some(e);
+                return Err(Errno::EFAULT);
+            }
+            Err(PassError::Host(e)) => tracing::debug!("fd hand-over failed ({e}); mapping a copy"),
+        }
+    }
+    if shared {
         return Err(Errno::ENODEV);
     }
-    let anon_flags = (flags & !libc::MAP_TYPE) | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    mmap_copy(ctx, fd.as_raw_fd())
+}
+
+/// A private mapping holding a copy of the file's bytes.
+fn mmap_copy(ctx: &mut Ctx<'_>, fd: i32) -> SysResult {
+    let [addr, len, prot, flags, _, off] = ctx.args;
+    let anon_flags = (flags as i32 & !libc::MAP_TYPE) | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
     let at = ctx.inject(nr::MMAP, [addr, len, prot, anon_flags as u64, u64::MAX, 0])?;
     if (-4095..0).contains(&at) {
         return Ok(at);
@@ -120,7 +168,7 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
     while done < len {
         let want = ((len - done) as usize).min(buf.len());
         // SAFETY: `buf` is writable for `want` bytes.
-        let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), want, (off + done) as i64) };
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), want, (off + done) as i64) };
         let n = Errno::result(n)? as usize;
         if n == 0 {
             break;

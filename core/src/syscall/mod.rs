@@ -415,7 +415,7 @@ pub fn entry(n: u64) -> Entry {
         // memory
         nr::BRK => E(mm::brk),
         nr::MMAP => N(Some(mm::mmap)),
-        nr::MUNMAP | nr::MPROTECT | nr::MADVISE => N(Some(mm::guarded_range)),
+        nr::MUNMAP | nr::MPROTECT | nr::MADVISE | nr::MSYNC | nr::MINCORE => N(Some(mm::guarded_range)),
         nr::MREMAP => N(Some(mm::mremap)),
         // signals and threads of the caller
         nr::RT_SIGPROCMASK | nr::RT_SIGRETURN | nr::SIGALTSTACK => N(None),

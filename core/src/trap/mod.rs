@@ -8,6 +8,7 @@
 //! Host syscalls the kernel needs a guest process to make are injected
 //! through the stub's gadget ([`inject`]).
 
+pub mod fdpass;
 pub mod inject;
 pub mod ptrace;
 pub mod seccomp;

@@ -74,6 +74,8 @@ pub const NATIVE: &[(u64, Rules)] = &[
     (nr::MUNMAP, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MPROTECT, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MADVISE, &[&[Cond::AboveStub { arg: 0 }]]),
+    (nr::MSYNC, &[&[Cond::AboveStub { arg: 0 }]]),
+    (nr::MINCORE, &[&[Cond::AboveStub { arg: 0 }]]),
     (
         nr::MREMAP,
         &[&[Cond::AboveStub { arg: 0 }, NOT_MREMAP_FIXED], &[Cond::AboveStub { arg: 0 }, Cond::AboveStub { arg: 4 }]],

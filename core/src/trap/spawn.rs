@@ -10,6 +10,7 @@
 
 use std::os::fd::RawFd;
 
+use super::fdpass::GUEST_FD;
 use super::ptrace;
 use super::Stop;
 use crate::errno::Errno;
@@ -22,6 +23,9 @@ pub struct SpawnSpec<'a> {
     pub filter: Option<&'a [seccompiler::sock_filter]>,
     /// When umvm runs as root: the uid/gid guest processes run as.
     pub drop_to: Option<(u32, u32)>,
+    /// The guest end of the fd-passing channel, installed at
+    /// `fdpass::GUEST_FD`.
+    pub channel: Option<RawFd>,
 }
 
 /// Why a guest process could not be started.
@@ -57,7 +61,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<i32, SpawnError> {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: see child_main.
-        unsafe { child_main(pipe[0], parent, spec.stub_fd, prog.as_ref(), spec.drop_to, &argv, &envp) }
+        unsafe { child_main(pipe[0], parent, spec, prog.as_ref(), &argv, &envp) }
     }
     // SAFETY: closing our copy of the read end.
     unsafe { libc::close(pipe[0]) };
@@ -106,12 +110,12 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<i32, SpawnError> {
 unsafe fn child_main(
     rd: RawFd,
     parent: i32,
-    stub_fd: RawFd,
+    spec: &SpawnSpec<'_>,
     prog: Option<&libc::sock_fprog>,
-    drop_to: Option<(u32, u32)>,
     argv: &[*const libc::c_char; 2],
     envp: &[*const libc::c_char; 1],
 ) -> ! {
+    let (stub_fd, drop_to) = (spec.stub_fd, spec.drop_to);
     let mut b = 0u8;
     if libc::read(rd, (&mut b as *mut u8).cast(), 1) != 1 {
         libc::_exit(120);
@@ -141,10 +145,24 @@ unsafe fn child_main(
     if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
         libc::_exit(123);
     }
+    // Keep the stub's memfd and the channel (at GUEST_FD, inheritable);
+    // close every other fd.
+    let keep = match spec.channel {
+        Some(c) if stub_fd < GUEST_FD => {
+            if libc::dup2(c, GUEST_FD) != GUEST_FD {
+                libc::_exit(126);
+            }
+            GUEST_FD
+        }
+        _ => stub_fd,
+    };
     if stub_fd > 0 {
         libc::syscall(libc::SYS_close_range, 0, stub_fd - 1, 0);
     }
-    libc::syscall(libc::SYS_close_range, stub_fd + 1, u32::MAX, 0);
+    if keep > stub_fd + 1 {
+        libc::syscall(libc::SYS_close_range, stub_fd + 1, keep - 1, 0);
+    }
+    libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0);
     if let Some(p) = prog {
         if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, p as *const libc::sock_fprog) != 0 {
             libc::_exit(124);
