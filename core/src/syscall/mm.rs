@@ -137,7 +137,7 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
                 // A host mount without exec rights does not bind the
                 // guest: a private executable mapping is then a copy.
                 let noexec = r == -(libc::EPERM as i64) && prot & libc::PROT_EXEC as u64 != 0;
-                if !(noexec && !shared) {
+                if !noexec || shared {
                     return Ok(r);
                 }
             }
