@@ -24,6 +24,9 @@ pub enum VmError {
         /// What is wrong with it.
         errno: Errno,
     },
+    /// The host directory for the tmpfs mounts could not be made.
+    #[error(transparent)]
+    Tmpfs(#[from] crate::fs::tmpfs::BackingError),
     /// No root filesystem was given.
     #[error("no root filesystem: give --root-dir DIR")]
     NoRoot,
@@ -128,12 +131,15 @@ impl VmBuilder {
         };
         let strace = self.strace.map(Mutex::new);
         let cpus = sched::allowed_cpus();
-        let kernel = Kernel::new(Vfs::new(fs), self.trap.platform(), filter, strace, self.mem_bytes, cpus.len());
+        let vfs = Vfs::new(fs)?;
+        let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, self.mem_bytes, cpus.len());
         Ok(Vm { kernel, init: self.init, env: self.env, pin: self.pin, cpus })
     }
 }
 
-/// A configured machine.
+/// A configured machine. Dropping it (after [`Vm::run`] returns, whatever
+/// it returns) removes what the VM kept on the host, such as its tmpfs
+/// files: the kernel itself lives on in threads that never end.
 pub struct Vm {
     kernel: Arc<Kernel>,
     init: Vec<Vec<u8>>,
@@ -145,7 +151,7 @@ pub struct Vm {
 impl Vm {
     /// Boots the VM and runs it until init ends; returns init's exit
     /// status (128+N when a signal N killed it).
-    pub fn run(self) -> Result<i32, VmError> {
+    pub fn run(mut self) -> Result<i32, VmError> {
         let _terminal = TerminalGuard::save();
         // The guest's umask alone decides the modes of files it creates.
         // SAFETY: umask has no preconditions.
@@ -178,7 +184,8 @@ impl Vm {
             .spawn(move || k.console_input.watch(&k))
             .map_err(|_| VmError::Lost)?;
         drop(events_tx);
-        let spec = InitSpec { path: self.init[0].clone(), argv: self.init, envp: self.env };
+        let argv = std::mem::take(&mut self.init);
+        let spec = InitSpec { path: argv[0].clone(), argv, envp: std::mem::take(&mut self.env) };
         self.kernel.post(0, Msg::StartInit(spec));
         let result = match events.recv() {
             Ok(Event::Halted(status)) => Ok(status),
@@ -191,5 +198,11 @@ impl Vm {
             }
         }
         result
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.kernel.vfs.release();
     }
 }

@@ -48,9 +48,11 @@ const HOST_OPEN_FLAGS: i32 = libc::O_ACCMODE
 
 /// Opens a procfs path: a snapshot of a file, or a directory listing.
 fn open_proc(ctx: &mut Ctx<'_>, node: ProcNode, abs: Vec<u8>, flags: i32) -> SysResult {
+    let excl = libc::O_CREAT | libc::O_EXCL;
     let kind = match node {
         ProcNode::Missing if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
         ProcNode::Missing => return Err(Errno::ENOENT),
+        _ if flags & excl == excl => return Err(Errno::EEXIST),
         ProcNode::Link(_) | ProcNode::Through(..) => return Err(Errno::ELOOP),
         _ if flags & libc::O_ACCMODE != libc::O_RDONLY => return Err(Errno::EACCES),
         ProcNode::Dir(entries) => FileKind::SynthDir(entries, Default::default()),
@@ -84,16 +86,14 @@ fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult {
 
 /// Opens `path` relative to `dirfd`: the heart of open, openat and creat.
 fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) -> SysResult {
-    let path = match ctx.special(dirfd, path, flags & libc::O_NOFOLLOW == 0)? {
-        Special::Dev(dp) => return open_dev(ctx, dp, flags),
-        Special::Proc(node, abs) => return open_proc(ctx, node, abs, flags),
-        Special::Host(abs) => abs,
-    };
-    let path = &path[..];
     // O_CREAT|O_EXCL never follows a final symlink; O_NOFOLLOW refuses it.
     let follow =
         flags & libc::O_NOFOLLOW == 0 && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
-    let l = ctx.lookup_at(dirfd, path, follow)?;
+    let l = match ctx.special(dirfd, path, follow)? {
+        Special::Dev(dp) => return open_dev(ctx, dp, flags),
+        Special::Proc(node, abs) => return open_proc(ctx, node, abs, flags),
+        Special::Host(l) => l,
+    };
     if l.stat.is_none() && follow && flags & libc::O_CREAT == 0 {
         return Err(Errno::ENOENT);
     }
@@ -133,7 +133,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
         }
     }
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
-    let file = OpenFile::new(FileKind::Host { fd, dir: ty == libc::S_IFDIR }, l.path, guest_flags);
+    let file = OpenFile::new(FileKind::Host { fd, dir: ty == libc::S_IFDIR, mount: l.mount }, l.path, guest_flags);
     ctx.install(Arc::new(file), flags & libc::O_CLOEXEC != 0)
 }
 
@@ -321,8 +321,9 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         return Ok(buf.len() as i64);
     }
     if let FileKind::DevDir(pos) = &f.kind {
-        let (buf, next) = devfs::dirents(pos.load(Ordering::Relaxed), count);
-        if buf.is_empty() && next < devfs::NODES.len() + 2 {
+        let subdirs = ctx.k.vfs.mounts().children_of(b"/dev");
+        let (buf, next) = devfs::dirents(pos.load(Ordering::Relaxed), count, &subdirs);
+        if buf.is_empty() && next < devfs::entry_count(&subdirs) {
             return Err(Errno::EINVAL);
         }
         ctx.mem.write(ctx.args[1], &buf)?;
@@ -395,15 +396,14 @@ fn stat_of(l: &Lookup, follow: bool) -> Result<libc::stat, Errno> {
     if follow {
         l.existing()
     } else {
-        hostfs::lstat_at(l.dir.as_fd(), &l.name)
+        l.lstat()
     }
 }
 
 /// Resolves the object of a `*stat*at` call: `AT_EMPTY_PATH` with an empty
-/// path means the fd itself.
+/// path means the fd itself (or the cwd).
 enum Target {
     Fd(Arc<OpenFile>),
-    Cwd(Vec<u8>),
     Path(Lookup),
     Made(libc::stat),
 }
@@ -414,17 +414,16 @@ fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result
         if flags & libc::AT_EMPTY_PATH == 0 {
             return Err(Errno::ENOENT);
         }
-        if dirfd == AT_FDCWD {
-            return Ok(Target::Cwd(ctx.cwd()));
+        if dirfd != AT_FDCWD {
+            return Ok(Target::Fd(ctx.task.files.lock().get(dirfd)?));
         }
-        return Ok(Target::Fd(ctx.task.files.lock().get(dirfd)?));
     }
-    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let (p, follow) = if p.is_empty() { (b".".to_vec(), true) } else { (p, flags & libc::AT_SYMLINK_NOFOLLOW == 0) };
     match ctx.special(dirfd, &p, follow)? {
-        Special::Dev(dp) => Ok(Target::Made(dev_stat(dp)?)),
+        Special::Dev(dp) => Ok(Target::Made(dev_stat(ctx, dp)?)),
         Special::Proc(ProcNode::Missing, _) => Err(Errno::ENOENT),
         Special::Proc(node, _) => Ok(Target::Made(procfs::node_stat(&node))),
-        Special::Host(abs) => Ok(Target::Path(ctx.k.vfs.lookup(b"/", &abs, follow)?)),
+        Special::Host(l) => Ok(Target::Path(l)),
     }
 }
 
@@ -433,9 +432,9 @@ fn write_stat(ctx: &Ctx<'_>, addr: u64, st: &libc::stat) -> SysResult {
     Ok(0)
 }
 
-fn dev_stat(dp: DevPath) -> Result<libc::stat, Errno> {
+fn dev_stat(ctx: &Ctx<'_>, dp: DevPath) -> Result<libc::stat, Errno> {
     match dp {
-        DevPath::Dir => Ok(devfs::dir_stat()),
+        DevPath::Dir => Ok(devfs::dir_stat(ctx.k.vfs.mounts().children_of(b"/dev").len())),
         DevPath::Node(d) => Ok(d.stat()),
         DevPath::Missing => Err(Errno::ENOENT),
     }
@@ -444,10 +443,10 @@ fn dev_stat(dp: DevPath) -> Result<libc::stat, Errno> {
 /// The stat of whatever `path` names, on any filesystem.
 fn path_stat(ctx: &Ctx<'_>, dirfd: i32, p: &[u8], follow: bool) -> Result<libc::stat, Errno> {
     match ctx.special(dirfd, p, follow)? {
-        Special::Dev(dp) => dev_stat(dp),
+        Special::Dev(dp) => dev_stat(ctx, dp),
         Special::Proc(ProcNode::Missing, _) => Err(Errno::ENOENT),
         Special::Proc(node, _) => Ok(procfs::node_stat(&node)),
-        Special::Host(abs) => stat_of(&ctx.k.vfs.lookup(b"/", &abs, follow)?, follow),
+        Special::Host(l) => stat_of(&l, follow),
     }
 }
 
@@ -463,10 +462,18 @@ pub fn lstat(ctx: &mut Ctx<'_>) -> SysResult {
     write_stat(ctx, ctx.args[1], &st)
 }
 
+/// The stat of an open file (/dev's link count counts its mount points).
+fn file_stat(ctx: &Ctx<'_>, f: &OpenFile) -> Result<libc::stat, Errno> {
+    match f.kind {
+        FileKind::DevDir(_) => dev_stat(ctx, DevPath::Dir),
+        _ => f.stat(),
+    }
+}
+
 /// `fstat(fd, buf)`.
 pub fn fstat(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    write_stat(ctx, ctx.args[1], &f.stat()?)
+    write_stat(ctx, ctx.args[1], &file_stat(ctx, &f)?)
 }
 
 /// `newfstatat(dirfd, path, buf, flags)`.
@@ -476,8 +483,7 @@ pub fn newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let st = match stat_target(ctx, ctx.int(0), 1, flags)? {
-        Target::Fd(f) => f.stat()?,
-        Target::Cwd(cwd) => ctx.k.vfs.lookup(&cwd, b".", true)?.existing()?,
+        Target::Fd(f) => file_stat(ctx, &f)?,
         Target::Path(l) => stat_of(&l, flags & libc::AT_SYMLINK_NOFOLLOW == 0)?,
         Target::Made(st) => st,
     };
@@ -519,18 +525,22 @@ pub fn statx(ctx: &mut Ctx<'_>) -> SysResult {
     let mask = ctx.args[3] as u32;
     let sync = flags & libc::AT_STATX_SYNC_TYPE;
     let stx = match stat_target(ctx, ctx.int(0), 1, flags)? {
-        Target::Fd(f) if f.host_fd().is_none() => statx_of(&f.stat()?),
+        Target::Fd(f) if f.host_fd().is_none() => statx_of(&file_stat(ctx, &f)?),
         Target::Made(st) => statx_of(&st),
-        Target::Fd(f) => host_statx(f.need_host_fd()?, &CString::default(), libc::AT_EMPTY_PATH | sync, mask)?,
-        Target::Cwd(cwd) => {
-            let l = ctx.k.vfs.lookup(&cwd, b".", true)?;
-            host_statx(l.dir.as_fd(), &l.name, libc::AT_SYMLINK_NOFOLLOW | sync, mask)?
+        Target::Fd(f) => {
+            let mut x = host_statx(f.need_host_fd()?, &CString::default(), libc::AT_EMPTY_PATH | sync, mask)?;
+            if let FileKind::Host { mount, .. } = &f.kind {
+                mount.fix_statx(&mut x);
+            }
+            x
         }
         Target::Path(l) => {
             if flags & libc::AT_SYMLINK_NOFOLLOW == 0 {
                 l.existing()?;
             }
-            host_statx(l.dir.as_fd(), &l.name, libc::AT_SYMLINK_NOFOLLOW | sync, mask)?
+            let mut x = host_statx(l.dir.as_fd(), &l.name, libc::AT_SYMLINK_NOFOLLOW | sync, mask)?;
+            l.mount.fix_statx(&mut x);
+            x
         }
     };
     ctx.mem.write_val(ctx.args[4], &stx)?;
@@ -545,8 +555,8 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let p = ctx.path(path_arg)?;
-    let abs = match ctx.special(dirfd, &p, false)? {
-        Special::Host(abs) => abs,
+    let l = match ctx.special(dirfd, &p, false)? {
+        Special::Host(l) => l,
         Special::Proc(ProcNode::Link(target), _) => {
             let n = target.len().min(size as usize);
             ctx.mem.write(buf, &target[..n])?;
@@ -555,7 +565,6 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
         Special::Proc(ProcNode::Missing, _) | Special::Dev(DevPath::Missing) => return Err(Errno::ENOENT),
         _ => return Err(Errno::EINVAL),
     };
-    let l = ctx.k.vfs.lookup(b"/", &abs, false)?;
     let target =
         hostfs::readlink_at(l.dir.as_fd(), &l.name).map_err(|e| if e == Errno::ENOENT { e } else { Errno::EINVAL })?;
     let n = target.len().min(size as usize);
@@ -581,14 +590,13 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i
     }
     let p = ctx.path(path_arg)?;
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let abs = match ctx.special(dirfd, &p, follow)? {
-        Special::Host(abs) => abs,
+    let l = match ctx.special(dirfd, &p, follow)? {
+        Special::Host(l) => l,
         _ => {
             let st = path_stat(ctx, dirfd, &p, follow)?;
             return if mode & libc::X_OK != 0 && st.st_mode & 0o111 == 0 { Err(Errno::EACCES) } else { Ok(0) };
         }
     };
-    let l = ctx.k.vfs.lookup(b"/", &abs, follow)?;
     if follow {
         l.existing()?;
     }
@@ -627,7 +635,7 @@ pub fn getcwd(ctx: &mut Ctx<'_>) -> SysResult {
 /// `chdir(path)`.
 pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
     let p = ctx.path(0)?;
-    let abs = match ctx.special(AT_FDCWD, &p, true)? {
+    let l = match ctx.special(AT_FDCWD, &p, true)? {
         Special::Dev(DevPath::Dir) => {
             ctx.task.fs.lock().cwd = b"/dev".to_vec();
             return Ok(0);
@@ -638,9 +646,8 @@ pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
         }
         Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
         Special::Dev(_) | Special::Proc(..) => return Err(Errno::ENOTDIR),
-        Special::Host(abs) => abs,
+        Special::Host(l) => l,
     };
-    let l = ctx.k.vfs.lookup(b"/", &abs, true)?;
     if hostfs::file_type(&l.existing()?) != libc::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }
@@ -670,8 +677,9 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> SysR
         return Err(Errno::EINVAL);
     }
     let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
-    if l.path == b"/" {
-        return Err(Errno::EBUSY);
+    // A mount point (or `/`) is busy; unlink refuses it as a directory.
+    if ctx.k.vfs.mounts().is_mount_point(&l.path) {
+        return Err(if flags & libc::AT_REMOVEDIR != 0 { Errno::EBUSY } else { Errno::EISDIR });
     }
     if flags & libc::AT_REMOVEDIR == 0 && l.must_be_dir {
         return Err(if hostfs::lstat_at(l.dir.as_fd(), &l.name)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -702,8 +710,14 @@ pub fn unlinkat(ctx: &mut Ctx<'_>) -> SysResult {
 fn do_rename(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg: usize, flags: u32) -> SysResult {
     let from = ctx.lookup_at(olddir, &ctx.path(old_arg)?, false)?;
     let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
-    if from.path == b"/" || to.path == b"/" {
+    let mounts = ctx.k.vfs.mounts();
+    if mounts.is_mount_point(&from.path) || mounts.is_mount_point(&to.path) {
         return Err(Errno::EBUSY);
+    }
+    // The host directories of two mounts may share a host filesystem,
+    // where the host would rename across: the mounts decide.
+    if from.mount.index != to.mount.index {
+        return Err(Errno::EXDEV);
     }
     // SAFETY: names are C strings and both dir fds are open.
     let r = unsafe {
@@ -765,6 +779,14 @@ fn do_link(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg:
         from.existing()?;
     }
     let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
+    if from.mount.index != to.mount.index {
+        // Linux finds the source and refuses an existing target first.
+        from.lstat()?;
+        if to.lstat().is_ok() {
+            return Err(Errno::EEXIST);
+        }
+        return Err(Errno::EXDEV);
+    }
     // SAFETY: names are C strings and both dir fds are open.
     host(unsafe { libc::linkat(from.dir.as_raw_fd(), raw(&from.name), to.dir.as_raw_fd(), raw(&to.name), 0) })
 }

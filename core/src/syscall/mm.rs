@@ -99,7 +99,7 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let f = ctx.file(4)?;
-    let FileKind::Host { fd, dir: false } = &f.kind else {
+    let FileKind::Host { fd, dir: false, .. } = &f.kind else {
         return Err(Errno::ENODEV);
     };
     if !f.readable() {
