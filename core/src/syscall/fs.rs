@@ -16,6 +16,7 @@ use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::hostfs::{self, cstr};
+use crate::fs::mount::{FsType, MountRef, PROC_SUPER_MAGIC, TMPFS_MAGIC};
 use crate::fs::path::Lookup;
 use crate::fs::procfs::{self, ProcNode};
 use crate::mm::mem::CHUNK;
@@ -544,6 +545,102 @@ pub fn statx(ctx: &mut Ctx<'_>) -> SysResult {
         }
     };
     ctx.mem.write_val(ctx.args[4], &stx)?;
+    Ok(0)
+}
+
+// ---------------------------------------------------------------- statfs
+
+/// Linux's PIPEFS_MAGIC.
+const PIPEFS_MAGIC: i64 = 0x5049_5045;
+/// Linux's ANON_INODE_FS_MAGIC (epoll, eventfd, timerfd).
+const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
+/// ST_VALID: Linux sets it in every f_flags it reports.
+const ST_VALID: i64 = 0x0020;
+
+/// Linux's `struct statfs` on x86-64 (the libc crate's hides f_flags).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Statfs {
+    f_type: i64,
+    f_bsize: i64,
+    f_blocks: u64,
+    f_bfree: u64,
+    f_bavail: u64,
+    f_files: u64,
+    f_ffree: u64,
+    f_fsid: [i32; 2],
+    f_namelen: i64,
+    f_frsize: i64,
+    f_flags: i64,
+    f_spare: [i64; 4],
+}
+
+// SAFETY: a repr(C) struct of integers without padding (120 bytes).
+unsafe impl crate::mm::mem::Pod for Statfs {}
+
+/// The statfs of a filesystem the kernel makes up: no blocks to count,
+/// Linux's 4 KiB blocks and 255-byte names.
+fn made_statfs(magic: i64) -> Statfs {
+    Statfs { f_type: magic, f_bsize: 4096, f_frsize: 4096, f_namelen: 255, f_flags: ST_VALID, ..Default::default() }
+}
+
+/// The host's statfs of the object `fd` (on `mount`), as the guest sees
+/// that mount: hostfs passes it through; a tmpfs reports the host's block
+/// and inode counts (its pages are the host's) under tmpfs's magic number
+/// and its mount flags.
+fn host_statfs(ctx: &Ctx<'_>, fd: BorrowedFd<'_>, mount: Option<MountRef>) -> Result<Statfs, Errno> {
+    let mut sf = Statfs::default();
+    // SAFETY: `sf` has the layout of the kernel's struct statfs; the fd is
+    // open.
+    Errno::result(unsafe { libc::syscall(libc::SYS_fstatfs, fd.as_raw_fd(), &mut sf as *mut Statfs) })?;
+    if mount.is_some_and(|m| ctx.k.vfs.mounts().get(m.index).fstype == FsType::Tmpfs) {
+        sf.f_type = TMPFS_MAGIC;
+        sf.f_flags |= (libc::ST_NOSUID | libc::ST_NODEV) as i64;
+    }
+    Ok(sf)
+}
+
+/// `statfs(path, buf)`: statistics of the filesystem `path` (symlinks
+/// followed) is on. Linux fills f_type with the filesystem's magic number
+/// (TMPFS_MAGIC for tmpfs and devtmpfs, PROC_SUPER_MAGIC for procfs),
+/// block counts in f_bsize units, inode counts, f_namelen, and f_flags
+/// with the mount's ST_* flags (ST_VALID always). The hostfs root passes
+/// the host's answer for its directory through; see [`host_statfs`] for
+/// tmpfs.
+pub fn statfs(ctx: &mut Ctx<'_>) -> SysResult {
+    let p = ctx.path(0)?;
+    let sf = match ctx.special(AT_FDCWD, &p, true)? {
+        Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
+        Special::Dev(_) => made_statfs(TMPFS_MAGIC),
+        Special::Proc(..) => made_statfs(PROC_SUPER_MAGIC),
+        Special::Host(l) => {
+            l.existing()?;
+            let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            // SAFETY: the name is a C string and the dir fd is open.
+            let fd = Errno::result(unsafe { libc::openat(l.dir.as_raw_fd(), raw(&l.name), flags) })?;
+            // SAFETY: openat returned a new fd that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            host_statfs(ctx, fd.as_fd(), Some(l.mount))?
+        }
+    };
+    ctx.mem.write_val(ctx.args[1], &sf)?;
+    Ok(0)
+}
+
+/// `fstatfs(fd, buf)`: [`statfs`] of the filesystem an open file is on.
+/// Pipes and the kernel's anonymous files (epoll, eventfd, timerfd) are
+/// on pipefs and anon_inodefs, as in Linux.
+pub fn fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    let sf = match &f.kind {
+        FileKind::Host { fd, mount, .. } => host_statfs(ctx, fd.as_fd(), Some(*mount))?,
+        FileKind::Console(s) => host_statfs(ctx, s.fd(), None)?,
+        FileKind::Dev(_) | FileKind::DevDir(_) => made_statfs(TMPFS_MAGIC),
+        FileKind::Synthetic(..) | FileKind::SynthDir(..) => made_statfs(PROC_SUPER_MAGIC),
+        FileKind::Pipe(_) => made_statfs(PIPEFS_MAGIC),
+        FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => made_statfs(ANON_INODE_FS_MAGIC),
+    };
+    ctx.mem.write_val(ctx.args[1], &sf)?;
     Ok(0)
 }
 

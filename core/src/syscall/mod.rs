@@ -393,6 +393,8 @@ pub fn entry(n: u64) -> Entry {
         nr::FCHOWNAT => E(fs::fchownat),
         nr::UTIMENSAT => E(fs::utimensat),
         nr::TRUNCATE => E(fs::truncate),
+        nr::STATFS => E(fs::statfs),
+        nr::FSTATFS => E(fs::fstatfs),
         nr::UMASK => E(fs::umask),
         // processes
         nr::GETPID => E(proc::getpid),
