@@ -233,6 +233,20 @@ fn spawn(cfg: Config, root: &Path, trace: &Path, argv: &[&str]) -> std::process:
         .unwrap()
 }
 
+/// Kills a umvm that a failed assertion left waiting (its guests die with
+/// it), unless disarmed before something else reaps it.
+struct KillOnDrop(Option<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill has no memory-safety preconditions; the pid is
+            // our unreaped child's.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
 #[test]
 fn the_host_directory_is_private_and_removed_when_umvm_exits() {
     // The guest fills its mounts (a locked directory too), then waits for
@@ -245,6 +259,7 @@ fn the_host_directory_is_private_and_removed_when_umvm_exits() {
         let trace = TempDir::new("trace");
         let child = spawn(cfg, root.path(), &trace.path().join("strace.txt"), &["/bin/sh", "-c", script]);
         let pid = child.id();
+        let mut guard = KillOnDrop(Some(pid));
         let deadline = Instant::now() + T;
         let dir = loop {
             let found: Vec<PathBuf> = backing_dirs(pid).into_iter().filter(|d| d.join("tmp/ready").exists()).collect();
@@ -260,6 +275,8 @@ fn the_host_directory_is_private_and_removed_when_umvm_exits() {
         assert_eq!(fs::read_to_string(dir.join("tmp/m")).unwrap(), "marker\n");
         assert_eq!(fs::read_to_string(dir.join("dev-shm/s")).unwrap(), "shm\n");
         fs::write(dir.join("tmp/go"), "from the host\n").unwrap();
+        // From here wait_with_timeout reaps it, or kills it on a timeout.
+        guard.0 = None;
         let (status, out, err) = wait_with_timeout(child, b"", T, "umvm run");
         let what =
             format!("{cfg}: stdout {:?} stderr {:?}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
