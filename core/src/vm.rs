@@ -24,6 +24,9 @@ pub enum VmError {
         /// What is wrong with it.
         errno: Errno,
     },
+    /// The host directory for the tmpfs mounts could not be made.
+    #[error(transparent)]
+    Tmpfs(#[from] crate::fs::tmpfs::BackingError),
     /// No root filesystem was given.
     #[error("no root filesystem: give --root-dir DIR")]
     NoRoot,
@@ -136,13 +139,16 @@ impl VmBuilder {
         };
         let strace = self.strace.map(Mutex::new);
         let cpus = sched::allowed_cpus();
+        let vfs = Vfs::new(fs)?;
         let tty = if self.console.is_tty() { crate::dev::tty::Tty::new() } else { None };
-        let kernel = Kernel::new(Vfs::new(fs), self.trap.platform(), filter, strace, self.mem_bytes, cpus.len(), tty);
+        let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, self.mem_bytes, cpus.len(), tty);
         Ok(Vm { kernel, init: self.init, env: self.env, pin: self.pin, cpus })
     }
 }
 
-/// A configured machine.
+/// A configured machine. Dropping it (after [`Vm::run`] returns, whatever
+/// it returns) removes what the VM kept on the host, such as its tmpfs
+/// files: the kernel itself lives on in threads that never end.
 pub struct Vm {
     kernel: Arc<Kernel>,
     init: Vec<Vec<u8>>,
@@ -154,7 +160,7 @@ pub struct Vm {
 impl Vm {
     /// Boots the VM and runs it until init ends; returns init's exit
     /// status (128+N when a signal N killed it).
-    pub fn run(self) -> Result<i32, VmError> {
+    pub fn run(mut self) -> Result<i32, VmError> {
         let terminal = TerminalGuard::save();
         if self.kernel.tty.as_ref().is_some_and(|t| t.on_host_terminal()) {
             terminal.raw();
@@ -193,7 +199,8 @@ impl Vm {
             })
             .map_err(|_| VmError::Lost)?;
         drop(events_tx);
-        let spec = InitSpec { path: self.init[0].clone(), argv: self.init, envp: self.env };
+        let argv = std::mem::take(&mut self.init);
+        let spec = InitSpec { path: argv[0].clone(), argv, envp: std::mem::take(&mut self.env) };
         self.kernel.post(0, Msg::StartInit(spec));
         let result = match events.recv() {
             Ok(Event::Halted(status)) => Ok(status),
@@ -206,5 +213,11 @@ impl Vm {
             }
         }
         result
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.kernel.vfs.release();
     }
 }

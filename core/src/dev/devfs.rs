@@ -1,9 +1,11 @@
 //! devfs: the character devices every guest has under /dev, whatever its
 //! root filesystem holds (Linux's drivers/char/mem.c, tty).
 //!
-//! /dev is looked up lexically before the root filesystem: a path whose
-//! normalised form is /dev or /dev/NAME is a devfs node. Host device
-//! nodes are never opened (hostfs is nodev).
+//! devfs is mounted on /dev (fs/mount.rs); where a path walk enters it,
+//! the rest of the path is classified here, lexically (devfs has no
+//! symlinks): /dev or /dev/NAME. Mount points under /dev (shm) belong to
+//! their own filesystems. Host device nodes are never opened (hostfs is
+//! nodev).
 
 /// A device node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,14 +82,14 @@ impl Dev {
     }
 }
 
-/// The stat of /dev itself.
-pub fn dir_stat() -> libc::stat {
+/// The stat of /dev itself, which holds `subdirs` mount points.
+pub fn dir_stat(subdirs: usize) -> libc::stat {
     // SAFETY: stat is plain integers; all-zero is valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     st.st_mode = libc::S_IFDIR | 0o755;
     st.st_dev = libc::makedev(0, 5);
     st.st_ino = 1;
-    st.st_nlink = 2;
+    st.st_nlink = 2 + subdirs as u64;
     st.st_blksize = 4096;
     st
 }
@@ -114,11 +116,19 @@ pub fn classify(abs: &[u8]) -> Option<DevPath> {
     }
 }
 
-/// The getdents64 records of /dev, from entry `from` on, fitting `room`
-/// bytes; returns the bytes and the next entry index.
-pub fn dirents(from: usize, room: usize) -> (Vec<u8>, usize) {
+/// The number of entries in /dev's listing when it holds the mount
+/// points `subdirs`.
+pub fn entry_count(subdirs: &[Vec<u8>]) -> usize {
+    NODES.len() + 2 + subdirs.len()
+}
+
+/// The getdents64 records of /dev, whose mount points (directories of
+/// other filesystems, such as `shm`) are `subdirs`, from entry `from` on,
+/// fitting `room` bytes; returns the bytes and the next entry index.
+pub fn dirents(from: usize, room: usize, subdirs: &[Vec<u8>]) -> (Vec<u8>, usize) {
     let mut entries: Vec<crate::fs::dirent::Entry<'_>> = vec![(b".", 1, libc::DT_DIR), (b"..", 1, libc::DT_DIR)];
     entries.extend(NODES.iter().map(|(n, d)| (n.as_bytes(), d.stat().st_ino, libc::DT_CHR)));
+    entries.extend(subdirs.iter().enumerate().map(|(i, n)| (n.as_slice(), 2 + i as u64, libc::DT_DIR)));
     crate::fs::dirent::records(&entries, from, room)
 }
 
@@ -138,10 +148,12 @@ mod tests {
 
     #[test]
     fn dirents_list_every_node() {
-        let (buf, next) = dirents(0, 4096);
-        assert_eq!(next, NODES.len() + 2);
+        let shm = [b"shm".to_vec()];
+        let (buf, next) = dirents(0, 4096, &shm);
+        assert_eq!(next, entry_count(&shm));
         assert!(buf.windows(4).any(|w| w == b"null"));
-        let (_, next) = dirents(0, 48);
+        assert!(buf.windows(4).any(|w| w == b"shm\0"));
+        let (_, next) = dirents(0, 48, &shm);
         assert!(next < NODES.len());
     }
 }

@@ -15,6 +15,8 @@ pub enum FileKind {
         fd: OwnedFd,
         /// Whether it is a directory.
         dir: bool,
+        /// The mount it is on.
+        mount: crate::fs::mount::MountRef,
     },
     /// One of the host streams the VM's console is made of.
     Console(ConsoleStream),
@@ -117,7 +119,7 @@ impl OpenFile {
                 Ok(st)
             }
             FileKind::Dev(d) => Ok(d.stat()),
-            FileKind::DevDir(_) => Ok(devfs::dir_stat()),
+            FileKind::DevDir(_) => Ok(devfs::dir_stat(0)),
             FileKind::Synthetic(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::File(Vec::new()))),
             FileKind::SynthDir(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::Dir(Vec::new()))),
             FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => {
@@ -128,7 +130,12 @@ impl OpenFile {
                 st.st_blksize = 4096;
                 Ok(st)
             }
-            _ => crate::fs::hostfs::fstat(self.need_host_fd()?),
+            FileKind::Host { fd, mount, .. } => {
+                let mut st = crate::fs::hostfs::fstat(fd.as_fd())?;
+                mount.fix_stat(&mut st);
+                Ok(st)
+            }
+            FileKind::Console(_) => crate::fs::hostfs::fstat(self.need_host_fd()?),
         }
     }
 

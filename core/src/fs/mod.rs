@@ -1,6 +1,7 @@
 //! Files (ARCHITECTURE §5): the guest's filesystem namespace, open files
-//! and fd tables. Step 1 has one filesystem, a jailed host directory as
-//! `/`; the mount table, tmpfs, procfs and devfs arrive with Step 2.
+//! and fd tables. The namespace is a mount table: a jailed host directory
+//! as `/`, the kernel's devfs on /dev and procfs on /proc, and tmpfs on
+//! /tmp and /dev/shm.
 
 pub mod dirent;
 pub mod epoll;
@@ -8,34 +9,85 @@ pub mod eventfd;
 pub mod fdtable;
 pub mod file;
 pub mod hostfs;
+pub mod mount;
 pub mod path;
 pub mod pipe;
 pub mod procfs;
 pub mod timerfd;
+pub mod tmpfs;
 
 use hostfs::HostFs;
-use path::Lookup;
+use mount::{FsType, MountTable};
+use path::{Lookup, Resolved};
+use tmpfs::{Backing, BackingError};
 
 use crate::errno::Errno;
 
+/// The tmpfs mounts every VM boots with, and the names of their backing
+/// directories.
+const TMPFS_MOUNTS: [(&[u8], &str); 2] = [(b"/tmp", "tmp"), (b"/dev/shm", "dev-shm")];
+
 /// The guest's filesystem namespace.
 pub struct Vfs {
-    root: HostFs,
+    mounts: MountTable,
+    /// The host directory behind the tmpfs mounts (None: no tmpfs).
+    backing: Option<Backing>,
 }
 
 impl Vfs {
-    /// A namespace whose `/` is the host directory `root`.
-    pub fn new(root: HostFs) -> Vfs {
-        Vfs { root }
+    /// The namespace a VM boots with: the host directory `root` as `/`,
+    /// devfs on /dev, procfs on /proc, and fresh, empty tmpfs on /tmp and
+    /// /dev/shm (hiding whatever `root` has there, as a Linux mount does).
+    pub fn new(root: HostFs) -> Result<Vfs, BackingError> {
+        let backing = Backing::create()?;
+        let mut mounts = MountTable::new(root);
+        mounts.mount_synthetic(b"/dev", FsType::Devtmpfs);
+        mounts.mount_synthetic(b"/proc", FsType::Proc);
+        for (point, name) in TMPFS_MOUNTS {
+            let dir = backing.mount_dir(name)?;
+            let fs = HostFs::open(&dir).map_err(|e| BackingError { path: dir.clone(), errno: e.into() })?;
+            mounts.mount_tmpfs(point, fs);
+        }
+        tracing::debug!("tmpfs backing directory: {}", backing.path().display());
+        Ok(Vfs { mounts, backing: Some(backing) })
+    }
+
+    /// A namespace made of `mounts` (and no tmpfs backing of its own).
+    pub fn with_mounts(mounts: MountTable) -> Vfs {
+        Vfs { mounts, backing: None }
     }
 
     /// The root filesystem.
     pub fn root(&self) -> &HostFs {
-        &self.root
+        self.mounts.root()
     }
 
-    /// Looks up `path` relative to the canonical directory `base`.
+    /// The mount table.
+    pub fn mounts(&self) -> &MountTable {
+        &self.mounts
+    }
+
+    /// Looks up `path` relative to the canonical directory `base`, across
+    /// mounts (see [`path::resolve`]).
+    pub fn resolve(&self, base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
+        path::resolve(&self.mounts, base, path, follow)
+    }
+
+    /// Looks up `path` on a host-backed mount; a path that leads into
+    /// devfs or procfs is EACCES (callers that serve those go through
+    /// `Ctx::special`).
     pub fn lookup(&self, base: &[u8], path: &[u8], follow: bool) -> Result<Lookup, Errno> {
-        path::lookup(&self.root, base, path, follow)
+        match self.resolve(base, path, follow)? {
+            Resolved::Found(l) => Ok(l),
+            Resolved::Synthetic(..) => Err(Errno::EACCES),
+        }
+    }
+
+    /// Removes the host directories behind the tmpfs mounts, with all the
+    /// guest left there. For when the VM ends; later calls do nothing.
+    pub fn release(&self) {
+        if let Some(b) = &self.backing {
+            b.remove();
+        }
     }
 }

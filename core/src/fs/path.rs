@@ -1,16 +1,19 @@
 //! Path walk in the guest's namespace (ARCHITECTURE §5).
 //!
-//! The walk resolves `.`, `..` and symlinks itself, so absolute symlink
-//! targets and `..` at `/` mean the guest's root, never the host's. The
-//! common case (no symlink before the last component) costs one host
-//! `openat2` of the parent directory; a path with symlinks is walked one
-//! component at a time.
+//! The walk resolves `.`, `..`, symlinks and mount points itself, so
+//! absolute symlink targets and `..` at `/` mean the guest's root, never
+//! the host's, and `..` at the root of a mount leads to the parent of its
+//! mount point. The common case (no symlink and no `..` before the last
+//! component) costs one host `openat2` of the parent directory, in the
+//! mount that covers it; other paths are walked one component at a time,
+//! so that a `..` or a symlink target is taken from the right mount.
 
 use std::collections::VecDeque;
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::hostfs::{self, cstr, HostFs};
+use super::hostfs::{self, cstr};
+use super::mount::{FsType, MountRef, MountTable};
 use crate::errno::Errno;
 
 /// Linux's limit on symlinks followed in one lookup.
@@ -20,20 +23,23 @@ pub const PATH_MAX: usize = 4096;
 /// Linux's NAME_MAX.
 pub const NAME_MAX: usize = 255;
 
-/// The result of a lookup: the parent directory and the final name.
+/// The result of a lookup on a host-backed mount: the parent directory
+/// and the final name.
 pub struct Lookup {
     /// `O_PATH` fd of the directory that holds the final component.
     pub dir: OwnedFd,
     /// The final component (`.` when the path names a directory through
-    /// `.`/`..`/`/`).
+    /// `.`/`..`/`/`, or a mount point).
     pub name: CString,
     /// The canonical absolute guest path of the final component.
     pub path: Vec<u8>,
-    /// The final component's stat, when the lookup followed it and it
-    /// exists (it is then not a symlink).
+    /// The final component's stat (with the mount's device number), when
+    /// the lookup followed it and it exists (it is then not a symlink).
     pub stat: Option<libc::stat>,
     /// The path ended with `/`: the final component must be a directory.
     pub must_be_dir: bool,
+    /// The mount the final component is on.
+    pub mount: MountRef,
 }
 
 impl Lookup {
@@ -41,32 +47,62 @@ impl Lookup {
     pub fn existing(&self) -> Result<libc::stat, Errno> {
         self.stat.ok_or(Errno::ENOENT)
     }
+
+    /// The stat of the final component itself (a symlink is not
+    /// followed), with the mount's device number.
+    pub fn lstat(&self) -> Result<libc::stat, Errno> {
+        let mut st = hostfs::lstat_at(self.dir.as_fd(), &self.name)?;
+        self.mount.fix_stat(&mut st);
+        Ok(st)
+    }
+}
+
+/// Where a path leads.
+pub enum Resolved {
+    /// A host-backed mount.
+    Found(Lookup),
+    /// Into a filesystem the kernel makes up (devfs, procfs), at this
+    /// absolute path: what is left of it is that filesystem's to resolve
+    /// (procfs has symlinks of its own).
+    Synthetic(FsType, Vec<u8>),
+}
+
+/// How far a walk of the parent directories got.
+enum Walk {
+    /// A directory of a host-backed mount: the mount, an `O_PATH` fd and
+    /// the canonical path.
+    Dir(usize, OwnedFd, Vec<u8>),
+    /// Into a kernel-made filesystem (see [`Resolved::Synthetic`]).
+    Synthetic(FsType, Vec<u8>),
 }
 
 fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
     path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".")
 }
 
-/// Normalises components lexically (valid only for symlink-free paths).
-fn normalize<'a>(comps: impl Iterator<Item = &'a [u8]>) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    for c in comps {
+/// Normalises an absolute path lexically (valid only where no symlink
+/// precedes a `..`).
+pub fn normalize(path: &[u8]) -> Vec<u8> {
+    let mut out: Vec<&[u8]> = Vec::new();
+    for c in components(path) {
         if c == b".." {
             out.pop();
         } else {
             out.push(c);
         }
     }
-    out
+    absolute(&out)
 }
 
-fn join(comps: &[&[u8]]) -> Vec<u8> {
-    comps.join(&b'/')
-}
-
-fn absolute(comps: &[&[u8]]) -> Vec<u8> {
-    let mut p = vec![b'/'];
-    p.extend(join(comps));
+fn absolute<C: AsRef<[u8]>>(comps: &[C]) -> Vec<u8> {
+    let mut p = Vec::new();
+    for c in comps {
+        p.push(b'/');
+        p.extend_from_slice(c.as_ref());
+    }
+    if p.is_empty() {
+        p.push(b'/');
+    }
     p
 }
 
@@ -80,10 +116,19 @@ pub fn join_base(base: &[u8], rel: &[u8]) -> Vec<u8> {
     p
 }
 
+/// Opens the directory at the canonical `comps` (at or under the mount
+/// point) of host-backed mount `m`.
+fn open_in<C: AsRef<[u8]>>(t: &MountTable, m: usize, comps: &[C]) -> Result<OwnedFd, Errno> {
+    let mount = t.get(m);
+    let fs = mount.fs.as_ref().ok_or(Errno::EIO)?;
+    let rel: Vec<&[u8]> = comps.iter().skip(mount.depth()).map(AsRef::as_ref).collect();
+    fs.open_dir(&rel.join(&b'/'))
+}
+
 /// Looks up `path` (absolute, or relative to the canonical directory
-/// `base`) in `fs`. With `follow`, a symlink as the final component is
-/// followed (and the result's `stat` is filled in).
-pub fn lookup(fs: &HostFs, base: &[u8], path: &[u8], follow: bool) -> Result<Lookup, Errno> {
+/// `base`) in the namespace of `t`. With `follow`, a symlink as the final
+/// component is followed (and the result's `stat` is filled in).
+pub fn resolve(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -104,15 +149,38 @@ pub fn lookup(fs: &HostFs, base: &[u8], path: &[u8], follow: bool) -> Result<Loo
             comps.push(b".");
         }
         let (name, parent) = comps.split_last().expect("at least one component");
-        let (dir, parent_path) = match fs.open_dir(&join(parent)) {
-            Ok(fd) => (fd, absolute(&normalize(parent.iter().copied()))),
-            Err(Errno::ELOOP) => walk_slow(fs, parent, &mut links)?,
-            Err(e) => return Err(e),
+        let walked = match walk_fast(t, parent)? {
+            Some(w) => w,
+            None => walk_slow(t, parent, &mut links)?,
         };
-        let path = if *name == b"." { parent_path.clone() } else { join_base(&parent_path, name) };
+        let at = match &walked {
+            Walk::Dir(_, _, p) | Walk::Synthetic(_, p) => p,
+        };
+        let path = if *name == b"." { at.clone() } else { join_base(at, name) };
+        // A mount point as the final component means the mounted root.
+        if *name != b"." {
+            if let Some(m) = t.at_path(&path) {
+                let mount = t.get(m);
+                if mount.fstype.is_synthetic() {
+                    return Ok(Resolved::Synthetic(mount.fstype, path));
+                }
+                let dir = mount.fs.as_ref().ok_or(Errno::EIO)?.open_dir(b"")?;
+                let mut st = hostfs::lstat_at(dir.as_fd(), &cstr(b"."))?;
+                let mref = t.mount_ref(m);
+                mref.fix_stat(&mut st);
+                let stat = (follow || must_be_dir).then_some(st);
+                let name = cstr(b".");
+                return Ok(Resolved::Found(Lookup { dir, name, path, stat, must_be_dir, mount: mref }));
+            }
+        }
+        let (m, dir, parent_path) = match walked {
+            Walk::Synthetic(fstype, _) => return Ok(Resolved::Synthetic(fstype, path)),
+            Walk::Dir(m, dir, parent_path) => (m, dir, parent_path),
+        };
+        let mount = t.mount_ref(m);
         let cname = cstr(name);
         if !(follow || must_be_dir) {
-            return Ok(Lookup { dir, name: cname, path, stat: None, must_be_dir });
+            return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: None, must_be_dir, mount }));
         }
         match hostfs::lstat_at(dir.as_fd(), &cname) {
             Ok(st) if hostfs::file_type(&st) == libc::S_IFLNK => {
@@ -129,21 +197,45 @@ pub fn lookup(fs: &HostFs, base: &[u8], path: &[u8], follow: bool) -> Result<Loo
                     full.push(b'/');
                 }
             }
-            Ok(st) => {
+            Ok(mut st) => {
                 if must_be_dir && hostfs::file_type(&st) != libc::S_IFDIR {
                     return Err(Errno::ENOTDIR);
                 }
-                return Ok(Lookup { dir, name: cname, path, stat: Some(st), must_be_dir });
+                mount.fix_stat(&mut st);
+                return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: Some(st), must_be_dir, mount }));
             }
-            Err(Errno::ENOENT) => return Ok(Lookup { dir, name: cname, path, stat: None, must_be_dir }),
+            Err(Errno::ENOENT) => {
+                return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: None, must_be_dir, mount }))
+            }
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Walks directory components one by one, following symlinks in the
-/// guest's namespace. Returns the directory and its canonical path.
-fn walk_slow(fs: &HostFs, comps: &[&[u8]], links: &mut u32) -> Result<(OwnedFd, Vec<u8>), Errno> {
+/// The fast walk: the parent directories in one `openat2` on the mount
+/// that covers them. Only for parents without `..` (which may leave a
+/// mount, or follow a symlink lexical normalisation would skip); None
+/// when the slow walk must do it (a `..`, or a symlink on the way).
+fn walk_fast(t: &MountTable, parent: &[&[u8]]) -> Result<Option<Walk>, Errno> {
+    if parent.contains(&&b".."[..]) {
+        return Ok(None);
+    }
+    let m = t.covering(parent);
+    let fstype = t.get(m).fstype;
+    if fstype.is_synthetic() {
+        return Ok(Some(Walk::Synthetic(fstype, absolute(parent))));
+    }
+    match open_in(t, m, parent) {
+        Ok(fd) => Ok(Some(Walk::Dir(m, fd, absolute(parent)))),
+        Err(Errno::ELOOP) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Walks directory components one by one, following symlinks and mount
+/// points in the guest's namespace. Returns the directory reached, or
+/// where the walk entered a kernel-made filesystem.
+fn walk_slow(t: &MountTable, comps: &[&[u8]], links: &mut u32) -> Result<Walk, Errno> {
     let mut stack: Vec<Vec<u8>> = Vec::new();
     let mut pending: VecDeque<Vec<u8>> = comps.iter().map(|c| c.to_vec()).collect();
     while let Some(c) = pending.pop_front() {
@@ -151,8 +243,20 @@ fn walk_slow(fs: &HostFs, comps: &[&[u8]], links: &mut u32) -> Result<(OwnedFd, 
             stack.pop();
             continue;
         }
-        let here: Vec<&[u8]> = stack.iter().map(|s| s.as_slice()).collect();
-        let dir = fs.open_dir(&join(&here))?;
+        // A mount point is the root of the mounted filesystem, a
+        // directory, whatever the parent filesystem has under that name.
+        stack.push(c);
+        if t.at(&stack).is_some() {
+            continue;
+        }
+        let c = stack.pop().expect("pushed above");
+        let m = t.covering(&stack);
+        let fstype = t.get(m).fstype;
+        if fstype.is_synthetic() {
+            let rest: Vec<Vec<u8>> = std::iter::once(c).chain(pending).collect();
+            return Ok(Walk::Synthetic(fstype, join_base(&absolute(&stack), &rest.join(&b'/'))));
+        }
+        let dir = open_in(t, m, &stack)?;
         let name = cstr(&c);
         let st = hostfs::lstat_at(dir.as_fd(), &name)?;
         match hostfs::file_type(&st) {
@@ -176,23 +280,31 @@ fn walk_slow(fs: &HostFs, comps: &[&[u8]], links: &mut u32) -> Result<(OwnedFd, 
             _ => return Err(Errno::ENOTDIR),
         }
     }
-    let here: Vec<&[u8]> = stack.iter().map(|s| s.as_slice()).collect();
-    Ok((fs.open_dir(&join(&here))?, absolute(&here)))
+    let m = t.covering(&stack);
+    let fstype = t.get(m).fstype;
+    if fstype.is_synthetic() {
+        return Ok(Walk::Synthetic(fstype, absolute(&stack)));
+    }
+    Ok(Walk::Dir(m, open_in(t, m, &stack)?, absolute(&stack)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::hostfs::HostFs;
     use std::os::unix::fs::symlink;
+    use std::path::{Path, PathBuf};
 
-    struct Tree(std::path::PathBuf);
+    struct Tree(PathBuf);
     impl Drop for Tree {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
-    fn tree(name: &str) -> (Tree, HostFs) {
+    /// A host tree: `top/secret` (the host's), the guest root `top/root`
+    /// and, for the mount tests, tmpfs directories `top/tmp` and `top/shm`.
+    fn tree(name: &str) -> (Tree, PathBuf) {
         let top = std::env::temp_dir().join(format!("umvm-path-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&top);
         let root = top.join("root");
@@ -203,30 +315,152 @@ mod tests {
         symlink("../..", root.join("a/up")).unwrap();
         symlink(top.join("secret"), root.join("hostabs")).unwrap();
         symlink("loop", root.join("loop")).unwrap();
-        let fs = HostFs::open(&root).unwrap();
-        (Tree(top), fs)
+        (Tree(top.clone()), top)
+    }
+
+    fn lookup(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result<Lookup, Errno> {
+        match resolve(t, base, path, follow)? {
+            Resolved::Found(l) => Ok(l),
+            Resolved::Synthetic(fstype, at) => panic!("{fstype:?} at {}", String::from_utf8_lossy(&at)),
+        }
+    }
+
+    fn synthetic(t: &MountTable, path: &[u8]) -> (FsType, String) {
+        match resolve(t, b"/", path, true) {
+            Ok(Resolved::Synthetic(fstype, at)) => (fstype, String::from_utf8(at).unwrap()),
+            Ok(Resolved::Found(l)) => panic!("found {}", String::from_utf8_lossy(&l.path)),
+            Err(e) => panic!("{e:?}"),
+        }
     }
 
     #[test]
     fn dotdot_and_symlinks_stay_in_the_root() {
-        let (_t, fs) = tree("jail");
-        let l = lookup(&fs, b"/", b"/../../a/b/f", true).unwrap();
+        let (_t, top) = tree("jail");
+        let t = MountTable::new(HostFs::open(&top.join("root")).unwrap());
+        let l = lookup(&t, b"/", b"/../../a/b/f", true).unwrap();
         assert_eq!(l.path, b"/a/b/f");
-        let l = lookup(&fs, b"/", b"/abs/b/../b/f", true).unwrap();
+        let l = lookup(&t, b"/", b"/abs/b/../b/f", true).unwrap();
         assert_eq!(l.path, b"/a/b/f");
-        let l = lookup(&fs, b"/", b"/a/up/a/up/a/b/f", true).unwrap();
+        let l = lookup(&t, b"/", b"/a/up/a/up/a/b/f", true).unwrap();
         assert_eq!(l.path, b"/a/b/f");
         assert!(l.stat.is_some());
         // The absolute host path is resolved inside the root: not found.
         // (its directories do not exist under the root).
-        assert_eq!(lookup(&fs, b"/", b"/hostabs", true).err(), Some(Errno::ENOENT));
-        assert_eq!(lookup(&fs, b"/", b"/loop", true).err(), Some(Errno::ELOOP));
-        assert_eq!(lookup(&fs, b"/", b"/loop/x", false).err(), Some(Errno::ELOOP));
-        let l = lookup(&fs, b"/a/b", b"..", true).unwrap();
+        assert_eq!(lookup(&t, b"/", b"/hostabs", true).err(), Some(Errno::ENOENT));
+        assert_eq!(lookup(&t, b"/", b"/loop", true).err(), Some(Errno::ELOOP));
+        assert_eq!(lookup(&t, b"/", b"/loop/x", false).err(), Some(Errno::ELOOP));
+        let l = lookup(&t, b"/a/b", b"..", true).unwrap();
         assert_eq!(l.path, b"/a");
-        let l = lookup(&fs, b"/", b"..", true).unwrap();
+        let l = lookup(&t, b"/", b"..", true).unwrap();
         assert_eq!(l.path, b"/");
-        assert_eq!(lookup(&fs, b"/", b"/a/b/f/", true).err(), Some(Errno::ENOTDIR));
-        assert_eq!(lookup(&fs, b"/", b"/a/b/f/x", true).err(), Some(Errno::ENOTDIR));
+        assert_eq!(lookup(&t, b"/", b"/a/b/f/", true).err(), Some(Errno::ENOTDIR));
+        assert_eq!(lookup(&t, b"/", b"/a/b/f/x", true).err(), Some(Errno::ENOTDIR));
+    }
+
+    /// The root of `top/root` with devfs, procfs and tmpfs at `top/tmp`
+    /// on /tmp and `top/shm` on /dev/shm; the root has a /tmp of its own
+    /// (hidden by the mount) and symlinks into and out of the mounts.
+    fn mounted(name: &str) -> (Tree, MountTable) {
+        let (tree, top) = tree(name);
+        let root = top.join("root");
+        let w = |p: &Path, s: &str| std::fs::write(p, s).unwrap();
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
+        w(&root.join("tmp/hidden"), "hidden by the mount");
+        std::fs::create_dir_all(top.join("tmp/sub")).unwrap();
+        std::fs::create_dir_all(top.join("shm")).unwrap();
+        w(&top.join("tmp/x"), "tmpfs file");
+        w(&top.join("shm/s"), "shm file");
+        symlink("/tmp/x", root.join("to-tmp")).unwrap();
+        symlink("/tmp", root.join("tmpdir")).unwrap();
+        symlink("/dev", root.join("devdir")).unwrap();
+        symlink("/a/b", top.join("tmp/to-root")).unwrap();
+        symlink("../../../../a/b/f", top.join("tmp/sub/esc")).unwrap();
+        symlink("../x", top.join("tmp/sub/rel")).unwrap();
+        symlink("/proc/self", top.join("tmp/proc")).unwrap();
+        let mut t = MountTable::new(HostFs::open(&root).unwrap());
+        t.mount_synthetic(b"/dev", FsType::Devtmpfs);
+        t.mount_synthetic(b"/proc", FsType::Proc);
+        t.mount_tmpfs(b"/tmp", HostFs::open(&top.join("tmp")).unwrap());
+        t.mount_tmpfs(b"/dev/shm", HostFs::open(&top.join("shm")).unwrap());
+        (tree, t)
+    }
+
+    fn read(l: &Lookup) -> String {
+        // SAFETY: the name is a C string and the dir fd is open.
+        let fd = unsafe { libc::openat(std::os::fd::AsRawFd::as_raw_fd(&l.dir), l.name.as_ptr(), libc::O_RDONLY) };
+        assert!(fd >= 0, "open {}", String::from_utf8_lossy(&l.path));
+        // SAFETY: openat returned a new fd that nothing else owns.
+        let mut f = std::fs::File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut f, &mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn lookups_cross_mount_points_both_ways() {
+        let (_t, t) = mounted("mounts");
+        let root_dev = lookup(&t, b"/", b"/a", true).unwrap().existing().unwrap().st_dev;
+        // Into the tmpfs, by the fast path and by the slow one.
+        let l = lookup(&t, b"/", b"/tmp/x", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index, read(&l).as_str()), (&b"/tmp/x"[..], 3, "tmpfs file"));
+        let dev = l.existing().unwrap().st_dev;
+        assert_ne!(dev, root_dev);
+        assert_eq!(Some(dev), t.get(3).dev);
+        let l = lookup(&t, b"/", b"/a/../tmp/x", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index), (&b"/tmp/x"[..], 3));
+        // The mount point itself is the tmpfs root, not the root's /tmp.
+        let l = lookup(&t, b"/", b"/tmp", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index, l.name.as_bytes()), (&b"/tmp"[..], 3, &b"."[..]));
+        assert_eq!(l.existing().unwrap().st_dev, dev);
+        assert!(lookup(&t, b"/", b"/tmp/hidden", true).unwrap().stat.is_none());
+        let l = lookup(&t, b"/", b"/tmp/", false).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index), (&b"/tmp"[..], 3));
+        // `..` from the tmpfs root (and below it) goes back to the root.
+        for p in [&b"/tmp/.."[..], b"/tmp/sub/../..", b"/tmp/../tmp/.."] {
+            let l = lookup(&t, b"/", p, true).unwrap();
+            assert_eq!((l.path.as_slice(), l.mount.index), (&b"/"[..], 0), "{}", String::from_utf8_lossy(p));
+        }
+        let l = lookup(&t, b"/tmp/sub", b"../../a/b/f", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index), (&b"/a/b/f"[..], 0));
+        let l = lookup(&t, b"/tmp", b"..", true).unwrap();
+        assert_eq!(l.path, b"/");
+        // /dev/shm is a tmpfs of its own inside devfs.
+        let l = lookup(&t, b"/", b"/dev/shm/s", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index, read(&l).as_str()), (&b"/dev/shm/s"[..], 4, "shm file"));
+        assert_ne!(l.existing().unwrap().st_dev, dev);
+        let l = lookup(&t, b"/", b"/dev/shm", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index), (&b"/dev/shm"[..], 4));
+        let l = lookup(&t, b"/tmp", b"../dev/shm/../shm/s", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index), (&b"/dev/shm/s"[..], 4));
+    }
+
+    #[test]
+    fn symlinks_resolve_in_the_guest_namespace_across_mounts() {
+        let (_t, t) = mounted("links");
+        // A root symlink into the tmpfs, as the last component and before it.
+        let l = lookup(&t, b"/", b"/to-tmp", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index, read(&l).as_str()), (&b"/tmp/x"[..], 3, "tmpfs file"));
+        let l = lookup(&t, b"/", b"/tmpdir/sub/../x", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index), (&b"/tmp/x"[..], 3));
+        // Not followed: the link itself, on the root.
+        let l = lookup(&t, b"/", b"/to-tmp", false).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index), (&b"/to-tmp"[..], 0));
+        // Absolute and climbing symlinks in the tmpfs land in the root,
+        // never in the host directory above the tmpfs.
+        let l = lookup(&t, b"/", b"/tmp/to-root/f", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index, read(&l).as_str()), (&b"/a/b/f"[..], 0, "guest file"));
+        let l = lookup(&t, b"/", b"/tmp/sub/esc", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index, read(&l).as_str()), (&b"/a/b/f"[..], 0, "guest file"));
+        let l = lookup(&t, b"/", b"/tmp/sub/rel", true).unwrap();
+        assert_eq!((l.path.as_slice(), read(&l).as_str()), (&b"/tmp/x"[..], "tmpfs file"));
+        assert_eq!(lookup(&t, b"/", b"/tmp/../secret", true).unwrap().stat.map(|_| ()), None);
+        // Into the kernel's filesystems: their own classifiers take over.
+        assert_eq!(synthetic(&t, b"/dev/null"), (FsType::Devtmpfs, "/dev/null".into()));
+        assert_eq!(synthetic(&t, b"/devdir/null"), (FsType::Devtmpfs, "/dev/null".into()));
+        assert_eq!(synthetic(&t, b"/tmp/../dev"), (FsType::Devtmpfs, "/dev".into()));
+        assert_eq!(synthetic(&t, b"/tmp/proc"), (FsType::Proc, "/proc/self".into()));
+        assert_eq!(synthetic(&t, b"/tmp/proc/cwd/../x"), (FsType::Proc, "/proc/self/cwd/../x".into()));
+        let l = lookup(&t, b"/", b"/devdir/shm/s", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.mount.index), (&b"/dev/shm/s"[..], 4));
     }
 }

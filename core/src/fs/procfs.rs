@@ -3,9 +3,10 @@
 //! machine-wide files (mounts, meminfo, cpuinfo, uptime, loadavg, stat,
 //! version, filesystems).
 //!
-//! Like devfs, /proc is found lexically before the root filesystem. A
-//! node is computed from the process table when looked up; a file's
-//! contents are a snapshot taken when it is opened.
+//! procfs is mounted on /proc (fs/mount.rs); where a path walk enters it,
+//! the rest of the path is classified here. A node is computed from the
+//! process table when looked up; a file's contents are a snapshot taken
+//! when it is opened.
 
 use std::fmt::Write as _;
 
@@ -249,7 +250,7 @@ fn machine_file(k: &Kernel, name: &[u8]) -> Vec<u8> {
     let uptime = k.boot.elapsed().as_secs_f64();
     let nprocs = k.procs().processes().filter(|p| p.state().exit.is_none()).count();
     let s = match name {
-        b"mounts" => "hostfs / hostfs rw 0 0\ndevtmpfs /dev devtmpfs rw 0 0\nproc /proc proc rw 0 0\n".to_string(),
+        b"mounts" => k.vfs.mounts().proc_mounts(),
         b"meminfo" => {
             let total = k.mem_bytes / 1024;
             // SAFETY: sysinfo is plain integers; all-zero is valid.
@@ -279,7 +280,7 @@ fn machine_file(k: &Kernel, name: &[u8]) -> Vec<u8> {
         b"version" => {
             format!("Linux version {} (umvm) #1 SMP umvm\n", String::from_utf8_lossy(crate::syscall::misc::RELEASE))
         }
-        b"filesystems" => "nodev\tproc\nnodev\tdevtmpfs\nnodev\thostfs\n".to_string(),
+        b"filesystems" => "nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\nnodev\thostfs\n".to_string(),
         _ => String::new(),
     };
     s.into_bytes()

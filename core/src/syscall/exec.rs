@@ -48,7 +48,7 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
     }
     // /proc/self/exe and friends lead into the root filesystem.
     let target = match ctx.special(dirfd, &path, true)? {
-        super::Special::Host(abs) => abs,
+        super::Special::Host(l) => l.path,
         super::Special::Dev(_) | super::Special::Proc(..) => return Err(Errno::EACCES),
     };
     let mut resolved = exec::resolve(ctx.k, b"/", &target, argv).map_err(|e| e.errno())?;

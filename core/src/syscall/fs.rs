@@ -16,6 +16,7 @@ use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::hostfs::{self, cstr};
+use crate::fs::mount::{FsType, MountRef, PROC_SUPER_MAGIC, TMPFS_MAGIC};
 use crate::fs::path::Lookup;
 use crate::fs::procfs::{self, ProcNode};
 use crate::mm::mem::CHUNK;
@@ -48,9 +49,11 @@ const HOST_OPEN_FLAGS: i32 = libc::O_ACCMODE
 
 /// Opens a procfs path: a snapshot of a file, or a directory listing.
 fn open_proc(ctx: &mut Ctx<'_>, node: ProcNode, abs: Vec<u8>, flags: i32) -> SysResult {
+    let excl = libc::O_CREAT | libc::O_EXCL;
     let kind = match node {
         ProcNode::Missing if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
         ProcNode::Missing => return Err(Errno::ENOENT),
+        _ if flags & excl == excl => return Err(Errno::EEXIST),
         ProcNode::Link(_) | ProcNode::Through(..) => return Err(Errno::ELOOP),
         _ if flags & libc::O_ACCMODE != libc::O_RDONLY => return Err(Errno::EACCES),
         ProcNode::Dir(entries) => FileKind::SynthDir(entries, Default::default()),
@@ -84,16 +87,14 @@ fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult {
 
 /// Opens `path` relative to `dirfd`: the heart of open, openat and creat.
 fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) -> SysResult {
-    let path = match ctx.special(dirfd, path, flags & libc::O_NOFOLLOW == 0)? {
-        Special::Dev(dp) => return open_dev(ctx, dp, flags),
-        Special::Proc(node, abs) => return open_proc(ctx, node, abs, flags),
-        Special::Host(abs) => abs,
-    };
-    let path = &path[..];
     // O_CREAT|O_EXCL never follows a final symlink; O_NOFOLLOW refuses it.
     let follow =
         flags & libc::O_NOFOLLOW == 0 && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
-    let l = ctx.lookup_at(dirfd, path, follow)?;
+    let l = match ctx.special(dirfd, path, follow)? {
+        Special::Dev(dp) => return open_dev(ctx, dp, flags),
+        Special::Proc(node, abs) => return open_proc(ctx, node, abs, flags),
+        Special::Host(l) => l,
+    };
     if l.stat.is_none() && follow && flags & libc::O_CREAT == 0 {
         return Err(Errno::ENOENT);
     }
@@ -133,7 +134,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
         }
     }
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
-    let file = OpenFile::new(FileKind::Host { fd, dir: ty == libc::S_IFDIR }, l.path, guest_flags);
+    let file = OpenFile::new(FileKind::Host { fd, dir: ty == libc::S_IFDIR, mount: l.mount }, l.path, guest_flags);
     ctx.install(Arc::new(file), flags & libc::O_CLOEXEC != 0)
 }
 
@@ -321,8 +322,9 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         return Ok(buf.len() as i64);
     }
     if let FileKind::DevDir(pos) = &f.kind {
-        let (buf, next) = devfs::dirents(pos.load(Ordering::Relaxed), count);
-        if buf.is_empty() && next < devfs::NODES.len() + 2 {
+        let subdirs = ctx.k.vfs.mounts().children_of(b"/dev");
+        let (buf, next) = devfs::dirents(pos.load(Ordering::Relaxed), count, &subdirs);
+        if buf.is_empty() && next < devfs::entry_count(&subdirs) {
             return Err(Errno::EINVAL);
         }
         ctx.mem.write(ctx.args[1], &buf)?;
@@ -395,15 +397,14 @@ fn stat_of(l: &Lookup, follow: bool) -> Result<libc::stat, Errno> {
     if follow {
         l.existing()
     } else {
-        hostfs::lstat_at(l.dir.as_fd(), &l.name)
+        l.lstat()
     }
 }
 
 /// Resolves the object of a `*stat*at` call: `AT_EMPTY_PATH` with an empty
-/// path means the fd itself.
+/// path means the fd itself (or the cwd).
 enum Target {
     Fd(Arc<OpenFile>),
-    Cwd(Vec<u8>),
     Path(Lookup),
     Made(libc::stat),
 }
@@ -414,17 +415,16 @@ fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result
         if flags & libc::AT_EMPTY_PATH == 0 {
             return Err(Errno::ENOENT);
         }
-        if dirfd == AT_FDCWD {
-            return Ok(Target::Cwd(ctx.cwd()));
+        if dirfd != AT_FDCWD {
+            return Ok(Target::Fd(ctx.task.files.lock().get(dirfd)?));
         }
-        return Ok(Target::Fd(ctx.task.files.lock().get(dirfd)?));
     }
-    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let (p, follow) = if p.is_empty() { (b".".to_vec(), true) } else { (p, flags & libc::AT_SYMLINK_NOFOLLOW == 0) };
     match ctx.special(dirfd, &p, follow)? {
-        Special::Dev(dp) => Ok(Target::Made(dev_stat(dp)?)),
+        Special::Dev(dp) => Ok(Target::Made(dev_stat(ctx, dp)?)),
         Special::Proc(ProcNode::Missing, _) => Err(Errno::ENOENT),
         Special::Proc(node, _) => Ok(Target::Made(procfs::node_stat(&node))),
-        Special::Host(abs) => Ok(Target::Path(ctx.k.vfs.lookup(b"/", &abs, follow)?)),
+        Special::Host(l) => Ok(Target::Path(l)),
     }
 }
 
@@ -433,9 +433,9 @@ fn write_stat(ctx: &Ctx<'_>, addr: u64, st: &libc::stat) -> SysResult {
     Ok(0)
 }
 
-fn dev_stat(dp: DevPath) -> Result<libc::stat, Errno> {
+fn dev_stat(ctx: &Ctx<'_>, dp: DevPath) -> Result<libc::stat, Errno> {
     match dp {
-        DevPath::Dir => Ok(devfs::dir_stat()),
+        DevPath::Dir => Ok(devfs::dir_stat(ctx.k.vfs.mounts().children_of(b"/dev").len())),
         DevPath::Node(d) => Ok(d.stat()),
         DevPath::Missing => Err(Errno::ENOENT),
     }
@@ -444,10 +444,10 @@ fn dev_stat(dp: DevPath) -> Result<libc::stat, Errno> {
 /// The stat of whatever `path` names, on any filesystem.
 fn path_stat(ctx: &Ctx<'_>, dirfd: i32, p: &[u8], follow: bool) -> Result<libc::stat, Errno> {
     match ctx.special(dirfd, p, follow)? {
-        Special::Dev(dp) => dev_stat(dp),
+        Special::Dev(dp) => dev_stat(ctx, dp),
         Special::Proc(ProcNode::Missing, _) => Err(Errno::ENOENT),
         Special::Proc(node, _) => Ok(procfs::node_stat(&node)),
-        Special::Host(abs) => stat_of(&ctx.k.vfs.lookup(b"/", &abs, follow)?, follow),
+        Special::Host(l) => stat_of(&l, follow),
     }
 }
 
@@ -463,10 +463,18 @@ pub fn lstat(ctx: &mut Ctx<'_>) -> SysResult {
     write_stat(ctx, ctx.args[1], &st)
 }
 
+/// The stat of an open file (/dev's link count counts its mount points).
+fn file_stat(ctx: &Ctx<'_>, f: &OpenFile) -> Result<libc::stat, Errno> {
+    match f.kind {
+        FileKind::DevDir(_) => dev_stat(ctx, DevPath::Dir),
+        _ => f.stat(),
+    }
+}
+
 /// `fstat(fd, buf)`.
 pub fn fstat(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    write_stat(ctx, ctx.args[1], &f.stat()?)
+    write_stat(ctx, ctx.args[1], &file_stat(ctx, &f)?)
 }
 
 /// `newfstatat(dirfd, path, buf, flags)`.
@@ -476,8 +484,7 @@ pub fn newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let st = match stat_target(ctx, ctx.int(0), 1, flags)? {
-        Target::Fd(f) => f.stat()?,
-        Target::Cwd(cwd) => ctx.k.vfs.lookup(&cwd, b".", true)?.existing()?,
+        Target::Fd(f) => file_stat(ctx, &f)?,
         Target::Path(l) => stat_of(&l, flags & libc::AT_SYMLINK_NOFOLLOW == 0)?,
         Target::Made(st) => st,
     };
@@ -519,21 +526,121 @@ pub fn statx(ctx: &mut Ctx<'_>) -> SysResult {
     let mask = ctx.args[3] as u32;
     let sync = flags & libc::AT_STATX_SYNC_TYPE;
     let stx = match stat_target(ctx, ctx.int(0), 1, flags)? {
-        Target::Fd(f) if f.host_fd().is_none() => statx_of(&f.stat()?),
+        Target::Fd(f) if f.host_fd().is_none() => statx_of(&file_stat(ctx, &f)?),
         Target::Made(st) => statx_of(&st),
-        Target::Fd(f) => host_statx(f.need_host_fd()?, &CString::default(), libc::AT_EMPTY_PATH | sync, mask)?,
-        Target::Cwd(cwd) => {
-            let l = ctx.k.vfs.lookup(&cwd, b".", true)?;
-            host_statx(l.dir.as_fd(), &l.name, libc::AT_SYMLINK_NOFOLLOW | sync, mask)?
+        Target::Fd(f) => {
+            let mut x = host_statx(f.need_host_fd()?, &CString::default(), libc::AT_EMPTY_PATH | sync, mask)?;
+            if let FileKind::Host { mount, .. } = &f.kind {
+                mount.fix_statx(&mut x);
+            }
+            x
         }
         Target::Path(l) => {
             if flags & libc::AT_SYMLINK_NOFOLLOW == 0 {
                 l.existing()?;
             }
-            host_statx(l.dir.as_fd(), &l.name, libc::AT_SYMLINK_NOFOLLOW | sync, mask)?
+            let mut x = host_statx(l.dir.as_fd(), &l.name, libc::AT_SYMLINK_NOFOLLOW | sync, mask)?;
+            l.mount.fix_statx(&mut x);
+            x
         }
     };
     ctx.mem.write_val(ctx.args[4], &stx)?;
+    Ok(0)
+}
+
+// ---------------------------------------------------------------- statfs
+
+/// Linux's PIPEFS_MAGIC.
+const PIPEFS_MAGIC: i64 = 0x5049_5045;
+/// Linux's ANON_INODE_FS_MAGIC (epoll, eventfd, timerfd).
+const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
+/// ST_VALID: Linux sets it in every f_flags it reports.
+const ST_VALID: i64 = 0x0020;
+
+/// Linux's `struct statfs` on x86-64 (the libc crate's hides f_flags).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Statfs {
+    f_type: i64,
+    f_bsize: i64,
+    f_blocks: u64,
+    f_bfree: u64,
+    f_bavail: u64,
+    f_files: u64,
+    f_ffree: u64,
+    f_fsid: [i32; 2],
+    f_namelen: i64,
+    f_frsize: i64,
+    f_flags: i64,
+    f_spare: [i64; 4],
+}
+
+// SAFETY: a repr(C) struct of integers without padding (120 bytes).
+unsafe impl crate::mm::mem::Pod for Statfs {}
+
+/// The statfs of a filesystem the kernel makes up: no blocks to count,
+/// Linux's 4 KiB blocks and 255-byte names.
+fn made_statfs(magic: i64) -> Statfs {
+    Statfs { f_type: magic, f_bsize: 4096, f_frsize: 4096, f_namelen: 255, f_flags: ST_VALID, ..Default::default() }
+}
+
+/// The host's statfs of the object `fd` (on `mount`), as the guest sees
+/// that mount: hostfs passes it through; a tmpfs reports the host's block
+/// and inode counts (its pages are the host's) under tmpfs's magic number
+/// and its mount flags.
+fn host_statfs(ctx: &Ctx<'_>, fd: BorrowedFd<'_>, mount: Option<MountRef>) -> Result<Statfs, Errno> {
+    let mut sf = Statfs::default();
+    // SAFETY: `sf` has the layout of the kernel's struct statfs; the fd is
+    // open.
+    Errno::result(unsafe { libc::syscall(libc::SYS_fstatfs, fd.as_raw_fd(), &mut sf as *mut Statfs) })?;
+    if mount.is_some_and(|m| ctx.k.vfs.mounts().get(m.index).fstype == FsType::Tmpfs) {
+        sf.f_type = TMPFS_MAGIC;
+        sf.f_flags |= (libc::ST_NOSUID | libc::ST_NODEV) as i64;
+    }
+    Ok(sf)
+}
+
+/// `statfs(path, buf)`: statistics of the filesystem `path` (symlinks
+/// followed) is on. Linux fills f_type with the filesystem's magic number
+/// (TMPFS_MAGIC for tmpfs and devtmpfs, PROC_SUPER_MAGIC for procfs),
+/// block counts in f_bsize units, inode counts, f_namelen, and f_flags
+/// with the mount's ST_* flags (ST_VALID always). The hostfs root passes
+/// the host's answer for its directory through; see [`host_statfs`] for
+/// tmpfs.
+pub fn statfs(ctx: &mut Ctx<'_>) -> SysResult {
+    let p = ctx.path(0)?;
+    let sf = match ctx.special(AT_FDCWD, &p, true)? {
+        Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
+        Special::Dev(_) => made_statfs(TMPFS_MAGIC),
+        Special::Proc(..) => made_statfs(PROC_SUPER_MAGIC),
+        Special::Host(l) => {
+            l.existing()?;
+            let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            // SAFETY: the name is a C string and the dir fd is open.
+            let fd = Errno::result(unsafe { libc::openat(l.dir.as_raw_fd(), raw(&l.name), flags) })?;
+            // SAFETY: openat returned a new fd that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            host_statfs(ctx, fd.as_fd(), Some(l.mount))?
+        }
+    };
+    ctx.mem.write_val(ctx.args[1], &sf)?;
+    Ok(0)
+}
+
+/// `fstatfs(fd, buf)`: [`statfs`] of the filesystem an open file is on.
+/// Pipes and the kernel's anonymous files (epoll, eventfd, timerfd) are
+/// on pipefs and anon_inodefs, as in Linux.
+pub fn fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    let sf = match &f.kind {
+        FileKind::Host { fd, mount, .. } => host_statfs(ctx, fd.as_fd(), Some(*mount))?,
+        FileKind::Console(s) => host_statfs(ctx, s.fd(), None)?,
+        FileKind::Dev(_) | FileKind::DevDir(_) => made_statfs(TMPFS_MAGIC),
+        FileKind::Synthetic(..) | FileKind::SynthDir(..) => made_statfs(PROC_SUPER_MAGIC),
+        FileKind::Pipe(_) => made_statfs(PIPEFS_MAGIC),
+        FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => made_statfs(ANON_INODE_FS_MAGIC),
+    };
+    ctx.mem.write_val(ctx.args[1], &sf)?;
     Ok(0)
 }
 
@@ -545,8 +652,8 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let p = ctx.path(path_arg)?;
-    let abs = match ctx.special(dirfd, &p, false)? {
-        Special::Host(abs) => abs,
+    let l = match ctx.special(dirfd, &p, false)? {
+        Special::Host(l) => l,
         Special::Proc(ProcNode::Link(target), _) => {
             let n = target.len().min(size as usize);
             ctx.mem.write(buf, &target[..n])?;
@@ -555,7 +662,6 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
         Special::Proc(ProcNode::Missing, _) | Special::Dev(DevPath::Missing) => return Err(Errno::ENOENT),
         _ => return Err(Errno::EINVAL),
     };
-    let l = ctx.k.vfs.lookup(b"/", &abs, false)?;
     let target =
         hostfs::readlink_at(l.dir.as_fd(), &l.name).map_err(|e| if e == Errno::ENOENT { e } else { Errno::EINVAL })?;
     let n = target.len().min(size as usize);
@@ -581,14 +687,13 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i
     }
     let p = ctx.path(path_arg)?;
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let abs = match ctx.special(dirfd, &p, follow)? {
-        Special::Host(abs) => abs,
+    let l = match ctx.special(dirfd, &p, follow)? {
+        Special::Host(l) => l,
         _ => {
             let st = path_stat(ctx, dirfd, &p, follow)?;
             return if mode & libc::X_OK != 0 && st.st_mode & 0o111 == 0 { Err(Errno::EACCES) } else { Ok(0) };
         }
     };
-    let l = ctx.k.vfs.lookup(b"/", &abs, follow)?;
     if follow {
         l.existing()?;
     }
@@ -627,7 +732,7 @@ pub fn getcwd(ctx: &mut Ctx<'_>) -> SysResult {
 /// `chdir(path)`.
 pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
     let p = ctx.path(0)?;
-    let abs = match ctx.special(AT_FDCWD, &p, true)? {
+    let l = match ctx.special(AT_FDCWD, &p, true)? {
         Special::Dev(DevPath::Dir) => {
             ctx.task.fs.lock().cwd = b"/dev".to_vec();
             return Ok(0);
@@ -638,9 +743,8 @@ pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
         }
         Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
         Special::Dev(_) | Special::Proc(..) => return Err(Errno::ENOTDIR),
-        Special::Host(abs) => abs,
+        Special::Host(l) => l,
     };
-    let l = ctx.k.vfs.lookup(b"/", &abs, true)?;
     if hostfs::file_type(&l.existing()?) != libc::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }
@@ -670,8 +774,9 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> SysR
         return Err(Errno::EINVAL);
     }
     let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
-    if l.path == b"/" {
-        return Err(Errno::EBUSY);
+    // A mount point (or `/`) is busy; unlink refuses it as a directory.
+    if ctx.k.vfs.mounts().is_mount_point(&l.path) {
+        return Err(if flags & libc::AT_REMOVEDIR != 0 { Errno::EBUSY } else { Errno::EISDIR });
     }
     if flags & libc::AT_REMOVEDIR == 0 && l.must_be_dir {
         return Err(if hostfs::lstat_at(l.dir.as_fd(), &l.name)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -702,8 +807,14 @@ pub fn unlinkat(ctx: &mut Ctx<'_>) -> SysResult {
 fn do_rename(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg: usize, flags: u32) -> SysResult {
     let from = ctx.lookup_at(olddir, &ctx.path(old_arg)?, false)?;
     let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
-    if from.path == b"/" || to.path == b"/" {
+    let mounts = ctx.k.vfs.mounts();
+    if mounts.is_mount_point(&from.path) || mounts.is_mount_point(&to.path) {
         return Err(Errno::EBUSY);
+    }
+    // The host directories of two mounts may share a host filesystem,
+    // where the host would rename across: the mounts decide.
+    if from.mount.index != to.mount.index {
+        return Err(Errno::EXDEV);
     }
     // SAFETY: names are C strings and both dir fds are open.
     let r = unsafe {
@@ -765,6 +876,14 @@ fn do_link(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg:
         from.existing()?;
     }
     let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
+    if from.mount.index != to.mount.index {
+        // Linux finds the source and refuses an existing target first.
+        from.lstat()?;
+        if to.lstat().is_ok() {
+            return Err(Errno::EEXIST);
+        }
+        return Err(Errno::EXDEV);
+    }
     // SAFETY: names are C strings and both dir fds are open.
     host(unsafe { libc::linkat(from.dir.as_raw_fd(), raw(&from.name), to.dir.as_raw_fd(), raw(&to.name), 0) })
 }

@@ -118,7 +118,7 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
         let anon = (flags | libc::MAP_ANONYMOUS) as u64;
         return ctx.inject(nr::MMAP, [addr, len, prot, anon, u64::MAX, 0]);
     }
-    let FileKind::Host { fd, dir: false } = &f.kind else {
+    let FileKind::Host { fd, dir: false, .. } = &f.kind else {
         return Err(Errno::ENODEV);
     };
     if !f.readable() {

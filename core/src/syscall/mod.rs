@@ -32,7 +32,8 @@ use std::time::Instant;
 use crate::dev::devfs;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::OpenFile;
-use crate::fs::path::{self, Lookup, PATH_MAX};
+use crate::fs::mount::FsType;
+use crate::fs::path::{self, Lookup, Resolved, PATH_MAX};
 use crate::fs::procfs;
 use crate::kernel::Kernel;
 use crate::mm::GuestMem;
@@ -174,13 +175,13 @@ impl<'a> Ctx<'a> {
         Ok(f.path.clone())
     }
 
-    /// Looks up `path` relative to `dirfd` (or the cwd) in the root
-    /// filesystem. devfs and procfs nodes are handled by the callers that
+    /// Looks up `path` relative to `dirfd` (or the cwd) on a host-backed
+    /// mount. devfs and procfs nodes are handled by the callers that
     /// support them (open, stat, access...); any other operation on one is
     /// EPERM.
     pub fn lookup_at(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
-        match self.special(dirfd, path, false)? {
-            Special::Host(abs) => self.k.vfs.lookup(b"/", &abs, follow),
+        match self.special(dirfd, path, follow)? {
+            Special::Host(l) => Ok(l),
             Special::Dev(_) | Special::Proc(..) => Err(Errno::EPERM),
         }
     }
@@ -190,28 +191,46 @@ impl<'a> Ctx<'a> {
         self.lookup_at(AT_FDCWD, path, follow)
     }
 
-    /// Which filesystem `path` (relative to `dirfd`) is on: devfs, procfs
-    /// (with its symlinks followed when `follow`), or the root filesystem
-    /// at the returned absolute path (a procfs link may lead there).
+    /// Where `path` (relative to `dirfd`) leads, in any filesystem: the
+    /// VFS walks it across mounts; where the walk enters devfs or procfs,
+    /// their classifiers take the rest (procfs links, followed when
+    /// `follow` or when more components come after them, may lead back to
+    /// a host-backed mount).
     pub fn special(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Special, Errno> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
         let base = self.base_dir(dirfd, path)?;
         let mut abs = if path.first() == Some(&b'/') { path.to_vec() } else { path::join_base(&base, path) };
+        let mounts = self.k.vfs.mounts();
         for _ in 0..path::MAX_SYMLINKS {
-            if let Some(dp) = devfs::classify(&abs) {
-                return Ok(Special::Dev(dp));
-            }
-            match procfs::classify(self.k, self.task, &abs) {
-                None => return Ok(Special::Host(abs)),
-                Some(procfs::ProcNode::Link(target)) if follow => {
-                    abs = target;
+            let fstype = match self.k.vfs.resolve(b"/", &abs, follow)? {
+                Resolved::Found(l) => return Ok(Special::Host(l)),
+                Resolved::Synthetic(fstype, at) => {
+                    abs = at;
+                    fstype
                 }
-                Some(procfs::ProcNode::Through(target, rest)) => {
-                    abs = path::join_base(&target, &rest);
+            };
+            match fstype {
+                FsType::Devtmpfs => {
+                    // devfs has no symlinks: `..` in it is lexical, and may
+                    // lead out of it (or into /dev/shm).
+                    let norm = path::normalize(&abs);
+                    let comps: Vec<&[u8]> = norm.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+                    match devfs::classify(&norm) {
+                        Some(dp) if mounts.get(mounts.covering(&comps)).fstype == FsType::Devtmpfs => {
+                            return Ok(Special::Dev(dp));
+                        }
+                        _ => abs = norm,
+                    }
                 }
-                Some(node) => return Ok(Special::Proc(node, abs)),
+                _ => match procfs::classify(self.k, self.task, &abs) {
+                    // Out of /proc through `..`, no link passed: lexical.
+                    None => abs = path::normalize(&abs),
+                    Some(procfs::ProcNode::Link(target)) if follow => abs = target,
+                    Some(procfs::ProcNode::Through(target, rest)) => abs = path::join_base(&target, &rest),
+                    Some(node) => return Ok(Special::Proc(node, abs)),
+                },
             }
         }
         Err(Errno::ELOOP)
@@ -224,8 +243,8 @@ pub enum Special {
     Dev(devfs::DevPath),
     /// A procfs node, and its absolute path.
     Proc(procfs::ProcNode, Vec<u8>),
-    /// The root filesystem, at this absolute path.
-    Host(Vec<u8>),
+    /// A host-backed mount (the root filesystem, a tmpfs).
+    Host(Lookup),
 }
 
 /// What the tracer loop does with a trapped syscall.
@@ -378,6 +397,8 @@ pub fn entry(n: u64) -> Entry {
         nr::FCHOWNAT => E(fs::fchownat),
         nr::UTIMENSAT => E(fs::utimensat),
         nr::TRUNCATE => E(fs::truncate),
+        nr::STATFS => E(fs::statfs),
+        nr::FSTATFS => E(fs::fstatfs),
         nr::UMASK => E(fs::umask),
         // processes
         nr::GETPID => E(proc::getpid),

@@ -45,6 +45,8 @@ fn spec(n: u64) -> Option<&'static [Arg]> {
         nr::FSTAT => &[Fd, Hex],
         nr::NEWFSTATAT => &[DirFd, Path, Hex, Hex],
         nr::STATX => &[DirFd, Path, Hex, Hex, Hex],
+        nr::STATFS => &[Path, Hex],
+        nr::FSTATFS => &[Fd, Hex],
         nr::READLINK => &[Path, Hex, Int],
         nr::READLINKAT => &[DirFd, Path, Hex, Int],
         nr::FACCESSAT | nr::FACCESSAT2 => &[DirFd, Path, Oct, Hex],

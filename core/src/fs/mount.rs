@@ -1,0 +1,294 @@
+//! The mount table (ARCHITECTURE §5): which filesystem serves which part
+//! of the guest's namespace.
+//!
+//! A mount point is a canonical absolute guest path. The path walk
+//! (fs/path.rs) asks the table, component by component, which mount it is
+//! on: the mount whose point is the longest prefix of the canonical path
+//! walked so far. Host-backed mounts (the hostfs root, tmpfs) are served
+//! by a jailed [`HostFs`]; devfs and procfs are made up by the kernel, and
+//! a walk that enters them hands the rest of the path to their
+//! classifiers (see `Ctx::special`).
+
+use std::fmt::Write as _;
+use std::os::fd::AsFd;
+
+use super::hostfs::HostFs;
+
+/// Linux's TMPFS_MAGIC (statfs f_type of tmpfs and devtmpfs).
+pub const TMPFS_MAGIC: i64 = 0x0102_1994;
+/// Linux's PROC_SUPER_MAGIC.
+pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// The kind of filesystem a mount is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsType {
+    /// A jailed host directory (the root).
+    HostFs,
+    /// A tmpfs: a private, initially empty host directory that lives as
+    /// long as the VM.
+    Tmpfs,
+    /// The kernel's /dev (fs/devfs in dev/devfs.rs).
+    Devtmpfs,
+    /// The kernel's /proc (fs/procfs.rs).
+    Proc,
+}
+
+impl FsType {
+    /// Its name in /proc/mounts and /proc/filesystems.
+    pub fn name(self) -> &'static str {
+        match self {
+            FsType::HostFs => "hostfs",
+            FsType::Tmpfs => "tmpfs",
+            FsType::Devtmpfs => "devtmpfs",
+            FsType::Proc => "proc",
+        }
+    }
+
+    /// Whether the kernel makes its files up (no host directory behind it).
+    pub fn is_synthetic(self) -> bool {
+        matches!(self, FsType::Devtmpfs | FsType::Proc)
+    }
+}
+
+/// Which host-backed mount an object is on, as lookups and open files
+/// remember it: the mount's index in the table (rename and link compare
+/// it: the host directories of two mounts may share a host filesystem)
+/// and the st_dev the guest sees for the mount's files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountRef {
+    /// The mount's index in the table.
+    pub index: usize,
+    /// The mount's virtual device number; None: the host's st_dev shows.
+    pub dev: Option<u64>,
+}
+
+impl MountRef {
+    /// Gives a stat from the host the mount's device number.
+    pub fn fix_stat(&self, st: &mut libc::stat) {
+        if let Some(dev) = self.dev {
+            st.st_dev = dev;
+        }
+    }
+
+    /// Gives a statx from the host the mount's device number.
+    pub fn fix_statx(&self, x: &mut libc::statx) {
+        if let Some(dev) = self.dev {
+            x.stx_dev_major = libc::major(dev);
+            x.stx_dev_minor = libc::minor(dev);
+        }
+    }
+}
+
+/// One mounted filesystem.
+pub struct Mount {
+    /// The canonical absolute mount point.
+    pub point: Vec<u8>,
+    /// The mount point's components (empty for `/`).
+    comps: Vec<Vec<u8>>,
+    /// What it is.
+    pub fstype: FsType,
+    /// The host directory serving it, for host-backed mounts.
+    pub fs: Option<HostFs>,
+    /// The st_dev its files show, when not the host's.
+    pub dev: Option<u64>,
+}
+
+impl Mount {
+    /// How many components its mount point has (0 for `/`).
+    pub fn depth(&self) -> usize {
+        self.comps.len()
+    }
+
+    /// The mount options /proc/mounts shows.
+    pub fn options(&self) -> &'static str {
+        match self.fstype {
+            FsType::Tmpfs => "rw,nosuid,nodev",
+            FsType::HostFs | FsType::Devtmpfs | FsType::Proc => "rw",
+        }
+    }
+}
+
+/// The mounts of one namespace, in mount order.
+pub struct MountTable {
+    mounts: Vec<Mount>,
+}
+
+/// The first virtual device minor given to tmpfs mounts (major 0, as for
+/// Linux's anonymous block devices).
+const FIRST_TMPFS_MINOR: u32 = 0x20;
+
+impl MountTable {
+    /// A table with `root` mounted as hostfs on `/`.
+    pub fn new(root: HostFs) -> MountTable {
+        MountTable {
+            mounts: vec![Mount {
+                point: b"/".to_vec(),
+                comps: Vec::new(),
+                fstype: FsType::HostFs,
+                fs: Some(root),
+                dev: None,
+            }],
+        }
+    }
+
+    /// Mounts a kernel-made filesystem on the canonical path `point`.
+    pub fn mount_synthetic(&mut self, point: &[u8], fstype: FsType) {
+        debug_assert!(fstype.is_synthetic());
+        self.push(point, fstype, None, None);
+    }
+
+    /// Mounts the host directory `fs` as a tmpfs on the canonical path
+    /// `point`, with a device number of its own: distinct from every other
+    /// mount's and from the host device of the root directory, so that
+    /// `find -xdev` and `du -x` see the mount boundary even when the host
+    /// directories share a host filesystem.
+    pub fn mount_tmpfs(&mut self, point: &[u8], fs: HostFs) {
+        let root_dev = self.mounts[0].fs.as_ref().and_then(|r| super::hostfs::fstat(r.as_fd()).ok());
+        let taken = |d: u64| root_dev.is_some_and(|st| st.st_dev == d) || self.mounts.iter().any(|m| m.dev == Some(d));
+        let mut minor = FIRST_TMPFS_MINOR;
+        while taken(libc::makedev(0, minor)) {
+            minor += 1;
+        }
+        self.push(point, FsType::Tmpfs, Some(fs), Some(libc::makedev(0, minor)));
+    }
+
+    fn push(&mut self, point: &[u8], fstype: FsType, fs: Option<HostFs>, dev: Option<u64>) {
+        let comps: Vec<Vec<u8>> = point.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec).collect();
+        let mut point = vec![b'/'];
+        point.extend(comps.join(&b'/'));
+        self.mounts.push(Mount { point, comps, fstype, fs, dev });
+    }
+
+    /// Every mount, in mount order.
+    pub fn iter(&self) -> impl Iterator<Item = &Mount> {
+        self.mounts.iter()
+    }
+
+    /// The mount at `index`.
+    pub fn get(&self, index: usize) -> &Mount {
+        &self.mounts[index]
+    }
+
+    /// The root mount's filesystem.
+    pub fn root(&self) -> &HostFs {
+        self.mounts[0].fs.as_ref().expect("the root mount is host-backed")
+    }
+
+    /// The mount a canonical path (as components) is on: the one whose
+    /// point is its longest prefix (the latest mounted, on a tie).
+    pub fn covering<C: AsRef<[u8]>>(&self, comps: &[C]) -> usize {
+        let mut best = 0;
+        for (i, m) in self.mounts.iter().enumerate() {
+            let n = m.comps.len();
+            if n <= comps.len()
+                && n >= self.mounts[best].comps.len()
+                && m.comps.iter().zip(comps).all(|(a, b)| a.as_slice() == b.as_ref())
+            {
+                best = i;
+            }
+        }
+        best
+    }
+
+    /// The mount whose point is exactly this canonical path, if any.
+    pub fn at<C: AsRef<[u8]>>(&self, comps: &[C]) -> Option<usize> {
+        self.mounts.iter().rposition(|m| {
+            m.comps.len() == comps.len() && m.comps.iter().zip(comps).all(|(a, b)| a.as_slice() == b.as_ref())
+        })
+    }
+
+    /// The mount whose point is exactly the canonical absolute path
+    /// `path`, if any.
+    pub fn at_path(&self, path: &[u8]) -> Option<usize> {
+        let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+        self.at(&comps)
+    }
+
+    /// Whether the canonical absolute path `path` is a mount point.
+    pub fn is_mount_point(&self, path: &[u8]) -> bool {
+        self.at_path(path).is_some()
+    }
+
+    /// How objects on mount `index` remember it.
+    pub fn mount_ref(&self, index: usize) -> MountRef {
+        MountRef { index, dev: self.mounts[index].dev }
+    }
+
+    /// The names of the mount points directly under the canonical
+    /// directory `dir` (a kernel-made directory lists them: `shm` in /dev).
+    pub fn children_of(&self, dir: &[u8]) -> Vec<Vec<u8>> {
+        let parent: Vec<&[u8]> = dir.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+        self.mounts
+            .iter()
+            .filter(|m| {
+                m.comps.len() == parent.len() + 1 && m.comps.iter().zip(&parent).all(|(a, b)| a.as_slice() == *b)
+            })
+            .filter_map(|m| m.comps.last().cloned())
+            .collect()
+    }
+
+    /// /proc/mounts: one `SOURCE POINT TYPE OPTIONS 0 0` line per mount.
+    pub fn proc_mounts(&self) -> String {
+        let mut s = String::new();
+        for m in &self.mounts {
+            let point = escape(&m.point);
+            let _ = writeln!(s, "{0} {point} {0} {1} 0 0", m.fstype.name(), m.options());
+        }
+        s
+    }
+}
+
+/// Escapes a path as /proc/mounts does (octal for space, tab, newline and
+/// backslash), so that each line stays six fields.
+fn escape(p: &[u8]) -> String {
+    let mut s = String::new();
+    for &b in p {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\\' => {
+                let _ = write!(s, "\\{b:03o}");
+            }
+            _ => s.push(b as char),
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> (std::path::PathBuf, MountTable) {
+        let dir = std::env::temp_dir().join(format!("umvm-mount-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut t = MountTable::new(HostFs::open(&dir).unwrap());
+        t.mount_synthetic(b"/dev", FsType::Devtmpfs);
+        t.mount_synthetic(b"/proc", FsType::Proc);
+        t.mount_tmpfs(b"/tmp", HostFs::open(&dir).unwrap());
+        t.mount_tmpfs(b"/dev/shm", HostFs::open(&dir).unwrap());
+        (dir, t)
+    }
+
+    #[test]
+    fn the_longest_prefix_covers_a_path() {
+        let (dir, t) = table();
+        let c = |p: &str| t.get(t.covering(&p.split('/').filter(|c| !c.is_empty()).collect::<Vec<_>>())).point.clone();
+        assert_eq!(c("/"), b"/");
+        assert_eq!(c("/tmp"), b"/tmp");
+        assert_eq!(c("/tmp/a/b"), b"/tmp");
+        assert_eq!(c("/tmpx"), b"/");
+        assert_eq!(c("/dev/null"), b"/dev");
+        assert_eq!(c("/dev/shm/x"), b"/dev/shm");
+        assert!(t.is_mount_point(b"/dev/shm"));
+        assert!(!t.is_mount_point(b"/dev/shm/x"));
+        assert_eq!(t.children_of(b"/dev"), vec![b"shm".to_vec()]);
+        let devs: Vec<_> = t.iter().filter_map(|m| m.dev).collect();
+        assert_eq!(devs.len(), 2);
+        assert_ne!(devs[0], devs[1]);
+        assert_eq!(
+            t.proc_mounts(),
+            "hostfs / hostfs rw 0 0\ndevtmpfs /dev devtmpfs rw 0 0\nproc /proc proc rw 0 0\n\
+             tmpfs /tmp tmpfs rw,nosuid,nodev 0 0\ntmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0\n"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
