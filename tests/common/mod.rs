@@ -192,6 +192,77 @@ impl Rootfs {
 }
 
 // ---------------------------------------------------------------------------
+// The Debian image
+
+/// The Debian root the tests share: a bookworm minbase tree made once by
+/// scripts/debian-image in `${UMVM_CACHE:-~/.cache/umvm}` and reused by
+/// every later test process (the script's first run takes about 30 s,
+/// later ones milliseconds). It is shared input: tests must not change
+/// it, neither natively nor through a guest; a test that writes uses
+/// debian_copy.
+///
+/// None when the image cannot be had (building it needs root, debootstrap
+/// and deb.debian.org): the test should then return early. Under CI
+/// (`CI` set, as CI services do) that is a failure instead, so that CI
+/// never passes with these tests silently skipped; elsewhere the test is
+/// skipped with a loud message on stderr, so that `cargo test` as an
+/// ordinary user or offline still runs everything else.
+pub fn debian_root() -> Option<&'static Path> {
+    static ROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let root = ROOT.get_or_init(|| {
+        init();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/debian-image");
+        // stderr inherited: the script says when it builds, and why it fails.
+        let out = Command::new(&script)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!("{} failed ({}; its stderr above says why)", script.display(), out.status));
+        }
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim_end());
+        if !path.join("usr/bin/sh").exists() {
+            return Err(format!("{} printed {path:?}, which is not a root directory", script.display()));
+        }
+        Ok(path)
+    });
+    match root {
+        Ok(path) => Some(path),
+        Err(e) if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
+            panic!("the Debian image is required under CI: {e}")
+        }
+        Err(e) => {
+            // Straight to stderr: libtest captures eprintln! and shows it
+            // only for failed tests.
+            let test = std::thread::current().name().unwrap_or("?").to_string();
+            let msg = format!("\n*** SKIPPED {test}: no Debian image: {e}; run scripts/debian-image as root once\n\n");
+            let _ = std::io::stderr().write_all(msg.as_bytes());
+            None
+        }
+    }
+}
+
+/// A private, writable copy of the Debian image (debian_root) in a temp
+/// dir, or None like debian_root. `cp -a --reflink=auto`: nearly free on a
+/// filesystem with reflinks (btrfs, xfs), otherwise a full copy of ~180 MB
+/// (a second or two, and the disk space until the TempDir drops), so a test
+/// takes one only when it must write.
+pub fn debian_copy() -> Option<TempDir> {
+    let root = debian_root()?;
+    let dir = TempDir::new("debian");
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg("--reflink=auto")
+        .arg(root.join("."))
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cp: {e}"));
+    assert!(out.status.success(), "cp -a {} failed: {}", root.display(), String::from_utf8_lossy(&out.stderr));
+    Some(dir)
+}
+
+// ---------------------------------------------------------------------------
 // Guest programs
 
 /// Compiles tests/guest/NAME.c with `musl-gcc -static -O2` (once per test
