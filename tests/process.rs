@@ -304,3 +304,50 @@ fn file_mappings_are_shared_private_and_written_back() {
          rdonly shared write: Permission denied\nzero 0\nshared zero page 42\n",
     );
 }
+
+/// Credentials cannot be compared natively: run_native_root's user
+/// namespace maps uid 0 alone. The expectations follow kernel/sys.c.
+#[test]
+fn credentials_change_as_linux_allows() {
+    let root = Rootfs::system();
+    let prog = root.install("creds");
+    let expected = "setgroups = 0\ngetgroups(0) = 3\ngetgroups(1) = Invalid argument\nsetresgid(100, 100, 0) = 0\n\
+         setresuid(1000, 1000, 0) = 0\nafter setresuid: uid 1000 1000 0 gid 100 100 0 groups 10 20 30\n\
+         setgroups unprivileged = Operation not permitted\nsetuid(0) via saved = 0\n\
+         after setuid(0): uid 1000 0 0 gid 100 100 0 groups 10 20 30\nsetreuid(-1, 1000) = 0\n\
+         after setreuid: uid 1000 1000 0 gid 100 100 0 groups 10 20 30\nsetfsuid(5) returns 1000\n\
+         setfsuid(-1) returns 1000\nseteuid(0) back = 0\nsetuid(2000) as root = 0\n\
+         after setuid(2000): uid 2000 2000 2000 gid 100 100 0 groups 10 20 30\nsetuid(0) now = Operation not permitted\n\
+         setresuid(1, 1, 1) = Operation not permitted\n";
+    for cfg in configs() {
+        let run = run_guest_timeout(cfg, root.path(), &[&prog], b"", PROGRAM_TIMEOUT);
+        assert_eq!(run.out(), expected, "{cfg}\n{run}");
+        assert_eq!(run.code(), 0, "{cfg}\n{run}");
+    }
+}
+
+#[test]
+fn file_locks_conflict_between_processes_and_memfd_is_shared() {
+    check_program(
+        "filelocks",
+        "parent setlk 0\nchild flock nb: Resource temporarily unavailable\nchild getlk: write-locked at 0 len 5\n\
+         child setlk: Resource temporarily unavailable\nchild setlk elsewhere: got it\nchild flock waited: 1\n\
+         child setlkw waited: 1\nmemfd: from child\nmemfd read: from child\ncopied 5: 34567, in_off 8\n",
+    );
+}
+
+#[test]
+fn absent_subsystems_answer_as_linux_without_them() {
+    let root = Rootfs::system();
+    let prog = root.install("probes");
+    let expected = "socket: Address family not supported by protocol\n\
+        socketpair: Address family not supported by protocol\ngetpeername(0): Not a socket\n\
+        getpeername(99): Bad file descriptor\nlgetxattr /: Not supported\ngetxattr /nope: No such file or directory\n\
+        listxattr /: Not supported\npersonality 0\nset ADDR_NO_RANDOMIZE: old 0\npersonality 0x40000\n\
+        sched_getaffinity: ok\ncpus >= 1: 1\ngetcpu: ok\nnode 0\nfadvise pipe: Invalid seek\nnice 0\n\
+        setpriority 5: ok\nnice 5\n";
+    for cfg in configs() {
+        let run = run_guest_timeout(cfg, root.path(), &[&prog], b"", PROGRAM_TIMEOUT);
+        assert_eq!(run.out(), expected, "{cfg}\n{run}");
+    }
+}

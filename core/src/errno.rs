@@ -68,6 +68,10 @@ errnos!(
     ELIBBAD,
     ETXTBSY,
     EOPNOTSUPP,
+    EAFNOSUPPORT,
+    ENOTSOCK,
+    ENODATA,
+    ENOLCK,
 );
 
 impl Errno {

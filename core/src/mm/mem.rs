@@ -45,6 +45,8 @@ unsafe impl Pod for libc::itimerval {}
 // SAFETY: as above.
 unsafe impl Pod for libc::rusage {}
 // SAFETY: as above.
+unsafe impl Pod for libc::flock {}
+// SAFETY: as above.
 unsafe impl Pod for libc::utsname {}
 // SAFETY: as above.
 unsafe impl Pod for libc::sysinfo {}

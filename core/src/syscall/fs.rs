@@ -290,6 +290,18 @@ pub fn fcntl(ctx: &mut Ctx<'_>) -> SysResult {
             f.set_flags(arg as i32);
             Ok(0)
         }
+        cmd @ (libc::F_GETLK
+        | libc::F_SETLK
+        | libc::F_SETLKW
+        | libc::F_OFD_GETLK
+        | libc::F_OFD_SETLK
+        | libc::F_OFD_SETLKW) => super::lock::fcntl_lock(ctx, &f, cmd),
+        cmd @ (libc::F_ADD_SEALS | libc::F_GET_SEALS) => {
+            // Seals live on the host file (a memfd).
+            let hfd = f.host_fd().ok_or(Errno::EINVAL)?;
+            // SAFETY: plain fcntl on an fd umvm owns.
+            host(unsafe { libc::fcntl(hfd.as_raw_fd(), cmd, arg as libc::c_int) })
+        }
         libc::F_GETOWN | libc::F_SETOWN => Ok(0),
         _ => Err(Errno::EINVAL),
     }

@@ -638,3 +638,70 @@ pub fn sendfile(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.mem.write_val(ctx.args[2], &off)?;
     Ok(n as i64)
 }
+
+/// `fadvise64(fd, offset, len, advice)`: advice about future access.
+/// The host page cache holds hostfs files, so the host gets the advice.
+pub fn fadvise64(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    let advice = ctx.int(3);
+    if !(0..=5).contains(&advice) || (ctx.args[2] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    match &f.kind {
+        FileKind::Host { fd, .. } => {
+            // SAFETY: plain posix_fadvise on an fd umvm owns.
+            let r = unsafe { libc::posix_fadvise(fd.as_raw_fd(), ctx.args[1] as i64, ctx.args[2] as i64, advice) };
+            if r != 0 {
+                return Err(Errno(r));
+            }
+            Ok(0)
+        }
+        FileKind::Pipe(_) | FileKind::Console(_) => Err(Errno::ESPIPE),
+        _ => Ok(0),
+    }
+}
+
+/// `copy_file_range(fd_in, off_in, fd_out, off_out, len, flags)`: both
+/// ends are host files umvm holds, so the host copies (in-kernel, and
+/// with reflinks where the filesystem has them).
+pub fn copy_file_range(ctx: &mut Ctx<'_>) -> SysResult {
+    let inp = readable(ctx, 0)?;
+    let out = writable(ctx, 2)?;
+    if ctx.args[5] != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if out.flags() & libc::O_APPEND != 0 {
+        return Err(Errno::EBADF);
+    }
+    let (ifd, ofd) = match (&inp.kind, &out.kind) {
+        (FileKind::Host { fd: i, dir: false, .. }, FileKind::Host { fd: o, dir: false, .. }) => {
+            (i.as_raw_fd(), o.as_raw_fd())
+        }
+        (FileKind::Host { dir: true, .. }, _) | (_, FileKind::Host { dir: true, .. }) => return Err(Errno::EISDIR),
+        _ => return Err(Errno::EINVAL),
+    };
+    let len = (ctx.args[4] as usize).min(MAX_RW);
+    let read_off = |a: u64| -> Result<Option<i64>, Errno> {
+        if a == 0 {
+            return Ok(None);
+        }
+        let o: i64 = ctx.mem.read_val(a)?;
+        if o < 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(Some(o))
+    };
+    let (mut oi, mut oo) = (read_off(ctx.args[1])?, read_off(ctx.args[3])?);
+    let pi = oi.as_mut().map_or(std::ptr::null_mut(), |o| o as *mut i64);
+    let po = oo.as_mut().map_or(std::ptr::null_mut(), |o| o as *mut i64);
+    // SAFETY: both fds are open; the offset pointers are null or point at
+    // locals that outlive the call.
+    let n = Errno::result(unsafe { libc::copy_file_range(ifd, pi, ofd, po, len, 0) })?;
+    if let Some(o) = oi {
+        ctx.mem.write_val(ctx.args[1], &o)?;
+    }
+    if let Some(o) = oo {
+        ctx.mem.write_val(ctx.args[3], &o)?;
+    }
+    Ok(n as i64)
+}

@@ -79,3 +79,110 @@ pub fn getrandom(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.mem.write(ctx.args[0], &buf)?;
     Ok(len as i64)
 }
+
+/// `personality(persona)`: the execution domain flags (ADDR_NO_RANDOMIZE
+/// and friends, as setarch sets them). 0xffffffff queries. umvm keeps
+/// the value per process and reports it; only PER_LINUX is a domain it
+/// runs, so another base personality is EINVAL.
+pub fn personality(ctx: &mut Ctx<'_>) -> SysResult {
+    let new = ctx.args[0] as u32;
+    let mut st = ctx.task.process.state();
+    let old = st.personality;
+    if new != u32::MAX {
+        if new & 0xff != 0 {
+            return Err(Errno::EINVAL);
+        }
+        st.personality = new;
+    }
+    Ok(old as i64)
+}
+
+/// `sched_getaffinity(pid, size, mask)`: the CPUs the VM has (one per
+/// tracer loop); the result is the mask's size in bytes, as the raw
+/// syscall returns it.
+pub fn sched_getaffinity(ctx: &mut Ctx<'_>) -> SysResult {
+    let pid = ctx.int(0);
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid != 0 && ctx.k.procs().thread(pid).is_none() {
+        return Err(Errno::ESRCH);
+    }
+    let size = ctx.args[1] as usize;
+    if size < 8 || size % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let cpus = ctx.k.loops.len().min(64);
+    let mask: u64 = if cpus == 64 { u64::MAX } else { (1u64 << cpus) - 1 };
+    ctx.mem.write_val(ctx.args[2], &mask)?;
+    Ok(8)
+}
+
+/// `getcpu(&cpu, &node, cache)`: the CPU of the tracer loop serving the
+/// caller, node 0.
+pub fn getcpu(ctx: &mut Ctx<'_>) -> SysResult {
+    let cpu = ctx.me.loop_id as u32;
+    if ctx.args[0] != 0 {
+        ctx.mem.write_val(ctx.args[0], &cpu)?;
+    }
+    if ctx.args[1] != 0 {
+        ctx.mem.write_val(ctx.args[1], &0u32)?;
+    }
+    Ok(0)
+}
+
+/// The processes `which`/`who` of getpriority/setpriority name.
+fn prio_targets(ctx: &Ctx<'_>) -> Result<Vec<std::sync::Arc<crate::task::Process>>, Errno> {
+    let (which, who) = (ctx.args[0] as u32, ctx.int(1));
+    let (my_pgid, my_uid) = {
+        let me = ctx.task.process.state();
+        (me.pgid, me.creds.uid)
+    };
+    let procs = ctx.k.procs();
+    let live = procs.processes().filter(|p| p.state().exit.is_none());
+    let v: Vec<_> = match which {
+        libc::PRIO_PROCESS if who == 0 => vec![ctx.task.process.clone()],
+        libc::PRIO_PROCESS => live.filter(|p| p.vpid == who).cloned().collect(),
+        libc::PRIO_PGRP => {
+            let g = if who == 0 { my_pgid } else { who };
+            live.filter(|p| p.state().pgid == g).cloned().collect()
+        }
+        libc::PRIO_USER => {
+            let u = if who == 0 { my_uid } else { who as u32 };
+            live.filter(|p| p.state().creds.uid == u).cloned().collect()
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    if v.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    Ok(v)
+}
+
+/// `getpriority(which, who)`: the highest priority (lowest nice) among
+/// the processes named, as the raw syscall encodes it: 20 - nice.
+pub fn getpriority(ctx: &mut Ctx<'_>) -> SysResult {
+    let targets = prio_targets(ctx)?;
+    let nice = targets.iter().map(|p| p.state().nice).min().unwrap_or(0);
+    Ok(20 - nice as i64)
+}
+
+/// `setpriority(which, who, nice)`: nice clamped to -20..19; lowering it
+/// takes root. The host process gets the same nice value, so the host
+/// scheduler honours it.
+pub fn setpriority(ctx: &mut Ctx<'_>) -> SysResult {
+    let nice = ctx.int(2).clamp(-20, 19);
+    let targets = prio_targets(ctx)?;
+    let root = ctx.task.process.state().creds.euid == 0;
+    for p in &targets {
+        let mut st = p.state();
+        if nice < st.nice && !root {
+            return Err(Errno::EACCES);
+        }
+        st.nice = nice;
+        // SAFETY: plain setpriority on a host process umvm owns; a failure
+        // only leaves the host's scheduling as it was.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, st.host_pid as u32, nice) };
+    }
+    Ok(0)
+}

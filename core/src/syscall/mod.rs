@@ -7,12 +7,15 @@
 //! rest are emulated. Unknown numbers get ENOSYS, logged once by name.
 
 pub mod clone;
+pub mod creds;
 pub mod epoll;
 pub mod eventfd;
 pub mod exec;
 pub mod fs;
 pub mod io;
 pub mod limits;
+pub mod lock;
+pub mod memfd;
 pub mod misc;
 pub mod mm;
 pub mod names;
@@ -20,11 +23,13 @@ pub mod pipe;
 pub mod poll;
 pub mod proc;
 pub mod signal;
+pub mod socket;
 pub mod strace;
 pub mod time;
 pub mod timerfd;
 pub mod tty;
 pub mod wait;
+pub mod xattr;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -400,6 +405,46 @@ pub fn entry(n: u64) -> Entry {
         nr::STATFS => E(fs::statfs),
         nr::FSTATFS => E(fs::fstatfs),
         nr::UMASK => E(fs::umask),
+        nr::FADVISE64 => E(io::fadvise64),
+        nr::COPY_FILE_RANGE => E(io::copy_file_range),
+        nr::FLOCK => E(lock::flock),
+        nr::MEMFD_CREATE => E(memfd::memfd_create),
+        nr::GETXATTR | nr::SETXATTR | nr::LISTXATTR | nr::REMOVEXATTR => E(xattr::path),
+        nr::LGETXATTR | nr::LSETXATTR | nr::LLISTXATTR | nr::LREMOVEXATTR => E(xattr::lpath),
+        nr::FGETXATTR | nr::FSETXATTR | nr::FLISTXATTR | nr::FREMOVEXATTR => E(xattr::fd),
+        // Known, and answered ENOSYS on purpose: callers fall back.
+        nr::NAME_TO_HANDLE_AT | nr::INOTIFY_INIT | nr::INOTIFY_INIT1 | nr::PIVOT_ROOT => E(enosys),
+        // sockets (before the network step)
+        nr::SOCKET | nr::SOCKETPAIR => E(socket::socket),
+        nr::CONNECT
+        | nr::BIND
+        | nr::LISTEN
+        | nr::ACCEPT
+        | nr::ACCEPT4
+        | nr::GETSOCKNAME
+        | nr::GETPEERNAME
+        | nr::GETSOCKOPT
+        | nr::SETSOCKOPT
+        | nr::SHUTDOWN
+        | nr::SENDTO
+        | nr::RECVFROM
+        | nr::SENDMSG
+        | nr::RECVMSG
+        | nr::SENDMMSG
+        | nr::RECVMMSG => E(socket::on_fd),
+        // credentials
+        nr::SETUID => E(creds::setuid),
+        nr::SETGID => E(creds::setgid),
+        nr::SETREUID => E(creds::setreuid),
+        nr::SETREGID => E(creds::setregid),
+        nr::SETRESUID => E(creds::setresuid),
+        nr::SETRESGID => E(creds::setresgid),
+        nr::GETRESUID => E(creds::getresuid),
+        nr::GETRESGID => E(creds::getresgid),
+        nr::SETFSUID => E(creds::setfsuid),
+        nr::SETFSGID => E(creds::setfsgid),
+        nr::GETGROUPS => E(creds::getgroups),
+        nr::SETGROUPS => E(creds::setgroups),
         // processes
         nr::GETPID => E(proc::getpid),
         nr::GETPPID => E(proc::getppid),
@@ -461,6 +506,11 @@ pub fn entry(n: u64) -> Entry {
         nr::SETHOSTNAME => E(misc::sethostname),
         nr::SYSINFO => E(misc::sysinfo),
         nr::GETRANDOM => E(misc::getrandom),
+        nr::PERSONALITY => E(misc::personality),
+        nr::SCHED_GETAFFINITY => E(misc::sched_getaffinity),
+        nr::GETCPU => E(misc::getcpu),
+        nr::GETPRIORITY => E(misc::getpriority),
+        nr::SETPRIORITY => E(misc::setpriority),
         _ => Entry::Unknown,
     }
 }

@@ -33,6 +33,14 @@ pub struct Creds {
     pub gid: u32,
     /// Effective group id.
     pub egid: u32,
+    /// Saved set-user-id.
+    pub suid: u32,
+    /// Saved set-group-id.
+    pub sgid: u32,
+    /// Filesystem user id (follows euid unless setfsuid moved it).
+    pub fsuid: u32,
+    /// Filesystem group id.
+    pub fsgid: u32,
 }
 
 /// The program break of a process: `[start, cur)` is its heap.
@@ -98,6 +106,12 @@ pub struct ProcessState {
     pub sid: i32,
     /// Credentials.
     pub creds: Creds,
+    /// Supplementary group ids (getgroups/setgroups).
+    pub groups: Vec<u32>,
+    /// The personality(2) flags.
+    pub personality: u32,
+    /// The nice value (getpriority/setpriority).
+    pub nice: i32,
     /// Resource limits.
     pub rlimits: Rlimits,
     /// The running program's canonical path.
