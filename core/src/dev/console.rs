@@ -215,7 +215,14 @@ pub fn forward_terminal_signals(k: &Kernel) {
                 return;
             }
             let (_, fg) = k.console_tty.get();
-            let fix = crate::signal::SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None };
+            let fix = crate::signal::SigInfoFix {
+                code: libc::SI_KERNEL,
+                pid: 0,
+                uid: 0,
+                status: 0,
+                value: None,
+                timer: None,
+            };
             let targets: Vec<_> = k.procs().processes().filter(|p| p.state().pgid == fg).cloned().collect();
             for p in targets {
                 crate::signal::send::to_process(k, &p, sig, fix);

@@ -18,6 +18,7 @@ pub mod mm;
 pub mod names;
 pub mod pipe;
 pub mod poll;
+pub mod posix_timer;
 pub mod proc;
 pub mod signal;
 pub mod strace;
@@ -430,6 +431,11 @@ pub fn entry(n: u64) -> Entry {
         nr::TIMES => E(time::times),
         nr::SETITIMER => E(time::setitimer),
         nr::GETITIMER => E(time::getitimer),
+        nr::TIMER_CREATE => E(posix_timer::timer_create),
+        nr::TIMER_SETTIME => E(posix_timer::timer_settime),
+        nr::TIMER_GETTIME => E(posix_timer::timer_gettime),
+        nr::TIMER_GETOVERRUN => E(posix_timer::timer_getoverrun),
+        nr::TIMER_DELETE => E(posix_timer::timer_delete),
         nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => N(None),
         // the machine
         nr::UNAME => E(misc::uname),
