@@ -429,8 +429,9 @@ pub fn entry(n: u64) -> Entry {
         nr::ALARM => E(time::alarm),
         nr::GETRUSAGE => E(time::getrusage),
         nr::TIMES => E(time::times),
-        nr::SETITIMER => E(time::setitimer),
-        nr::GETITIMER => E(time::getitimer),
+        // ITIMER_VIRTUAL and ITIMER_PROF run natively (seccomp.rs).
+        nr::SETITIMER => N(Some(time::setitimer)),
+        nr::GETITIMER => N(Some(time::getitimer)),
         nr::TIMER_CREATE => E(posix_timer::timer_create),
         nr::TIMER_SETTIME => E(posix_timer::timer_settime),
         nr::TIMER_GETTIME => E(posix_timer::timer_gettime),

@@ -79,8 +79,8 @@ pub fn alarm(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// `setitimer(which, new, old)`: ITIMER_REAL. The CPU-time timers
-/// (ITIMER_VIRTUAL, ITIMER_PROF) need per-process CPU accounting, which
-/// umvm does not keep yet: EINVAL.
+/// (ITIMER_VIRTUAL, ITIMER_PROF) run on the host (trap/seccomp.rs) and
+/// never reach here; any other `which` is EINVAL.
 pub fn setitimer(ctx: &mut Ctx<'_>) -> SysResult {
     if ctx.int(0) != libc::ITIMER_REAL {
         return Err(Errno::EINVAL);
@@ -97,7 +97,7 @@ pub fn setitimer(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// `getitimer(which, cur)`.
+/// `getitimer(which, cur)`: ITIMER_REAL (the others run on the host).
 pub fn getitimer(ctx: &mut Ctx<'_>) -> SysResult {
     if ctx.int(0) != libc::ITIMER_REAL {
         return Err(Errno::EINVAL);
