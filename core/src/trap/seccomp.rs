@@ -62,6 +62,8 @@ const ANY: Rules = &[];
 const ANON: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_ANONYMOUS as u64, value: libc::MAP_ANONYMOUS as u64 };
 const NOT_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_FIXED as u64, value: 0 };
 const NOT_MREMAP_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MREMAP_FIXED as u64, value: 0 };
+/// A clock id (an int) that is not negative.
+const CLOCK_NOT_DYNAMIC: Cond = Cond::MaskedEq { arg: 0, mask: 0x8000_0000, value: 0 };
 /// `which` (an int: the host ignores the upper half) is ITIMER_VIRTUAL.
 const ITIMER_VIRTUAL: Cond = Cond::MaskedEq { arg: 0, mask: 0xffff_ffff, value: libc::ITIMER_VIRTUAL as u64 };
 /// `which` is ITIMER_PROF.
@@ -97,8 +99,10 @@ pub const NATIVE: &[(u64, Rules)] = &[
     (nr::RESTART_SYSCALL, ANY),
     // Clocks and sleeps: every asynchronous signal comes from umvm, which
     // interrupts a native sleep like any other.
-    (nr::CLOCK_GETTIME, ANY),
-    (nr::CLOCK_GETRES, ANY),
+    // A negative clock id names another process's CPU-time clock by pid,
+    // which must be a virtual one: it traps.
+    (nr::CLOCK_GETTIME, &[&[CLOCK_NOT_DYNAMIC]]),
+    (nr::CLOCK_GETRES, &[&[CLOCK_NOT_DYNAMIC]]),
     (nr::GETTIMEOFDAY, ANY),
     (nr::TIME, ANY),
     (nr::NANOSLEEP, ANY),
@@ -190,6 +194,17 @@ mod tests {
             assert!(!runs_natively(n, &[1 << 32, 0, 0, 0, 0, 0]));
             assert!(!runs_natively(n, &[3, 0, 0, 0, 0, 0]));
         }
+    }
+
+    #[test]
+    fn dynamic_clock_ids_trap() {
+        // CLOCK_MONOTONIC and CLOCK_PROCESS_CPUTIME_ID run natively; a
+        // negative id (a CPU-time clock by pid) names a virtual pid.
+        assert!(runs_natively(nr::CLOCK_GETTIME, &[1, 0, 0, 0, 0, 0]));
+        assert!(runs_natively(nr::CLOCK_GETRES, &[2, 0, 0, 0, 0, 0]));
+        let by_pid = ((!5i32) << 3 | 2) as u32 as u64;
+        assert!(!runs_natively(nr::CLOCK_GETTIME, &[by_pid, 0, 0, 0, 0, 0]));
+        assert!(!runs_natively(nr::CLOCK_GETRES, &[by_pid, 0, 0, 0, 0, 0]));
     }
 
     #[test]
