@@ -192,7 +192,7 @@ impl Tty {
 /// Sends a terminal signal to the console's foreground process group.
 pub fn signal_foreground(k: &Kernel, sig: i32) {
     let (_, fg) = k.console_tty.get();
-    let fix = SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None };
+    let fix = SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None, timer: None };
     let _ = send::to_group(k, fg, sig, fix);
 }
 

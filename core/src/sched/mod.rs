@@ -30,11 +30,12 @@ use crate::fs::fdtable::FdTable;
 use crate::fs::file::{FileKind, OpenFile};
 use crate::kernel::{Kernel, CURRENT_LOOP};
 use crate::mm::GuestMem;
-use crate::signal::{SigHandlers, SigInfoFix};
+use crate::signal::{Delivery, SigHandlers, SigInfoFix};
 use crate::syscall::names::nr;
 use crate::syscall::{self, strace, NewTask, Outcome};
 use crate::task::exec::{self, ExecError};
 use crate::task::exit::{self, Ended};
+use crate::task::posix_timer::{self, Undelivered};
 use crate::task::{ExitStatus, FsContext, MmContext, Process, ProcessState, Shared, Task};
 use crate::trap::inject::{gadget_regs, inject_to_exit, InjectError};
 use crate::trap::spawn::{self, SpawnError, SpawnSpec};
@@ -67,6 +68,14 @@ pub enum Msg {
         sig: i32,
         /// Its siginfo as the guest must see it.
         fix: SigInfoFix,
+    },
+    /// The host discarded task `tid`'s pending `sig` (its process came to
+    /// ignore it): forget the siginfo recorded for it.
+    Flush {
+        /// Host tid.
+        tid: i32,
+        /// The signal.
+        sig: i32,
     },
 }
 
@@ -193,6 +202,12 @@ impl TracerLoop {
                     }
                     Msg::Wake(tid) => self.retry(tid),
                     Msg::Signal { tid, sig, fix } => self.signal(tid, sig, fix),
+                    Msg::Flush { tid, sig } => {
+                        let fixes = self.tasks.get_mut(&tid).map(|t| t.sig_pending.remove_all(sig));
+                        for fix in fixes.unwrap_or_default() {
+                            undelivered(&self.k, fix, Undelivered::Ignored);
+                        }
+                    }
                     Msg::Continue(tid) => {
                         if self.stopped.remove(&tid) {
                             let r = self.k.platform.resume(tid, 0);
@@ -242,6 +257,7 @@ impl TracerLoop {
             continued: false,
             itimer: None,
             itimer_generation: 0,
+            posix_timers: Default::default(),
         };
         let process = Arc::new(Process::new(vpid, Shared::new(SigHandlers::default()), state));
         let mut files = FdTable::new();
@@ -344,8 +360,37 @@ impl TracerLoop {
     }
 
     /// A signal is about to be delivered: give it the siginfo the guest
-    /// must see (virtual pids) and deliver it.
+    /// must see (virtual pids, a timer's overruns) and deliver it, or drop
+    /// it (the signal of a timer re-armed since).
     fn on_signal_stop(&mut self, tid: i32, sig: i32) -> Result<(), Errno> {
+        let Some(task) = self.tasks.get_mut(&tid) else { return self.k.platform.resume(tid, sig) };
+        let process = task.process.clone();
+        let fixes = task.sig_pending.take(sig);
+        // A timer's signal reaching a process that ignores it (it is not
+        // blocked, being delivered) parks its timer, as Linux does when it
+        // generates one; nothing is delivered for it.
+        let ignored = posix_timer::ignores(&process, sig);
+        let before = fixes.len();
+        let (parked, fixes): (Vec<_>, Vec<_>) = fixes.into_iter().partition(|f| ignored && f.timer.is_some());
+        for fix in parked {
+            undelivered(&self.k, fix, Undelivered::Ignored);
+        }
+        let mut delivery =
+            if fixes.is_empty() && before > 0 { Delivery::Drop } else { crate::signal::settle(&self.k, fixes) };
+        // Init (pid 1 of the guest's pid namespace) never takes the default
+        // action of a signal the kernel sent it, but for SIGKILL and SIGSTOP
+        // (Linux's SIGNAL_UNKILLABLE): it may have come while a handler
+        // was installed, or blocked.
+        let shielded = process.vpid == 1
+            && sig != libc::SIGKILL
+            && sig != libc::SIGSTOP
+            && process.sighand.lock().get(sig).handler == crate::signal::SIG_DFL;
+        if shielded && matches!(delivery, Delivery::Show(_)) {
+            delivery = Delivery::Drop;
+        }
+        if delivery == Delivery::Drop {
+            return self.k.platform.resume(tid, 0);
+        }
         // A stop signal with its default action: the kernel stops the
         // process itself (the host would discard SIGTSTP for a process
         // group it sees as orphaned, which every guest group is to it).
@@ -356,7 +401,6 @@ impl TracerLoop {
                 .is_some_and(|t| t.process.sighand.lock().get(sig).handler == crate::signal::SIG_DFL);
         if default_stop {
             let task = self.tasks.get_mut(&tid).expect("checked above");
-            task.sig_pending.remove(&sig);
             let process = task.process.clone();
             self.stopped.insert(tid);
             // The process's other threads stop too (SIGSTOP: the host never
@@ -374,13 +418,22 @@ impl TracerLoop {
             crate::task::exit::process_stopped(&self.k, &process, sig);
             return Ok(());
         }
-        let fix = self.tasks.get_mut(&tid).and_then(|t| t.sig_pending.remove(&sig));
-        if let Some(fix) = fix {
-            let mut info = [0u8; 128];
-            if ptrace::get_siginfo(tid, &mut info).is_ok() {
-                fix.apply(sig, &mut info);
-                ptrace::set_siginfo(tid, &info)?;
+        match delivery {
+            Delivery::Show(fix) => {
+                let mut info = [0u8; 128];
+                if ptrace::get_siginfo(tid, &mut info).is_ok() {
+                    fix.apply(sig, &mut info);
+                    ptrace::set_siginfo(tid, &info)?;
+                }
             }
+            // The host's own signal; if it came during an injection, the
+            // kernel sent it again and kept its true siginfo.
+            Delivery::Host => {
+                if let Some(info) = crate::trap::inject::take_held(tid, sig) {
+                    ptrace::set_siginfo(tid, &info)?;
+                }
+            }
+            Delivery::Drop => {}
         }
         self.k.platform.resume(tid, sig)
     }
@@ -577,8 +630,10 @@ impl TracerLoop {
     }
 
     fn has_pending_signal(&self, tid: i32) -> Result<bool, Errno> {
+        let Some(task) = self.tasks.get(&tid) else { return Ok(false) };
+        // An ignored signal (a timer's may be pending) interrupts nothing.
         let pending: Vec<i32> =
-            self.tasks.get(&tid).map(|t| t.sig_pending.keys().copied().collect()).unwrap_or_default();
+            task.sig_pending.signals().filter(|&s| !posix_timer::ignores(&task.process, s)).collect();
         if pending.is_empty() {
             return Ok(false);
         }
@@ -588,17 +643,26 @@ impl TracerLoop {
 
     /// Delivers a signal sent by the kernel (kill, SIGCHLD, SIGPIPE...).
     fn signal(&mut self, tid: i32, sig: i32, fix: SigInfoFix) {
-        let Some(task) = self.tasks.get_mut(&tid) else { return };
-        if task.process.sighand.lock().is_ignored(sig) {
-            return;
-        }
-        task.sig_pending.insert(sig, fix);
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return undelivered(&self.k, fix, Undelivered::Lost);
+        };
+        // An ignored signal still goes to the host: Linux never ignores a
+        // blocked signal (sigwaitinfo may take it), and only the task's stop
+        // shows its mask. Delivered unblocked, the host discards it, or the
+        // delivery stop does (init's shield; a timer's parks its timer).
+        let ignored = posix_timer::ignores(&task.process, sig);
         // SAFETY: tkill takes plain integers; the thread is our tracee.
-        unsafe { libc::syscall(libc::SYS_tkill, tid, sig) };
+        if unsafe { libc::syscall(libc::SYS_tkill, tid, sig) } != 0 {
+            // Gone, or the host's queue of real-time signals is full.
+            return undelivered(&self.k, fix, Undelivered::Lost);
+        }
+        task.sig_pending.push(sig, fix);
         let vforking = task.vfork_child.is_some();
         if self.parked.contains_key(&tid) && !vforking {
             let blocked = ptrace::get_sigmask(tid).map(|m| m & (1u64 << (sig - 1)) != 0).unwrap_or(false);
-            if !blocked || sig == libc::SIGKILL {
+            if ignored && !blocked {
+                // Nothing to interrupt for: the host discards it on resume.
+            } else if !blocked || sig == libc::SIGKILL {
                 let r = self.interrupt(tid, Some(sig));
                 self.check(tid, r);
             } else {
@@ -617,7 +681,7 @@ impl TracerLoop {
             // An interrupted FIFO open closes the end it had opened.
             t.fifo_wait = None;
         }
-        let sig = sig.or_else(|| self.tasks.get(&tid).and_then(|t| t.sig_pending.keys().next().copied())).unwrap_or(0);
+        let sig = sig.or_else(|| self.tasks.get(&tid).and_then(|t| t.sig_pending.signals().next())).unwrap_or(0);
         let mut r = p.regs;
         if p.progress > 0 {
             // Part of the work was done: that is the result, as in Linux
@@ -647,13 +711,19 @@ impl TracerLoop {
         self.stopped.remove(&tid);
         self.injecting.remove(&tid);
         self.starting.remove(&tid);
-        let Some(task) = self.tasks.remove(&tid) else { return };
+        crate::trap::inject::forget_held(tid);
+        let Some(mut task) = self.tasks.remove(&tid) else { return };
         let status = match stop {
             Stop::Exited(code) => ExitStatus::Exited(code),
             Stop::Killed(sig) => ExitStatus::Killed(sig),
             _ => return,
         };
-        match exit::thread_exited(&self.k, &task, status) {
+        let ended = exit::thread_exited(&self.k, &task, status);
+        // Signals the thread never took: a timer's goes on without it.
+        for fix in task.sig_pending.drain() {
+            undelivered(&self.k, fix, Undelivered::Lost);
+        }
+        match ended {
             Ended::Thread => {}
             Ended::Process => {
                 if let Some(sink) = &self.k.strace {
@@ -671,6 +741,14 @@ impl TracerLoop {
                 let _ = self.events.send(Event::Halted(s.shell_code()));
             }
         }
+    }
+}
+
+/// A signal the kernel sent will never be delivered: if a timer sent it,
+/// the timer learns why.
+fn undelivered(k: &Kernel, fix: SigInfoFix, why: Undelivered) {
+    if let Some(tag) = fix.timer {
+        posix_timer::undelivered(k, tag, why);
     }
 }
 

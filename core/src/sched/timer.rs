@@ -1,10 +1,10 @@
 //! Timed events: wake-ups for blocked syscalls (poll timeouts, emulated
-//! sleeps) and interval timers (alarm, setitimer). One thread sleeps until
-//! the earliest deadline; a woken syscall sees its deadline has passed, an
-//! expired timer sends its signal, so SIGALRM too comes from umvm.
+//! sleeps) and interval timers (alarm, setitimer, POSIX timers). One
+//! thread sleeps until the earliest deadline; a woken syscall sees its
+//! deadline has passed, an expired timer sends its signal, so SIGALRM too
+//! comes from umvm.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use super::wait::TaskRef;
 use crate::kernel::Kernel;
 
 /// What happens at a deadline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerAction {
     /// Re-run the syscall this task is blocked in.
     Wake {
@@ -28,12 +28,32 @@ pub enum TimerAction {
         /// The arming this entry belongs to.
         generation: u64,
     },
+    /// A POSIX timer expires (if it was not re-armed since).
+    PosixTimer {
+        /// Virtual pid of its process.
+        vpid: i32,
+        /// Its id.
+        id: i32,
+        /// The arming this entry belongs to.
+        arming: u64,
+    },
+}
+
+/// A scheduled action, as [`Timers::cancel`] names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimerKey(Instant, u64);
+
+/// Pending deadlines, earliest first; the number makes each key unique.
+#[derive(Default)]
+struct Queue {
+    entries: BTreeMap<TimerKey, TimerAction>,
+    next: u64,
 }
 
 /// Pending deadlines.
 #[derive(Default)]
 pub struct Timers {
-    heap: Mutex<BinaryHeap<Reverse<(Instant, TimerAction)>>>,
+    queue: Mutex<Queue>,
     cv: Condvar,
 }
 
@@ -45,31 +65,44 @@ impl Timers {
     }
 
     /// Runs `action` at `at`.
-    pub fn schedule(&self, at: Instant, action: TimerAction) {
-        let mut h = self.heap.lock().unwrap_or_else(|e| e.into_inner());
-        h.push(Reverse((at, action)));
+    pub fn schedule(&self, at: Instant, action: TimerAction) -> TimerKey {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let key = TimerKey(at, q.next);
+        q.next += 1;
+        q.entries.insert(key, action);
         self.cv.notify_one();
+        key
+    }
+
+    /// Forgets a scheduled action (if it has not run yet). A timer a guest
+    /// re-arms over and over cancels its previous entry, so the queue never
+    /// holds more than one entry per timer.
+    pub fn cancel(&self, key: TimerKey) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).entries.remove(&key);
     }
 
     /// The timer thread's body.
     pub fn run(&self, k: &Kernel) {
-        let mut h = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let now = Instant::now();
-            match h.peek() {
-                None => h = self.cv.wait(h).unwrap_or_else(|e| e.into_inner()),
-                Some(Reverse((at, _))) if *at > now => {
+            match q.entries.first_key_value() {
+                None => q = self.cv.wait(q).unwrap_or_else(|e| e.into_inner()),
+                Some((TimerKey(at, _), _)) if *at > now => {
                     let d = *at - now;
-                    h = self.cv.wait_timeout(h, d).unwrap_or_else(|e| e.into_inner()).0;
+                    q = self.cv.wait_timeout(q, d).unwrap_or_else(|e| e.into_inner()).0;
                 }
                 Some(_) => {
-                    let Reverse((_, action)) = h.pop().expect("peeked");
-                    drop(h);
+                    let (_, action) = q.entries.pop_first().expect("peeked");
+                    drop(q);
                     match action {
                         TimerAction::Wake { tid, loop_id } => k.wake(TaskRef { loop_id, tid }),
                         TimerAction::Alarm { vpid, generation } => crate::task::itimer::expire(k, vpid, generation),
+                        TimerAction::PosixTimer { vpid, id, arming } => {
+                            crate::task::posix_timer::expire(k, vpid, id, arming)
+                        }
                     }
-                    h = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+                    q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
                 }
             }
         }

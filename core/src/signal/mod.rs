@@ -8,6 +8,8 @@
 
 pub mod send;
 
+use std::collections::{HashMap, VecDeque};
+
 /// Linux's number of signals.
 pub const NSIG: usize = 64;
 
@@ -130,6 +132,18 @@ pub fn eintr_after_stop(nr: u64) -> bool {
     matches!(nr, nr::EPOLL_WAIT | nr::EPOLL_PWAIT | nr::EPOLL_PWAIT2 | nr::RT_SIGTIMEDWAIT)
 }
 
+/// Which POSIX timer a signal comes from (task/posix_timer.rs), so that
+/// its delivery can re-arm the timer and report its overruns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerTag {
+    /// Virtual pid of the timer's process.
+    pub vpid: i32,
+    /// The timer's id in that process.
+    pub id: i32,
+    /// Which timer of that id (ids are reused after timer_delete).
+    pub serial: u64,
+}
+
 /// What the kernel writes into a signal's siginfo at its delivery stop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SigInfoFix {
@@ -141,8 +155,11 @@ pub struct SigInfoFix {
     pub uid: u32,
     /// For SIGCHLD: the child's exit code or signal.
     pub status: i32,
-    /// For sigqueue: the value sent (si_value).
+    /// For sigqueue and timers: the value sent (si_value).
     pub value: Option<u64>,
+    /// For a POSIX timer's signal (SI_TIMER): the timer. `pid` and `uid`
+    /// then hold si_timerid and si_overrun, which share their offsets.
+    pub timer: Option<TimerTag>,
 }
 
 impl SigInfoFix {
@@ -151,10 +168,97 @@ impl SigInfoFix {
         info[8..12].copy_from_slice(&self.code.to_le_bytes());
         info[16..20].copy_from_slice(&self.pid.to_le_bytes());
         info[20..24].copy_from_slice(&self.uid.to_le_bytes());
-        if sig == libc::SIGCHLD {
-            info[24..28].copy_from_slice(&self.status.to_le_bytes());
-        } else if let Some(v) = self.value {
+        // A value means the sigqueue/timer layout, whatever the signal
+        // (a timer may well send SIGCHLD).
+        if let Some(v) = self.value {
             info[24..32].copy_from_slice(&v.to_le_bytes());
+        } else if sig == libc::SIGCHLD {
+            info[24..28].copy_from_slice(&self.status.to_le_bytes());
         }
     }
+}
+
+/// Linux's first real-time signal: from here on, each signal sent is
+/// queued; below, a signal already pending absorbs a second one.
+pub const SIGRTMIN: i32 = 32;
+
+/// The siginfo the kernel owes each signal it sent a task and the task
+/// has not taken yet, oldest first. The host keeps the signals themselves;
+/// these records say what the guest must see when each is delivered.
+#[derive(Debug, Default)]
+pub struct Pending(HashMap<i32, VecDeque<SigInfoFix>>);
+
+impl Pending {
+    /// Records `fix` for a `sig` just sent. A real-time signal queues
+    /// one record per signal, like the host. A standard signal is pending
+    /// at most once on the host: a second one merges into the first, whose
+    /// siginfo stands (Linux's legacy_queue), so its record is dropped,
+    /// except a timer's, which the delivery must see to re-arm the timer.
+    /// The queue thus stays bounded by the host's and by the timers.
+    pub fn push(&mut self, sig: i32, fix: SigInfoFix) {
+        let q = self.0.entry(sig).or_default();
+        if sig >= SIGRTMIN || q.is_empty() || fix.timer.is_some() {
+            q.push_back(fix);
+        }
+    }
+
+    /// The records for one delivery of `sig`: the oldest for a real-time
+    /// signal; every record for a standard one (they merged into this
+    /// delivery, which shows the first).
+    pub fn take(&mut self, sig: i32) -> Vec<SigInfoFix> {
+        let Some(q) = self.0.get_mut(&sig) else { return Vec::new() };
+        let taken = if sig >= SIGRTMIN { q.pop_front().into_iter().collect() } else { q.drain(..).collect() };
+        if q.is_empty() {
+            self.0.remove(&sig);
+        }
+        taken
+    }
+
+    /// Every record for `sig`: the host discarded the signal (it became
+    /// ignored).
+    pub fn remove_all(&mut self, sig: i32) -> Vec<SigInfoFix> {
+        self.0.remove(&sig).map(Vec::from).unwrap_or_default()
+    }
+
+    /// Every record (the task is gone).
+    pub fn drain(&mut self) -> Vec<SigInfoFix> {
+        self.0.drain().flat_map(|(_, q)| q).collect()
+    }
+
+    /// The signals with records.
+    pub fn signals(&self) -> impl Iterator<Item = i32> + '_ {
+        self.0.keys().copied()
+    }
+}
+
+/// What one delivery of a signal shows the guest.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The siginfo the kernel recorded when it sent the signal.
+    Show(SigInfoFix),
+    /// No record: the host generated the signal itself (SIGSEGV, or the
+    /// SIGVTALRM/SIGPROF of a native CPU-time itimer); its siginfo stands.
+    Host,
+    /// Nothing: the signal of a POSIX timer re-armed or deleted since it
+    /// was sent, which Linux drops at delivery.
+    Drop,
+}
+
+/// Settles one delivery from the records [`Pending::take`] returned: a
+/// timer's signal re-arms its timer (or is dropped), and the first record
+/// still standing is what the guest sees.
+pub fn settle(k: &crate::kernel::Kernel, fixes: Vec<SigInfoFix>) -> Delivery {
+    if fixes.is_empty() {
+        return Delivery::Host;
+    }
+    let mut shown = None;
+    for mut fix in fixes {
+        if let Some(tag) = fix.timer {
+            let Some(overrun) = crate::task::posix_timer::deliver(k, tag) else { continue };
+            // si_overrun (`pid` already holds si_timerid).
+            fix.uid = overrun as u32;
+        }
+        shown.get_or_insert(fix);
+    }
+    shown.map_or(Delivery::Drop, Delivery::Show)
 }

@@ -35,10 +35,12 @@ pub fn to_process(k: &Kernel, p: &Arc<Process>, sig: i32, fix: SigInfoFix) {
     }
 }
 
-/// Init only receives the signals it has a handler for (Linux protects a
-/// pid namespace's init from the rest, SIGKILL included).
+/// Linux protects a pid namespace's init from every signal it has no
+/// handler for, SIGKILL included. SIGKILL and SIGSTOP are refused here;
+/// the others are sent, as a blocked one may be taken by sigwaitinfo, and
+/// the delivery stop drops them if init has no handler by then.
 pub fn init_accepts(p: &Process, sig: i32) -> bool {
-    p.vpid != 1 || p.sighand.lock().has_handler(sig)
+    p.vpid != 1 || (sig != libc::SIGKILL && sig != libc::SIGSTOP)
 }
 
 /// Sends `sig` to every process of group `pgid` (init only when it

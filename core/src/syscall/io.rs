@@ -445,7 +445,14 @@ fn pipe_write(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usiz
             let mut p = end.pipe.lock();
             if p.readers == 0 {
                 drop(p);
-                let fix = SigInfoFix { code: libc::SI_USER, pid: ctx.task.vpid(), uid: 0, status: 0, value: None };
+                let fix = SigInfoFix {
+                    code: libc::SI_USER,
+                    pid: ctx.task.vpid(),
+                    uid: 0,
+                    status: 0,
+                    value: None,
+                    timer: None,
+                };
                 let _ = send::to_thread(ctx.k, ctx.task.vtid, libc::SIGPIPE, fix);
                 return if done > 0 { Ok(done as i64) } else { Err(Errno::EPIPE) };
             }

@@ -21,6 +21,7 @@ pub mod mm;
 pub mod names;
 pub mod pipe;
 pub mod poll;
+pub mod posix_timer;
 pub mod proc;
 pub mod signal;
 pub mod socket;
@@ -498,8 +499,14 @@ pub fn entry(n: u64) -> Entry {
         nr::ALARM => E(time::alarm),
         nr::GETRUSAGE => E(time::getrusage),
         nr::TIMES => E(time::times),
-        nr::SETITIMER => E(time::setitimer),
-        nr::GETITIMER => E(time::getitimer),
+        // ITIMER_VIRTUAL and ITIMER_PROF run natively (seccomp.rs).
+        nr::SETITIMER => N(Some(time::setitimer)),
+        nr::GETITIMER => N(Some(time::getitimer)),
+        nr::TIMER_CREATE => E(posix_timer::timer_create),
+        nr::TIMER_SETTIME => E(posix_timer::timer_settime),
+        nr::TIMER_GETTIME => E(posix_timer::timer_gettime),
+        nr::TIMER_GETOVERRUN => E(posix_timer::timer_getoverrun),
+        nr::TIMER_DELETE => E(posix_timer::timer_delete),
         nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => N(None),
         // the machine
         nr::UNAME => E(misc::uname),

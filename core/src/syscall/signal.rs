@@ -6,7 +6,9 @@
 use super::names::nr;
 use super::Ctx;
 use crate::errno::{Errno, SysResult};
-use crate::signal::{send, SigAction, SigInfoFix, NSIG};
+use crate::sched::Msg;
+use crate::signal::{send, Delivery, SigAction, SigInfoFix, NSIG};
+use crate::task::posix_timer;
 
 fn check_sig(sig: i32) -> Result<i32, Errno> {
     if !(0..=NSIG as i32).contains(&sig) {
@@ -36,16 +38,45 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno(-r as i32));
     }
     if let Some(a) = new {
-        ctx.task.process.sighand.lock().set(sig, a);
+        let p = ctx.task.process.clone();
+        // (One lock at a time: ignores() takes it too.)
+        let was_ignored = p.sighand.lock().is_ignored(sig);
+        let timer_was_ignoring = posix_timer::ignores(&p, sig);
+        p.sighand.lock().set(sig, a);
+        let now_ignored = p.sighand.lock().is_ignored(sig);
+        if !was_ignored && now_ignored {
+            flush(ctx, &p, sig);
+        }
+        if timer_was_ignoring && !posix_timer::ignores(&p, sig) {
+            posix_timer::unignore(ctx.k, &p, sig);
+        }
     }
     Ok(0)
 }
 
-fn sender(ctx: &Ctx<'_>, code: i32) -> SigInfoFix {
-    SigInfoFix { code, pid: ctx.task.vpid(), uid: ctx.task.process.state().creds.uid, status: 0, value: None }
+/// `sig` became ignored: the host discarded it wherever it was pending in
+/// the process, so each thread's loop forgets the siginfo it recorded.
+fn flush(ctx: &Ctx<'_>, p: &crate::task::Process, sig: i32) {
+    let threads: Vec<i32> = p.state().threads.iter().copied().collect();
+    for vtid in threads {
+        if let Some(at) = ctx.k.procs().thread(vtid) {
+            ctx.k.post(at.loop_id, Msg::Flush { tid: at.tid, sig });
+        }
+    }
 }
 
 use crate::signal::send::init_accepts;
+
+fn sender(ctx: &Ctx<'_>, code: i32) -> SigInfoFix {
+    SigInfoFix {
+        code,
+        pid: ctx.task.vpid(),
+        uid: ctx.task.process.state().creds.uid,
+        status: 0,
+        value: None,
+        timer: None,
+    }
+}
 
 /// `kill(pid, sig)`: a process, the caller's group (0), every process but
 /// init and the caller (-1), or a group (-pgid).
@@ -110,25 +141,45 @@ fn to_thread(ctx: &mut Ctx<'_>, tgid: Option<i32>, tid: i32, sig: i32) -> SysRes
     Ok(0)
 }
 
+/// How many dropped timer signals one rt_sigtimedwait skips before it
+/// waits (and looks again when woken): a bound on the work of one call.
+const MAX_DROPPED: usize = 64;
+
 /// `rt_sigtimedwait(set, info, timeout, sigsetsize)`: the host dequeues
 /// (a zero-timeout host call, so the loop never blocks), the kernel fixes
-/// the siginfo to virtual ids, and waits itself when nothing is pending.
+/// the siginfo to virtual ids (or, for a timer's signal, re-arms the timer
+/// and reports its overruns; a signal of a timer re-armed since is
+/// skipped, as Linux drops it), and waits itself when nothing is pending.
 pub fn rt_sigtimedwait(ctx: &mut Ctx<'_>) -> SysResult {
     let (set, info, timeout, size) = (ctx.args[0], ctx.args[1], ctx.args[2], ctx.args[3]);
     if size != 8 {
         return Err(Errno::EINVAL);
     }
-    let r = ctx.inject(nr::RT_SIGTIMEDWAIT, [set, info, crate::stub::zero_timespec(), 8, 0, 0])?;
-    if r > 0 {
+    let mut r = -(libc::EAGAIN as i64);
+    for _ in 0..MAX_DROPPED {
+        r = ctx.inject(nr::RT_SIGTIMEDWAIT, [set, info, crate::stub::zero_timespec(), 8, 0, 0])?;
+        if r <= 0 {
+            break;
+        }
         let sig = r as i32;
-        if let Some(fix) = ctx.task.sig_pending.remove(&sig) {
-            if info != 0 {
-                let mut raw = ctx.mem.read_vec(info, 128)?;
-                fix.apply(sig, &mut raw);
-                ctx.mem.write(info, &raw)?;
+        let fixes = ctx.task.sig_pending.take(sig);
+        match crate::signal::settle(ctx.k, fixes) {
+            Delivery::Drop => r = -(libc::EAGAIN as i64),
+            Delivery::Show(fix) => {
+                if info != 0 {
+                    let mut raw = ctx.mem.read_vec(info, 128)?;
+                    fix.apply(sig, &mut raw);
+                    ctx.mem.write(info, &raw)?;
+                }
+                return Ok(r);
+            }
+            Delivery::Host => {
+                if let (Some(held), true) = (crate::trap::inject::take_held(ctx.task.tid, sig), info != 0) {
+                    ctx.mem.write(info, &held)?;
+                }
+                return Ok(r);
             }
         }
-        return Ok(r);
     }
     if r != -(libc::EAGAIN as i64) {
         return Err(Errno(-r as i32));
@@ -171,6 +222,7 @@ fn queued(ctx: &Ctx<'_>, pid: i32, info: u64) -> Result<SigInfoFix, Errno> {
         uid: ctx.task.process.state().creds.uid,
         status: 0,
         value: Some(value),
+        timer: None,
     })
 }
 

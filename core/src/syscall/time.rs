@@ -1,7 +1,9 @@
 //! Clocks (Linux's kernel/time). These also run natively through the
 //! vDSO; the kernel answers them when a guest traps anyway (sysemu mode,
-//! or a program that makes the raw syscall).
+//! or a program that makes the raw syscall), but for the CPU-time clocks,
+//! which only the host can read.
 
+use super::names::nr;
 use super::Ctx;
 use crate::errno::{Errno, SysResult};
 use crate::task::itimer;
@@ -14,8 +16,67 @@ fn host_clock(id: i32) -> Result<libc::timespec, Errno> {
     Ok(ts)
 }
 
+/// The bits of a dynamic clock id (Linux's include/linux/posix-timers.h):
+/// a CPU-time clock of pid `!(id >> 3)` (0: the caller), per thread when
+/// CPUCLOCK_PERTHREAD_MASK is set, or a clock device's fd (CLOCKFD).
+const CPUCLOCK_PERTHREAD_MASK: i32 = 4;
+const CPUCLOCK_CLOCK_MASK: i32 = 3;
+const CLOCKFD: i32 = 3;
+
+/// For a CPU-time clock, the id the guest's own host process must read it
+/// with: only the host measures CPU time, so the call is injected into the
+/// caller, where CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID mean
+/// the caller's process and thread. A dynamic id names a virtual pid or
+/// tid, turned into the host's: a thread of the caller's process, or a
+/// process (Linux's lookup_task). None for the other clocks, which umvm
+/// reads itself.
+fn cpu_clock(ctx: &Ctx<'_>, id: i32) -> Result<Option<i32>, Errno> {
+    if id == libc::CLOCK_PROCESS_CPUTIME_ID || id == libc::CLOCK_THREAD_CPUTIME_ID {
+        return Ok(Some(id));
+    }
+    if id >= 0 {
+        return Ok(None);
+    }
+    // Guests hold no host fds, so no clock device either.
+    if id & CPUCLOCK_CLOCK_MASK == CLOCKFD {
+        return Err(Errno::EINVAL);
+    }
+    let vpid = !(id >> 3);
+    if vpid == 0 {
+        return Ok(Some(id));
+    }
+    let host = if id & CPUCLOCK_PERTHREAD_MASK != 0 {
+        if !ctx.task.process.state().threads.contains(&vpid) {
+            return Err(Errno::EINVAL);
+        }
+        ctx.k.procs().thread(vpid).ok_or(Errno::EINVAL)?.tid
+    } else if vpid == ctx.task.vtid {
+        ctx.task.tid
+    } else {
+        let p = ctx.k.procs().process(vpid).ok_or(Errno::EINVAL)?;
+        let st = p.state();
+        if st.exit.is_some() {
+            return Err(Errno::EINVAL);
+        }
+        st.host_pid
+    };
+    Ok(Some((!host).wrapping_shl(3) | (id & 7)))
+}
+
+/// Runs clock syscall `nr` on CPU-time clock `host_id` in the caller.
+fn inject_cpu_clock(ctx: &mut Ctx<'_>, nr: u64, host_id: i32) -> SysResult {
+    let r = ctx.inject(nr, [host_id as u32 as u64, ctx.args[1], 0, 0, 0, 0])?;
+    if r < 0 {
+        return Err(Errno(-r as i32));
+    }
+    Ok(r)
+}
+
 /// `clock_gettime(clockid, tp)`.
 pub fn clock_gettime(ctx: &mut Ctx<'_>) -> SysResult {
+    if let Some(host_id) = cpu_clock(ctx, ctx.int(0))? {
+        return inject_cpu_clock(ctx, nr::CLOCK_GETTIME, host_id);
+    }
     let ts = host_clock(ctx.int(0)).map_err(|_| Errno::EINVAL)?;
     ctx.mem.write_val(ctx.args[1], &ts)?;
     Ok(0)
@@ -23,6 +84,9 @@ pub fn clock_gettime(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `clock_getres(clockid, res)`.
 pub fn clock_getres(ctx: &mut Ctx<'_>) -> SysResult {
+    if let Some(host_id) = cpu_clock(ctx, ctx.int(0))? {
+        return inject_cpu_clock(ctx, nr::CLOCK_GETRES, host_id);
+    }
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid timespec to fill.
     Errno::result(unsafe { libc::clock_getres(ctx.int(0), &mut ts) })?;
@@ -79,8 +143,8 @@ pub fn alarm(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// `setitimer(which, new, old)`: ITIMER_REAL. The CPU-time timers
-/// (ITIMER_VIRTUAL, ITIMER_PROF) need per-process CPU accounting, which
-/// umvm does not keep yet: EINVAL.
+/// (ITIMER_VIRTUAL, ITIMER_PROF) run on the host (trap/seccomp.rs) and
+/// never reach here; any other `which` is EINVAL.
 pub fn setitimer(ctx: &mut Ctx<'_>) -> SysResult {
     if ctx.int(0) != libc::ITIMER_REAL {
         return Err(Errno::EINVAL);
@@ -97,7 +161,7 @@ pub fn setitimer(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// `getitimer(which, cur)`.
+/// `getitimer(which, cur)`: ITIMER_REAL (the others run on the host).
 pub fn getitimer(ctx: &mut Ctx<'_>) -> SysResult {
     if ctx.int(0) != libc::ITIMER_REAL {
         return Err(Errno::EINVAL);

@@ -43,7 +43,7 @@ fn check_foreground(ctx: &Ctx<'_>, sig: i32, read: bool) -> Result<(), Errno> {
     if ctx.k.procs().pgrp_orphaned(my_pgid) {
         return Err(Errno::EIO);
     }
-    let fix = SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None };
+    let fix = SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None, timer: None };
     let _ = send::to_group(ctx.k, my_pgid, sig, fix);
     Err(if handled_no_restart { Errno::EINTR } else { Errno::RESTART })
 }

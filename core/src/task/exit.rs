@@ -35,6 +35,8 @@ pub fn thread_exited(k: &Kernel, task: &Task, status: ExitStatus) -> Ended {
         // A zombie holds no files: its pipe ends close now, not at reaping.
         st.files = None;
         st.fs = None;
+        // Nor timers (Linux's exit_itimers).
+        st.posix_timers.clear(k);
         s
     };
     if p.vpid == 1 {
@@ -84,7 +86,7 @@ fn notify_parent(k: &Kernel, parent: &Arc<Process>, child: i32, status: ExitStat
         ExitStatus::Exited(c) => (libc::CLD_EXITED, c),
         ExitStatus::Killed(s) => (libc::CLD_KILLED, s),
     };
-    let fix = SigInfoFix { code, pid: child, uid: 0, status: st, value: None };
+    let fix = SigInfoFix { code, pid: child, uid: 0, status: st, value: None, timer: None };
     signal::send::to_process(k, parent, libc::SIGCHLD, fix);
 }
 
@@ -129,6 +131,6 @@ fn notify_job_change(k: &Kernel, ppid: i32, child: i32, code: i32, status: i32) 
     if parent.sighand.lock().get(libc::SIGCHLD).flags & libc::SA_NOCLDSTOP as u64 != 0 {
         return;
     }
-    let fix = SigInfoFix { code, pid: child, uid: 0, status, value: None };
+    let fix = SigInfoFix { code, pid: child, uid: 0, status, value: None, timer: None };
     signal::send::to_process(k, &parent, libc::SIGCHLD, fix);
 }

@@ -69,6 +69,6 @@ pub fn expire(k: &Kernel, vpid: i32, generation: u64) {
     if let Some(d) = next {
         k.timers.schedule(d, TimerAction::Alarm { vpid, generation });
     }
-    let fix = SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None };
+    let fix = SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None, timer: None };
     send::to_process(k, &p, libc::SIGALRM, fix);
 }

@@ -9,6 +9,7 @@
 pub mod exec;
 pub mod exit;
 pub mod itimer;
+pub mod posix_timer;
 pub mod shared;
 pub mod table;
 
@@ -152,6 +153,8 @@ pub struct ProcessState {
     pub itimer: Option<itimer::RealTimer>,
     /// Bumped at every (re)arming, so a stale timer entry does nothing.
     pub itimer_generation: u64,
+    /// Its POSIX timers (timer_create).
+    pub posix_timers: posix_timer::PosixTimers,
 }
 
 /// A thread group.
@@ -201,7 +204,7 @@ pub struct Task {
     pub fifo_wait: Option<((u64, u64), std::sync::Arc<crate::fs::file::OpenFile>)>,
     /// Signals sent to it and not yet taken, with the siginfo the guest
     /// must see (fixed at the delivery stop, or by sigtimedwait).
-    pub sig_pending: std::collections::HashMap<i32, crate::signal::SigInfoFix>,
+    pub sig_pending: crate::signal::Pending,
 }
 
 impl Task {

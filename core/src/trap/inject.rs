@@ -47,7 +47,7 @@ pub fn inject_regs(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<Reg
             // The injected call was trapped by the seccomp filter: run it.
             Stop::Syscall | Stop::GroupStop(_) | Stop::Event(_) => ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?,
             Stop::Signal(sig) => {
-                deferred.push(sig);
+                deferred.push(hold_back(tid, sig));
                 ptrace::cont(tid, 0).map_err(InjectError::Ptrace)?
             }
             gone @ (Stop::Exited(_) | Stop::Killed(_)) => return Err(InjectError::Gone(gone)),
@@ -69,12 +69,61 @@ pub fn gadget_regs(base: &Regs, nr: u64, args: [u64; 6]) -> Regs {
     regs
 }
 
-/// Sends signals held back during an injection again.
-fn redeliver(tid: i32, sigs: &[i32]) {
-    for &sig in sigs {
+/// A signal held back at its delivery stop, and its siginfo.
+struct Deferred {
+    sig: i32,
+    info: Option<[u8; 128]>,
+}
+
+/// Notes signal `sig`, at its delivery stop in task `tid`, for [`redeliver`].
+fn hold_back(tid: i32, sig: i32) -> Deferred {
+    let mut info = [0u8; 128];
+    let info = ptrace::get_siginfo(tid, &mut info).ok().map(|_| info);
+    Deferred { sig, info }
+}
+
+/// Signals the host generated itself (a native CPU-time itimer's SIGPROF
+/// or SIGVTALRM), held back during an injection and sent again by the
+/// kernel, with the siginfo they had: host tid, signal, raw siginfo. The
+/// delivery stop of the copy restores it ([`take_held`]), so the guest
+/// never sees the kernel as their sender.
+static HELD: std::sync::Mutex<Vec<(i32, i32, [u8; 128])>> = std::sync::Mutex::new(Vec::new());
+
+fn held() -> std::sync::MutexGuard<'static, Vec<(i32, i32, [u8; 128])>> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends signals held back during an injection again. The kernel's own
+/// signals (tkill: SI_TKILL) carry their records in the task's pending
+/// list already; a host signal's siginfo is kept in [`HELD`]. At most one
+/// per thread and signal is kept: the host merges a standard signal
+/// pending twice, and generates no real-time ones.
+fn redeliver(tid: i32, sigs: &[Deferred]) {
+    for d in sigs {
+        if let Some(info) = d.info {
+            let code = i32::from_le_bytes(info[8..12].try_into().expect("4 bytes"));
+            if code != libc::SI_TKILL {
+                let mut h = held();
+                h.retain(|&(t, s, _)| (t, s) != (tid, d.sig));
+                h.push((tid, d.sig, info));
+            }
+        }
         // SAFETY: tkill takes plain integers; the thread is our tracee.
-        unsafe { libc::syscall(libc::SYS_tkill, tid, sig) };
+        unsafe { libc::syscall(libc::SYS_tkill, tid, d.sig) };
     }
+}
+
+/// The siginfo of a host signal that was held back and sent again, at the
+/// delivery stop of its copy: `sig` in task `tid`.
+pub fn take_held(tid: i32, sig: i32) -> Option<[u8; 128]> {
+    let mut h = held();
+    let i = h.iter().position(|&(t, s, _)| (t, s) == (tid, sig))?;
+    Some(h.swap_remove(i).2)
+}
+
+/// Forgets what was held for task `tid`, which ended.
+pub fn forget_held(tid: i32) {
+    held().retain(|&(t, _, _)| t != tid);
 }
 
 /// Runs syscall `nr` in task `tid` and stops at its syscall-exit, before
@@ -93,7 +142,7 @@ pub fn inject_to_exit(tid: i32, base: &Regs, nr: u64, args: [u64; 6]) -> Result<
         let ws = ptrace::wait_tid(tid).map_err(InjectError::Ptrace)?;
         match Stop::from_status(ws.status) {
             Stop::Syscall => stops += 1,
-            Stop::Signal(sig) => deferred.push(sig),
+            Stop::Signal(sig) => deferred.push(hold_back(tid, sig)),
             gone @ (Stop::Exited(_) | Stop::Killed(_)) => return Err(InjectError::Gone(gone)),
             Stop::GroupStop(_) | Stop::Event(_) => {}
         }

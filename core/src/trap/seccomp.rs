@@ -62,6 +62,12 @@ const ANY: Rules = &[];
 const ANON: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_ANONYMOUS as u64, value: libc::MAP_ANONYMOUS as u64 };
 const NOT_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_FIXED as u64, value: 0 };
 const NOT_MREMAP_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MREMAP_FIXED as u64, value: 0 };
+/// A clock id (an int) that is not negative.
+const CLOCK_NOT_DYNAMIC: Cond = Cond::MaskedEq { arg: 0, mask: 0x8000_0000, value: 0 };
+/// `which` (an int: the host ignores the upper half) is ITIMER_VIRTUAL.
+const ITIMER_VIRTUAL: Cond = Cond::MaskedEq { arg: 0, mask: 0xffff_ffff, value: libc::ITIMER_VIRTUAL as u64 };
+/// `which` is ITIMER_PROF.
+const ITIMER_PROF: Cond = Cond::MaskedEq { arg: 0, mask: 0xffff_ffff, value: libc::ITIMER_PROF as u64 };
 
 /// The allow-list.
 pub const NATIVE: &[(u64, Rules)] = &[
@@ -95,12 +101,21 @@ pub const NATIVE: &[(u64, Rules)] = &[
     (nr::RESTART_SYSCALL, ANY),
     // Clocks and sleeps: every asynchronous signal comes from umvm, which
     // interrupts a native sleep like any other.
-    (nr::CLOCK_GETTIME, ANY),
-    (nr::CLOCK_GETRES, ANY),
+    // A negative clock id names another process's CPU-time clock by pid,
+    // which must be a virtual one: it traps.
+    (nr::CLOCK_GETTIME, &[&[CLOCK_NOT_DYNAMIC]]),
+    (nr::CLOCK_GETRES, &[&[CLOCK_NOT_DYNAMIC]]),
     (nr::GETTIMEOFDAY, ANY),
     (nr::TIME, ANY),
     (nr::NANOSLEEP, ANY),
     (nr::CLOCK_NANOSLEEP, ANY),
+    // The CPU-time interval timers: only the host measures a process's
+    // CPU time, and each guest process is one host process, whose
+    // ITIMER_VIRTUAL and ITIMER_PROF survive execve and are not inherited
+    // by fork, as Linux requires. Their SIGVTALRM and SIGPROF come from the
+    // host (SI_KERNEL, no sender to hide). ITIMER_REAL is emulated.
+    (nr::SETITIMER, &[&[ITIMER_VIRTUAL], &[ITIMER_PROF]]),
+    (nr::GETITIMER, &[&[ITIMER_VIRTUAL], &[ITIMER_PROF]]),
     // The end of a process is seen by the tracer's waitpid.
     (nr::EXIT, ANY),
     (nr::EXIT_GROUP, ANY),
@@ -168,6 +183,30 @@ mod tests {
         assert!(runs_natively(nr::MPROTECT, &[hi, 4096, rw, 0, 0, 0]));
         assert!(runs_natively(nr::MREMAP, &[1 << 40, 4096, 8192, libc::MREMAP_MAYMOVE as u64, 0, 0]));
         assert!(runs_natively(nr::MREMAP, &[1 << 40, 4096, 4096, mremap_fixed, 1 << 41, 0]));
+    }
+
+    #[test]
+    fn only_the_cpu_time_itimers_are_native() {
+        for n in [nr::SETITIMER, nr::GETITIMER] {
+            assert!(!runs_natively(n, &[libc::ITIMER_REAL as u64, 0, 0, 0, 0, 0]));
+            assert!(runs_natively(n, &[libc::ITIMER_VIRTUAL as u64, 0, 0, 0, 0, 0]));
+            assert!(runs_natively(n, &[libc::ITIMER_PROF as u64, 0, 0, 0, 0, 0]));
+            // The host reads `which` as an int, and so does the filter.
+            assert!(runs_natively(n, &[(1 << 32) | libc::ITIMER_PROF as u64, 0, 0, 0, 0, 0]));
+            assert!(!runs_natively(n, &[1 << 32, 0, 0, 0, 0, 0]));
+            assert!(!runs_natively(n, &[3, 0, 0, 0, 0, 0]));
+        }
+    }
+
+    #[test]
+    fn dynamic_clock_ids_trap() {
+        // CLOCK_MONOTONIC and CLOCK_PROCESS_CPUTIME_ID run natively; a
+        // negative id (a CPU-time clock by pid) names a virtual pid.
+        assert!(runs_natively(nr::CLOCK_GETTIME, &[1, 0, 0, 0, 0, 0]));
+        assert!(runs_natively(nr::CLOCK_GETRES, &[2, 0, 0, 0, 0, 0]));
+        let by_pid = ((!5i32) << 3 | 2) as u32 as u64;
+        assert!(!runs_natively(nr::CLOCK_GETTIME, &[by_pid, 0, 0, 0, 0, 0]));
+        assert!(!runs_natively(nr::CLOCK_GETRES, &[by_pid, 0, 0, 0, 0, 0]));
     }
 
     #[test]
