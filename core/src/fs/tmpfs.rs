@@ -149,7 +149,7 @@ mod tests {
         // What a guest may leave: a locked directory, a symlink out.
         std::fs::create_dir_all(root.join("locked/inner")).unwrap();
         std::fs::write(root.join("locked/inner/f"), "x").unwrap();
-        std::fs::set_permissions(root.join("locked"), PermissionsExt::from_mode(0)).unwrap();
+        std::fs::set_permissions(root.join("locked"), PermissionsExt::from_mode(0o0)).unwrap();
         let outside = std::env::temp_dir().join(format!("umvm-tmpfs-keep-{}", std::process::id()));
         std::fs::write(&outside, "keep").unwrap();
         std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
