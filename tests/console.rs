@@ -118,6 +118,65 @@ fn interactive_shell_on_a_terminal_runs_builtins_cleanly() {
     }
 }
 
+/// Everything a pty's master shows, collected by a reader thread.
+struct Screen {
+    shown: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Screen {
+    fn watch(master: &File) -> Screen {
+        let mut reader = master.try_clone().unwrap();
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = shown.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once the last slave fd is closed.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Screen { shown, reader }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.shown.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until `what` has appeared on the terminal.
+    fn wait_for(&self, cfg: Config, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.text().contains(what) {
+            assert!(std::time::Instant::now() < deadline, "{cfg}: no {what:?} on the terminal:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for umvm to exit (killing it after 20 s).
+    fn wait_exit(&self, cfg: Config, child: &mut std::process::Child) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{cfg}: the shell did not exit:\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Everything shown, once the master was closed.
+    fn finish(self) -> String {
+        let _ = self.reader.join();
+        String::from_utf8_lossy(&self.shown.lock().unwrap()).into_owned()
+    }
+}
+
 /// Reads the terminal modes of a pty (through its master).
 fn modes(master: &File) -> libc::termios {
     use std::os::fd::AsRawFd;
@@ -135,27 +194,8 @@ fn ctrl_c_kills_the_foreground_job_not_the_shell_and_modes_are_restored() {
     for cfg in configs() {
         let OnPty { mut child, mut master, modes_before: before, trace_dir: _trace_dir } =
             spawn_on_pty(cfg, root.path(), &["/bin/sh"]);
-        let mut reader = master.try_clone().unwrap();
-        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = shown.clone();
-        let output = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        let text =
-            |s: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| String::from_utf8_lossy(&s.lock().unwrap()).into_owned();
-        let wait_for = |what: &str| {
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while !text(&shown).contains(what) {
-                assert!(std::time::Instant::now() < deadline, "{cfg}: no {what:?} on the terminal:\n{}", text(&shown));
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        };
+        let screen = Screen::watch(&master);
+        let wait_for = |what: &str| screen.wait_for(cfg, what);
         master.write_all(b"echo started-$((1+1))\n").unwrap();
         wait_for("started-2");
         master.write_all(b"sleep 100\n").unwrap();
@@ -166,21 +206,10 @@ fn ctrl_c_kills_the_foreground_job_not_the_shell_and_modes_are_restored() {
         master.write_all(b"echo alive-$?\n").unwrap();
         wait_for("alive-130");
         master.write_all(b"exit 3\n").unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{cfg}: the shell did not exit:\n{}", text(&shown));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = screen.wait_exit(cfg, &mut child);
         let after = modes(&master);
         drop(master);
-        let _ = output.join();
-        let shown = text(&shown);
+        let shown = screen.finish();
         assert!(!shown.contains("job control turned off"), "{cfg}: {shown}");
         assert_eq!(status.code(), Some(3), "{cfg}: {shown}");
         assert_eq!(
@@ -198,27 +227,8 @@ fn host_terminal_is_raw_while_running_ctrl_z_stops_and_resize_reaches_the_guest(
     for cfg in configs() {
         let OnPty { mut child, mut master, modes_before: before, trace_dir: _trace_dir } =
             spawn_on_pty(cfg, root.path(), &["/bin/sh"]);
-        let mut reader = master.try_clone().unwrap();
-        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = shown.clone();
-        let output = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        let text =
-            |s: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| String::from_utf8_lossy(&s.lock().unwrap()).into_owned();
-        let wait_for = |what: &str| {
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while !text(&shown).contains(what) {
-                assert!(std::time::Instant::now() < deadline, "{cfg}: no {what:?} on the terminal:\n{}", text(&shown));
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        };
+        let screen = Screen::watch(&master);
+        let wait_for = |what: &str| screen.wait_for(cfg, what);
         master.write_all(b"echo up-$((2+3))\n").unwrap();
         wait_for("up-5");
         // umvm runs the line discipline: the host's is off.
@@ -239,21 +249,10 @@ fn host_terminal_is_raw_while_running_ctrl_z_stops_and_resize_reaches_the_guest(
         master.write_all(b"echo size-$(stty size | tr ' ' x)\n").unwrap();
         wait_for("size-40x100");
         master.write_all(b"exit 0\n").unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{cfg}: the shell did not exit:\n{}", text(&shown));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = screen.wait_exit(cfg, &mut child);
         let after = modes(&master);
         drop(master);
-        let _ = output.join();
-        let shown = text(&shown);
+        let shown = screen.finish();
         assert_eq!(status.code(), Some(0), "{cfg}: {shown}");
         assert_eq!(
             (before.c_iflag, before.c_oflag, before.c_lflag, before.c_cc),
