@@ -183,11 +183,20 @@ impl Ldisc {
         self.hangup.then(Vec::new)
     }
 
-    /// Processes bytes typed at the terminal.
-    pub fn receive(&mut self, input: &[u8], fx: &mut Effects) {
-        for &c in input {
+    /// Processes bytes typed at the terminal, up to and including the
+    /// first that raises a signal, and returns how many it took. Linux
+    /// sends that signal before it receives the next byte, so a reader
+    /// never sees what was typed after ^C before the ^C's signal: the
+    /// caller sends `fx.signals`, then calls again with the rest.
+    pub fn receive(&mut self, input: &[u8], fx: &mut Effects) -> usize {
+        for (i, &c) in input.iter().enumerate() {
+            let raised = fx.signals.len();
             self.receive_byte(c, fx);
+            if fx.signals.len() > raised {
+                return i + 1;
+            }
         }
+        input.len()
     }
 
     fn receive_byte(&mut self, mut c: u8, fx: &mut Effects) {
@@ -462,7 +471,10 @@ mod tests {
 
     fn typed(l: &mut Ldisc, s: &[u8]) -> Effects {
         let mut fx = Effects::default();
-        l.receive(s, &mut fx);
+        let mut rest = s;
+        while !rest.is_empty() {
+            rest = &rest[l.receive(rest, &mut fx)..];
+        }
         fx
     }
 
@@ -530,6 +542,13 @@ mod tests {
         assert_eq!(l.available(), 0);
         let fx = typed(&mut l, b"\x1a\x1c");
         assert_eq!(fx.signals, vec![libc::SIGTSTP, libc::SIGQUIT]);
+        // Each signal goes out before the bytes after it are taken.
+        let mut fx = Effects::default();
+        assert_eq!(l.receive(b"a\x03b\n", &mut fx), 2);
+        assert_eq!(fx.signals, vec![libc::SIGINT]);
+        assert_eq!(l.available(), 0);
+        assert_eq!(l.receive(b"b\n", &mut fx), 2);
+        assert_eq!(l.read(100).unwrap(), b"b\n");
         // Without ISIG they are data.
         let mut t = l.termios();
         t.lflag &= !libc::ISIG;

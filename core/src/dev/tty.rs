@@ -167,19 +167,23 @@ impl Tty {
             if n < 0 && Errno::last() == Errno::EINTR {
                 continue;
             }
-            let mut fx = Effects::default();
-            {
-                let mut l = self.ldisc();
-                if n <= 0 {
-                    l.hang_up();
-                } else {
-                    l.receive(&buf[..n as usize], &mut fx);
+            if n <= 0 {
+                self.ldisc().hang_up();
+            }
+            let mut rest = &buf[..n.max(0) as usize];
+            while !rest.is_empty() {
+                let mut fx = Effects::default();
+                {
+                    let mut l = self.ldisc();
+                    rest = &rest[l.receive(rest, &mut fx)..];
                     // A closed host output loses the echo, not the input.
                     let _ = self.emit(&fx.output);
                 }
-            }
-            for sig in fx.signals {
-                signal_foreground(k, sig);
+                // Posted before the wake-up below (same inbox, in order):
+                // a reader takes the signal before the bytes after it.
+                for sig in fx.signals {
+                    signal_foreground(k, sig);
+                }
             }
             k.wake_all(&self.readers);
             if n <= 0 {

@@ -330,7 +330,15 @@ impl TracerLoop {
             return self.on_injection_stop(tid, stop);
         }
         let r = match stop {
-            Stop::Syscall => self.on_syscall(tid),
+            Stop::Syscall => {
+                // Signals other threads sent before this call (a ^C typed
+                // before the line it reads) reach the task first.
+                self.drain_inbox();
+                if !self.tasks.contains_key(&tid) {
+                    return;
+                }
+                self.on_syscall(tid)
+            }
             Stop::Signal(sig) => self.on_signal_stop(tid, sig),
             // A stop signal's default action: the task stays stopped (in
             // ptrace) until SIGCONT; its parent learns of it.
