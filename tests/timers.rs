@@ -111,3 +111,17 @@ fn cpu_time_itimers_and_clocks_measure_the_guest_process() {
          after exec: virtual kept yes, prof kept yes\n",
     );
 }
+
+#[test]
+fn times_beyond_ktime_max_are_clamped_not_fatal() {
+    check_program(
+        "huge_times",
+        "setitimer: 0, centuries left yes\n\
+         timer_settime: 0, centuries left yes\n\
+         timer_settime absolute: 0, centuries left yes\n\
+         timerfd_settime: 0, centuries left yes\n\
+         ppoll: 1\n\
+         pselect: 1\n\
+         sigtimedwait: yes\n",
+    );
+}

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::sched::timer::after;
 use crate::sched::wait::WaitQueue;
 
 /// The timer's setting and the expirations not yet read.
@@ -30,9 +31,12 @@ impl TimerState {
             self.expirations += 1;
             self.deadline = None;
         } else {
-            let periods = ((now - d).as_nanos() / self.interval.as_nanos()) as u64 + 1;
-            self.expirations += periods;
-            self.deadline = Some(d + self.interval * periods as u32);
+            // In u128: a 1ns period read hours later has billions of them.
+            let period = self.interval.as_nanos();
+            let periods = (now - d).as_nanos() / period + 1;
+            self.expirations = self.expirations.saturating_add(u64::try_from(periods).unwrap_or(u64::MAX));
+            let ahead = u64::try_from(periods * period).unwrap_or(u64::MAX);
+            self.deadline = Some(after(d, Duration::from_nanos(ahead)));
         }
     }
 }
@@ -74,5 +78,10 @@ mod tests {
         let mut once = TimerState { deadline: Some(t0), interval: Duration::ZERO, expirations: 0 };
         once.update(t0 + Duration::from_secs(1));
         assert_eq!((once.expirations, once.deadline), (1, None));
+        // More periods than a u32 holds.
+        let mut fast = TimerState { deadline: Some(t0), interval: Duration::from_nanos(1), expirations: 0 };
+        fast.update(t0 + Duration::from_secs(10));
+        assert_eq!(fast.expirations, 10_000_000_001);
+        assert_eq!(fast.deadline, Some(t0 + Duration::from_nanos(10_000_000_001)));
     }
 }

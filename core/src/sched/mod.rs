@@ -257,6 +257,7 @@ impl TracerLoop {
             continued: false,
             itimer: None,
             itimer_generation: 0,
+            itimer_entry: None,
             posix_timers: Default::default(),
         };
         let process = Arc::new(Process::new(vpid, Shared::new(SigHandlers::default()), state));

@@ -6,10 +6,20 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::wait::TaskRef;
 use crate::kernel::Kernel;
+
+/// The longest time Linux represents (KTIME_MAX nanoseconds, about 292
+/// years): longer guest-given times are clamped to it, as Linux does.
+pub const KTIME_MAX: Duration = Duration::from_nanos(i64::MAX as u64);
+
+/// `d` after `t`, `d` clamped to KTIME_MAX: a time a guest chose never
+/// overflows an Instant (which would panic).
+pub fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d.min(KTIME_MAX)).or_else(|| t.checked_add(KTIME_MAX)).unwrap_or(t)
+}
 
 /// What happens at a deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -117,6 +117,7 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
             continued: false,
             itimer: None,
             itimer_generation: 0,
+            itimer_entry: None,
             posix_timers: Default::default(),
         };
         drop(ps);

@@ -11,6 +11,7 @@ use super::Ctx;
 use crate::errno::{Errno, SysResult};
 use crate::fs::epoll::{Epoll, Interest};
 use crate::fs::file::{FileKind, OpenFile};
+use crate::sched::timer::after;
 
 const EPOLLET: u32 = 1 << 31;
 const EPOLLONESHOT: u32 = 1 << 30;
@@ -134,7 +135,7 @@ fn do_wait(ctx: &mut Ctx<'_>, timeout: Option<Duration>) -> SysResult {
     if timeout == Some(Duration::ZERO) {
         return Ok(0);
     }
-    let deadline = timeout.map(|t| *ctx.deadline.get_or_insert_with(|| Instant::now() + t));
+    let deadline = timeout.map(|t| *ctx.deadline.get_or_insert_with(|| after(Instant::now(), t)));
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return Ok(0);
     }

@@ -15,6 +15,7 @@ use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::pipe::{PIPE_BUF, PIPE_SIZE};
 use crate::kernel::Kernel;
+use crate::sched::timer::after;
 
 /// One polled fd: its file (None: ignored or bad) and the events wanted.
 struct Polled {
@@ -187,7 +188,7 @@ fn poll_core(ctx: &mut Ctx<'_>, list: &[Polled], timeout: Option<Duration>) -> R
     if ready > 0 || timeout == Some(Duration::ZERO) {
         return Ok(revents);
     }
-    let deadline = timeout.map(|t| *ctx.deadline.get_or_insert_with(|| Instant::now() + t));
+    let deadline = timeout.map(|t| *ctx.deadline.get_or_insert_with(|| after(Instant::now(), t)));
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return Ok(revents);
     }

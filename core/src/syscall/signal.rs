@@ -196,7 +196,7 @@ pub fn rt_sigtimedwait(ctx: &mut Ctx<'_>) -> SysResult {
     match wait {
         Some(d) if d.is_zero() => Err(Errno::EAGAIN),
         Some(d) => {
-            let at = *ctx.deadline.get_or_insert_with(|| std::time::Instant::now() + d);
+            let at = *ctx.deadline.get_or_insert_with(|| crate::sched::timer::after(std::time::Instant::now(), d));
             if std::time::Instant::now() >= at {
                 return Err(Errno::EAGAIN);
             }

@@ -8,6 +8,7 @@ use super::Ctx;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::timerfd::TimerFd;
+use crate::sched::timer::after;
 
 fn duration(ts: &libc::timespec) -> Result<Duration, Errno> {
     if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
@@ -69,9 +70,9 @@ pub fn timerfd_settime(ctx: &mut Ctx<'_>) -> SysResult {
         let mut clock_now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: clock_gettime fills the timespec.
         unsafe { libc::clock_gettime(t.clock, &mut clock_now) };
-        Some(now + value.saturating_sub(duration(&clock_now)?))
+        Some(after(now, value.saturating_sub(duration(&clock_now)?)))
     } else {
-        Some(now + value)
+        Some(after(now, value))
     };
     {
         let mut s = t.state();

@@ -153,6 +153,8 @@ pub struct ProcessState {
     pub itimer: Option<itimer::RealTimer>,
     /// Bumped at every (re)arming, so a stale timer entry does nothing.
     pub itimer_generation: u64,
+    /// ITIMER_REAL's entry in the timer queue, cancelled when re-armed.
+    pub itimer_entry: Option<crate::sched::timer::TimerKey>,
     /// Its POSIX timers (timer_create).
     pub posix_timers: posix_timer::PosixTimers,
 }

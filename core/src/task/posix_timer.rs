@@ -30,16 +30,13 @@ use std::time::{Duration, Instant};
 use super::{Process, ProcessState};
 use crate::errno::Errno;
 use crate::kernel::Kernel;
-use crate::sched::timer::{TimerAction, TimerKey};
+use crate::sched::timer::{after as later, TimerAction, TimerKey, KTIME_MAX};
 use crate::signal::{send, SigInfoFix, TimerTag, NSIG};
 
 /// The most timers one process may have, whatever its RLIMIT_SIGPENDING
 /// (Linux charges each timer's preallocated signal to that limit): a
 /// bound on the memory a guest can make the kernel hold.
 pub const MAX_TIMERS: usize = 4096;
-
-/// Linux's KTIME_MAX: longer times are clamped to it (about 292 years).
-const KTIME_MAX: Duration = Duration::from_nanos(i64::MAX as u64);
 
 /// Serial numbers for timers and armings, unique in umvm's lifetime.
 static SERIALS: AtomicU64 = AtomicU64::new(1);
@@ -217,13 +214,6 @@ impl Timer {
             Notify::Thread(_, vtid) => threads.contains(&vtid).then_some(vtid),
         }
     }
-}
-
-/// `t` later by `d`, saturating at the far future (`d` is clamped to
-/// KTIME_MAX, which no Instant overflows with, but a guest never makes
-/// the kernel panic).
-fn later(t: Instant, d: Duration) -> Instant {
-    t.checked_add(d).or_else(|| t.checked_add(KTIME_MAX)).unwrap_or(t)
 }
 
 /// A periodic timer that expired at `d`, moved past `now` (Linux's
