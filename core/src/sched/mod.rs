@@ -222,10 +222,12 @@ impl TracerLoop {
             creds: Default::default(),
             rlimits: Default::default(),
             exe: Vec::new(),
-            cmdline: Vec::new(),
+            image: Default::default(),
+            started: std::time::Instant::now(),
             comm: [0; 16],
             fs: None,
             files: None,
+            mm: None,
             host_pid: pid,
             threads: [vpid].into(),
             children: Default::default(),
@@ -272,6 +274,7 @@ impl TracerLoop {
             let mut st = process.state();
             st.fs = Some(task.fs.clone());
             st.files = Some(task.files.clone());
+            st.mm = Some(task.mm.clone());
         }
         {
             let mut procs = self.k.procs();

@@ -1,17 +1,25 @@
-//! procfs, the first part (Linux's fs/proc): /proc/self, /proc/PID (stat,
-//! status, cmdline, comm, exe, cwd, root, fd/, maps, mounts) and the
-//! machine-wide files (mounts, meminfo, cpuinfo, uptime, loadavg, stat,
-//! version, filesystems).
+//! procfs (Linux's fs/proc): /proc/self, /proc/thread-self, /proc/PID
+//! and /proc/PID/task/TID (stat, statm, status, cmdline, environ, auxv,
+//! comm, exe, cwd, root, fd/, maps, mounts, mountinfo), the machine-wide
+//! files (meminfo, stat, uptime, loadavg, cpuinfo, mounts, version,
+//! filesystems) and /proc/sys.
 //!
 //! procfs is mounted on /proc (fs/mount.rs); where a path walk enters it,
 //! the rest of the path is classified here. A node is computed from the
 //! process table when looked up; a file's contents are a snapshot taken
 //! when it is opened.
 
-use std::fmt::Write as _;
+mod host;
+pub mod machine;
+pub mod pid;
 
+use std::sync::Arc;
+
+use crate::fs::file::OpenFile;
+use crate::fs::mount::FsType;
 use crate::kernel::Kernel;
 use crate::task::{Process, Task};
+use pid::View;
 
 /// What a /proc path names.
 pub enum ProcNode {
@@ -19,28 +27,36 @@ pub enum ProcNode {
     Dir(Vec<(Vec<u8>, u8)>),
     /// A symlink and its target.
     Link(Vec<u8>),
+    /// A /proc/PID/fd/N link: what readlink shows, and the open file it
+    /// leads to when followed (Linux jumps to the file itself, whatever
+    /// its path has become).
+    Fd(Vec<u8>, Arc<OpenFile>),
     /// A path that goes through a symlink: its target, then the rest of
     /// the path (always followed, like any symlink before the last
     /// component).
     Through(Vec<u8>, Vec<u8>),
     /// A file and its contents.
     File(Vec<u8>),
+    /// A file the caller may not read (another user's environ).
+    Denied,
     /// Under /proc but no such entry.
     Missing,
 }
 
-const MACHINE_FILES: [&str; 8] =
-    ["cpuinfo", "filesystems", "loadavg", "meminfo", "mounts", "stat", "uptime", "version"];
-const PID_ENTRIES: [(&str, u8); 11] = [
+const PID_ENTRIES: [(&str, u8); 15] = [
+    ("auxv", libc::DT_REG),
     ("cmdline", libc::DT_REG),
     ("comm", libc::DT_REG),
     ("cwd", libc::DT_LNK),
+    ("environ", libc::DT_REG),
     ("exe", libc::DT_LNK),
     ("fd", libc::DT_DIR),
     ("maps", libc::DT_REG),
+    ("mountinfo", libc::DT_REG),
     ("mounts", libc::DT_REG),
     ("root", libc::DT_LNK),
     ("stat", libc::DT_REG),
+    ("statm", libc::DT_REG),
     ("status", libc::DT_REG),
     ("task", libc::DT_DIR),
 ];
@@ -59,8 +75,13 @@ pub fn classify(k: &Kernel, caller: &Task, abs: &[u8]) -> Option<ProcNode> {
         }
         stack.push(c);
         if i + 1 < comps.len() && stack.first() == Some(&&b"proc"[..]) {
-            if let Some(target) = link_of(k, caller, &stack[1..]) {
-                return Some(ProcNode::Through(target, comps[i + 1..].join(&b'/')));
+            let rest = comps[i + 1..].join(&b'/');
+            match link_of(k, caller, &stack[1..]) {
+                Some(ProcNode::Link(target)) => return Some(ProcNode::Through(target, rest)),
+                // Only a directory's path can be walked further.
+                Some(ProcNode::Fd(_, f)) if f.is_dir() => return Some(ProcNode::Through(f.path.clone(), rest)),
+                Some(_) => return Some(ProcNode::Missing),
+                None => {}
             }
         }
     }
@@ -69,17 +90,9 @@ pub fn classify(k: &Kernel, caller: &Task, abs: &[u8]) -> Option<ProcNode> {
     }
     Some(match &stack[1..] {
         [] => root_dir(k),
-        [name] if MACHINE_FILES.iter().any(|f| f.as_bytes() == *name) => ProcNode::File(machine_file(k, name)),
-        rest => match link_of(k, caller, rest) {
-            Some(target) => ProcNode::Link(target),
-            None => match rest {
-                [pid, more @ ..] => match std::str::from_utf8(pid).ok().and_then(|p| p.parse::<i32>().ok()) {
-                    Some(p) if p > 0 => pid_node(k, caller, p, more),
-                    _ => ProcNode::Missing,
-                },
-                [] => ProcNode::Missing,
-            },
-        },
+        [b"sys", rest @ ..] => machine::sys_node(k, rest),
+        [name] if machine::FILES.iter().any(|f| f.as_bytes() == *name) => ProcNode::File(machine::file(k, name)),
+        rest => link_of(k, caller, rest).unwrap_or_else(|| pid_node(k, caller, rest)),
     })
 }
 
@@ -90,200 +103,130 @@ fn pid_of(caller: &Task, c: &[u8]) -> Option<i32> {
     std::str::from_utf8(c).ok()?.parse().ok().filter(|&p: &i32| p > 0)
 }
 
-/// The target of the link at /proc/`rel`, if that is a link.
-fn link_of(k: &Kernel, caller: &Task, rel: &[&[u8]]) -> Option<Vec<u8>> {
+/// The process with pid `id`, or the one whose thread `id` is (Linux
+/// serves /proc/TID for any thread, though it lists only processes).
+fn find_process(k: &Kernel, id: i32) -> Option<Arc<Process>> {
+    if let Some(p) = k.procs().process(id) {
+        return Some(p);
+    }
+    machine::processes(k).into_iter().find(|p| p.state().threads.contains(&id))
+}
+
+/// The task a path under /proc starts with (PID, or PID/task/TID), and
+/// how many components name it.
+fn view(k: &Kernel, caller: &Task, rel: &[&[u8]]) -> Option<(View, usize)> {
+    let id = pid_of(caller, rel.first()?)?;
+    let p = find_process(k, id)?;
+    if rel.get(1) == Some(&&b"task"[..]) && rel.len() >= 3 {
+        let tid = std::str::from_utf8(rel[2]).ok()?.parse::<i32>().ok()?;
+        let ours = tid == p.vpid || p.state().threads.contains(&tid);
+        return ours.then_some((View { p, tid }, 3));
+    }
+    Some((View { p, tid: id }, 1))
+}
+
+/// Whether `caller` may see another process's environment, auxv, fds and
+/// addresses: root, or a reader whose ids are all the target's (Linux's
+/// ptrace read check, with virtual credentials).
+fn may_read(caller: &Task, p: &Process) -> bool {
+    let me = caller.process.state().creds;
+    if me.euid == 0 {
+        return true;
+    }
+    let them = p.state().creds;
+    me.euid == them.uid && me.euid == them.euid && me.egid == them.gid && me.egid == them.egid
+}
+
+/// The link at /proc/`rel`, if that is a link.
+fn link_of(k: &Kernel, caller: &Task, rel: &[&[u8]]) -> Option<ProcNode> {
     match rel {
-        [b"self"] => Some(caller.vpid().to_string().into_bytes()).map(|p| [b"/proc/".as_slice(), &p].concat()),
-        [pid, what @ ..] => {
-            let pid = pid_of(caller, pid)?;
-            if what.is_empty() {
-                return None;
-            }
-            let p = k.procs().process(pid)?;
-            let fs = || if pid == caller.vpid() { Some(caller.fs.clone()) } else { p.state().fs.clone() };
-            let files = || if pid == caller.vpid() { Some(caller.files.clone()) } else { p.state().files.clone() };
-            match what {
-                [b"root"] => Some(b"/".to_vec()),
-                [b"exe"] => Some(p.state().exe.clone()),
-                [b"cwd"] => fs().map(|fs| fs.lock().cwd.clone()),
-                [b"fd", n] => {
-                    let fd = std::str::from_utf8(n).ok()?.parse::<i32>().ok()?;
-                    files()?.lock().get(fd).ok().map(|f| f.path.clone())
-                }
-                _ => None,
-            }
+        [b"self"] => return Some(ProcNode::Link(format!("/proc/{}", caller.vpid()).into_bytes())),
+        [b"thread-self"] => {
+            return Some(ProcNode::Link(format!("/proc/{}/task/{}", caller.vpid(), caller.vtid).into_bytes()))
+        }
+        _ => {}
+    }
+    let (v, n) = view(k, caller, rel)?;
+    let own = v.tid == caller.vtid || (n == 1 && v.p.vpid == caller.vpid());
+    match &rel[n..] {
+        [b"root"] => Some(ProcNode::Link(b"/".to_vec())),
+        [b"exe"] => Some(v.p.state().exe.clone()).filter(|e| !e.is_empty()).map(ProcNode::Link),
+        [b"cwd"] => {
+            let fs = if own { Some(caller.fs.clone()) } else { v.p.state().fs.clone() };
+            fs.map(|fs| ProcNode::Link(fs.lock().cwd.clone()))
+        }
+        [b"fd", n] => {
+            let fd = std::str::from_utf8(n).ok()?.parse::<i32>().ok()?;
+            let files = if own { Some(caller.files.clone()) } else { v.p.state().files.clone() };
+            let f = files?.lock().get(fd).ok()?;
+            Some(ProcNode::Fd(f.link_text(), f))
         }
         _ => None,
     }
 }
 
+fn dot_dirs() -> Vec<(Vec<u8>, u8)> {
+    vec![(b".".to_vec(), libc::DT_DIR), (b"..".to_vec(), libc::DT_DIR)]
+}
+
 fn root_dir(k: &Kernel) -> ProcNode {
-    let mut e: Vec<(Vec<u8>, u8)> = vec![(b".".to_vec(), libc::DT_DIR), (b"..".to_vec(), libc::DT_DIR)];
+    let mut e = dot_dirs();
     e.push((b"self".to_vec(), libc::DT_LNK));
+    e.push((b"thread-self".to_vec(), libc::DT_LNK));
+    e.push((b"sys".to_vec(), libc::DT_DIR));
     let mut pids: Vec<i32> = k.procs().processes().map(|p| p.vpid).collect();
     pids.sort_unstable();
     e.extend(pids.into_iter().map(|p| (p.to_string().into_bytes(), libc::DT_DIR)));
-    e.extend(MACHINE_FILES.iter().map(|f| (f.as_bytes().to_vec(), libc::DT_REG)));
+    e.extend(machine::FILES.iter().map(|f| (f.as_bytes().to_vec(), libc::DT_REG)));
     ProcNode::Dir(e)
 }
 
-fn pid_node(k: &Kernel, caller: &Task, pid: i32, rest: &[&[u8]]) -> ProcNode {
-    let Some(p) = k.procs().process(pid) else { return ProcNode::Missing };
-    match rest {
+/// Files under /proc/PID and /proc/PID/task/TID.
+fn pid_node(k: &Kernel, caller: &Task, rel: &[&[u8]]) -> ProcNode {
+    let Some((v, n)) = view(k, caller, rel) else { return ProcNode::Missing };
+    let permitted = || may_read(caller, &v.p);
+    let guarded =
+        |contents: &dyn Fn() -> Vec<u8>| if permitted() { ProcNode::File(contents()) } else { ProcNode::Denied };
+    match &rel[n..] {
         [] => {
-            let mut e: Vec<(Vec<u8>, u8)> = vec![(b".".to_vec(), libc::DT_DIR), (b"..".to_vec(), libc::DT_DIR)];
-            e.extend(PID_ENTRIES.iter().map(|(n, t)| (n.as_bytes().to_vec(), *t)));
+            let mut e = dot_dirs();
+            // A thread's directory has no task/ of its own.
+            let entries = PID_ENTRIES.iter().filter(|(name, _)| n == 1 || *name != "task");
+            e.extend(entries.map(|(name, t)| (name.as_bytes().to_vec(), *t)));
             ProcNode::Dir(e)
         }
-        [b"cmdline"] => ProcNode::File(p.state().cmdline.clone()),
-        [b"comm"] => {
-            let comm = p.state().comm;
-            let end = comm.iter().position(|&b| b == 0).unwrap_or(16);
-            let mut v = comm[..end].to_vec();
-            v.push(b'\n');
-            ProcNode::File(v)
-        }
-        [b"stat"] => ProcNode::File(stat(&p, caller)),
-        [b"status"] => ProcNode::File(status(&p)),
-        [b"maps"] => ProcNode::File(maps(&p)),
-        [b"mounts"] => ProcNode::File(machine_file(k, b"mounts")),
+        [b"auxv"] => guarded(&|| pid::auxv(&v.p)),
+        [b"cmdline"] => ProcNode::File(pid::cmdline(&v.p)),
+        [b"comm"] => ProcNode::File(format!("{}\n", pid::comm(&v.p)).into_bytes()),
+        [b"environ"] => guarded(&|| pid::environ(&v.p)),
+        [b"maps"] => guarded(&|| pid::maps(k, &v.p)),
+        [b"mountinfo"] => ProcNode::File(k.vfs.mounts().mountinfo().into_bytes()),
+        [b"mounts"] => ProcNode::File(k.vfs.mounts().proc_mounts().into_bytes()),
+        [b"stat"] => ProcNode::File(pid::stat(k, &v, caller, permitted())),
+        [b"statm"] => ProcNode::File(pid::statm(&v.p)),
+        [b"status"] => ProcNode::File(pid::status(k, &v, caller)),
+        [b"fd"] if !permitted() => ProcNode::Denied,
         [b"fd"] => {
-            let files = if pid == caller.vpid() { Some(caller.files.clone()) } else { p.state().files.clone() };
-            let mut e: Vec<(Vec<u8>, u8)> = vec![(b".".to_vec(), libc::DT_DIR), (b"..".to_vec(), libc::DT_DIR)];
+            let own = v.tid == caller.vtid || (n == 1 && v.p.vpid == caller.vpid());
+            let files = if own { Some(caller.files.clone()) } else { v.p.state().files.clone() };
+            let mut e = dot_dirs();
             if let Some(files) = files {
                 e.extend(files.lock().fds().into_iter().map(|fd| (fd.to_string().into_bytes(), libc::DT_LNK)));
             }
             ProcNode::Dir(e)
         }
-        [b"task"] => {
-            let mut e: Vec<(Vec<u8>, u8)> = vec![(b".".to_vec(), libc::DT_DIR), (b"..".to_vec(), libc::DT_DIR)];
-            e.extend(p.state().threads.iter().map(|t| (t.to_string().into_bytes(), libc::DT_DIR)));
+        [b"task"] if n == 1 => {
+            let mut e = dot_dirs();
+            let mut tids: Vec<i32> = v.p.state().threads.iter().copied().collect();
+            // A zombie's directory still holds its main thread.
+            if tids.is_empty() {
+                tids.push(v.p.vpid);
+            }
+            e.extend(tids.iter().map(|t| (t.to_string().into_bytes(), libc::DT_DIR)));
             ProcNode::Dir(e)
         }
         _ => ProcNode::Missing,
     }
-}
-
-fn comm_str(p: &Process) -> String {
-    let comm = p.state().comm;
-    let end = comm.iter().position(|&b| b == 0).unwrap_or(16);
-    String::from_utf8_lossy(&comm[..end]).into_owned()
-}
-
-fn state_char(p: &Process, caller: &Task) -> char {
-    if p.state().exit.is_some() {
-        'Z'
-    } else if p.vpid == caller.vpid() {
-        'R'
-    } else {
-        'S'
-    }
-}
-
-/// /proc/PID/stat: the 52 fields of Linux's proc_pid_stat. CPU times and
-/// memory sizes are not accounted yet and read as zero.
-fn stat(p: &Process, caller: &Task) -> Vec<u8> {
-    let (ppid, pgid, sid, threads) = {
-        let st = p.state();
-        (st.ppid, st.pgid, st.sid, st.threads.len().max(1))
-    };
-    let mut s = format!("{} ({}) {} {ppid} {pgid} {sid} 0 -1 4194560", p.vpid, comm_str(p), state_char(p, caller));
-    // minflt cminflt majflt cmajflt utime stime cutime cstime
-    s.push_str(" 0 0 0 0 0 0 0 0");
-    // priority nice num_threads itrealvalue starttime vsize rss rsslim
-    let _ = write!(s, " 20 0 {threads} 0 0 0 0 18446744073709551615");
-    // startcode endcode startstack kstkesp kstkeip signal blocked sigignore
-    // sigcatch wchan nswap cnswap exit_signal processor rt_priority policy
-    // delayacct_blkio_ticks guest_time cguest_time start_data end_data
-    // start_brk arg_start arg_end env_start env_end exit_code
-    s.push_str(" 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
-    s.into_bytes()
-}
-
-fn status(p: &Process) -> Vec<u8> {
-    let st = p.state();
-    let state = if st.exit.is_some() { "Z (zombie)" } else { "S (sleeping)" };
-    let c = st.creds;
-    let umask = st.fs.as_ref().map_or(0o022, |fs| fs.lock().umask);
-    let comm = {
-        let end = st.comm.iter().position(|&b| b == 0).unwrap_or(16);
-        String::from_utf8_lossy(&st.comm[..end]).into_owned()
-    };
-    format!(
-        "Name:\t{comm}\nUmask:\t{umask:04o}\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\n\
-         TracerPid:\t0\nUid:\t{u}\t{eu}\t{eu}\t{eu}\nGid:\t{g}\t{eg}\t{eg}\t{eg}\nFDSize:\t64\nGroups:\t\n\
-         Threads:\t{threads}\n",
-        pid = p.vpid,
-        ppid = st.ppid,
-        u = c.uid,
-        eu = c.euid,
-        g = c.gid,
-        eg = c.egid,
-        threads = st.threads.len().max(1),
-    )
-    .into_bytes()
-}
-
-/// /proc/PID/maps: the host's view of the process's mappings, with the
-/// stub and its exec stack labelled as what they are to the guest.
-fn maps(p: &Process) -> Vec<u8> {
-    let host = p.state().host_pid;
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{host}/maps")) else { return Vec::new() };
-    let mut out = String::new();
-    for line in text.lines() {
-        if line.contains("memfd:umvm-stub") {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let _ = writeln!(out, "{} {} {} {} {} [umvm-stub]", cols[0], cols[1], cols[2], cols[3], cols[4]);
-        } else if line.ends_with("[stack]") {
-            // The stub's own startup stack: to the guest, anonymous memory.
-            out.push_str(line.trim_end_matches("[stack]").trim_end());
-            out.push('\n');
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out.into_bytes()
-}
-
-fn machine_file(k: &Kernel, name: &[u8]) -> Vec<u8> {
-    let uptime = k.boot.elapsed().as_secs_f64();
-    let nprocs = k.procs().processes().filter(|p| p.state().exit.is_none()).count();
-    let s = match name {
-        b"mounts" => k.vfs.mounts().proc_mounts(),
-        b"meminfo" => {
-            let total = k.mem_bytes / 1024;
-            // SAFETY: sysinfo is plain integers; all-zero is valid.
-            let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
-            // SAFETY: `si` is a valid buffer.
-            unsafe { libc::sysinfo(&mut si) };
-            let free = (si.freeram.saturating_mul(si.mem_unit as u64) / 1024).min(total);
-            format!(
-                "MemTotal:       {total:8} kB\nMemFree:        {free:8} kB\nMemAvailable:   {free:8} kB\n\
-                 Buffers:               0 kB\nCached:                0 kB\nSwapCached:            0 kB\n\
-                 SwapTotal:             0 kB\nSwapFree:              0 kB\nShmem:                 0 kB\n"
-            )
-        }
-        b"cpuinfo" => std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default(),
-        b"uptime" => format!("{uptime:.2} {:.2}\n", uptime * k.loops.len() as f64),
-        b"loadavg" => format!("0.00 0.00 0.00 1/{nprocs} {}\n", k.procs().last_id()),
-        b"stat" => {
-            let boot = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-                - uptime as u64;
-            let mut s = String::from("cpu  0 0 0 0 0 0 0 0 0 0\n");
-            for i in 0..k.loops.len() {
-                let _ = writeln!(s, "cpu{i} 0 0 0 0 0 0 0 0 0 0");
-            }
-            let _ = write!(s, "btime {boot}\nprocesses {}\nprocs_running 1\nprocs_blocked 0\n", k.procs().last_id());
-            s
-        }
-        b"version" => {
-            format!("Linux version {} (umvm) #1 SMP umvm\n", String::from_utf8_lossy(crate::syscall::misc::RELEASE))
-        }
-        b"filesystems" => "nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\nnodev\thostfs\n".to_string(),
-        _ => String::new(),
-    };
-    s.into_bytes()
 }
 
 /// The getdents64 records of a listing from entry `from`, fitting `room`
@@ -294,16 +237,21 @@ pub fn dirents(entries: &[(Vec<u8>, u8)], from: usize, room: usize) -> (Vec<u8>,
     crate::fs::dirent::records(&list, from, room)
 }
 
-/// A stat for a procfs node (Linux shows files with size 0).
+/// A stat for a procfs node (Linux shows files with size 0). An fd's
+/// link shows the access the fd has (lr-x, l-wx or lrwx for its owner).
 pub fn node_stat(node: &ProcNode) -> libc::stat {
     // SAFETY: stat is plain integers; all-zero is valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    st.st_dev = libc::makedev(0, 4);
+    st.st_dev = FsType::Proc.synthetic_dev().unwrap_or_default();
     st.st_nlink = 1;
     st.st_blksize = 1024;
     st.st_mode = match node {
         ProcNode::Dir(_) => libc::S_IFDIR | 0o555,
         ProcNode::Link(_) | ProcNode::Through(..) => libc::S_IFLNK | 0o777,
+        ProcNode::Fd(_, f) => {
+            libc::S_IFLNK | if f.readable() { 0o500 } else { 0 } | if f.writable() { 0o300 } else { 0 }
+        }
+        ProcNode::Denied => libc::S_IFREG | 0o400,
         _ => libc::S_IFREG | 0o444,
     };
     st
