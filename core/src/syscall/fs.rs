@@ -67,20 +67,18 @@ fn open_proc(ctx: &mut Ctx<'_>, node: ProcNode, abs: Vec<u8>, flags: i32) -> Sys
 
 /// Opens a devfs path.
 fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult {
-    let kind = match dp {
-        DevPath::Missing if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
-        DevPath::Missing => return Err(Errno::ENOENT),
+    let excl = flags & (libc::O_CREAT | libc::O_EXCL) == (libc::O_CREAT | libc::O_EXCL);
+    let (kind, path) = match dp {
+        DevPath::Missing | DevPath::Through(..) if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
+        DevPath::Missing | DevPath::Through(..) => return Err(Errno::ENOENT),
         DevPath::Dir if flags & libc::O_ACCMODE != libc::O_RDONLY => return Err(Errno::EISDIR),
-        DevPath::Dir => FileKind::DevDir(Default::default()),
+        DevPath::Dir => (FileKind::DevDir(Default::default()), b"/dev".to_vec()),
+        // Reached only when the link is not followed (O_NOFOLLOW, O_EXCL).
+        DevPath::Link(_) if excl => return Err(Errno::EEXIST),
+        DevPath::Link(_) => return Err(Errno::ELOOP),
         DevPath::Node(_) if flags & libc::O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
-        DevPath::Node(_) if flags & (libc::O_CREAT | libc::O_EXCL) == (libc::O_CREAT | libc::O_EXCL) => {
-            return Err(Errno::EEXIST)
-        }
-        DevPath::Node(d) => FileKind::Dev(d),
-    };
-    let path = match dp {
-        DevPath::Node(d) => format!("/dev/{}", d.name()).into_bytes(),
-        _ => b"/dev".to_vec(),
+        DevPath::Node(_) if excl => return Err(Errno::EEXIST),
+        DevPath::Node(d) => (FileKind::Dev(d), format!("/dev/{}", d.name()).into_bytes()),
     };
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
     ctx.install(Arc::new(OpenFile::new(kind, path, guest_flags)), flags & libc::O_CLOEXEC != 0)
@@ -504,7 +502,8 @@ fn dev_stat(ctx: &Ctx<'_>, dp: DevPath) -> Result<libc::stat, Errno> {
     match dp {
         DevPath::Dir => Ok(devfs::dir_stat(ctx.k.vfs.mounts().children_of(b"/dev").len())),
         DevPath::Node(d) => Ok(d.stat()),
-        DevPath::Missing => Err(Errno::ENOENT),
+        DevPath::Link(target) => Ok(devfs::link_stat(target)),
+        DevPath::Missing | DevPath::Through(..) => Err(Errno::ENOENT),
     }
 }
 
@@ -731,6 +730,11 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
         Special::Proc(ProcNode::Link(target) | ProcNode::Fd(target, _), _) => {
             let n = target.len().min(size as usize);
             ctx.mem.write(buf, &target[..n])?;
+            return Ok(n as i64);
+        }
+        Special::Dev(DevPath::Link(target)) => {
+            let n = target.len().min(size as usize);
+            ctx.mem.write(buf, &target.as_bytes()[..n])?;
             return Ok(n as i64);
         }
         Special::Proc(ProcNode::Missing, _) | Special::Dev(DevPath::Missing) => return Err(Errno::ENOENT),

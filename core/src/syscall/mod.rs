@@ -29,7 +29,7 @@ pub mod wait;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::dev::devfs;
+use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::mount::FsType;
@@ -206,8 +206,8 @@ impl<'a> Ctx<'a> {
         let mut abs = if path.first() == Some(&b'/') { path.to_vec() } else { path::join_base(&base, path) };
         let mounts = self.k.vfs.mounts();
         // A trailing slash makes the last component a directory to enter:
-        // a symlink of procfs there is followed (the VFS sees to those of
-        // host-backed mounts).
+        // a symlink of devfs or procfs there is followed (the VFS sees to
+        // those of host-backed mounts).
         let follow_last = follow || path.ends_with(b"/");
         for _ in 0..path::MAX_SYMLINKS {
             let fstype = match self.k.vfs.resolve(b"/", &abs, follow)? {
@@ -218,18 +218,22 @@ impl<'a> Ctx<'a> {
                 }
             };
             match fstype {
-                FsType::Devtmpfs => {
-                    // devfs has no symlinks: `..` in it is lexical, and may
-                    // lead out of it (or into /dev/shm).
-                    let norm = path::normalize(&abs);
-                    let comps: Vec<&[u8]> = norm.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
-                    match devfs::classify(&norm) {
-                        Some(dp) if mounts.get(mounts.covering(&comps)).fstype == FsType::Devtmpfs => {
-                            return Ok(Special::Dev(dp));
+                FsType::Devtmpfs => match devfs::classify(&abs) {
+                    Some(DevPath::Through(target, rest)) => abs = path::join_base(target.as_bytes(), &rest),
+                    Some(DevPath::Link(target)) if follow_last => abs = target.as_bytes().to_vec(),
+                    dp => {
+                        // No link passed: `..` was lexical, and may have led
+                        // out of devfs (or into /dev/shm).
+                        let norm = path::normalize(&abs);
+                        let comps: Vec<&[u8]> = norm.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+                        match dp {
+                            Some(dp) if mounts.get(mounts.covering(&comps)).fstype == FsType::Devtmpfs => {
+                                return Ok(Special::Dev(dp));
+                            }
+                            _ => abs = norm,
                         }
-                        _ => abs = norm,
                     }
-                }
+                },
                 _ => match procfs::classify(self.k, self.task, &abs) {
                     // Out of /proc through `..`, no link passed: lexical.
                     None => abs = path::normalize(&abs),
