@@ -68,7 +68,7 @@ fn tmp_and_dev_shm_start_empty_hide_the_root_and_are_writable() {
     let out = "/dev/shm:\n.\n..\n\n/tmp:\n.\n..\n\
                /tmp 1777 directory\n/dev/shm 1777 directory\n\
                hello\nshm\nf\ng\n\
-               console\nfull\nnull\nrandom\nshm\ntty\nurandom\nzero\nd\n";
+               console\nfd\nfull\nnull\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\nd\n";
     for root in check(script, out) {
         // The guest's files went to the tmpfs, not to the root's /tmp.
         assert_eq!(names(&root.host_path("/tmp")), ["hidden-by-the-mount"]);

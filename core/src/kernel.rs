@@ -54,8 +54,10 @@ pub struct Kernel {
     pub mem_bytes: u64,
     /// Every process and thread.
     procs: Mutex<ProcTable>,
-    /// One mailbox per tracer loop.
+    /// One mailbox per tracer loop (one loop per virtual CPU).
     pub loops: Vec<LoopShared>,
+    /// The host CPU each virtual CPU's loop runs on, by loop id.
+    pub cpus: Vec<usize>,
     /// Timed wake-ups.
     pub timers: Timers,
     unknown_logged: Mutex<HashSet<u64>>,
@@ -82,7 +84,7 @@ impl Kernel {
         filter: Option<seccompiler::BpfProgram>,
         strace: Option<TraceSink>,
         mem_bytes: u64,
-        nloops: usize,
+        cpus: Vec<usize>,
         tty: Option<crate::dev::tty::Tty>,
     ) -> Arc<Kernel> {
         Arc::new_cyclic(|me| Kernel {
@@ -96,7 +98,8 @@ impl Kernel {
             boot: Instant::now(),
             mem_bytes,
             procs: Mutex::new(ProcTable::default()),
-            loops: (0..nloops).map(|_| LoopShared::default()).collect(),
+            loops: cpus.iter().map(|_| LoopShared::default()).collect(),
+            cpus,
             timers: Timers::default(),
             unknown_logged: Mutex::new(HashSet::new()),
             console_input: ConsoleInput::default(),

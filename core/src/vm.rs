@@ -141,7 +141,7 @@ impl VmBuilder {
         let cpus = sched::allowed_cpus();
         let vfs = Vfs::new(fs)?;
         let tty = if self.console.is_tty() { crate::dev::tty::Tty::new() } else { None };
-        let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, self.mem_bytes, cpus.len(), tty);
+        let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, self.mem_bytes, cpus.clone(), tty);
         Ok(Vm { kernel, init: self.init, env: self.env, pin: self.pin, cpus })
     }
 }

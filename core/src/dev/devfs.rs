@@ -2,10 +2,13 @@
 //! root filesystem holds (Linux's drivers/char/mem.c, tty).
 //!
 //! devfs is mounted on /dev (fs/mount.rs); where a path walk enters it,
-//! the rest of the path is classified here, lexically (devfs has no
-//! symlinks): /dev or /dev/NAME. Mount points under /dev (shm) belong to
-//! their own filesystems. Host device nodes are never opened (hostfs is
-//! nodev).
+//! the rest of the path is classified here: /dev, /dev/NAME, or a path
+//! through one of its symlinks (/dev/fd and the standard streams, which
+//! lead into procfs, as udev sets them up on Linux). Mount points under
+//! /dev (shm) belong to their own filesystems. Host device nodes are never
+//! opened (hostfs is nodev).
+
+use crate::fs::mount::FsType;
 
 /// A device node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,13 +40,27 @@ pub const NODES: [(&str, Dev); 7] = [
     ("zero", Dev::Zero),
 ];
 
+/// The symlinks in /dev, in directory order, and their targets.
+pub const LINKS: [(&str, &str); 4] = [
+    ("fd", "/proc/self/fd"),
+    ("stderr", "/proc/self/fd/2"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+];
+
 /// What a path names in devfs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DevPath {
     /// /dev itself.
     Dir,
     /// A node.
     Node(Dev),
+    /// A symlink (not followed): its target.
+    Link(&'static str),
+    /// A path that goes through a symlink: its target, then the rest of
+    /// the path (always followed, like any symlink before the last
+    /// component).
+    Through(&'static str, Vec<u8>),
     /// Under /dev but no such node.
     Missing,
 }
@@ -74,7 +91,7 @@ impl Dev {
         let (ma, mi) = self.number();
         st.st_mode = libc::S_IFCHR | if self == Dev::Console { 0o600 } else { 0o666 };
         st.st_rdev = libc::makedev(ma, mi);
-        st.st_dev = libc::makedev(0, 5);
+        st.st_dev = devfs_dev();
         st.st_ino = 1000 + (ma * 16 + mi) as u64;
         st.st_nlink = 1;
         st.st_blksize = 4096;
@@ -82,35 +99,71 @@ impl Dev {
     }
 }
 
+/// The st_dev of devfs's files.
+fn devfs_dev() -> u64 {
+    FsType::Devtmpfs.synthetic_dev().unwrap_or_default()
+}
+
+/// The inode number of the symlink at `LINKS[i]`.
+fn link_ino(i: usize) -> u64 {
+    2000 + i as u64
+}
+
+/// The stat of a symlink of /dev (its size is its target's length).
+pub fn link_stat(target: &str) -> libc::stat {
+    // SAFETY: stat is plain integers; all-zero is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    st.st_mode = libc::S_IFLNK | 0o777;
+    st.st_dev = devfs_dev();
+    st.st_ino = link_ino(LINKS.iter().position(|(_, t)| *t == target).unwrap_or(0));
+    st.st_nlink = 1;
+    st.st_size = target.len() as i64;
+    st.st_blksize = 4096;
+    st
+}
+
 /// The stat of /dev itself, which holds `subdirs` mount points.
 pub fn dir_stat(subdirs: usize) -> libc::stat {
     // SAFETY: stat is plain integers; all-zero is valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     st.st_mode = libc::S_IFDIR | 0o755;
-    st.st_dev = libc::makedev(0, 5);
+    st.st_dev = devfs_dev();
     st.st_ino = 1;
     st.st_nlink = 2 + subdirs as u64;
     st.st_blksize = 4096;
     st
 }
 
-/// Classifies an absolute path, normalised lexically (`.`, `..`, `//`).
+fn link(name: &[u8]) -> Option<&'static str> {
+    LINKS.iter().find(|(n, _)| n.as_bytes() == name).map(|(_, t)| *t)
+}
+
+/// Classifies an absolute path, a component at a time as the kernel
+/// walks it (`.` and `//` skipped, `..` up a level): a symlink followed
+/// by more components is jumped through at once, so `..` after it is
+/// relative to its target.
 pub fn classify(abs: &[u8]) -> Option<DevPath> {
-    let mut comps: Vec<&[u8]> = Vec::new();
-    for c in abs.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                comps.pop();
+    let comps: Vec<&[u8]> = abs.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    let mut stack: Vec<&[u8]> = Vec::new();
+    for (i, c) in comps.iter().enumerate() {
+        if *c == b".." {
+            stack.pop();
+            continue;
+        }
+        stack.push(c);
+        if let ([b"dev", name], true) = (stack.as_slice(), i + 1 < comps.len()) {
+            if let Some(target) = link(name) {
+                return Some(DevPath::Through(target, comps[i + 1..].join(&b'/')));
             }
-            c => comps.push(c),
         }
     }
-    match comps.as_slice() {
+    match stack.as_slice() {
         [b"dev"] => Some(DevPath::Dir),
-        [b"dev", name] => {
-            Some(NODES.iter().find(|(n, _)| n.as_bytes() == *name).map_or(DevPath::Missing, |(_, d)| DevPath::Node(*d)))
-        }
+        [b"dev", name] => Some(match (NODES.iter().find(|(n, _)| n.as_bytes() == *name), link(name)) {
+            (Some((_, d)), _) => DevPath::Node(*d),
+            (None, Some(target)) => DevPath::Link(target),
+            (None, None) => DevPath::Missing,
+        }),
         [b"dev", _, ..] => Some(DevPath::Missing),
         _ => None,
     }
@@ -119,7 +172,7 @@ pub fn classify(abs: &[u8]) -> Option<DevPath> {
 /// The number of entries in /dev's listing when it holds the mount
 /// points `subdirs`.
 pub fn entry_count(subdirs: &[Vec<u8>]) -> usize {
-    NODES.len() + 2 + subdirs.len()
+    NODES.len() + LINKS.len() + 2 + subdirs.len()
 }
 
 /// The getdents64 records of /dev, whose mount points (directories of
@@ -128,6 +181,7 @@ pub fn entry_count(subdirs: &[Vec<u8>]) -> usize {
 pub fn dirents(from: usize, room: usize, subdirs: &[Vec<u8>]) -> (Vec<u8>, usize) {
     let mut entries: Vec<crate::fs::dirent::Entry<'_>> = vec![(b".", 1, libc::DT_DIR), (b"..", 1, libc::DT_DIR)];
     entries.extend(NODES.iter().map(|(n, d)| (n.as_bytes(), d.stat().st_ino, libc::DT_CHR)));
+    entries.extend(LINKS.iter().enumerate().map(|(i, (n, _))| (n.as_bytes(), link_ino(i), libc::DT_LNK)));
     entries.extend(subdirs.iter().enumerate().map(|(i, n)| (n.as_slice(), 2 + i as u64, libc::DT_DIR)));
     crate::fs::dirent::records(&entries, from, room)
 }
@@ -144,6 +198,9 @@ mod tests {
         assert_eq!(classify(b"/dev/nope"), Some(DevPath::Missing));
         assert_eq!(classify(b"/devx/null"), None);
         assert_eq!(classify(b"/bin/sh"), None);
+        assert_eq!(classify(b"/dev/stdin"), Some(DevPath::Link("/proc/self/fd/0")));
+        assert_eq!(classify(b"/dev/fd/63"), Some(DevPath::Through("/proc/self/fd", b"63".to_vec())));
+        assert_eq!(classify(b"/dev/fd/../x"), Some(DevPath::Through("/proc/self/fd", b"../x".to_vec())));
     }
 
     #[test]
@@ -153,6 +210,7 @@ mod tests {
         assert_eq!(next, entry_count(&shm));
         assert!(buf.windows(4).any(|w| w == b"null"));
         assert!(buf.windows(4).any(|w| w == b"shm\0"));
+        assert!(buf.windows(6).any(|w| w == b"stdin\0"));
         let (_, next) = dirents(0, 48, &shm);
         assert!(next < NODES.len());
     }

@@ -139,6 +139,43 @@ impl OpenFile {
         }
     }
 
+    /// What readlink of its /proc/PID/fd link shows (Linux's d_path or
+    /// dentry name): its path, with " (deleted)" once a host file has no
+    /// name left; pipes and the kernel's anonymous files by kind.
+    pub fn link_text(&self) -> Vec<u8> {
+        match &self.kind {
+            FileKind::Pipe(_) if self.path == crate::fs::pipe::ANON_PATH => {
+                format!("pipe:[{}]", self.stat().map_or(0, |st| st.st_ino)).into_bytes()
+            }
+            FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
+            FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
+            FileKind::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
+            FileKind::Host { fd, dir: false, .. }
+                if crate::fs::hostfs::fstat(fd.as_fd()).is_ok_and(|st| st.st_nlink == 0) =>
+            {
+                [self.path.as_slice(), b" (deleted)"].concat()
+            }
+            _ => self.path.clone(),
+        }
+    }
+
+    /// Whether opening its /proc/PID/fd link opens its path again, as good
+    /// as the object itself: a device, a procfs file, a FIFO. Host files,
+    /// pipes, console streams and the kernel's anonymous files are reached
+    /// through the open file instead (a host file may have been renamed
+    /// or unlinked; a pipe has no path).
+    pub fn reopens_by_path(&self) -> bool {
+        match &self.kind {
+            FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Synthetic(..) | FileKind::SynthDir(..) => true,
+            FileKind::Pipe(_) => self.path != crate::fs::pipe::ANON_PATH,
+            FileKind::Host { .. }
+            | FileKind::Console(_)
+            | FileKind::Epoll(_)
+            | FileKind::EventFd(_)
+            | FileKind::TimerFd(_) => false,
+        }
+    }
+
     /// Whether the guest opened it non-blocking.
     pub fn nonblocking(&self) -> bool {
         self.flags() & libc::O_NONBLOCK != 0

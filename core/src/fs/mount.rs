@@ -48,6 +48,16 @@ impl FsType {
     pub fn is_synthetic(self) -> bool {
         matches!(self, FsType::Devtmpfs | FsType::Proc)
     }
+
+    /// The st_dev of a kernel-made filesystem's files (anonymous device
+    /// numbers, as Linux gives such filesystems).
+    pub fn synthetic_dev(self) -> Option<u64> {
+        match self {
+            FsType::Devtmpfs => Some(libc::makedev(0, 5)),
+            FsType::Proc => Some(libc::makedev(0, 4)),
+            FsType::HostFs | FsType::Tmpfs => None,
+        }
+    }
 }
 
 /// Which host-backed mount an object is on, as lookups and open files
@@ -177,17 +187,7 @@ impl MountTable {
     /// The mount a canonical path (as components) is on: the one whose
     /// point is its longest prefix (the latest mounted, on a tie).
     pub fn covering<C: AsRef<[u8]>>(&self, comps: &[C]) -> usize {
-        let mut best = 0;
-        for (i, m) in self.mounts.iter().enumerate() {
-            let n = m.comps.len();
-            if n <= comps.len()
-                && n >= self.mounts[best].comps.len()
-                && m.comps.iter().zip(comps).all(|(a, b)| a.as_slice() == b.as_ref())
-            {
-                best = i;
-            }
-        }
-        best
+        covering_in(&self.mounts, comps)
     }
 
     /// The mount whose point is exactly this canonical path, if any.
@@ -227,6 +227,38 @@ impl MountTable {
             .collect()
     }
 
+    /// The st_dev the files of mount `index` show.
+    pub fn dev(&self, index: usize) -> u64 {
+        let m = &self.mounts[index];
+        m.dev.or(m.fstype.synthetic_dev()).unwrap_or_else(|| {
+            m.fs.as_ref().and_then(|fs| super::hostfs::fstat(fs.as_fd()).ok()).map_or(0, |st| st.st_dev)
+        })
+    }
+
+    /// /proc/PID/mountinfo (Linux's show_mountinfo): one line per mount,
+    /// `ID PARENT MAJOR:MINOR ROOT POINT OPTIONS - TYPE SOURCE SUPER`.
+    /// Mounts are numbered from 1 in mount order; a mount's parent is the
+    /// earlier mount its point lies on, and the root's is 0, which no
+    /// mount of the namespace has (as in Linux, where the namespace's
+    /// root hangs from a mount outside it). No mount propagates, so there
+    /// are no optional fields.
+    pub fn mountinfo(&self) -> String {
+        let mut s = String::new();
+        for (i, m) in self.mounts.iter().enumerate() {
+            let parent = if i == 0 {
+                0
+            } else {
+                let up = &m.comps[..m.comps.len().saturating_sub(1)];
+                covering_in(&self.mounts[..i], up) + 1
+            };
+            let dev = self.dev(i);
+            let (id, major, minor) = (i + 1, libc::major(dev), libc::minor(dev));
+            let (point, options, fstype) = (escape(&m.point), m.options(), m.fstype.name());
+            let _ = writeln!(s, "{id} {parent} {major}:{minor} / {point} {options} - {fstype} {fstype} rw");
+        }
+        s
+    }
+
     /// /proc/mounts: one `SOURCE POINT TYPE OPTIONS 0 0` line per mount.
     pub fn proc_mounts(&self) -> String {
         let mut s = String::new();
@@ -236,6 +268,22 @@ impl MountTable {
         }
         s
     }
+}
+
+/// The index of the mount among `mounts` whose point is the longest
+/// prefix of a canonical path (the latest mounted, on a tie).
+fn covering_in<C: AsRef<[u8]>>(mounts: &[Mount], comps: &[C]) -> usize {
+    let mut best = 0;
+    for (i, m) in mounts.iter().enumerate() {
+        let n = m.comps.len();
+        if n <= comps.len()
+            && n >= mounts[best].comps.len()
+            && m.comps.iter().zip(comps).all(|(a, b)| a.as_slice() == b.as_ref())
+        {
+            best = i;
+        }
+    }
+    best
 }
 
 /// Escapes a path as /proc/mounts does (octal for space, tab, newline and
@@ -288,6 +336,20 @@ mod tests {
             t.proc_mounts(),
             "hostfs / hostfs rw 0 0\ndevtmpfs /dev devtmpfs rw 0 0\nproc /proc proc rw 0 0\n\
              tmpfs /tmp tmpfs rw,nosuid,nodev 0 0\ntmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0\n"
+        );
+        let root = t.dev(0);
+        let (tmp, shm) = (devs[0], devs[1]);
+        let d = |dev: u64| format!("{}:{}", libc::major(dev), libc::minor(dev));
+        assert_eq!(
+            t.mountinfo(),
+            format!(
+                "1 0 {} / / rw - hostfs hostfs rw\n2 1 0:5 / /dev rw - devtmpfs devtmpfs rw\n\
+                 3 1 0:4 / /proc rw - proc proc rw\n4 1 {} / /tmp rw,nosuid,nodev - tmpfs tmpfs rw\n\
+                 5 2 {} / /dev/shm rw,nosuid,nodev - tmpfs tmpfs rw\n",
+                d(root),
+                d(tmp),
+                d(shm)
+            )
         );
         let _ = std::fs::remove_dir_all(dir);
     }

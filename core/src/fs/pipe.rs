@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use crate::kernel::Kernel;
 use crate::sched::wait::WaitQueue;
 
+/// The path an anonymous pipe's ends have (a FIFO's ends have its path).
+pub const ANON_PATH: &[u8] = b"pipe:";
+
 /// Writes up to this size are atomic.
 pub const PIPE_BUF: usize = 4096;
 /// A pipe's capacity.

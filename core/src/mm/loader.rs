@@ -90,7 +90,7 @@ pub struct AuxCreds {
 }
 
 /// What the program looks like once loaded.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Loaded {
     /// Where execution starts.
     pub entry: u64,
@@ -98,6 +98,51 @@ pub struct Loaded {
     pub sp: u64,
     /// Start of the heap (the initial program break).
     pub brk: u64,
+    /// Where things went, as /proc/PID shows them.
+    pub layout: Layout,
+}
+
+/// The address-space layout an exec produced: what Linux keeps in the
+/// mm_struct for /proc/PID/stat, environ, cmdline, auxv and maps.
+#[derive(Clone, Debug, Default)]
+pub struct Layout {
+    /// The lowest address of the program's executable segments.
+    pub start_code: u64,
+    /// The end of the file bytes of its executable segments.
+    pub end_code: u64,
+    /// The highest segment start of the program (Linux's start_data).
+    pub start_data: u64,
+    /// The end of the file bytes of its segments (Linux's end_data).
+    pub end_data: u64,
+    /// The initial stack pointer: the stack mapping holds it.
+    pub start_stack: u64,
+    /// Where the argv strings lie on the stack.
+    pub arg_start: u64,
+    /// The end of the argv strings.
+    pub arg_end: u64,
+    /// Where the environment strings lie on the stack.
+    pub env_start: u64,
+    /// The end of the environment strings.
+    pub env_end: u64,
+    /// The auxiliary vector, AT_NULL included.
+    pub auxv: Vec<(u64, u64)>,
+    /// The pages of the program and its loader that hold file bytes.
+    pub file_pages: Vec<FilePages>,
+}
+
+/// A page range that holds the bytes of an image file (the loader copies
+/// them into anonymous memory; Linux maps the file there, and its maps
+/// show the file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilePages {
+    /// 0 for the program, 1 for its dynamic loader.
+    pub image: usize,
+    /// The first page.
+    pub lo: u64,
+    /// The end of the last page.
+    pub hi: u64,
+    /// The file offset of the first page.
+    pub offset: u64,
 }
 
 /// Why loading failed after the address space was touched; the process
@@ -215,13 +260,41 @@ pub fn load(
     let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK) as u64;
     let stack = sys("mapping the stack", nr::MMAP, [0, STACK_SIZE, stack_prot, flags, u64::MAX, 0])?;
     let top = stack + STACK_SIZE;
-    let (sp, image) = build_stack(top, info, bias, interp_base, args);
+    let (sp, image, mut layout) = build_stack(top, info, bias, interp_base, args);
     mem.write(sp, &image).map_err(|errno| LoadError::Host { what: "writing the stack", errno })?;
+    code_and_data(&mut layout, info, bias);
+    layout.file_pages = file_pages(0, info, bias);
+    if let Some((ii, _)) = interp {
+        layout.file_pages.extend(file_pages(1, ii, interp_base));
+    }
 
     // The heap starts past the program, at a random page within 32 MiB as
     // Linux's brk randomisation does.
     let brk = page_up(end_of_image) + ((rnd >> 32) & 0x1fff) * PAGE;
-    Ok(Loaded { entry, sp, brk })
+    Ok(Loaded { entry, sp, brk, layout })
+}
+
+/// Linux's start_code, end_code, start_data and end_data, as
+/// load_elf_binary computes them from the program's segments.
+fn code_and_data(layout: &mut Layout, info: &ElfInfo, bias: u64) {
+    let exec = |s: &&Segment| s.prot & libc::PROT_EXEC != 0;
+    layout.start_code = info.segments.iter().filter(exec).map(|s| s.vaddr + bias).min().unwrap_or(0);
+    layout.end_code = info.segments.iter().filter(exec).map(|s| s.vaddr + s.filesz + bias).max().unwrap_or(0);
+    layout.start_data = info.segments.iter().map(|s| s.vaddr + bias).max().unwrap_or(0);
+    layout.end_data = info.segments.iter().map(|s| s.vaddr + s.filesz + bias).max().unwrap_or(0);
+}
+
+/// The pages of image `image` (loaded at `bias`) that hold its file's
+/// bytes: what Linux maps from the file (the rest of bss is anonymous).
+fn file_pages(image: usize, info: &ElfInfo, bias: u64) -> Vec<FilePages> {
+    info.segments
+        .iter()
+        .filter(|s| s.filesz > 0)
+        .map(|s| {
+            let lo = page_down(bias + s.vaddr);
+            FilePages { image, lo, hi: page_up(bias + s.vaddr + s.filesz), offset: s.offset - (bias + s.vaddr - lo) }
+        })
+        .collect()
 }
 
 fn rw() -> u64 {
@@ -290,9 +363,9 @@ fn prot_of_range(segs: &[Segment], bias: u64, lo: u64, hi: u64, s: &Segment) -> 
         .fold(s.prot, |p, o| if std::ptr::eq(o, s) { p } else { p | o.prot })
 }
 
-/// Lays out the initial stack below `top`; returns the stack pointer and
-/// the bytes from there up to `top`.
-fn build_stack(top: u64, info: &ElfInfo, bias: u64, interp_base: u64, args: &ExecArgs<'_>) -> (u64, Vec<u8>) {
+/// Lays out the initial stack below `top`; returns the stack pointer, the
+/// bytes from there up to `top`, and where argv, envp and the auxv went.
+fn build_stack(top: u64, info: &ElfInfo, bias: u64, interp_base: u64, args: &ExecArgs<'_>) -> (u64, Vec<u8>, Layout) {
     // Strings area, built downwards from `top`: execfn, envp, argv,
     // platform, random bytes.
     let mut strings: Vec<u8> = Vec::new();
@@ -306,10 +379,13 @@ fn build_stack(top: u64, info: &ElfInfo, bias: u64, interp_base: u64, args: &Exe
         top - strings.len() as u64
     };
     let execfn = push(args.execfn, true);
+    let env_end = execfn;
     let mut envp: Vec<u64> = args.envp.iter().rev().map(|s| push(s, true)).collect();
     envp.reverse();
+    let env_start = envp.first().copied().unwrap_or(env_end);
     let mut argv: Vec<u64> = args.argv.iter().rev().map(|s| push(s, true)).collect();
     argv.reverse();
+    let arg_start = argv.first().copied().unwrap_or(env_start);
     let platform = push(b"x86_64", true);
     let random = push(&args.random, false);
 
@@ -340,10 +416,15 @@ fn build_stack(top: u64, info: &ElfInfo, bias: u64, interp_base: u64, args: &Exe
     words.push(0);
     words.extend(&envp);
     words.push(0);
-    for (k, v) in aux.iter().filter(|(k, v)| *v != 0 || !matches!(*k, libc::AT_SYSINFO_EHDR | libc::AT_MINSIGSTKSZ)) {
+    let mut auxv: Vec<(u64, u64)> = aux
+        .iter()
+        .copied()
+        .filter(|(k, v)| *v != 0 || !matches!(*k, libc::AT_SYSINFO_EHDR | libc::AT_MINSIGSTKSZ))
+        .collect();
+    auxv.extend([(libc::AT_PLATFORM, platform), (libc::AT_NULL, 0)]);
+    for (k, v) in &auxv {
         words.extend([*k, *v]);
     }
-    words.extend([libc::AT_PLATFORM, platform, libc::AT_NULL, 0]);
 
     // argc must sit on a 16-byte boundary (the x86-64 ABI's entry state).
     let strings_lo = top - strings.len() as u64;
@@ -354,7 +435,9 @@ fn build_stack(top: u64, info: &ElfInfo, bias: u64, interp_base: u64, args: &Exe
     }
     image.resize((strings_lo - sp) as usize, 0);
     image.extend_from_slice(&strings);
-    (sp, image)
+    let layout =
+        Layout { start_stack: sp, arg_start, arg_end: env_start, env_start, env_end, auxv, ..Default::default() };
+    (sp, image, layout)
 }
 
 #[cfg(test)]
@@ -383,7 +466,7 @@ mod tests {
             random: [7; 16],
         };
         let top = 0x7000_0000_0000;
-        let (sp, img) = build_stack(top, &info, 0, 0x7f00_0000_0000, &args);
+        let (sp, img, layout) = build_stack(top, &info, 0, 0x7f00_0000_0000, &args);
         assert_eq!(sp % 16, 0);
         assert_eq!(sp + img.len() as u64, top);
         let word = |i: usize| u64::from_le_bytes(img[i * 8..i * 8 + 8].try_into().unwrap());
@@ -412,5 +495,13 @@ mod tests {
         assert_eq!(string_at(aux[&libc::AT_PLATFORM]), b"x86_64");
         let r = (aux[&libc::AT_RANDOM] - sp) as usize;
         assert_eq!(img[r..r + 16], [7; 16]);
+        // What /proc/PID/cmdline, environ and auxv show.
+        let bytes = |lo: u64, hi: u64| img[(lo - sp) as usize..(hi - sp) as usize].to_vec();
+        assert_eq!(bytes(layout.arg_start, layout.arg_end), b"/bin/x\0arg\0");
+        assert_eq!(bytes(layout.env_start, layout.env_end), b"A=1\0");
+        assert_eq!(layout.start_stack, sp);
+        assert_eq!(layout.auxv.len(), aux.len() + 1);
+        assert_eq!(layout.auxv.last(), Some(&(libc::AT_NULL, 0)));
+        assert!(layout.auxv.iter().all(|(k, v)| *k == libc::AT_NULL || aux[k] == *v));
     }
 }

@@ -240,10 +240,12 @@ impl TracerLoop {
             nice: 0,
             rlimits: Default::default(),
             exe: Vec::new(),
-            cmdline: Vec::new(),
+            image: Default::default(),
+            started: std::time::Instant::now(),
             comm: [0; 16],
             fs: None,
             files: None,
+            mm: None,
             host_pid: pid,
             threads: [vpid].into(),
             children: Default::default(),
@@ -292,6 +294,7 @@ impl TracerLoop {
             let mut st = process.state();
             st.fs = Some(task.fs.clone());
             st.files = Some(task.files.clone());
+            st.mm = Some(task.mm.clone());
         }
         {
             let mut procs = self.k.procs();

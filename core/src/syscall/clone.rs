@@ -100,10 +100,12 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
             nice: ps.nice,
             rlimits: ps.rlimits,
             exe: ps.exe.clone(),
-            cmdline: ps.cmdline.clone(),
+            image: ps.image.clone(),
+            started: std::time::Instant::now(),
             comm: ps.comm,
             fs: None,
             files: None,
+            mm: None,
             host_pid: child_tid,
             threads: [vtid].into(),
             children: Default::default(),
@@ -153,6 +155,7 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
         let mut st = task.process.state();
         st.fs = Some(task.fs.clone());
         st.files = Some(task.files.clone());
+        st.mm = Some(task.mm.clone());
     }
     let mut regs = *ctx.regs;
     regs.rax = 0;

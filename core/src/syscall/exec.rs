@@ -49,7 +49,9 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
     // /proc/self/exe and friends lead into the root filesystem.
     let target = match ctx.special(dirfd, &path, true)? {
         super::Special::Host(l) => l.path,
-        super::Special::Dev(_) | super::Special::Proc(..) => return Err(Errno::EACCES),
+        // A host file reached through /proc/PID/fd: by its path.
+        super::Special::File(f) if matches!(f.kind, crate::fs::file::FileKind::Host { .. }) => f.path.clone(),
+        super::Special::Dev(_) | super::Special::Proc(..) | super::Special::File(_) => return Err(Errno::EACCES),
     };
     let mut resolved = exec::resolve(ctx.k, b"/", &target, argv).map_err(|e| e.errno())?;
     resolved.execfn = path.clone();

@@ -54,8 +54,9 @@ fn open_proc(ctx: &mut Ctx<'_>, node: ProcNode, abs: Vec<u8>, flags: i32) -> Sys
         ProcNode::Missing if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
         ProcNode::Missing => return Err(Errno::ENOENT),
         _ if flags & excl == excl => return Err(Errno::EEXIST),
-        ProcNode::Link(_) | ProcNode::Through(..) => return Err(Errno::ELOOP),
+        ProcNode::Link(_) | ProcNode::Fd(..) | ProcNode::Through(..) => return Err(Errno::ELOOP),
         _ if flags & libc::O_ACCMODE != libc::O_RDONLY => return Err(Errno::EACCES),
+        ProcNode::Denied => return Err(Errno::EACCES),
         ProcNode::Dir(entries) => FileKind::SynthDir(entries, Default::default()),
         ProcNode::File(_) if flags & libc::O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
         ProcNode::File(data) => FileKind::Synthetic(data, Default::default()),
@@ -66,20 +67,18 @@ fn open_proc(ctx: &mut Ctx<'_>, node: ProcNode, abs: Vec<u8>, flags: i32) -> Sys
 
 /// Opens a devfs path.
 fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult {
-    let kind = match dp {
-        DevPath::Missing if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
-        DevPath::Missing => return Err(Errno::ENOENT),
+    let excl = flags & (libc::O_CREAT | libc::O_EXCL) == (libc::O_CREAT | libc::O_EXCL);
+    let (kind, path) = match dp {
+        DevPath::Missing | DevPath::Through(..) if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
+        DevPath::Missing | DevPath::Through(..) => return Err(Errno::ENOENT),
         DevPath::Dir if flags & libc::O_ACCMODE != libc::O_RDONLY => return Err(Errno::EISDIR),
-        DevPath::Dir => FileKind::DevDir(Default::default()),
+        DevPath::Dir => (FileKind::DevDir(Default::default()), b"/dev".to_vec()),
+        // Reached only when the link is not followed (O_NOFOLLOW, O_EXCL).
+        DevPath::Link(_) if excl => return Err(Errno::EEXIST),
+        DevPath::Link(_) => return Err(Errno::ELOOP),
         DevPath::Node(_) if flags & libc::O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
-        DevPath::Node(_) if flags & (libc::O_CREAT | libc::O_EXCL) == (libc::O_CREAT | libc::O_EXCL) => {
-            return Err(Errno::EEXIST)
-        }
-        DevPath::Node(d) => FileKind::Dev(d),
-    };
-    let path = match dp {
-        DevPath::Node(d) => format!("/dev/{}", d.name()).into_bytes(),
-        _ => b"/dev".to_vec(),
+        DevPath::Node(_) if excl => return Err(Errno::EEXIST),
+        DevPath::Node(d) => (FileKind::Dev(d), format!("/dev/{}", d.name()).into_bytes()),
     };
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
     ctx.install(Arc::new(OpenFile::new(kind, path, guest_flags)), flags & libc::O_CLOEXEC != 0)
@@ -93,6 +92,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     let l = match ctx.special(dirfd, path, follow)? {
         Special::Dev(dp) => return open_dev(ctx, dp, flags),
         Special::Proc(node, abs) => return open_proc(ctx, node, abs, flags),
+        Special::File(f) => return reopen(ctx, &f, flags),
         Special::Host(l) => l,
     };
     if l.stat.is_none() && follow && flags & libc::O_CREAT == 0 {
@@ -136,6 +136,70 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
     let file = OpenFile::new(FileKind::Host { fd, dir: ty == libc::S_IFDIR, mount: l.mount }, l.path, guest_flags);
     ctx.install(Arc::new(file), flags & libc::O_CLOEXEC != 0)
+}
+
+/// Opens the file a /proc/PID/fd/N link leads to, as Linux does: a new
+/// open file description of the same object, with the new open's flags.
+/// A host file is reopened through umvm's own fd link to it (so it works
+/// after a rename or an unlink, and the host checks the access asked
+/// for); an anonymous pipe gets a new end (never waiting for the other
+/// side, as Linux's fifo_open for pipes); a console stream is duplicated.
+/// The kernel's anonymous files (epoll, eventfd, timerfd) cannot be
+/// opened again (ENXIO).
+fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
+    if flags & (libc::O_CREAT | libc::O_EXCL) == (libc::O_CREAT | libc::O_EXCL) {
+        return Err(Errno::EEXIST);
+    }
+    let not_dir = || if flags & libc::O_DIRECTORY != 0 { Err(Errno::ENOTDIR) } else { Ok(()) };
+    let kind = match &f.kind {
+        FileKind::Pipe(end) => {
+            not_dir()?;
+            match flags & libc::O_ACCMODE {
+                libc::O_RDONLY => FileKind::Pipe(crate::fs::pipe::Pipe::attach(&end.pipe, false)),
+                libc::O_WRONLY => FileKind::Pipe(crate::fs::pipe::Pipe::attach(&end.pipe, true)),
+                // Both ends in one open file needs a two-way end: not yet.
+                _ => return Err(Errno::ENXIO),
+            }
+        }
+        FileKind::Console(s) => {
+            not_dir()?;
+            FileKind::Console(crate::dev::console::ConsoleStream::dup(s.fd().as_raw_fd()).ok_or(Errno::EMFILE)?)
+        }
+        FileKind::Host { fd, mount, .. } => {
+            let st = hostfs::fstat(fd.as_fd())?;
+            match hostfs::file_type(&st) {
+                libc::S_IFREG | libc::S_IFDIR => {}
+                // An O_PATH fd of a FIFO: the kernel's pipe of that FIFO.
+                libc::S_IFIFO => return open_fifo(ctx, (st.st_dev, st.st_ino), f.path.clone(), flags),
+                // hostfs is mounted nodev: host device nodes stay closed.
+                libc::S_IFCHR | libc::S_IFBLK => return Err(Errno::EACCES),
+                libc::S_IFLNK => return Err(Errno::ELOOP),
+                _ => return Err(Errno::ENXIO),
+            }
+            let hflags = (flags & HOST_OPEN_FLAGS & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW))
+                | libc::O_CLOEXEC
+                | libc::O_NOCTTY;
+            let link = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|_| Errno::EINVAL)?;
+            // SAFETY: `link` is a C string.
+            let new = Errno::result(unsafe { libc::open(link.as_ptr(), hflags) })?;
+            // SAFETY: open returned a new fd that nothing else owns.
+            let new = unsafe { OwnedFd::from_raw_fd(new) };
+            let dir = hostfs::file_type(&hostfs::fstat(new.as_fd())?) == libc::S_IFDIR;
+            FileKind::Host { fd: new, dir, mount: *mount }
+        }
+        FileKind::Dev(d) => {
+            not_dir()?;
+            FileKind::Dev(*d)
+        }
+        FileKind::DevDir(_)
+        | FileKind::Synthetic(..)
+        | FileKind::SynthDir(..)
+        | FileKind::Epoll(_)
+        | FileKind::EventFd(_)
+        | FileKind::TimerFd(_) => return Err(Errno::ENXIO),
+    };
+    let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
+    ctx.install(Arc::new(OpenFile::new(kind, f.path.clone(), guest_flags)), flags & libc::O_CLOEXEC != 0)
 }
 
 /// Opens a FIFO: a reader waits for a writer and a writer for a reader
@@ -436,6 +500,7 @@ fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result
         Special::Dev(dp) => Ok(Target::Made(dev_stat(ctx, dp)?)),
         Special::Proc(ProcNode::Missing, _) => Err(Errno::ENOENT),
         Special::Proc(node, _) => Ok(Target::Made(procfs::node_stat(&node))),
+        Special::File(f) => Ok(Target::Fd(f)),
         Special::Host(l) => Ok(Target::Path(l)),
     }
 }
@@ -449,7 +514,8 @@ fn dev_stat(ctx: &Ctx<'_>, dp: DevPath) -> Result<libc::stat, Errno> {
     match dp {
         DevPath::Dir => Ok(devfs::dir_stat(ctx.k.vfs.mounts().children_of(b"/dev").len())),
         DevPath::Node(d) => Ok(d.stat()),
-        DevPath::Missing => Err(Errno::ENOENT),
+        DevPath::Link(target) => Ok(devfs::link_stat(target)),
+        DevPath::Missing | DevPath::Through(..) => Err(Errno::ENOENT),
     }
 }
 
@@ -459,6 +525,7 @@ fn path_stat(ctx: &Ctx<'_>, dirfd: i32, p: &[u8], follow: bool) -> Result<libc::
         Special::Dev(dp) => dev_stat(ctx, dp),
         Special::Proc(ProcNode::Missing, _) => Err(Errno::ENOENT),
         Special::Proc(node, _) => Ok(procfs::node_stat(&node)),
+        Special::File(f) => file_stat(ctx, &f),
         Special::Host(l) => stat_of(&l, follow),
     }
 }
@@ -625,6 +692,7 @@ pub fn statfs(ctx: &mut Ctx<'_>) -> SysResult {
         Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
         Special::Dev(_) => made_statfs(TMPFS_MAGIC),
         Special::Proc(..) => made_statfs(PROC_SUPER_MAGIC),
+        Special::File(f) => file_statfs(ctx, &f)?,
         Special::Host(l) => {
             l.existing()?;
             let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
@@ -644,16 +712,21 @@ pub fn statfs(ctx: &mut Ctx<'_>) -> SysResult {
 /// on pipefs and anon_inodefs, as in Linux.
 pub fn fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    let sf = match &f.kind {
+    let sf = file_statfs(ctx, &f)?;
+    ctx.mem.write_val(ctx.args[1], &sf)?;
+    Ok(0)
+}
+
+/// The statfs of the filesystem an open file is on.
+fn file_statfs(ctx: &Ctx<'_>, f: &OpenFile) -> Result<Statfs, Errno> {
+    Ok(match &f.kind {
         FileKind::Host { fd, mount, .. } => host_statfs(ctx, fd.as_fd(), Some(*mount))?,
         FileKind::Console(s) => host_statfs(ctx, s.fd(), None)?,
         FileKind::Dev(_) | FileKind::DevDir(_) => made_statfs(TMPFS_MAGIC),
         FileKind::Synthetic(..) | FileKind::SynthDir(..) => made_statfs(PROC_SUPER_MAGIC),
         FileKind::Pipe(_) => made_statfs(PIPEFS_MAGIC),
         FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => made_statfs(ANON_INODE_FS_MAGIC),
-    };
-    ctx.mem.write_val(ctx.args[1], &sf)?;
-    Ok(0)
+    })
 }
 
 // ---------------------------------------------------------------- names
@@ -666,9 +739,14 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
     let p = ctx.path(path_arg)?;
     let l = match ctx.special(dirfd, &p, false)? {
         Special::Host(l) => l,
-        Special::Proc(ProcNode::Link(target), _) => {
+        Special::Proc(ProcNode::Link(target) | ProcNode::Fd(target, _), _) => {
             let n = target.len().min(size as usize);
             ctx.mem.write(buf, &target[..n])?;
+            return Ok(n as i64);
+        }
+        Special::Dev(DevPath::Link(target)) => {
+            let n = target.len().min(size as usize);
+            ctx.mem.write(buf, &target.as_bytes()[..n])?;
             return Ok(n as i64);
         }
         Special::Proc(ProcNode::Missing, _) | Special::Dev(DevPath::Missing) => return Err(Errno::ENOENT),
@@ -754,7 +832,11 @@ pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
             return Ok(0);
         }
         Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
-        Special::Dev(_) | Special::Proc(..) => return Err(Errno::ENOTDIR),
+        Special::File(f) if f.is_dir() => {
+            ctx.task.fs.lock().cwd = f.path.clone();
+            return Ok(0);
+        }
+        Special::Dev(_) | Special::Proc(..) | Special::File(_) => return Err(Errno::ENOTDIR),
         Special::Host(l) => l,
     };
     if hostfs::file_type(&l.existing()?) != libc::S_IFDIR {

@@ -43,18 +43,19 @@ pub fn sethostname(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// `sysinfo(info)`: uptime since boot, the VM's memory, its processes.
+/// `sysinfo(info)`: uptime since boot, the VM's memory (as
+/// /proc/meminfo counts it: no swap, no buffers), its threads (Linux's
+/// nr_threads). The VM keeps no load average.
 pub fn sysinfo(ctx: &mut Ctx<'_>) -> SysResult {
+    let m = crate::fs::procfs::machine::mem_usage(ctx.k);
+    let threads = crate::fs::procfs::machine::thread_count(ctx.k);
     // SAFETY: sysinfo is plain integers; all-zero is valid.
-    let mut host: libc::sysinfo = unsafe { std::mem::zeroed() };
-    // SAFETY: `host` is a valid buffer.
-    unsafe { libc::sysinfo(&mut host) };
-    // SAFETY: as above.
     let mut s: libc::sysinfo = unsafe { std::mem::zeroed() };
     s.uptime = ctx.k.boot.elapsed().as_secs() as i64;
-    s.totalram = ctx.k.mem_bytes;
-    s.freeram = (host.freeram.saturating_mul(host.mem_unit as u64)).min(ctx.k.mem_bytes);
-    s.procs = 1;
+    s.totalram = m.total;
+    s.freeram = m.free;
+    s.sharedram = m.shmem;
+    s.procs = threads.min(u16::MAX as usize) as u16;
     s.mem_unit = 1;
     ctx.mem.write_val(ctx.args[0], &s)?;
     Ok(0)

@@ -35,9 +35,9 @@ pub mod xattr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::dev::devfs;
+use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
-use crate::fs::file::OpenFile;
+use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::mount::FsType;
 use crate::fs::path::{self, Lookup, Resolved, PATH_MAX};
 use crate::fs::procfs;
@@ -188,7 +188,9 @@ impl<'a> Ctx<'a> {
     pub fn lookup_at(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
         match self.special(dirfd, path, follow)? {
             Special::Host(l) => Ok(l),
-            Special::Dev(_) | Special::Proc(..) => Err(Errno::EPERM),
+            // A host file reached through /proc/PID/fd: by its path.
+            Special::File(f) if matches!(f.kind, FileKind::Host { .. }) => self.lookup_at(AT_FDCWD, &f.path, follow),
+            Special::Dev(_) | Special::Proc(..) | Special::File(_) => Err(Errno::EPERM),
         }
     }
 
@@ -209,6 +211,10 @@ impl<'a> Ctx<'a> {
         let base = self.base_dir(dirfd, path)?;
         let mut abs = if path.first() == Some(&b'/') { path.to_vec() } else { path::join_base(&base, path) };
         let mounts = self.k.vfs.mounts();
+        // A trailing slash makes the last component a directory to enter:
+        // a symlink of devfs or procfs there is followed (the VFS sees to
+        // those of host-backed mounts).
+        let follow_last = follow || path.ends_with(b"/");
         for _ in 0..path::MAX_SYMLINKS {
             let fstype = match self.k.vfs.resolve(b"/", &abs, follow)? {
                 Resolved::Found(l) => return Ok(Special::Host(l)),
@@ -218,22 +224,32 @@ impl<'a> Ctx<'a> {
                 }
             };
             match fstype {
-                FsType::Devtmpfs => {
-                    // devfs has no symlinks: `..` in it is lexical, and may
-                    // lead out of it (or into /dev/shm).
-                    let norm = path::normalize(&abs);
-                    let comps: Vec<&[u8]> = norm.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
-                    match devfs::classify(&norm) {
-                        Some(dp) if mounts.get(mounts.covering(&comps)).fstype == FsType::Devtmpfs => {
-                            return Ok(Special::Dev(dp));
+                FsType::Devtmpfs => match devfs::classify(&abs) {
+                    Some(DevPath::Through(target, rest)) => abs = path::join_base(target.as_bytes(), &rest),
+                    Some(DevPath::Link(target)) if follow_last => abs = target.as_bytes().to_vec(),
+                    dp => {
+                        // No link passed: `..` was lexical, and may have led
+                        // out of devfs (or into /dev/shm).
+                        let norm = path::normalize(&abs);
+                        let comps: Vec<&[u8]> = norm.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+                        match dp {
+                            Some(dp) if mounts.get(mounts.covering(&comps)).fstype == FsType::Devtmpfs => {
+                                return Ok(Special::Dev(dp));
+                            }
+                            _ => abs = norm,
                         }
-                        _ => abs = norm,
                     }
-                }
+                },
                 _ => match procfs::classify(self.k, self.task, &abs) {
                     // Out of /proc through `..`, no link passed: lexical.
                     None => abs = path::normalize(&abs),
-                    Some(procfs::ProcNode::Link(target)) if follow => abs = target,
+                    Some(procfs::ProcNode::Link(target)) if follow_last => abs = target,
+                    Some(procfs::ProcNode::Fd(_, file)) if follow_last => {
+                        if !file.reopens_by_path() {
+                            return Ok(Special::File(file));
+                        }
+                        abs = file.path.clone();
+                    }
                     Some(procfs::ProcNode::Through(target, rest)) => abs = path::join_base(&target, &rest),
                     Some(node) => return Ok(Special::Proc(node, abs)),
                 },
@@ -249,6 +265,9 @@ pub enum Special {
     Dev(devfs::DevPath),
     /// A procfs node, and its absolute path.
     Proc(procfs::ProcNode, Vec<u8>),
+    /// The open file a followed /proc/PID/fd/N link leads to, when that is
+    /// not simply its path (see [`OpenFile::reopens_by_path`]).
+    File(Arc<OpenFile>),
     /// A host-backed mount (the root filesystem, a tmpfs).
     Host(Lookup),
 }

@@ -13,8 +13,8 @@ fn do_pipe(ctx: &mut Ctx<'_>, flags: i32) -> SysResult {
     }
     let (r, w) = Pipe::pair(ctx.k);
     let status = flags & libc::O_NONBLOCK;
-    let rf = Arc::new(OpenFile::new(FileKind::Pipe(r), b"pipe:".to_vec(), libc::O_RDONLY | status));
-    let wf = Arc::new(OpenFile::new(FileKind::Pipe(w), b"pipe:".to_vec(), libc::O_WRONLY | status));
+    let rf = Arc::new(OpenFile::new(FileKind::Pipe(r), crate::fs::pipe::ANON_PATH.to_vec(), libc::O_RDONLY | status));
+    let wf = Arc::new(OpenFile::new(FileKind::Pipe(w), crate::fs::pipe::ANON_PATH.to_vec(), libc::O_WRONLY | status));
     let cloexec = flags & libc::O_CLOEXEC != 0;
     let rfd = ctx.install(rf, cloexec)? as i32;
     let wfd = match ctx.install(wf, cloexec) {

@@ -83,6 +83,8 @@ pub struct Executable {
     pub info: ElfInfo,
     /// Its canonical guest path (/proc/PID/exe).
     pub path: Vec<u8>,
+    /// Its st_dev and st_ino as the guest sees them (/proc/PID/maps).
+    pub dev_ino: (u64, u64),
 }
 
 /// An executable with the argv it runs with (after `#!` rewriting) and
@@ -111,7 +113,7 @@ pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Resul
     let mut path = path.to_vec();
     for _ in 0..=MAX_INTERP_DEPTH {
         let err = |fault| ExecError { path: path.clone(), fault };
-        let (data, canonical) = read_file(k, cwd, &path)?;
+        let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, &path)?;
         match ElfInfo::parse(&data) {
             Ok(info) => {
                 let interp = match &info.interp {
@@ -120,7 +122,8 @@ pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Resul
                     }
                     None => None,
                 };
-                return Ok(Resolved { exe: Executable { data, info, path: canonical }, interp, argv, execfn });
+                let exe = Executable { data, info, path: canonical, dev_ino };
+                return Ok(Resolved { exe, interp, argv, execfn });
             }
             Err(ElfError::Script) => {
                 let (interp, arg) = parse_shebang(&data).ok_or_else(|| err(ExecFault::Elf(ElfError::NotElf)))?;
@@ -140,10 +143,10 @@ pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Resul
 /// Reads and checks a program's dynamic loader. Its own PT_INTERP, if
 /// any, is ignored, as Linux does.
 fn read_interp(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<Executable, ExecFault> {
-    let (data, canonical) = read_file(k, cwd, path).map_err(|e| e.fault)?;
+    let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, path).map_err(|e| e.fault)?;
     let mut info = ElfInfo::parse(&data).map_err(ExecFault::Elf)?;
     info.interp = None;
-    Ok(Executable { data, info, path: canonical })
+    Ok(Executable { data, info, path: canonical, dev_ino })
 }
 
 /// Splits a `#!` line into the interpreter and its optional single
@@ -176,8 +179,17 @@ fn trim(mut s: &[u8], blank: impl Fn(&u8) -> bool) -> &[u8] {
     s
 }
 
+/// An executable file as read.
+struct ReadFile {
+    data: Vec<u8>,
+    /// Its canonical guest path.
+    path: Vec<u8>,
+    /// Its st_dev and st_ino as the guest sees them.
+    dev_ino: (u64, u64),
+}
+
 /// Reads the executable file at `path`, checking it may be executed.
-fn read_file(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ExecError> {
+fn read_file(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<ReadFile, ExecError> {
     let err = |fault| ExecError { path: path.to_vec(), fault };
     let l = k.vfs.lookup(cwd, path, true).map_err(|e| err(ExecFault::Lookup(e)))?;
     let st = l.existing().map_err(|e| err(ExecFault::Lookup(e)))?;
@@ -198,7 +210,7 @@ fn read_file(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), 
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let mut data = Vec::with_capacity(st.st_size as usize);
     file.by_ref().take(MAX_EXEC_SIZE as u64 + 1).read_to_end(&mut data).map_err(|e| err(ExecFault::Read(e.into())))?;
-    Ok((data, l.path))
+    Ok(ReadFile { data, path: l.path, dev_ino: (st.st_dev, st.st_ino) })
 }
 
 /// Maps a program into `task`, a process stopped at the stub's entry
@@ -232,13 +244,17 @@ pub fn load_into(task: &mut Task, regs: &Regs, r: Resolved, envp: &[Vec<u8>]) ->
         loader::load(&mem, &mut sys, (&r.exe.info, &r.exe.data), interp, &args).map_err(|e| err(ExecFault::Load(e)))?;
     task.mm.lock().brk = super::Brk { start: loaded.brk, cur: loaded.brk };
     task.set_comm_from_path(&r.execfn);
+    let file = |e: &Executable| super::ImageFile { path: e.path.clone(), dev: e.dev_ino.0, ino: e.dev_ino.1 };
+    let mut files = vec![file(&r.exe)];
+    files.extend(r.interp.as_ref().map(file));
     {
         let mut st = task.process.state();
         st.exe = r.exe.path;
-        st.cmdline = r.argv.iter().flat_map(|a| a.iter().copied().chain([0])).collect();
+        st.image = std::sync::Arc::new(super::ExecImage { layout: loaded.layout, files });
         st.comm = task.comm;
         st.fs = Some(task.fs.clone());
         st.files = Some(task.files.clone());
+        st.mm = Some(task.mm.clone());
     }
 
     let mut regs = *regs;

@@ -15,6 +15,7 @@ pub mod table;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 pub use shared::Shared;
 
@@ -70,6 +71,27 @@ pub struct MmContext {
     pub brk: Brk,
 }
 
+/// One file an exec mapped: the program or its dynamic loader.
+#[derive(Clone, Debug, Default)]
+pub struct ImageFile {
+    /// Its canonical guest path.
+    pub path: Vec<u8>,
+    /// Its st_dev, as the guest's stat shows it.
+    pub dev: u64,
+    /// Its st_ino.
+    pub ino: u64,
+}
+
+/// What the last exec put in a process's address space, as /proc/PID
+/// shows it (Linux keeps the same in the mm_struct).
+#[derive(Clone, Debug, Default)]
+pub struct ExecImage {
+    /// Addresses and the auxv the loader chose.
+    pub layout: crate::mm::loader::Layout,
+    /// The files its `layout.file_pages` come from, by image index.
+    pub files: Vec<ImageFile>,
+}
+
 /// How a process ended, as wait reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -117,14 +139,19 @@ pub struct ProcessState {
     pub rlimits: Rlimits,
     /// The running program's canonical path.
     pub exe: Vec<u8>,
-    /// Its argv, NUL-terminated strings back to back (/proc/PID/cmdline).
-    pub cmdline: Vec<u8>,
+    /// What its exec laid out (/proc/PID/cmdline, environ, auxv, maps).
+    pub image: Arc<ExecImage>,
+    /// When it was created (fork, or init's start): /proc/PID/stat's
+    /// starttime.
+    pub started: Instant,
     /// The command name of its main thread (/proc/PID/comm).
     pub comm: [u8; 16],
     /// What procfs shows of its main thread: cwd and fds.
     pub fs: Option<Shared<FsContext>>,
     /// Its main thread's fd table (/proc/PID/fd).
     pub files: Option<Shared<FdTable>>,
+    /// Its address space's bookkeeping (the heap in /proc/PID/maps).
+    pub mm: Option<Shared<MmContext>>,
     /// Host pid of its main thread (/proc/PID/maps reads the host's).
     pub host_pid: i32,
     /// Virtual tids of its live threads.
