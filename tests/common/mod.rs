@@ -653,18 +653,21 @@ impl fmt::Display for NativeRun {
 /// it: chrooted into `root`, as pid 1 of a new pid namespace (so that `$$`,
 /// getppid() of orphans and init's immunity to unhandled signals are the
 /// guest's), with the host's /dev bind-mounted on root/dev, a procfs on
-/// root/proc (busybox runs applets through /proc/self/exe), and the
-/// environment umvm gives init. Uses a user namespace (`unshare -r`), so it
+/// root/proc (busybox runs applets through /proc/self/exe), a tmpfs on
+/// root/tmp (as in the guest, and so that what a test writes there never
+/// reaches a shared tree), umvm's default hostname, and the environment
+/// umvm gives init. Uses a user namespace (`unshare -r`), so it
 /// needs no privileges of its own; the mounts vanish with the namespace.
 /// `root` must have /dev and /proc directories (make_system_rootfs).
 pub fn run_native_root(root: &Path, argv: &[&str], stdin: &[u8], timeout: Duration) -> NativeRun {
     init();
     // `sh -c SCRIPT sh ROOT ARGV...`: the script runs as pid 1 of the new
     // namespace and execs chroot, which execs ARGV, so ARGV[0] is pid 1.
-    const SETUP: &str =
-        r#"mount --rbind /dev "$1/dev" && mount -t proc proc "$1/proc" && exec /bin/busybox chroot "$@""#;
+    const SETUP: &str = r#"mount --rbind /dev "$1/dev" && mount -t proc proc "$1/proc" &&
+        { [ ! -d "$1/tmp" ] || mount -t tmpfs tmpfs "$1/tmp"; } && /bin/busybox hostname umvm &&
+        exec /bin/busybox chroot "$@""#;
     let mut cmd = Command::new("unshare");
-    cmd.args(["--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child"])
+    cmd.args(["--user", "--map-root-user", "--mount", "--pid", "--uts", "--fork", "--kill-child"])
         .args([HOST_BUSYBOX, "sh", "-c", SETUP, "sh"])
         .arg(root)
         .args(argv)

@@ -101,13 +101,14 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     if l.must_be_dir && flags & libc::O_CREAT != 0 {
         return Err(Errno::EISDIR);
     }
-    // A FIFO is a kernel pipe: the host's is never opened.
+    // A FIFO is a kernel pipe: the host's is never opened, but for an
+    // O_PATH fd (tar, cp -a, find), which opens neither end and never waits.
     let st = match l.stat {
         Some(st) => Some(st),
         None if flags & libc::O_CREAT == 0 => hostfs::lstat_at(l.dir.as_fd(), &l.name).ok(),
         None => None,
     };
-    if let Some(st) = st.filter(|st| hostfs::file_type(st) == libc::S_IFIFO) {
+    if let Some(st) = st.filter(|st| hostfs::file_type(st) == libc::S_IFIFO && flags & libc::O_PATH == 0) {
         return open_fifo(ctx, (st.st_dev, st.st_ino), l.path, flags);
     }
     let mut hflags = (flags & HOST_OPEN_FLAGS) | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
