@@ -351,3 +351,14 @@ fn absent_subsystems_answer_as_linux_without_them() {
         assert_eq!(run.out(), expected, "{cfg}\n{run}");
     }
 }
+
+#[test]
+fn a_subreaper_adopts_orphans_and_pdeathsig_reaches_them() {
+    check_program(
+        "reaper",
+        "subreaper before: 0\nsubreaper after: 1\nchild subreaper: 0\n\
+         grandchild: signal 10 from its parent 1, adopted by the subreaper 1\ngrandchild: pdeathsig was 10\n\
+         child exited 3\nreaped the grandchild: 1, status 5\nno more children: 1\npdeathsig 99: -1 Invalid argument\n\
+         capbset 0: 1\ncapbset 99: -1 Invalid argument\n",
+    );
+}

@@ -238,6 +238,8 @@ impl TracerLoop {
             groups: vec![0],
             personality: 0,
             nice: 0,
+            pdeathsig: 0,
+            subreaper: false,
             rlimits: Default::default(),
             exe: Vec::new(),
             image: Default::default(),
@@ -575,7 +577,17 @@ impl TracerLoop {
                 let inj = self.injecting.remove(&tid).expect("caller checked");
                 let r = ptrace::get_regs(tid).and_then(|after| {
                     let mut r = inj.saved;
-                    if after.rip == crate::stub::gadget() {
+                    if after.rip == crate::stub::gadget() && crate::signal::never_restarts(r.orig_rax) {
+                        // The signal came while the call waited at its
+                        // entry stop, i.e. (for the guest) inside the call:
+                        // a sleep or pause it ends, as Linux's would. Run
+                        // again after the handler, it would wait for a
+                        // signal that has come already.
+                        self.set_interrupted(tid, &mut r, sig);
+                        if r.rax as i64 == -(libc::EINTR as i64) {
+                            sleep_remaining(tid, &inj.saved);
+                        }
+                    } else if after.rip == crate::stub::gadget() {
                         // The call never ran: run it again after the handler.
                         r.rax = r.orig_rax;
                         r.rip -= 2;
@@ -761,6 +773,26 @@ impl TracerLoop {
 fn undelivered(k: &Kernel, fix: SigInfoFix, why: Undelivered) {
     if let Some(tag) = fix.timer {
         posix_timer::undelivered(k, tag, why);
+    }
+}
+
+/// A relative nanosleep or clock_nanosleep ended by a signal before it
+/// slept: all of it remains, which Linux reports in `rem` when asked.
+fn sleep_remaining(tid: i32, regs: &Regs) {
+    let args = syscall_args(regs);
+    let (req, rem) = match regs.orig_rax {
+        nr::NANOSLEEP => (args[0], args[1]),
+        nr::CLOCK_NANOSLEEP if args[1] & libc::TIMER_ABSTIME as u64 == 0 => (args[2], args[3]),
+        _ => return,
+    };
+    if rem == 0 {
+        return;
+    }
+    let mem = crate::mm::GuestMem::new(tid);
+    // A bad pointer is the guest's to find out: Linux's copy_to_user
+    // failure there is lost too (the call still returns EINTR).
+    if let Ok(t) = mem.read_val::<[u64; 2]>(req) {
+        let _ = mem.write(rem, &[t[0].to_le_bytes(), t[1].to_le_bytes()].concat());
     }
 }
 

@@ -98,6 +98,8 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
             groups: ps.groups.clone(),
             personality: ps.personality,
             nice: ps.nice,
+            pdeathsig: 0,
+            subreaper: false,
             rlimits: ps.rlimits,
             exe: ps.exe.clone(),
             image: ps.image.clone(),

@@ -150,6 +150,34 @@ pub fn prctl(ctx: &mut Ctx<'_>) -> SysResult {
             ctx.mem.write(arg2, &ctx.task.comm)?;
             Ok(0)
         }
+        // The signal sent when the parent exits: 0 or a valid signal.
+        libc::PR_SET_PDEATHSIG => {
+            if arg2 > crate::signal::NSIG as u64 {
+                return Err(Errno::EINVAL);
+            }
+            ctx.task.process.state().pdeathsig = arg2 as i32;
+            Ok(0)
+        }
+        libc::PR_GET_PDEATHSIG => {
+            let sig = ctx.task.process.state().pdeathsig;
+            ctx.mem.write(arg2, &sig.to_le_bytes())?;
+            Ok(0)
+        }
+        libc::PR_SET_CHILD_SUBREAPER => {
+            ctx.task.process.state().subreaper = arg2 != 0;
+            Ok(0)
+        }
+        libc::PR_GET_CHILD_SUBREAPER => {
+            let on = ctx.task.process.state().subreaper as i32;
+            ctx.mem.write(arg2, &on.to_le_bytes())?;
+            Ok(0)
+        }
+        // The capability bounding set is full (Linux's CAP_LAST_CAP is 40).
+        libc::PR_CAPBSET_READ if arg2 <= 40 => Ok(1),
+        libc::PR_CAPBSET_READ => Err(Errno::EINVAL),
+        // No seccomp filter of the guest's own (its seccomp calls are not
+        // supported).
+        libc::PR_GET_SECCOMP => Ok(0),
         libc::PR_GET_DUMPABLE => Ok(1),
         libc::PR_SET_DUMPABLE if arg2 <= 1 => Ok(0),
         // umvm sets no_new_privs on every guest process on the host.

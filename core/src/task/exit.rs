@@ -46,27 +46,37 @@ pub fn thread_exited(k: &Kernel, task: &Task, status: ExitStatus) -> Ended {
     Ended::Process
 }
 
-/// A process's last thread is gone: hand its children to init, release a
-/// vfork parent, and tell its parent (or let it be reaped at once when
-/// the parent ignores SIGCHLD).
+/// A process's last thread is gone: hand its children to their new
+/// reaper, send those that asked for it their parent-death signal,
+/// release a vfork parent, and tell its parent (or let it be reaped at
+/// once when the parent ignores SIGCHLD).
+///
+/// Linux sends PR_SET_PDEATHSIG's signal when the *thread* that forked
+/// the child exits; umvm sends it when the parent process exits, which is
+/// what programs that use it (with a single-threaded parent) expect.
 fn process_exited(k: &Kernel, p: &Arc<Process>, status: ExitStatus) {
     let (ppid, children) = {
         let mut st = p.state();
         st.vfork_done = true;
         (st.ppid, std::mem::take(&mut st.children))
     };
-    let init = k.procs().process(1);
-    if let Some(init) = &init {
+    if let Some(reaper) = new_reaper(k, ppid) {
         for c in children {
             let Some(child) = k.procs().process(c) else { continue };
-            let zombie = {
+            let (zombie, pdeathsig) = {
                 let mut cs = child.state();
-                cs.ppid = 1;
-                cs.exit
+                cs.ppid = reaper.vpid;
+                (cs.exit, cs.pdeathsig)
             };
-            init.state().children.insert(c);
-            if let Some(s) = zombie {
-                notify_parent(k, init, c, s);
+            reaper.state().children.insert(c);
+            match zombie {
+                Some(s) => notify_parent(k, &reaper, c, s),
+                None if pdeathsig != 0 => {
+                    let uid = p.state().creds.uid;
+                    let fix = SigInfoFix { code: libc::SI_USER, pid: p.vpid, uid, status: 0, value: None, timer: None };
+                    signal::send::to_process(k, &child, pdeathsig, fix);
+                }
+                None => {}
             }
         }
     }
@@ -78,6 +88,28 @@ fn process_exited(k: &Kernel, p: &Arc<Process>, status: ExitStatus) {
         return;
     }
     notify_parent(k, &parent, p.vpid, status);
+}
+
+/// Who adopts the orphans of a process whose parent is `ppid`: the
+/// nearest live ancestor that is a child subreaper, else init (Linux's
+/// find_new_reaper).
+fn new_reaper(k: &Kernel, mut ppid: i32) -> Option<Arc<Process>> {
+    let procs = k.procs();
+    // Bounded by the depth of the tree; a cycle cannot arise (ppids only
+    // ever point at older processes or init), but stay safe regardless.
+    for _ in 0..procs.processes().count() {
+        if ppid <= 1 {
+            break;
+        }
+        let Some(a) = procs.process(ppid) else { break };
+        let st = a.state();
+        if st.subreaper && st.exit.is_none() {
+            drop(st);
+            return Some(a);
+        }
+        ppid = st.ppid;
+    }
+    procs.process(1)
 }
 
 fn notify_parent(k: &Kernel, parent: &Arc<Process>, child: i32, status: ExitStatus) {

@@ -135,6 +135,12 @@ pub struct ProcessState {
     pub personality: u32,
     /// The nice value (getpriority/setpriority).
     pub nice: i32,
+    /// The signal it gets when its parent exits (PR_SET_PDEATHSIG; 0 for
+    /// none). Not inherited by fork.
+    pub pdeathsig: i32,
+    /// Whether it adopts its descendants' orphans instead of init
+    /// (PR_SET_CHILD_SUBREAPER). Not inherited by fork.
+    pub subreaper: bool,
     /// Resource limits.
     pub rlimits: Rlimits,
     /// The running program's canonical path.
