@@ -11,6 +11,7 @@ pub mod file;
 pub mod hostfs;
 pub mod mount;
 pub mod path;
+pub mod perm;
 pub mod pipe;
 pub mod procfs;
 pub mod timerfd;
