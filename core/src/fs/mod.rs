@@ -74,6 +74,18 @@ impl Vfs {
         path::resolve(&self.mounts, base, path, follow)
     }
 
+    /// [`Vfs::resolve`], checking search permission for an unprivileged
+    /// caller (see [`path::resolve_as`]).
+    pub fn resolve_as(
+        &self,
+        base: &[u8],
+        path: &[u8],
+        follow: bool,
+        search: Option<&mut path::Search<'_>>,
+    ) -> Result<Resolved, Errno> {
+        path::resolve_as(&self.mounts, base, path, follow, search)
+    }
+
     /// Looks up `path` on a host-backed mount; a path that leads into
     /// devfs or procfs is EACCES (callers that serve those go through
     /// `Ctx::special`).
