@@ -11,6 +11,7 @@ pub mod file;
 pub mod hostfs;
 pub mod mount;
 pub mod path;
+pub mod perm;
 pub mod pipe;
 pub mod procfs;
 pub mod timerfd;
@@ -71,6 +72,18 @@ impl Vfs {
     /// mounts (see [`path::resolve`]).
     pub fn resolve(&self, base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
         path::resolve(&self.mounts, base, path, follow)
+    }
+
+    /// [`Vfs::resolve`], checking search permission for an unprivileged
+    /// caller (see [`path::resolve_as`]).
+    pub fn resolve_as(
+        &self,
+        base: &[u8],
+        path: &[u8],
+        follow: bool,
+        search: Option<&mut path::Search<'_>>,
+    ) -> Result<Resolved, Errno> {
+        path::resolve_as(&self.mounts, base, path, follow, search)
     }
 
     /// Looks up `path` on a host-backed mount; a path that leads into

@@ -10,10 +10,11 @@
 
 use std::collections::VecDeque;
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::hostfs::{self, cstr};
 use super::mount::{FsType, MountRef, MountTable};
+use super::perm::{self, Attr, Who};
 use crate::errno::Errno;
 
 /// Linux's limit on symlinks followed in one lookup.
@@ -40,6 +41,9 @@ pub struct Lookup {
     pub must_be_dir: bool,
     /// The mount the final component is on.
     pub mount: MountRef,
+    /// The owner and mode of `dir`, when a checked walk took its stat
+    /// (see [`Search`]).
+    pub parent: Option<Attr>,
 }
 
 impl Lookup {
@@ -55,9 +59,65 @@ impl Lookup {
         self.mount.fix_stat(&mut st);
         Ok(st)
     }
+
+    /// The owner and mode of the directory that holds the final
+    /// component: the walk's, or a new `fstat`.
+    pub fn parent_attr(&self) -> Result<Attr, Errno> {
+        match self.parent {
+            Some(a) => Ok(a),
+            None => Ok(Attr::from(&hostfs::fstat(self.dir.as_fd())?)),
+        }
+    }
+}
+
+/// Search (execute) permission on every directory a walk looks a name up
+/// in, as Linux's may_lookup checks it, for an unprivileged caller. The
+/// walk stats each directory anyway; only the root of each mount (and the
+/// directory a `..` leaves) costs an `fstat` more.
+pub struct Search<'a> {
+    who: &'a Who,
+    /// How many lookups at the start of the walk lead to the directory a
+    /// relative path starts from (the cwd or a dirfd): Linux starts there
+    /// and never checks its ancestors.
+    trusted: usize,
+    /// The stat of the directory the walk is in, when known.
+    dir: Option<libc::stat>,
+}
+
+impl<'a> Search<'a> {
+    /// Checks for `who` a walk of `path`, relative to the canonical `base`.
+    pub fn new(who: &'a Who, base: &[u8], path: &[u8]) -> Search<'a> {
+        let trusted = if path.first() == Some(&b'/') { 0 } else { components(base).count() };
+        Search { who, trusted, dir: None }
+    }
+
+    /// Checks search permission on the directory at `stack` before a name
+    /// is looked up in it; `fd` is that directory when open. Directories
+    /// of the kernel's own filesystems are not checked.
+    fn check<C: AsRef<[u8]>>(&mut self, t: &MountTable, stack: &[C], fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
+        if self.trusted > 0 {
+            self.trusted -= 1;
+            return Ok(());
+        }
+        let st = match (self.dir, fd) {
+            (Some(st), _) => st,
+            (None, Some(fd)) => hostfs::fstat(fd)?,
+            (None, None) => {
+                let m = t.covering(stack);
+                if t.get(m).fstype.is_synthetic() {
+                    return Ok(());
+                }
+                hostfs::fstat(open_in(t, m, stack)?.as_fd())?
+            }
+        };
+        self.dir = Some(st);
+        perm::permission(&Attr::from(&st), self.who, perm::MAY_EXEC)
+    }
 }
 
 /// Where a path leads.
+// A lookup lives for one syscall and is moved once: not worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Resolved {
     /// A host-backed mount.
     Found(Lookup),
@@ -129,6 +189,18 @@ fn open_in<C: AsRef<[u8]>>(t: &MountTable, m: usize, comps: &[C]) -> Result<Owne
 /// `base`) in the namespace of `t`. With `follow`, a symlink as the final
 /// component is followed (and the result's `stat` is filled in).
 pub fn resolve(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
+    resolve_as(t, base, path, follow, None)
+}
+
+/// [`resolve`], checking search permission on the way when `search` is
+/// given (an unprivileged caller): such walks go one component at a time.
+pub fn resolve_as(
+    t: &MountTable,
+    base: &[u8],
+    path: &[u8],
+    follow: bool,
+    mut search: Option<&mut Search<'_>>,
+) -> Result<Resolved, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -149,10 +221,17 @@ pub fn resolve(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result
             comps.push(b".");
         }
         let (name, parent) = comps.split_last().expect("at least one component");
-        let walked = match walk_fast(t, parent)? {
+        let fast = if search.is_none() { walk_fast(t, parent)? } else { None };
+        let walked = match fast {
             Some(w) => w,
-            None => walk_slow(t, parent, &mut links)?,
+            None => walk_slow(t, parent, &mut links, search.as_deref_mut())?,
         };
+        if let (Some(s), Walk::Dir(_, dir, _)) = (search.as_deref_mut(), &walked) {
+            if *name != b"." {
+                s.check(t, parent, Some(dir.as_fd()))?;
+            }
+        }
+        let parent_stat = search.as_deref().and_then(|s| s.dir.as_ref().map(Attr::from));
         let at = match &walked {
             Walk::Dir(_, _, p) | Walk::Synthetic(_, p) => p,
         };
@@ -170,7 +249,8 @@ pub fn resolve(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result
                 mref.fix_stat(&mut st);
                 let stat = (follow || must_be_dir).then_some(st);
                 let name = cstr(b".");
-                return Ok(Resolved::Found(Lookup { dir, name, path, stat, must_be_dir, mount: mref }));
+                let parent = None;
+                return Ok(Resolved::Found(Lookup { dir, name, path, stat, must_be_dir, mount: mref, parent }));
             }
         }
         let (m, dir, parent_path) = match walked {
@@ -179,8 +259,9 @@ pub fn resolve(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result
         };
         let mount = t.mount_ref(m);
         let cname = cstr(name);
+        let parent = parent_stat;
         if !(follow || must_be_dir) {
-            return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: None, must_be_dir, mount }));
+            return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: None, must_be_dir, mount, parent }));
         }
         match hostfs::lstat_at(dir.as_fd(), &cname) {
             Ok(st) if hostfs::file_type(&st) == libc::S_IFLNK => {
@@ -192,6 +273,11 @@ pub fn resolve(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result
                 if target.is_empty() {
                     return Err(Errno::ENOENT);
                 }
+                if let Some(s) = search.as_deref_mut() {
+                    // A relative target starts in the link's directory,
+                    // already searched.
+                    s.trusted = if target[0] == b'/' { 0 } else { components(&parent_path).count() };
+                }
                 full = if target[0] == b'/' { target } else { join_base(&parent_path, &target) };
                 if must_be_dir {
                     full.push(b'/');
@@ -202,10 +288,11 @@ pub fn resolve(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result
                     return Err(Errno::ENOTDIR);
                 }
                 mount.fix_stat(&mut st);
-                return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: Some(st), must_be_dir, mount }));
+                let stat = Some(st);
+                return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat, must_be_dir, mount, parent }));
             }
             Err(Errno::ENOENT) => {
-                return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: None, must_be_dir, mount }))
+                return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: None, must_be_dir, mount, parent }))
             }
             Err(e) => return Err(e),
         }
@@ -235,11 +322,24 @@ fn walk_fast(t: &MountTable, parent: &[&[u8]]) -> Result<Option<Walk>, Errno> {
 /// Walks directory components one by one, following symlinks and mount
 /// points in the guest's namespace. Returns the directory reached, or
 /// where the walk entered a kernel-made filesystem.
-fn walk_slow(t: &MountTable, comps: &[&[u8]], links: &mut u32) -> Result<Walk, Errno> {
+fn walk_slow(
+    t: &MountTable,
+    comps: &[&[u8]],
+    links: &mut u32,
+    mut search: Option<&mut Search<'_>>,
+) -> Result<Walk, Errno> {
     let mut stack: Vec<Vec<u8>> = Vec::new();
     let mut pending: VecDeque<Vec<u8>> = comps.iter().map(|c| c.to_vec()).collect();
+    if let Some(s) = search.as_deref_mut() {
+        s.dir = None;
+    }
     while let Some(c) = pending.pop_front() {
         if c == b".." {
+            if let Some(s) = search.as_deref_mut() {
+                s.trusted = 0;
+                s.check(t, &stack, None)?;
+                s.dir = None;
+            }
             stack.pop();
             continue;
         }
@@ -247,6 +347,10 @@ fn walk_slow(t: &MountTable, comps: &[&[u8]], links: &mut u32) -> Result<Walk, E
         // directory, whatever the parent filesystem has under that name.
         stack.push(c);
         if t.at(&stack).is_some() {
+            if let Some(s) = search.as_deref_mut() {
+                s.check(t, &stack[..stack.len() - 1], None)?;
+                s.dir = None;
+            }
             continue;
         }
         let c = stack.pop().expect("pushed above");
@@ -257,10 +361,18 @@ fn walk_slow(t: &MountTable, comps: &[&[u8]], links: &mut u32) -> Result<Walk, E
             return Ok(Walk::Synthetic(fstype, join_base(&absolute(&stack), &rest.join(&b'/'))));
         }
         let dir = open_in(t, m, &stack)?;
+        if let Some(s) = search.as_deref_mut() {
+            s.check(t, &stack, Some(dir.as_fd()))?;
+        }
         let name = cstr(&c);
         let st = hostfs::lstat_at(dir.as_fd(), &name)?;
         match hostfs::file_type(&st) {
-            libc::S_IFDIR => stack.push(c),
+            libc::S_IFDIR => {
+                if let Some(s) = search.as_deref_mut() {
+                    s.dir = Some(st);
+                }
+                stack.push(c)
+            }
             libc::S_IFLNK => {
                 *links += 1;
                 if *links > MAX_SYMLINKS {
@@ -272,6 +384,12 @@ fn walk_slow(t: &MountTable, comps: &[&[u8]], links: &mut u32) -> Result<Walk, E
                 }
                 if target[0] == b'/' {
                     stack.clear();
+                }
+                if let Some(s) = search.as_deref_mut() {
+                    s.trusted = 0;
+                    if target[0] == b'/' {
+                        s.dir = None;
+                    }
                 }
                 for t in components(&target).collect::<Vec<_>>().into_iter().rev() {
                     pending.push_front(t.to_vec());

@@ -221,7 +221,7 @@ impl TracerLoop {
 
     fn start_init(&mut self, spec: InitSpec) -> Result<(), InitError> {
         // Check the program before creating any process for it.
-        let resolved = exec::resolve(&self.k, b"/", &spec.path, spec.argv.clone())?;
+        let resolved = exec::resolve(&self.k, b"/", &spec.path, spec.argv.clone(), None)?;
         let stub_fd = stub_fd()?;
         let pid = spawn::spawn(&SpawnSpec {
             stub_fd,

@@ -53,7 +53,8 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
         super::Special::File(f) if matches!(f.kind, crate::fs::file::FileKind::Host { .. }) => f.path.clone(),
         super::Special::Dev(_) | super::Special::Proc(..) | super::Special::File(_) => return Err(Errno::EACCES),
     };
-    let mut resolved = exec::resolve(ctx.k, b"/", &target, argv).map_err(|e| e.errno())?;
+    let who = super::dac::fs_who(ctx);
+    let mut resolved = exec::resolve(ctx.k, b"/", &target, argv, who.as_ref()).map_err(|e| e.errno())?;
     resolved.execfn = path.clone();
 
     // The point of no return: a fresh address space.

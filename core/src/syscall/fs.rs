@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::dac;
 use super::Ctx;
 use super::Special;
 use crate::dev::devfs::{self, DevPath};
@@ -18,6 +19,7 @@ use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::hostfs::{self, cstr};
 use crate::fs::mount::{FsType, MountRef, PROC_SUPER_MAGIC, TMPFS_MAGIC};
 use crate::fs::path::Lookup;
+use crate::fs::perm::{self, Attr};
 use crate::fs::procfs::{self, ProcNode};
 use crate::mm::mem::CHUNK;
 
@@ -103,11 +105,28 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     }
     // A FIFO is a kernel pipe: the host's is never opened, but for an
     // O_PATH fd (tar, cp -a, find), which opens neither end and never waits.
+    let who = dac::fs_who(ctx);
+    let excl = flags & (libc::O_CREAT | libc::O_EXCL) == (libc::O_CREAT | libc::O_EXCL);
     let st = match l.stat {
         Some(st) => Some(st),
-        None if flags & libc::O_CREAT == 0 => hostfs::lstat_at(l.dir.as_fd(), &l.name).ok(),
+        None if flags & libc::O_CREAT == 0 || (who.is_some() && !excl) => hostfs::lstat_at(l.dir.as_fd(), &l.name).ok(),
         None => None,
     };
+    // Linux's may_open on an existing file; may_create for a new one.
+    let mut creating = false;
+    match st {
+        Some(_) if excl => {}
+        Some(st) => {
+            if let Some(w) = &who {
+                perm::may_open(&Attr::from(&st), w, flags)?;
+            }
+        }
+        None if flags & libc::O_CREAT != 0 => {
+            dac::may_create(who.as_ref(), &l)?;
+            creating = true;
+        }
+        None => {}
+    }
     if let Some(st) = st.filter(|st| hostfs::file_type(st) == libc::S_IFIFO && flags & libc::O_PATH == 0) {
         return open_fifo(ctx, (st.st_dev, st.st_ino), l.path, flags);
     }
@@ -126,6 +145,9 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let st = hostfs::fstat(fd.as_fd())?;
     let ty = hostfs::file_type(&st);
+    if creating {
+        dac::own_new(ctx, &l, Some(fd.as_fd()), st.st_mode);
+    }
     if flags & libc::O_PATH == 0 {
         match ty {
             libc::S_IFREG | libc::S_IFDIR => {}
@@ -255,9 +277,12 @@ fn do_mknod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32) -> SysRes
         _ => return Err(Errno::EINVAL),
     }
     let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    dac::may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let perm = mode & 0o7777 & !ctx.task.fs.lock().umask;
     // SAFETY: the name is a C string and the dir fd is open.
-    host(unsafe { libc::mknodat(l.dir.as_raw_fd(), raw(&l.name), ty | perm, 0) })
+    host(unsafe { libc::mknodat(l.dir.as_raw_fd(), raw(&l.name), ty | perm, 0) })?;
+    dac::own_new(ctx, &l, None, ty | perm);
+    Ok(0)
 }
 
 /// `mknod(path, mode, dev)`.
@@ -447,15 +472,31 @@ pub fn ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
 /// `fchmod(fd, mode)`.
 pub fn fchmod(ctx: &mut Ctx<'_>) -> SysResult {
     let f = host_file(ctx, 0)?;
+    let fd = f.need_host_fd()?;
+    let mode = match dac::fs_who(ctx) {
+        Some(w) => perm::chmod(&dac::fd_attr(fd)?, &w, ctx.args[1] as u32)?,
+        None => ctx.args[1] as u32 & 0o7777,
+    };
     // SAFETY: plain fchmod on an open fd.
-    host(unsafe { libc::fchmod(f.need_host_fd()?.as_raw_fd(), ctx.args[1] as u32 & 0o7777) })
+    host(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })
 }
 
 /// `fchown(fd, uid, gid)`.
 pub fn fchown(ctx: &mut Ctx<'_>) -> SysResult {
     let f = host_file(ctx, 0)?;
+    let fd = f.need_host_fd()?;
+    let (uid, gid) = (ctx.args[1] as u32, ctx.args[2] as u32);
+    let mode = match dac::fs_who(ctx) {
+        Some(w) => may_chown(&hostfs::fstat(fd)?, &w, uid, gid)?,
+        None => None,
+    };
     // SAFETY: plain fchown on an open fd.
-    host(unsafe { libc::fchown(f.need_host_fd()?.as_raw_fd(), ctx.args[1] as u32, ctx.args[2] as u32) })
+    host(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) })?;
+    if let Some(mode) = mode {
+        // SAFETY: plain fchmod on an open fd.
+        unsafe { libc::fchmod(fd.as_raw_fd(), mode) };
+    }
+    Ok(0)
 }
 
 /// `fchdir(fd)`.
@@ -463,6 +504,9 @@ pub fn fchdir(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     if !f.is_dir() {
         return Err(Errno::ENOTDIR);
+    }
+    if let (Some(w), Some(fd)) = (dac::fs_who(ctx), f.host_fd()) {
+        perm::permission(&dac::fd_attr(fd)?, &w, perm::MAY_EXEC)?;
     }
     ctx.task.fs.lock().cwd = f.path.clone();
     Ok(0)
@@ -778,7 +822,9 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i
     }
     let p = ctx.path(path_arg)?;
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let l = match ctx.special(dirfd, &p, follow)? {
+    // The real ids check, the walk included (AT_EACCESS: the effective ones).
+    let who = dac::access_who(ctx, flags & libc::AT_EACCESS != 0);
+    let l = match ctx.special_as(dirfd, &p, follow, who.as_ref())? {
         Special::Host(l) => l,
         _ => {
             let st = path_stat(ctx, dirfd, &p, follow)?;
@@ -787,6 +833,10 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i
     };
     if follow {
         l.existing()?;
+    }
+    if let Some(w) = who {
+        let st = stat_of(&l, follow)?;
+        return perm::permission(&Attr::from(&st), &w, perm::access_mask(mode)).map(|_| 0);
     }
     let hflags = libc::AT_SYMLINK_NOFOLLOW | (flags & libc::AT_EACCESS);
     // SAFETY: the name is a C string and the dir fd is open.
@@ -840,8 +890,12 @@ pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
         Special::Dev(_) | Special::Proc(..) | Special::File(_) => return Err(Errno::ENOTDIR),
         Special::Host(l) => l,
     };
-    if hostfs::file_type(&l.existing()?) != libc::S_IFDIR {
+    let st = l.existing()?;
+    if hostfs::file_type(&st) != libc::S_IFDIR {
         return Err(Errno::ENOTDIR);
+    }
+    if let Some(w) = dac::fs_who(ctx) {
+        perm::permission(&Attr::from(&st), &w, perm::MAY_EXEC)?;
     }
     ctx.task.fs.lock().cwd = l.path;
     Ok(0)
@@ -849,9 +903,12 @@ pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
 
 fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32) -> SysResult {
     let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    dac::may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let mode = mode & 0o7777 & !ctx.task.fs.lock().umask;
     // SAFETY: the name is a C string and the dir fd is open.
-    host(unsafe { libc::mkdirat(l.dir.as_raw_fd(), raw(&l.name), mode) })
+    host(unsafe { libc::mkdirat(l.dir.as_raw_fd(), raw(&l.name), mode) })?;
+    dac::own_new(ctx, &l, None, libc::S_IFDIR | mode);
+    Ok(0)
 }
 
 /// `mkdir(path, mode)`.
@@ -880,6 +937,7 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> SysR
             Errno::ENOTDIR
         });
     }
+    dac::may_delete(dac::fs_who(ctx).as_ref(), &l)?;
     // SAFETY: the name is a C string and the dir fd is open.
     host(unsafe { libc::unlinkat(l.dir.as_raw_fd(), raw(&l.name), flags) })
 }
@@ -911,6 +969,7 @@ fn do_rename(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_ar
     if from.mount.index != to.mount.index {
         return Err(Errno::EXDEV);
     }
+    may_rename(ctx, &from, &to, flags)?;
     // SAFETY: names are C strings and both dir fds are open.
     let r = unsafe {
         libc::syscall(
@@ -923,6 +982,35 @@ fn do_rename(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_ar
         )
     };
     Errno::result(r).map(|_| 0)
+}
+
+/// Linux's permission checks of a rename (vfs_rename): may_delete of the
+/// source; may_delete of an existing target (or of both, for
+/// RENAME_EXCHANGE) or may_create; and write permission on a directory
+/// moved to another parent (its `..` changes). A taken name with
+/// RENAME_NOREPLACE is EEXIST first.
+fn may_rename(ctx: &Ctx<'_>, from: &Lookup, to: &Lookup, flags: u32) -> Result<(), Errno> {
+    let Some(w) = dac::fs_who(ctx) else { return Ok(()) };
+    let src = from.lstat()?;
+    let target = to.lstat().ok();
+    if target.is_some() && flags & libc::RENAME_NOREPLACE != 0 {
+        return Err(Errno::EEXIST);
+    }
+    dac::may_delete(Some(&w), from)?;
+    match target {
+        Some(_) => dac::may_delete(Some(&w), to)?,
+        None => perm::may_create(&to.parent_attr()?, &w)?,
+    }
+    // Canonical paths: the same parent has the same path.
+    let parent = |p: &[u8]| p.iter().rposition(|&b| b == b'/').map(|i| p[..i].to_vec());
+    let moved = parent(&from.path) != parent(&to.path);
+    let dirs = [Some(src), target.filter(|_| flags & libc::RENAME_EXCHANGE != 0)];
+    for d in dirs.into_iter().flatten().filter(|d| hostfs::file_type(d) == libc::S_IFDIR) {
+        if moved {
+            perm::permission(&Attr::from(&d), &w, perm::MAY_WRITE)?;
+        }
+    }
+    Ok(())
 }
 
 /// `rename(old, new)`.
@@ -946,9 +1034,12 @@ fn do_symlink(ctx: &mut Ctx<'_>, target_arg: usize, dirfd: i32, path_arg: usize)
         return Err(Errno::ENOENT);
     }
     let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    dac::may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let t = cstr(&target);
     // SAFETY: both are C strings and the dir fd is open.
-    host(unsafe { libc::symlinkat(t.as_ptr(), l.dir.as_raw_fd(), raw(&l.name)) })
+    host(unsafe { libc::symlinkat(t.as_ptr(), l.dir.as_raw_fd(), raw(&l.name)) })?;
+    dac::own_new(ctx, &l, None, libc::S_IFLNK | 0o777);
+    Ok(0)
 }
 
 /// `symlink(target, linkpath)`.
@@ -979,6 +1070,10 @@ fn do_link(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg:
         }
         return Err(Errno::EXDEV);
     }
+    if let Some(w) = dac::fs_who(ctx) {
+        from.lstat()?;
+        dac::may_create(Some(&w), &to)?;
+    }
     // SAFETY: names are C strings and both dir fds are open.
     host(unsafe { libc::linkat(from.dir.as_raw_fd(), raw(&from.name), to.dir.as_raw_fd(), raw(&to.name), 0) })
 }
@@ -1004,6 +1099,10 @@ fn do_chmod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32, flags: i3
     if follow {
         l.existing()?;
     }
+    let mode = match dac::fs_who(ctx) {
+        Some(w) => perm::chmod(&Attr::from(&stat_of(&l, follow)?), &w, mode)?,
+        None => mode,
+    };
     // fchmodat2 with AT_SYMLINK_NOFOLLOW (Linux 6.6): never follows a
     // symlink swapped in after the lookup.
     // SAFETY: the name is a C string and the dir fd is open.
@@ -1035,8 +1134,30 @@ fn do_chown(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, uid: u32, gid: u32, 
     if follow {
         l.existing()?;
     }
+    let check = match dac::fs_who(ctx) {
+        Some(w) => Some((may_chown(&stat_of(&l, follow)?, &w, uid, gid)?, w)),
+        None => None,
+    };
     // SAFETY: the name is a C string and the dir fd is open.
-    host(unsafe { libc::fchownat(l.dir.as_raw_fd(), raw(&l.name), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
+    host(unsafe { libc::fchownat(l.dir.as_raw_fd(), raw(&l.name), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })?;
+    if let Some((Some(mode), _)) = check {
+        // SAFETY: as above; fchmodat2 never follows a symlink.
+        unsafe { libc::syscall(452, l.dir.as_raw_fd(), raw(&l.name), mode, libc::AT_SYMLINK_NOFOLLOW) };
+    }
+    Ok(0)
+}
+
+/// setattr_prepare's chown checks for an unprivileged caller (EPERM);
+/// returns the mode to set after the host's chown when Linux would leave
+/// another one than the host (root) does: S_ISGID of a file that is not
+/// group-executable, dropped when the caller is not in its group.
+fn may_chown(st: &libc::stat, w: &perm::Who, uid: u32, gid: u32) -> Result<Option<u32>, Errno> {
+    let a = Attr::from(st);
+    let id = |v: u32| (v != u32::MAX).then_some(v);
+    perm::chown(&a, w, id(uid), id(gid))?;
+    let root = perm::Who::default();
+    let (mine, host) = (perm::mode_after_chown(&a, w), perm::mode_after_chown(&a, &root));
+    Ok((mine != host && hostfs::file_type(st) != libc::S_IFLNK).then_some(mine & 0o7777))
 }
 
 /// `chown(path, uid, gid)`.
@@ -1054,6 +1175,23 @@ pub fn fchownat(ctx: &mut Ctx<'_>) -> SysResult {
     do_chown(ctx, ctx.int(0), 1, ctx.args[2] as u32, ctx.args[3] as u32, ctx.int(4))
 }
 
+/// What a utimensat `times` argument asks (fs/utimes.c); EINVAL for a
+/// tv_nsec out of range that is neither UTIME_NOW nor UTIME_OMIT.
+fn utimes_kind(times: Option<&[libc::timespec; 2]>) -> Result<perm::Times, Errno> {
+    let Some(t) = times else { return Ok(perm::Times::Now) };
+    let special = |ns: i64| ns == libc::UTIME_NOW || ns == libc::UTIME_OMIT;
+    if t.iter().any(|t| !special(t.tv_nsec) && !(0..1_000_000_000).contains(&t.tv_nsec)) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(if t.iter().all(|t| t.tv_nsec == libc::UTIME_NOW) {
+        perm::Times::Now
+    } else if t.iter().any(|t| !special(t.tv_nsec)) {
+        perm::Times::Explicit
+    } else {
+        perm::Times::Other
+    })
+}
+
 /// `utimensat(dirfd, path, times, flags)`; a NULL path means the fd.
 pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
     let flags = ctx.int(3);
@@ -1062,8 +1200,13 @@ pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let times: Option<[libc::timespec; 2]> = if ctx.args[2] != 0 { Some(ctx.mem.read_val(ctx.args[2])?) } else { None };
     let tp = times.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+    let how = utimes_kind(times.as_ref())?;
+    let who = dac::fs_who(ctx);
     if ctx.args[1] == 0 {
         let f = ctx.file(0)?;
+        if let Some(w) = &who {
+            perm::utimes(&dac::fd_attr(f.need_host_fd()?)?, w, how)?;
+        }
         // SAFETY: `tp` is NULL or points at two timespecs we own.
         return host(unsafe { libc::futimens(f.need_host_fd()?.as_raw_fd(), tp) });
     }
@@ -1071,6 +1214,9 @@ pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
     let l = ctx.lookup_at(ctx.int(0), &ctx.path(1)?, follow)?;
     if follow {
         l.existing()?;
+    }
+    if let Some(w) = &who {
+        perm::utimes(&Attr::from(&stat_of(&l, follow)?), w, how)?;
     }
     // SAFETY: the name is a C string, the dir fd is open, `tp` as above.
     host(unsafe { libc::utimensat(l.dir.as_raw_fd(), raw(&l.name), tp, libc::AT_SYMLINK_NOFOLLOW) })
@@ -1083,10 +1229,14 @@ pub fn truncate(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let l = ctx.lookup(&ctx.path(0)?, true)?;
-    match hostfs::file_type(&l.existing()?) {
+    let st = l.existing()?;
+    match hostfs::file_type(&st) {
         libc::S_IFDIR => return Err(Errno::EISDIR),
         libc::S_IFREG => {}
         _ => return Err(Errno::EINVAL),
+    }
+    if let Some(w) = dac::fs_who(ctx) {
+        perm::permission(&Attr::from(&st), &w, perm::MAY_WRITE)?;
     }
     let flags = libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
     // SAFETY: the name is a C string and the dir fd is open.

@@ -8,6 +8,7 @@
 
 pub mod clone;
 pub mod creds;
+pub mod dac;
 pub mod epoll;
 pub mod eventfd;
 pub mod exec;
@@ -39,7 +40,8 @@ use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::mount::FsType;
-use crate::fs::path::{self, Lookup, Resolved, PATH_MAX};
+use crate::fs::path::{self, Lookup, Resolved, Search, PATH_MAX};
+use crate::fs::perm::Who;
 use crate::fs::procfs;
 use crate::kernel::Kernel;
 use crate::mm::GuestMem;
@@ -205,6 +207,12 @@ impl<'a> Ctx<'a> {
     /// `follow` or when more components come after them, may lead back to
     /// a host-backed mount).
     pub fn special(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Special, Errno> {
+        self.special_as(dirfd, path, follow, dac::fs_who(self).as_ref())
+    }
+
+    /// [`Ctx::special`] with search permission checked for `who` (None:
+    /// privileged, unchecked).
+    pub fn special_as(&self, dirfd: i32, path: &[u8], follow: bool, who: Option<&Who>) -> Result<Special, Errno> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
@@ -215,14 +223,17 @@ impl<'a> Ctx<'a> {
         // a symlink of devfs or procfs there is followed (the VFS sees to
         // those of host-backed mounts).
         let follow_last = follow || path.ends_with(b"/");
+        let mut search = who.map(|w| Search::new(w, &base, path));
         for _ in 0..path::MAX_SYMLINKS {
-            let fstype = match self.k.vfs.resolve(b"/", &abs, follow)? {
+            let fstype = match self.k.vfs.resolve_as(b"/", &abs, follow, search.as_mut())? {
                 Resolved::Found(l) => return Ok(Special::Host(l)),
                 Resolved::Synthetic(fstype, at) => {
                     abs = at;
                     fstype
                 }
             };
+            // What the kernel's filesystems lead to is walked from `/`.
+            search = who.map(|w| Search::new(w, b"/", b"/"));
             match fstype {
                 FsType::Devtmpfs => match devfs::classify(&abs) {
                     Some(DevPath::Through(target, rest)) => abs = path::join_base(target.as_bytes(), &rest),

@@ -7,6 +7,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use super::Task;
 use crate::errno::Errno;
 use crate::fs::hostfs;
+use crate::fs::path::{self, Search};
+use crate::fs::perm::{self, Attr, Who};
 use crate::kernel::Kernel;
 use crate::mm::elf::{ElfError, ElfInfo};
 use crate::mm::loader::{self, AuxCreds, ExecArgs, HostAux, LoadError};
@@ -107,19 +109,29 @@ const SHEBANG_MAX: usize = 256;
 
 /// Finds what `path` runs: an ELF, or a `#!` script's interpreter (with
 /// its optional argument), nested up to Linux's depth.
-pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Result<Resolved, ExecError> {
+///
+/// `who` is the caller when unprivileged: the program, its loader and
+/// its interpreters need search permission on their directories and
+/// execute permission (Linux's may_open with MAY_EXEC); EACCES otherwise.
+pub fn resolve(
+    k: &Kernel,
+    cwd: &[u8],
+    path: &[u8],
+    argv: Vec<Vec<u8>>,
+    who: Option<&Who>,
+) -> Result<Resolved, ExecError> {
     let execfn = path.to_vec();
     let mut argv = argv;
     let mut path = path.to_vec();
     for _ in 0..=MAX_INTERP_DEPTH {
         let err = |fault| ExecError { path: path.clone(), fault };
-        let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, &path)?;
+        let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, &path, who)?;
         match ElfInfo::parse(&data) {
             Ok(info) => {
                 let interp = match &info.interp {
-                    Some(ip) => {
-                        Some(read_interp(k, cwd, ip).map_err(|f| err(ExecFault::Interp(ip.clone(), Box::new(f))))?)
-                    }
+                    Some(ip) => Some(
+                        read_interp(k, cwd, ip, who).map_err(|f| err(ExecFault::Interp(ip.clone(), Box::new(f))))?,
+                    ),
                     None => None,
                 };
                 let exe = Executable { data, info, path: canonical, dev_ino };
@@ -142,8 +154,8 @@ pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Resul
 
 /// Reads and checks a program's dynamic loader. Its own PT_INTERP, if
 /// any, is ignored, as Linux does.
-fn read_interp(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<Executable, ExecFault> {
-    let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, path).map_err(|e| e.fault)?;
+fn read_interp(k: &Kernel, cwd: &[u8], path: &[u8], who: Option<&Who>) -> Result<Executable, ExecFault> {
+    let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, path, who).map_err(|e| e.fault)?;
     let mut info = ElfInfo::parse(&data).map_err(ExecFault::Elf)?;
     info.interp = None;
     Ok(Executable { data, info, path: canonical, dev_ino })
@@ -189,15 +201,23 @@ struct ReadFile {
 }
 
 /// Reads the executable file at `path`, checking it may be executed.
-fn read_file(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<ReadFile, ExecError> {
+fn read_file(k: &Kernel, cwd: &[u8], path: &[u8], who: Option<&Who>) -> Result<ReadFile, ExecError> {
     let err = |fault| ExecError { path: path.to_vec(), fault };
-    let l = k.vfs.lookup(cwd, path, true).map_err(|e| err(ExecFault::Lookup(e)))?;
+    let mut search = who.map(|w| Search::new(w, cwd, path));
+    let l = match k.vfs.resolve_as(cwd, path, true, search.as_mut()) {
+        Ok(path::Resolved::Found(l)) => l,
+        Ok(path::Resolved::Synthetic(..)) => return Err(err(ExecFault::Lookup(Errno::EACCES))),
+        Err(e) => return Err(err(ExecFault::Lookup(e))),
+    };
     let st = l.existing().map_err(|e| err(ExecFault::Lookup(e)))?;
     if hostfs::file_type(&st) != libc::S_IFREG {
         return Err(err(ExecFault::NotRegular));
     }
     if st.st_mode & 0o111 == 0 {
         return Err(err(ExecFault::NotExecutable));
+    }
+    if let Some(w) = who {
+        perm::may_exec(&Attr::from(&st), w).map_err(|_| err(ExecFault::NotExecutable))?;
     }
     if st.st_size > MAX_EXEC_SIZE {
         return Err(err(ExecFault::TooLarge));
