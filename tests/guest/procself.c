@@ -156,23 +156,25 @@ static void maps(int argc, char **argv) {
     fputs(buf, stdout);
 }
 
-static int gate[2];
+/* ready: the thread is up; release: it may end. One pipe for both would let
+ * the thread read back its own byte and leave the main thread waiting. */
+static int ready[2], release[2];
 static pid_t other;
 
 static void *thread(void *arg) {
     (void)arg;
     other = syscall(SYS_gettid);
     char c;
-    write(gate[1], "x", 1);
-    read(gate[0], &c, 1);
+    write(ready[1], "x", 1);
+    read(release[0], &c, 1);
     return 0;
 }
 
 static void threads(void) {
     pthread_t t;
-    if (pipe(gate) || pthread_create(&t, 0, thread, 0)) fail("thread");
+    if (pipe(ready) || pipe(release) || pthread_create(&t, 0, thread, 0)) fail("thread");
     char c;
-    read(gate[0], &c, 1);
+    read(ready[0], &c, 1);
     DIR *d = opendir("/proc/self/task");
     int n = 0, seen_main = 0, seen_other = 0;
     struct dirent *e;
@@ -203,7 +205,7 @@ static void threads(void) {
     if (!r || sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld", &nthreads) != 1 ||
         nthreads != 2)
         fail("num_threads");
-    write(gate[1], "x", 1);
+    write(release[1], "x", 1);
     pthread_join(t, 0);
     if (!bad) printf("threads ok\n");
 }
