@@ -123,9 +123,19 @@ impl<'a> Ctx<'a> {
         Errno::BLOCK
     }
 
-    /// The caller's working directory.
+    /// The caller's working directory (a namespace path).
     pub fn cwd(&self) -> Vec<u8> {
         self.task.fs.lock().cwd.clone()
+    }
+
+    /// The caller's root directory (a namespace path; see chroot(2)).
+    pub fn root(&self) -> Vec<u8> {
+        self.task.fs.lock().root.clone()
+    }
+
+    /// A namespace path as the caller sees it (see [`path::view`]).
+    pub fn view(&self, name: &[u8]) -> Vec<u8> {
+        path::view(&self.task.fs.lock().root, name)
     }
 
     /// The caller's soft limit on open fds.
@@ -188,8 +198,14 @@ impl<'a> Ctx<'a> {
     pub fn lookup_at(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
         match self.special(dirfd, path, follow)? {
             Special::Host(l) => Ok(l),
-            // A host file reached through /proc/PID/fd: by its path.
-            Special::File(f) if matches!(f.kind, FileKind::Host { .. }) => self.lookup_at(AT_FDCWD, &f.path, follow),
+            // A host file reached through /proc/PID/fd: by its path (a
+            // namespace path, maybe outside the caller's root).
+            Special::File(f) if matches!(f.kind, FileKind::Host { .. }) => {
+                match self.k.vfs.resolve_from(&self.root(), f.path.clone(), follow)? {
+                    Resolved::Found(l) => Ok(l),
+                    Resolved::Synthetic(..) => Err(Errno::EPERM),
+                }
+            }
             Special::Dev(_) | Special::Proc(..) | Special::File(_) => Err(Errno::EPERM),
         }
     }
@@ -208,15 +224,23 @@ impl<'a> Ctx<'a> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
+        if path.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
         let base = self.base_dir(dirfd, path)?;
-        let mut abs = if path.first() == Some(&b'/') { path.to_vec() } else { path::join_base(&base, path) };
+        // Absolute paths, and the targets of devfs's symlinks (which Linux
+        // resolves as any symlink), start at the caller's root; procfs's
+        // links name objects, wherever they are.
+        let root = self.root();
+        let mut abs =
+            if path.first() == Some(&b'/') { path::join_root(&root, path) } else { path::join_base(&base, path) };
         let mounts = self.k.vfs.mounts();
         // A trailing slash makes the last component a directory to enter:
         // a symlink of devfs or procfs there is followed (the VFS sees to
         // those of host-backed mounts).
         let follow_last = follow || path.ends_with(b"/");
         for _ in 0..path::MAX_SYMLINKS {
-            let fstype = match self.k.vfs.resolve(b"/", &abs, follow)? {
+            let fstype = match self.k.vfs.resolve_from(&root, abs, follow)? {
                 Resolved::Found(l) => return Ok(Special::Host(l)),
                 Resolved::Synthetic(fstype, at) => {
                     abs = at;
@@ -224,14 +248,16 @@ impl<'a> Ctx<'a> {
                 }
             };
             match fstype {
-                FsType::Devtmpfs => match devfs::classify(&abs) {
-                    Some(DevPath::Through(target, rest)) => abs = path::join_base(target.as_bytes(), &rest),
-                    Some(DevPath::Link(target)) if follow_last => abs = target.as_bytes().to_vec(),
+                FsType::Devtmpfs => match devfs::classify_in(&root, &abs) {
+                    Some(DevPath::Through(target, rest)) => {
+                        abs = path::join_base(&path::join_root(&root, target.as_bytes()), &rest)
+                    }
+                    Some(DevPath::Link(target)) if follow_last => abs = path::join_root(&root, target.as_bytes()),
                     dp => {
                         // No link passed: `..` was lexical, and may have led
                         // out of devfs (or into /dev/shm).
-                        let norm = path::normalize(&abs);
-                        let comps: Vec<&[u8]> = norm.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+                        let norm = path::normalize_in(&root, &abs);
+                        let comps = path::split(&norm);
                         match dp {
                             Some(dp) if mounts.get(mounts.covering(&comps)).fstype == FsType::Devtmpfs => {
                                 return Ok(Special::Dev(dp));
@@ -242,7 +268,7 @@ impl<'a> Ctx<'a> {
                 },
                 _ => match procfs::classify(self.k, self.task, &abs) {
                     // Out of /proc through `..`, no link passed: lexical.
-                    None => abs = path::normalize(&abs),
+                    None => abs = path::normalize_in(&root, &abs),
                     Some(procfs::ProcNode::Link(target)) if follow_last => abs = target,
                     Some(procfs::ProcNode::Fd(_, file)) if follow_last => {
                         if !file.reopens_by_path() {

@@ -105,20 +105,37 @@ const MAX_INTERP_DEPTH: usize = 5;
 /// Linux reads this much of a script's first line (BINPRM_BUF_SIZE).
 const SHEBANG_MAX: usize = 256;
 
-/// Finds what `path` runs: an ELF, or a `#!` script's interpreter (with
-/// its optional argument), nested up to Linux's depth.
-pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Result<Resolved, ExecError> {
+/// Where the executing process is in the namespace: the interpreters a
+/// program names (PT_INTERP, `#!`) are looked up from its root directory
+/// and cwd, as Linux's open_exec does.
+#[derive(Clone, Copy)]
+pub struct Place<'a> {
+    /// The root directory (chroot(2)), a canonical namespace path.
+    pub root: &'a [u8],
+    /// The working directory, a canonical namespace path.
+    pub cwd: &'a [u8],
+}
+
+impl Place<'_> {
+    /// `/` as root and cwd (init's).
+    pub const TOP: Place<'static> = Place { root: b"/", cwd: b"/" };
+}
+
+/// Finds what `path` (a canonical namespace path, already looked up by
+/// the caller) runs: an ELF, or a `#!` script's interpreter (with its
+/// optional argument), nested up to Linux's depth.
+pub fn resolve(k: &Kernel, at: Place<'_>, path: &[u8], argv: Vec<Vec<u8>>) -> Result<Resolved, ExecError> {
     let execfn = path.to_vec();
     let mut argv = argv;
     let mut path = path.to_vec();
-    for _ in 0..=MAX_INTERP_DEPTH {
+    for depth in 0..=MAX_INTERP_DEPTH {
         let err = |fault| ExecError { path: path.clone(), fault };
-        let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, &path)?;
+        let ReadFile { data, path: canonical, dev_ino } = read_file(k, at, &path, depth == 0)?;
         match ElfInfo::parse(&data) {
             Ok(info) => {
                 let interp = match &info.interp {
                     Some(ip) => {
-                        Some(read_interp(k, cwd, ip).map_err(|f| err(ExecFault::Interp(ip.clone(), Box::new(f))))?)
+                        Some(read_interp(k, at, ip).map_err(|f| err(ExecFault::Interp(ip.clone(), Box::new(f))))?)
                     }
                     None => None,
                 };
@@ -142,8 +159,8 @@ pub fn resolve(k: &Kernel, cwd: &[u8], path: &[u8], argv: Vec<Vec<u8>>) -> Resul
 
 /// Reads and checks a program's dynamic loader. Its own PT_INTERP, if
 /// any, is ignored, as Linux does.
-fn read_interp(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<Executable, ExecFault> {
-    let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, path).map_err(|e| e.fault)?;
+fn read_interp(k: &Kernel, at: Place<'_>, path: &[u8]) -> Result<Executable, ExecFault> {
+    let ReadFile { data, path: canonical, dev_ino } = read_file(k, at, path, false).map_err(|e| e.fault)?;
     let mut info = ElfInfo::parse(&data).map_err(ExecFault::Elf)?;
     info.interp = None;
     Ok(Executable { data, info, path: canonical, dev_ino })
@@ -188,10 +205,17 @@ struct ReadFile {
     dev_ino: (u64, u64),
 }
 
-/// Reads the executable file at `path`, checking it may be executed.
-fn read_file(k: &Kernel, cwd: &[u8], path: &[u8]) -> Result<ReadFile, ExecError> {
+/// Reads the executable file at `path`, checking it may be executed:
+/// a namespace path when `canonical`, else a path as the process at `at`
+/// names it.
+fn read_file(k: &Kernel, at: Place<'_>, path: &[u8], canonical: bool) -> Result<ReadFile, ExecError> {
     let err = |fault| ExecError { path: path.to_vec(), fault };
-    let l = k.vfs.lookup(cwd, path, true).map_err(|e| err(ExecFault::Lookup(e)))?;
+    let l = if canonical {
+        k.vfs.lookup_from(at.root, path.to_vec(), true)
+    } else {
+        k.vfs.lookup(at.root, at.cwd, path, true)
+    };
+    let l = l.map_err(|e| err(ExecFault::Lookup(e)))?;
     let st = l.existing().map_err(|e| err(ExecFault::Lookup(e)))?;
     if hostfs::file_type(&st) != libc::S_IFREG {
         return Err(err(ExecFault::NotRegular));

@@ -54,13 +54,31 @@ pub struct Brk {
     pub cur: u64,
 }
 
-/// Where a task is in the filesystem (shared with CLONE_FS).
+/// Where a task is in the filesystem (Linux's fs_struct): shared with
+/// CLONE_FS, copied by fork, kept across execve.
 #[derive(Clone, Debug)]
 pub struct FsContext {
-    /// Canonical absolute path of the working directory.
+    /// Canonical namespace path of the working directory (it may lie
+    /// outside `root`: chroot(2) does not move it).
     pub cwd: Vec<u8>,
+    /// Canonical namespace path of the root directory (chroot(2)): where
+    /// the task's absolute paths start and its `..` stops.
+    pub root: Vec<u8>,
     /// File creation mask.
     pub umask: u32,
+}
+
+impl FsContext {
+    /// The context init starts with: `/` as cwd and root.
+    pub fn new() -> FsContext {
+        FsContext { cwd: b"/".to_vec(), root: b"/".to_vec(), umask: 0o022 }
+    }
+}
+
+impl Default for FsContext {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A process's address space as the kernel tracks it (shared with
