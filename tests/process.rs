@@ -351,3 +351,45 @@ fn absent_subsystems_answer_as_linux_without_them() {
         assert_eq!(run.out(), expected, "{cfg}\n{run}");
     }
 }
+
+#[test]
+fn capabilities_follow_capset_the_bounding_set_and_execve() {
+    check_program(
+        "caps",
+        "root: eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        by pid: eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        \x20 CapInh:\t0000000000000000\n\
+        \x20 CapPrm:\t000001ffffffffff\n\
+        \x20 CapEff:\t000001ffffffffff\n\
+        \x20 CapBnd:\t000001ffffffffff\n\
+        \x20 CapAmb:\t0000000000000000\n\
+        v1 = 0, low word ffffffff, second record untouched: 1\n\
+        v2 = 0, high word 1ff\n\
+        bad version = Invalid argument, version now 20080522\n\
+        bad version, NULL data = 0, version now 20080522\n\
+        good version, NULL data = 0\n\
+        bad header = Bad address\n\
+        bad data = Bad address\n\
+        pid -1 = Invalid argument\n\
+        no such pid = No such process\n\
+        capset bad version = Invalid argument, version now 20080522\n\
+        capset bad data = Bad address\n\
+        drop CAP_CHOWN from effective = 0\n\
+        raise it again = 0\n\
+        permitted = CAP_SYS_CHROOT only = 0\n\
+        permitted back up = Operation not permitted\n\
+        effective beyond permitted = Operation not permitted\n\
+        inheritable beyond permitted = Operation not permitted\n\
+        inheritable within = 0\n\
+        capset of another pid = Operation not permitted\n\
+        child's: eff 000000000 prm 000040000 inh 000040000\n\
+        bounding has CAP_SYS_CHROOT: 1, cap 64: Invalid argument\n\
+        effective emptied = 0\n\
+        after exec: eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        \x20 keepcaps 0, bounding has CAP_SYS_CHROOT: 1\n\
+        PR_CAPBSET_DROP without CAP_SETPCAP = Operation not permitted\n\
+        PR_CAPBSET_DROP = 0\n\
+        after exec: eff 1fffffbffff prm 1fffffbffff inh 000000000\n\
+        \x20 keepcaps 0, bounding has CAP_SYS_CHROOT: 0\n",
+    );
+}

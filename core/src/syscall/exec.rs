@@ -101,6 +101,7 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
     let ppid = {
         let mut st = ctx.task.process.state();
         st.did_exec = true;
+        super::creds::on_exec(&mut st.creds);
         // POSIX timers do not survive execve (ITIMER_REAL does).
         st.posix_timers.clear(ctx.k);
         st.vfork_done = true;

@@ -491,6 +491,8 @@ pub fn entry(n: u64) -> Entry {
         nr::SETFSGID => E(creds::setfsgid),
         nr::GETGROUPS => E(creds::getgroups),
         nr::SETGROUPS => E(creds::setgroups),
+        nr::CAPGET => E(creds::capget),
+        nr::CAPSET => E(creds::capset),
         // processes
         nr::GETPID => E(proc::getpid),
         nr::GETPPID => E(proc::getppid),

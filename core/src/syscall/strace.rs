@@ -40,6 +40,7 @@ fn spec(n: u64) -> Option<&'static [Arg]> {
         nr::FCNTL | nr::IOCTL => &[Fd, Hex, Hex],
         nr::LSEEK => &[Fd, Int, Int],
         nr::SENDFILE => &[Fd, Fd, Hex, Int],
+        nr::CAPGET | nr::CAPSET => &[Hex, Hex],
         nr::GETDENTS64 => &[Fd, Hex, Int],
         nr::STAT | nr::LSTAT | nr::ACCESS => &[Path, Hex],
         nr::FSTAT => &[Fd, Hex],

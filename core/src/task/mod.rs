@@ -6,6 +6,7 @@
 //! threads share (fd table, cwd, address space, signal handlers) is held
 //! in [`Shared`] values, shared or copied at clone as the CLONE_* flags say.
 
+pub mod caps;
 pub mod exec;
 pub mod exit;
 pub mod itimer;
@@ -24,8 +25,9 @@ use crate::sched::wait::WaitQueue;
 use crate::signal::SigHandlers;
 use crate::syscall::limits::Rlimits;
 
-/// A guest's user and group ids (virtual: guest root is not host root).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A guest's user and group ids and capabilities (virtual: guest root is
+/// not host root).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Creds {
     /// Real user id.
     pub uid: u32,
@@ -43,6 +45,37 @@ pub struct Creds {
     pub fsuid: u32,
     /// Filesystem group id.
     pub fsgid: u32,
+    /// Capability sets.
+    pub caps: caps::CapSets,
+    /// PR_SET_KEEPCAPS: leaving uid 0 keeps the permitted set (cleared by
+    /// execve).
+    pub keep_caps: bool,
+}
+
+impl Default for Creds {
+    /// Root, with every capability (what init starts as).
+    fn default() -> Self {
+        Creds {
+            uid: 0,
+            euid: 0,
+            gid: 0,
+            egid: 0,
+            suid: 0,
+            sgid: 0,
+            fsuid: 0,
+            fsgid: 0,
+            caps: caps::CapSets::ROOT,
+            keep_caps: false,
+        }
+    }
+}
+
+impl Creds {
+    /// Whether capability `cap` (`caps::CAP_*`) is in the effective set:
+    /// Linux's capable().
+    pub fn capable(&self, cap: u32) -> bool {
+        self.caps.has(cap)
+    }
 }
 
 /// The program break of a process: `[start, cur)` is its heap.

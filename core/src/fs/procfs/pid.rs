@@ -312,6 +312,7 @@ pub fn status(k: &Kernel, v: &View, caller: &Task) -> Vec<u8> {
         pgid = st.pgid,
         sid = st.sid,
     );
+    let caps = crate::syscall::creds::status_lines(&c.caps);
     let live = st.exit.is_none();
     let text = text_bytes(&st.image.layout) / 1024;
     let threads = st.threads.len().max(1);
@@ -343,7 +344,7 @@ pub fn status(k: &Kernel, v: &View, caller: &Task) -> Vec<u8> {
     let _ = write!(
         s,
         "Threads:\t{threads}\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\nSigIgn:\t{ign:016x}\n\
-         SigCgt:\t{cgt:016x}\nvoluntary_ctxt_switches:\t{}\nnonvoluntary_ctxt_switches:\t{}\n",
+         SigCgt:\t{cgt:016x}\n{caps}voluntary_ctxt_switches:\t{}\nnonvoluntary_ctxt_switches:\t{}\n",
         thread.sig_pnd, thread.shd_pnd, thread.sig_blk, thread.voluntary, thread.nonvoluntary,
     );
     s.into_bytes()
