@@ -393,3 +393,37 @@ fn capabilities_follow_capset_the_bounding_set_and_execve() {
         \x20 keepcaps 0, bounding has CAP_SYS_CHROOT: 0\n",
     );
 }
+
+/// What changes of user id do to the capabilities. Not compared with a
+/// native run: its user namespace maps only uid 0. (Run natively as real
+/// root, it prints the same, with the host's bounding set.)
+#[test]
+fn leaving_uid_0_drops_capabilities_unless_keepcaps() {
+    let root = Rootfs::system();
+    let prog = root.install("caps");
+    let expected = "setuid(1000) = 0\n\
+        after setuid: eff 000000000 prm 000000000 inh 000000000\n\
+        chroot(/) = Operation not permitted\n\
+        capset back = Operation not permitted\n\
+        seteuid(1000) = 0\n\
+        after seteuid(1000): eff 000000000 prm 1ffffffffff inh 000000000\n\
+        seteuid(0) = 0\n\
+        after seteuid(0): eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        after setfsuid(1000): eff 1fef7fffde0 prm 1ffffffffff inh 000000000\n\
+        after setfsuid(0): eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        PR_SET_KEEPCAPS = 0\n\
+        PR_SET_KEEPCAPS 2 = Invalid argument\n\
+        setresuid(1000) = 0\n\
+        kept: eff 000000000 prm 1ffffffffff inh 000000000\n\
+        keepcaps 1\n\
+        raise CAP_SYS_CHROOT = 0\n\
+        chroot(/) as uid 1000 = 0\n\
+        after exec: eff 000000000 prm 000000000 inh 000000000\n\
+        \x20 keepcaps 0, bounding has CAP_SYS_CHROOT: 1\n";
+    for cfg in configs() {
+        let run = run_guest_timeout(cfg, root.path(), &[&prog, "setuid"], b"", PROGRAM_TIMEOUT);
+        assert_eq!(run.out(), expected, "{cfg}\n{run}");
+        assert_eq!(run.err(), "", "{cfg}\n{run}");
+        assert_eq!(run.code(), 0, "{cfg}\n{run}");
+    }
+}

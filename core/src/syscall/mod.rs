@@ -23,6 +23,7 @@ pub mod pipe;
 pub mod poll;
 pub mod posix_timer;
 pub mod proc;
+pub mod root;
 pub mod signal;
 pub mod socket;
 pub mod strace;
@@ -426,6 +427,7 @@ pub fn entry(n: u64) -> Entry {
         nr::FACCESSAT2 => E(fs::faccessat2),
         nr::GETCWD => E(fs::getcwd),
         nr::CHDIR => E(fs::chdir),
+        nr::CHROOT => E(root::chroot),
         nr::MKDIR => E(fs::mkdir),
         nr::MKDIRAT => E(fs::mkdirat),
         nr::MKNOD => E(fs::mknod),

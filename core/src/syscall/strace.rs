@@ -51,7 +51,7 @@ fn spec(n: u64) -> Option<&'static [Arg]> {
         nr::READLINK => &[Path, Hex, Int],
         nr::READLINKAT => &[DirFd, Path, Hex, Int],
         nr::FACCESSAT | nr::FACCESSAT2 => &[DirFd, Path, Oct, Hex],
-        nr::CHDIR | nr::RMDIR | nr::UNLINK => &[Path],
+        nr::CHDIR | nr::RMDIR | nr::UNLINK | nr::CHROOT => &[Path],
         nr::UNLINKAT => &[DirFd, Path, Hex],
         nr::RENAME | nr::SYMLINK | nr::LINK => &[Path, Path],
         nr::RENAMEAT | nr::RENAMEAT2 | nr::LINKAT => &[DirFd, Path, DirFd, Path, Hex],
