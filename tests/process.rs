@@ -427,3 +427,76 @@ fn leaving_uid_0_drops_capabilities_unless_keepcaps() {
         assert_eq!(run.code(), 0, "{cfg}\n{run}");
     }
 }
+
+#[test]
+fn splice_tee_and_vmsplice_move_data_between_pipes_files_and_memory() {
+    check_program(
+        "splice",
+        "pipe -> file at offset 0, 5 = 5\n\
+        \x20 offset now 5, position 0\n\
+        \x20 file: \"hello\"\n\
+        pipe -> file at its position, 100 = 6\n\
+        \x20 position now 6\n\
+        \x20 file: \" world\"\n\
+        file at offset 1 -> pipe, 4 = 4\n\
+        \x20 offset now 5\n\
+        \x20 pipe: \"worl\"\n\
+        file at its position 2 -> pipe, 100 = 4\n\
+        \x20 position now 6\n\
+        \x20 pipe: \"orld\"\n\
+        file past its end -> pipe = 0\n\
+        pipe -> pipe, 4 = 4\n\
+        \x20 source: \"ef\"\n\
+        \x20 destination: \"abcd\"\n\
+        tee, 10 = 3\n\
+        \x20 tee source: \"xyz\"\n\
+        \x20 tee destination: \"xyz\"\n\
+        /proc/self/comm -> pipe = Invalid argument\n\
+        /proc/sys/kernel/ngroups_max -> pipe = 6\n\
+        \x20 pipe: \"65536$\"\n\
+        /dev/zero -> pipe, 3 = 3\n\
+        \x20 pipe: \"000\"\n\
+        pipe -> /dev/null = 4\n\
+        \x20 pipe: Resource temporarily unavailable\n\
+        /dev/null -> pipe = Invalid argument\n\
+        pipe -> /dev/full = Invalid argument\n\
+        \x20 pipe: \"full\"\n\
+        100000-byte file -> empty pipe = 65536\n\
+        full pipe -> file = 65536\n\
+        pipe (filled later) -> file = 4\n\
+        \x20 file: \"lateld\"\n\
+        len 0, bad fds = 0\n\
+        unknown flag = Invalid argument\n\
+        bad fd = Bad file descriptor\n\
+        no pipe = Invalid argument\n\
+        offset for a pipe = Invalid seek\n\
+        same pipe = Invalid argument\n\
+        offset not readable = Bad address\n\
+        negative offset = Invalid argument\n\
+        write end as source = Bad file descriptor\n\
+        O_APPEND destination = Invalid argument\n\
+        \x20 pipe: \"a\"\n\
+        empty pipe, SPLICE_F_NONBLOCK = Resource temporarily unavailable\n\
+        eventfd -> pipe = Invalid argument\n\
+        directory -> pipe = Invalid argument\n\
+        tee file = Invalid argument\n\
+        tee same pipe = Invalid argument\n\
+        tee unknown flag = Invalid argument\n\
+        tee len 0 = 0\n\
+        tee empty, SPLICE_F_NONBLOCK = Resource temporarily unavailable\n\
+        vmsplice into pipe = 9\n\
+        \x20 pipe: \"vmspliced\"\n\
+        vmsplice out of pipe = 4\n\
+        \x20 got \"back\"\n\
+        vmsplice on a file = Bad file descriptor\n\
+        vmsplice bad iovec = Bad address\n\
+        vmsplice unknown flag = Invalid argument\n\
+        vmsplice empty = 0\n\
+        vmsplice empty pipe, nonblocking = Resource temporarily unavailable\n\
+        file -> pipe without reader = Broken pipe\n\
+        pipe -> pipe without reader = Broken pipe\n\
+        vmsplice without reader = Broken pipe\n\
+        \x20 pipe: \"z\"\n\
+        pipe without writer -> file = 0\n",
+    );
+}

@@ -26,6 +26,7 @@ pub mod proc;
 pub mod root;
 pub mod signal;
 pub mod socket;
+pub mod splice;
 pub mod strace;
 pub mod time;
 pub mod timerfd;
@@ -455,6 +456,9 @@ pub fn entry(n: u64) -> Entry {
         nr::UMASK => E(fs::umask),
         nr::FADVISE64 => E(io::fadvise64),
         nr::COPY_FILE_RANGE => E(io::copy_file_range),
+        nr::SPLICE => E(splice::splice),
+        nr::TEE => E(splice::tee),
+        nr::VMSPLICE => E(splice::vmsplice),
         nr::FLOCK => E(lock::flock),
         nr::MEMFD_CREATE => E(memfd::memfd_create),
         nr::GETXATTR | nr::SETXATTR | nr::LISTXATTR | nr::REMOVEXATTR => E(xattr::path),
