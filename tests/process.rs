@@ -396,7 +396,8 @@ fn capabilities_follow_capset_the_bounding_set_and_execve() {
 
 /// What changes of user id do to the capabilities. Not compared with a
 /// native run: its user namespace maps only uid 0. (Run natively as real
-/// root, it prints the same, with the host's bounding set.)
+/// root, it prints the same but for the sets' values where the host's
+/// bounding set lacks some capabilities.)
 #[test]
 fn leaving_uid_0_drops_capabilities_unless_keepcaps() {
     let root = Rootfs::system();

@@ -119,7 +119,10 @@ static void setuid_mode(void) {
         printf("setresuid(1000) = %s\n", err(setresuid(1000, 1000, 1000)));
         show("kept", 0);
         printf("keepcaps %d\n", prctl(PR_GET_KEEPCAPS));
-        printf("raise CAP_SYS_CHROOT = %s\n", err(capset3(1 << CAP_SYS_CHROOT, (1ull << 41) - 1, 0)));
+        struct data kept[2];
+        capget(V3, 0, kept);
+        uint64_t permitted = kept[0].permitted | (uint64_t)kept[1].permitted << 32;
+        printf("raise CAP_SYS_CHROOT = %s\n", err(capset3(1 << CAP_SYS_CHROOT, permitted, 0)));
         printf("chroot(/) as uid 1000 = %s\n", err(chroot("/")));
         run_self("show");
         _exit(0);
