@@ -362,3 +362,153 @@ fn a_subreaper_adopts_orphans_and_pdeathsig_reaches_them() {
          capbset 0: 1\ncapbset 99: -1 Invalid argument\n",
     );
 }
+
+#[test]
+fn capabilities_follow_capset_the_bounding_set_and_execve() {
+    check_program(
+        "caps",
+        "root: eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        by pid: eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        \x20 CapInh:\t0000000000000000\n\
+        \x20 CapPrm:\t000001ffffffffff\n\
+        \x20 CapEff:\t000001ffffffffff\n\
+        \x20 CapBnd:\t000001ffffffffff\n\
+        \x20 CapAmb:\t0000000000000000\n\
+        v1 = 0, low word ffffffff, second record untouched: 1\n\
+        v2 = 0, high word 1ff\n\
+        bad version = Invalid argument, version now 20080522\n\
+        bad version, NULL data = 0, version now 20080522\n\
+        good version, NULL data = 0\n\
+        bad header = Bad address\n\
+        bad data = Bad address\n\
+        pid -1 = Invalid argument\n\
+        no such pid = No such process\n\
+        capset bad version = Invalid argument, version now 20080522\n\
+        capset bad data = Bad address\n\
+        drop CAP_CHOWN from effective = 0\n\
+        raise it again = 0\n\
+        permitted = CAP_SYS_CHROOT only = 0\n\
+        permitted back up = Operation not permitted\n\
+        effective beyond permitted = Operation not permitted\n\
+        inheritable beyond permitted = Operation not permitted\n\
+        inheritable within = 0\n\
+        capset of another pid = Operation not permitted\n\
+        child's: eff 000000000 prm 000040000 inh 000040000\n\
+        bounding has CAP_SYS_CHROOT: 1, cap 64: Invalid argument\n\
+        effective emptied = 0\n\
+        after exec: eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        \x20 keepcaps 0, bounding has CAP_SYS_CHROOT: 1\n\
+        PR_CAPBSET_DROP without CAP_SETPCAP = Operation not permitted\n\
+        PR_CAPBSET_DROP = 0\n\
+        after exec: eff 1fffffbffff prm 1fffffbffff inh 000000000\n\
+        \x20 keepcaps 0, bounding has CAP_SYS_CHROOT: 0\n",
+    );
+}
+
+/// What changes of user id do to the capabilities. Not compared with a
+/// native run: its user namespace maps only uid 0. (Run natively as real
+/// root, it prints the same but for the sets' values where the host's
+/// bounding set lacks some capabilities.)
+#[test]
+fn leaving_uid_0_drops_capabilities_unless_keepcaps() {
+    let root = Rootfs::system();
+    let prog = root.install("caps");
+    let expected = "setuid(1000) = 0\n\
+        after setuid: eff 000000000 prm 000000000 inh 000000000\n\
+        chroot(/) = Operation not permitted\n\
+        capset back = Operation not permitted\n\
+        seteuid(1000) = 0\n\
+        after seteuid(1000): eff 000000000 prm 1ffffffffff inh 000000000\n\
+        seteuid(0) = 0\n\
+        after seteuid(0): eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        after setfsuid(1000): eff 1fef7fffde0 prm 1ffffffffff inh 000000000\n\
+        after setfsuid(0): eff 1ffffffffff prm 1ffffffffff inh 000000000\n\
+        PR_SET_KEEPCAPS = 0\n\
+        PR_SET_KEEPCAPS 2 = Invalid argument\n\
+        setresuid(1000) = 0\n\
+        kept: eff 000000000 prm 1ffffffffff inh 000000000\n\
+        keepcaps 1\n\
+        raise CAP_SYS_CHROOT = 0\n\
+        chroot(/) as uid 1000 = 0\n\
+        after exec: eff 000000000 prm 000000000 inh 000000000\n\
+        \x20 keepcaps 0, bounding has CAP_SYS_CHROOT: 1\n";
+    for cfg in configs() {
+        let run = run_guest_timeout(cfg, root.path(), &[&prog, "setuid"], b"", PROGRAM_TIMEOUT);
+        assert_eq!(run.out(), expected, "{cfg}\n{run}");
+        assert_eq!(run.err(), "", "{cfg}\n{run}");
+        assert_eq!(run.code(), 0, "{cfg}\n{run}");
+    }
+}
+
+#[test]
+fn splice_tee_and_vmsplice_move_data_between_pipes_files_and_memory() {
+    check_program(
+        "splice",
+        "pipe -> file at offset 0, 5 = 5\n\
+        \x20 offset now 5, position 0\n\
+        \x20 file: \"hello\"\n\
+        pipe -> file at its position, 100 = 6\n\
+        \x20 position now 6\n\
+        \x20 file: \" world\"\n\
+        file at offset 1 -> pipe, 4 = 4\n\
+        \x20 offset now 5\n\
+        \x20 pipe: \"worl\"\n\
+        file at its position 2 -> pipe, 100 = 4\n\
+        \x20 position now 6\n\
+        \x20 pipe: \"orld\"\n\
+        file past its end -> pipe = 0\n\
+        pipe -> pipe, 4 = 4\n\
+        \x20 source: \"ef\"\n\
+        \x20 destination: \"abcd\"\n\
+        tee, 10 = 3\n\
+        \x20 tee source: \"xyz\"\n\
+        \x20 tee destination: \"xyz\"\n\
+        /proc/self/comm -> pipe = Invalid argument\n\
+        /proc/sys/kernel/ngroups_max -> pipe = 6\n\
+        \x20 pipe: \"65536$\"\n\
+        /dev/zero -> pipe, 3 = 3\n\
+        \x20 pipe: \"000\"\n\
+        pipe -> /dev/null = 4\n\
+        \x20 pipe: Resource temporarily unavailable\n\
+        /dev/null -> pipe = Invalid argument\n\
+        pipe -> /dev/full = Invalid argument\n\
+        \x20 pipe: \"full\"\n\
+        100000-byte file -> empty pipe = 65536\n\
+        full pipe -> file = 65536\n\
+        pipe (filled later) -> file = 4\n\
+        \x20 file: \"lateld\"\n\
+        len 0, bad fds = 0\n\
+        unknown flag = Invalid argument\n\
+        bad fd = Bad file descriptor\n\
+        no pipe = Invalid argument\n\
+        offset for a pipe = Invalid seek\n\
+        same pipe = Invalid argument\n\
+        offset not readable = Bad address\n\
+        negative offset = Invalid argument\n\
+        write end as source = Bad file descriptor\n\
+        O_APPEND destination = Invalid argument\n\
+        \x20 pipe: \"a\"\n\
+        empty pipe, SPLICE_F_NONBLOCK = Resource temporarily unavailable\n\
+        eventfd -> pipe = Invalid argument\n\
+        directory -> pipe = Invalid argument\n\
+        tee file = Invalid argument\n\
+        tee same pipe = Invalid argument\n\
+        tee unknown flag = Invalid argument\n\
+        tee len 0 = 0\n\
+        tee empty, SPLICE_F_NONBLOCK = Resource temporarily unavailable\n\
+        vmsplice into pipe = 9\n\
+        \x20 pipe: \"vmspliced\"\n\
+        vmsplice out of pipe = 4\n\
+        \x20 got \"back\"\n\
+        vmsplice on a file = Bad file descriptor\n\
+        vmsplice bad iovec = Bad address\n\
+        vmsplice unknown flag = Invalid argument\n\
+        vmsplice empty = 0\n\
+        vmsplice empty pipe, nonblocking = Resource temporarily unavailable\n\
+        file -> pipe without reader = Broken pipe\n\
+        pipe -> pipe without reader = Broken pipe\n\
+        vmsplice without reader = Broken pipe\n\
+        \x20 pipe: \"z\"\n\
+        pipe without writer -> file = 0\n",
+    );
+}

@@ -143,11 +143,18 @@ fn link(name: &[u8]) -> Option<&'static str> {
 /// by more components is jumped through at once, so `..` after it is
 /// relative to its target.
 pub fn classify(abs: &[u8]) -> Option<DevPath> {
+    classify_in(b"/", abs)
+}
+
+/// Classifies an absolute namespace path (see [`classify`]) for a process
+/// whose root directory is `root`: `..` at the root stays there.
+pub fn classify_in(root: &[u8], abs: &[u8]) -> Option<DevPath> {
+    let root = crate::fs::path::split(root);
     let comps: Vec<&[u8]> = abs.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
     let mut stack: Vec<&[u8]> = Vec::new();
     for (i, c) in comps.iter().enumerate() {
         if *c == b".." {
-            stack.pop();
+            crate::fs::path::dotdot(&mut stack, &root);
             continue;
         }
         stack.push(c);

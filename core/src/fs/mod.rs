@@ -68,29 +68,58 @@ impl Vfs {
         &self.mounts
     }
 
-    /// Looks up `path` relative to the canonical directory `base`, across
+    /// Looks up `path` relative to the canonical directory `base` (an
+    /// absolute `path` from the canonical root directory `root`), across
     /// mounts (see [`path::resolve`]).
-    pub fn resolve(&self, base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
-        path::resolve(&self.mounts, base, path, follow)
+    pub fn resolve(&self, root: &[u8], base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
+        path::resolve(&self.mounts, root, base, path, follow)
     }
 
-    /// [`Vfs::resolve`], checking search permission for an unprivileged
-    /// caller (see [`path::resolve_as`]).
-    pub fn resolve_as(
+    /// Looks up the absolute namespace path `full` for a process whose root
+    /// is `root` (see [`path::resolve_from`]).
+    pub fn resolve_from(&self, root: &[u8], full: Vec<u8>, follow: bool) -> Result<Resolved, Errno> {
+        path::resolve_from(&self.mounts, root, full, follow)
+    }
+
+    /// [`Vfs::resolve_from`], checking search permission for an
+    /// unprivileged caller (see [`path::resolve_from_as`]).
+    pub fn resolve_from_as(
         &self,
-        base: &[u8],
-        path: &[u8],
+        root: &[u8],
+        full: Vec<u8>,
         follow: bool,
         search: Option<&mut path::Search<'_>>,
     ) -> Result<Resolved, Errno> {
-        path::resolve_as(&self.mounts, base, path, follow, search)
+        path::resolve_from_as(&self.mounts, root, full, follow, search)
     }
 
     /// Looks up `path` on a host-backed mount; a path that leads into
     /// devfs or procfs is EACCES (callers that serve those go through
     /// `Ctx::special`).
-    pub fn lookup(&self, base: &[u8], path: &[u8], follow: bool) -> Result<Lookup, Errno> {
-        match self.resolve(base, path, follow)? {
+    pub fn lookup(&self, root: &[u8], base: &[u8], path: &[u8], follow: bool) -> Result<Lookup, Errno> {
+        Self::host_only(self.resolve(root, base, path, follow)?)
+    }
+
+    /// [`Vfs::lookup`], checking search permission for an unprivileged
+    /// caller (see [`path::resolve_as`]).
+    pub fn lookup_as(
+        &self,
+        root: &[u8],
+        base: &[u8],
+        path: &[u8],
+        follow: bool,
+        search: Option<&mut path::Search<'_>>,
+    ) -> Result<Lookup, Errno> {
+        Self::host_only(path::resolve_as(&self.mounts, root, base, path, follow, search)?)
+    }
+
+    /// Like [`Vfs::lookup`], for an absolute namespace path.
+    pub fn lookup_from(&self, root: &[u8], full: Vec<u8>, follow: bool) -> Result<Lookup, Errno> {
+        Self::host_only(self.resolve_from(root, full, follow)?)
+    }
+
+    fn host_only(r: Resolved) -> Result<Lookup, Errno> {
+        match r {
             Resolved::Found(l) => Ok(l),
             Resolved::Synthetic(..) => Err(Errno::EACCES),
         }

@@ -241,10 +241,12 @@ impl MountTable {
     /// earlier mount its point lies on, and the root's is 0, which no
     /// mount of the namespace has (as in Linux, where the namespace's
     /// root hangs from a mount outside it). No mount propagates, so there
-    /// are no optional fields.
-    pub fn mountinfo(&self) -> String {
+    /// are no optional fields. As for a reader whose root directory is
+    /// `root`: mount points relative to it, and mounts outside it left out.
+    pub fn mountinfo(&self, root: &[u8]) -> String {
         let mut s = String::new();
         for (i, m) in self.mounts.iter().enumerate() {
+            let Some(point) = super::path::under_root(root, &m.point) else { continue };
             let parent = if i == 0 {
                 0
             } else {
@@ -253,17 +255,20 @@ impl MountTable {
             };
             let dev = self.dev(i);
             let (id, major, minor) = (i + 1, libc::major(dev), libc::minor(dev));
-            let (point, options, fstype) = (escape(&m.point), m.options(), m.fstype.name());
+            let (point, options, fstype) = (escape(&point), m.options(), m.fstype.name());
             let _ = writeln!(s, "{id} {parent} {major}:{minor} / {point} {options} - {fstype} {fstype} rw");
         }
         s
     }
 
-    /// /proc/mounts: one `SOURCE POINT TYPE OPTIONS 0 0` line per mount.
-    pub fn proc_mounts(&self) -> String {
+    /// /proc/mounts: one `SOURCE POINT TYPE OPTIONS 0 0` line per mount,
+    /// for a reader whose root directory is `root` (see
+    /// [`MountTable::mountinfo`]).
+    pub fn proc_mounts(&self, root: &[u8]) -> String {
         let mut s = String::new();
         for m in &self.mounts {
-            let point = escape(&m.point);
+            let Some(point) = super::path::under_root(root, &m.point) else { continue };
+            let point = escape(&point);
             let _ = writeln!(s, "{0} {point} {0} {1} 0 0", m.fstype.name(), m.options());
         }
         s
@@ -333,7 +338,7 @@ mod tests {
         assert_eq!(devs.len(), 2);
         assert_ne!(devs[0], devs[1]);
         assert_eq!(
-            t.proc_mounts(),
+            t.proc_mounts(b"/"),
             "hostfs / hostfs rw 0 0\ndevtmpfs /dev devtmpfs rw 0 0\nproc /proc proc rw 0 0\n\
              tmpfs /tmp tmpfs rw,nosuid,nodev 0 0\ntmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0\n"
         );
@@ -341,7 +346,7 @@ mod tests {
         let (tmp, shm) = (devs[0], devs[1]);
         let d = |dev: u64| format!("{}:{}", libc::major(dev), libc::minor(dev));
         assert_eq!(
-            t.mountinfo(),
+            t.mountinfo(b"/"),
             format!(
                 "1 0 {} / / rw - hostfs hostfs rw\n2 1 0:5 / /dev rw - devtmpfs devtmpfs rw\n\
                  3 1 0:4 / /proc rw - proc proc rw\n4 1 {} / /tmp rw,nosuid,nodev - tmpfs tmpfs rw\n\

@@ -3,7 +3,15 @@
 //! The walk resolves `.`, `..`, symlinks and mount points itself, so
 //! absolute symlink targets and `..` at `/` mean the guest's root, never
 //! the host's, and `..` at the root of a mount leads to the parent of its
-//! mount point. The common case (no symlink and no `..` before the last
+//! mount point.
+//!
+//! Paths the kernel keeps (a cwd, an open file's path, a lookup's result)
+//! are canonical paths of the namespace. A process's root directory
+//! (chroot(2)) is one of them: its absolute paths and absolute symlink
+//! targets start there, and `..` at it stays there (Linux's
+//! `follow_dotdot`); a cwd outside it walks `..` up to the namespace's
+//! `/`, as on Linux. [`join_root`] maps a guest's absolute path into the
+//! namespace, [`view`] a namespace path back as the process names it. The common case (no symlink and no `..` before the last
 //! component) costs one host `openat2` of the parent directory, in the
 //! mount that covers it; other paths are walked one component at a time,
 //! so that a `..` or a symlink target is taken from the right mount.
@@ -85,10 +93,17 @@ pub struct Search<'a> {
 }
 
 impl<'a> Search<'a> {
-    /// Checks for `who` a walk of `path`, relative to the canonical `base`.
-    pub fn new(who: &'a Who, base: &[u8], path: &[u8]) -> Search<'a> {
-        let trusted = if path.first() == Some(&b'/') { 0 } else { components(base).count() };
-        Search { who, trusted, dir: None }
+    /// Checks for `who` a walk of `path`, absolute from the canonical root
+    /// directory `root` (chroot(2)) or relative to the canonical `base`.
+    pub fn new(who: &'a Who, root: &[u8], base: &[u8], path: &[u8]) -> Search<'a> {
+        Search::from_dir(who, if path.first() == Some(&b'/') { root } else { base })
+    }
+
+    /// Checks for `who` a walk of a namespace path that starts in the
+    /// canonical directory `start` (a root, a cwd, a dirfd, where a magic
+    /// link leads): Linux never checks the directories above it.
+    pub fn from_dir(who: &'a Who, start: &[u8]) -> Search<'a> {
+        Search { who, trusted: components(start).count(), dir: None }
     }
 
     /// Checks search permission on the directory at `stack` before a name
@@ -143,15 +158,90 @@ fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Normalises an absolute path lexically (valid only where no symlink
 /// precedes a `..`).
 pub fn normalize(path: &[u8]) -> Vec<u8> {
+    normalize_in(b"/", path)
+}
+
+/// Normalises an absolute namespace path lexically for a process whose
+/// root is the canonical `root`: `..` at the root stays there.
+pub fn normalize_in(root: &[u8], path: &[u8]) -> Vec<u8> {
+    let root = split(root);
     let mut out: Vec<&[u8]> = Vec::new();
     for c in components(path) {
         if c == b".." {
-            out.pop();
+            dotdot(&mut out, &root);
         } else {
             out.push(c);
         }
     }
     absolute(&out)
+}
+
+/// The components of a canonical absolute path.
+pub fn split(path: &[u8]) -> Vec<&[u8]> {
+    components(path).collect()
+}
+
+/// Takes a `..` on the walk `stack`: the parent directory, except at the
+/// root `root` (as components), where `..` leads to the root itself.
+pub fn dotdot<C: AsRef<[u8]>>(stack: &mut Vec<C>, root: &[&[u8]]) {
+    let at_root = stack.len() == root.len() && stack.iter().zip(root).all(|(a, b)| a.as_ref() == *b);
+    if !at_root {
+        stack.pop();
+    }
+}
+
+/// The namespace path of `path`, an absolute path as a process whose
+/// root is the canonical `root` names it: the root's path in front of it.
+pub fn join_root(root: &[u8], path: &[u8]) -> Vec<u8> {
+    if root == b"/" {
+        return path.to_vec();
+    }
+    if path.iter().all(|&b| b == b'/') {
+        return root.to_vec();
+    }
+    let mut p = root.to_vec();
+    if path.first() != Some(&b'/') {
+        p.push(b'/');
+    }
+    p.extend_from_slice(path);
+    p
+}
+
+/// The canonical namespace path `path` as seen from the root `root`, or
+/// None when it is not at or under that root.
+pub fn under_root(root: &[u8], path: &[u8]) -> Option<Vec<u8>> {
+    if root == b"/" {
+        return Some(path.to_vec());
+    }
+    let rest = path.strip_prefix(root)?;
+    match rest.first() {
+        None => Some(b"/".to_vec()),
+        Some(b'/') => Some(rest.to_vec()),
+        Some(_) => None,
+    }
+}
+
+/// What Linux's `d_path` shows a process whose root is `root` of the
+/// kernel's name for an object (a canonical namespace path, or a name such
+/// as `pipe:[N]`): a path relative to the root when it is under it, else
+/// the namespace path unchanged (Linux prints a path it cannot reach from
+/// the root from the namespace's `/`). A " (deleted)" mark stays at the
+/// end.
+pub fn view(root: &[u8], name: &[u8]) -> Vec<u8> {
+    if root == b"/" || name.first() != Some(&b'/') {
+        return name.to_vec();
+    }
+    let (path, mark) = match name.strip_suffix(b" (deleted)") {
+        Some(p) => (p, &b" (deleted)"[..]),
+        None => (name, &b""[..]),
+    };
+    match under_root(root, path) {
+        Some(mut v) => {
+            v.extend_from_slice(mark);
+            v
+        }
+        None => name.to_vec(),
+    }
 }
 
 fn absolute<C: AsRef<[u8]>>(comps: &[C]) -> Vec<u8> {
@@ -185,21 +275,24 @@ fn open_in<C: AsRef<[u8]>>(t: &MountTable, m: usize, comps: &[C]) -> Result<Owne
     fs.open_dir(&rel.join(&b'/'))
 }
 
-/// Looks up `path` (absolute, or relative to the canonical directory
-/// `base`) in the namespace of `t`. With `follow`, a symlink as the final
-/// component is followed (and the result's `stat` is filled in).
-pub fn resolve(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
-    resolve_as(t, base, path, follow, None)
+/// Looks up `path` (absolute from the canonical root directory `root`, or
+/// relative to the canonical directory `base`) in the namespace of `t`.
+/// With `follow`, a symlink as the final component is followed (and the
+/// result's `stat` is filled in).
+pub fn resolve(t: &MountTable, root: &[u8], base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
+    resolve_as(t, root, base, path, follow, None)
 }
 
 /// [`resolve`], checking search permission on the way when `search` is
-/// given (an unprivileged caller): such walks go one component at a time.
+/// given (an unprivileged caller; see [`Search::new`]): such walks go one
+/// component at a time.
 pub fn resolve_as(
     t: &MountTable,
+    root: &[u8],
     base: &[u8],
     path: &[u8],
     follow: bool,
-    mut search: Option<&mut Search<'_>>,
+    search: Option<&mut Search<'_>>,
 ) -> Result<Resolved, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
@@ -207,7 +300,27 @@ pub fn resolve_as(
     if path.len() >= PATH_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
-    let mut full = if path[0] == b'/' { path.to_vec() } else { join_base(base, path) };
+    let full = if path[0] == b'/' { join_root(root, path) } else { join_base(base, path) };
+    resolve_from_as(t, root, full, follow, search)
+}
+
+/// Looks up the absolute namespace path `full` (already rooted: where a
+/// procfs link such as /proc/PID/root leads) for a process whose root is
+/// `root`, which the walk's `..` and absolute symlinks respect.
+pub fn resolve_from(t: &MountTable, root: &[u8], full: Vec<u8>, follow: bool) -> Result<Resolved, Errno> {
+    resolve_from_as(t, root, full, follow, None)
+}
+
+/// [`resolve_from`], checking search permission on the way when `search`
+/// is given (see [`Search::from_dir`] for where its checks start).
+pub fn resolve_from_as(
+    t: &MountTable,
+    root: &[u8],
+    mut full: Vec<u8>,
+    follow: bool,
+    mut search: Option<&mut Search<'_>>,
+) -> Result<Resolved, Errno> {
+    let root_comps = split(root);
     let mut links = 0;
     loop {
         let must_be_dir = full.len() > 1 && full.ends_with(b"/");
@@ -224,7 +337,7 @@ pub fn resolve_as(
         let fast = if search.is_none() { walk_fast(t, parent)? } else { None };
         let walked = match fast {
             Some(w) => w,
-            None => walk_slow(t, parent, &mut links, search.as_deref_mut())?,
+            None => walk_slow(t, &root_comps, parent, &mut links, search.as_deref_mut())?,
         };
         if let (Some(s), Walk::Dir(_, dir, _)) = (search.as_deref_mut(), &walked) {
             if *name != b"." {
@@ -274,11 +387,13 @@ pub fn resolve_as(
                     return Err(Errno::ENOENT);
                 }
                 if let Some(s) = search.as_deref_mut() {
-                    // A relative target starts in the link's directory,
-                    // already searched.
-                    s.trusted = if target[0] == b'/' { 0 } else { components(&parent_path).count() };
+                    // The target starts in the link's directory, already
+                    // searched, or (absolute) at the root, whose
+                    // ancestors are never checked.
+                    let start = if target[0] == b'/' { root } else { &parent_path[..] };
+                    s.trusted = components(start).count();
                 }
-                full = if target[0] == b'/' { target } else { join_base(&parent_path, &target) };
+                full = if target[0] == b'/' { join_root(root, &target) } else { join_base(&parent_path, &target) };
                 if must_be_dir {
                     full.push(b'/');
                 }
@@ -320,10 +435,13 @@ fn walk_fast(t: &MountTable, parent: &[&[u8]]) -> Result<Option<Walk>, Errno> {
 }
 
 /// Walks directory components one by one, following symlinks and mount
-/// points in the guest's namespace. Returns the directory reached, or
-/// where the walk entered a kernel-made filesystem.
+/// points in the guest's namespace, within the root directory `root`,
+/// checking search permission on the way when `search` is given. Returns
+/// the directory reached, or where the walk entered a kernel-made
+/// filesystem.
 fn walk_slow(
     t: &MountTable,
+    root: &[&[u8]],
     comps: &[&[u8]],
     links: &mut u32,
     mut search: Option<&mut Search<'_>>,
@@ -340,7 +458,7 @@ fn walk_slow(
                 s.check(t, &stack, None)?;
                 s.dir = None;
             }
-            stack.pop();
+            dotdot(&mut stack, root);
             continue;
         }
         // A mount point is the root of the mounted filesystem, a
@@ -383,7 +501,7 @@ fn walk_slow(
                     return Err(Errno::ENOENT);
                 }
                 if target[0] == b'/' {
-                    stack.clear();
+                    stack = root.iter().map(|c| c.to_vec()).collect();
                 }
                 if let Some(s) = search.as_deref_mut() {
                     s.trusted = 0;
@@ -437,14 +555,18 @@ mod tests {
     }
 
     fn lookup(t: &MountTable, base: &[u8], path: &[u8], follow: bool) -> Result<Lookup, Errno> {
-        match resolve(t, base, path, follow)? {
+        lookup_in(t, b"/", base, path, follow)
+    }
+
+    fn lookup_in(t: &MountTable, root: &[u8], base: &[u8], path: &[u8], follow: bool) -> Result<Lookup, Errno> {
+        match resolve(t, root, base, path, follow)? {
             Resolved::Found(l) => Ok(l),
             Resolved::Synthetic(fstype, at) => panic!("{fstype:?} at {}", String::from_utf8_lossy(&at)),
         }
     }
 
     fn synthetic(t: &MountTable, path: &[u8]) -> (FsType, String) {
-        match resolve(t, b"/", path, true) {
+        match resolve(t, b"/", b"/", path, true) {
             Ok(Resolved::Synthetic(fstype, at)) => (fstype, String::from_utf8(at).unwrap()),
             Ok(Resolved::Found(l)) => panic!("found {}", String::from_utf8_lossy(&l.path)),
             Err(e) => panic!("{e:?}"),
@@ -473,6 +595,92 @@ mod tests {
         assert_eq!(l.path, b"/");
         assert_eq!(lookup(&t, b"/", b"/a/b/f/", true).err(), Some(Errno::ENOTDIR));
         assert_eq!(lookup(&t, b"/", b"/a/b/f/x", true).err(), Some(Errno::ENOTDIR));
+    }
+
+    #[test]
+    fn a_root_directory_confines_absolute_paths_symlinks_and_dotdot() {
+        let (_t, top) = tree("chroot");
+        let root = top.join("root");
+        symlink("/b", root.join("a/absb")).unwrap();
+        symlink("/absb/f", root.join("a/b/to-f")).unwrap();
+        let t = MountTable::new(HostFs::open(&root).unwrap());
+        let jail = b"/a";
+        // Absolute paths start at the root; `..` at the root stays there.
+        let l = lookup_in(&t, jail, jail, b"/b/f", true).unwrap();
+        assert_eq!((l.path.as_slice(), read(&l).as_str()), (&b"/a/b/f"[..], "guest file"));
+        for p in [&b"/../../b/f"[..], b"/b/../../b/f", b"../b/f", b"/up/b/f", b"/absb/f", b"/b/to-f"] {
+            let l = lookup_in(&t, jail, jail, p, true).unwrap();
+            assert_eq!(l.path, b"/a/b/f", "{}", String::from_utf8_lossy(p));
+        }
+        assert_eq!(lookup_in(&t, jail, jail, b"/..", true).unwrap().path, b"/a");
+        assert_eq!(lookup_in(&t, jail, b"/a/b", b"../../..", true).unwrap().path, b"/a");
+        // Without the root, /absb means /b, which does not exist.
+        assert_eq!(lookup(&t, b"/", b"/a/absb/f", true).err(), Some(Errno::ENOENT));
+        // A cwd outside the root is walked as it is, `..` up to `/`.
+        let l = lookup_in(&t, jail, b"/", b"a/b/f", true).unwrap();
+        assert_eq!(l.path, b"/a/b/f");
+        assert_eq!(lookup_in(&t, b"/a/b", b"/a", b"../../a/b/f", true).unwrap().path, b"/a/b/f");
+        // Coming back into the root, `..` stops there again.
+        assert_eq!(lookup_in(&t, b"/a/b", b"/a", b"../a/b/../f", true).unwrap().path, b"/a/b/f");
+        assert_eq!(lookup_in(&t, jail, b"/", b"..", true).unwrap().path, b"/");
+        // ... but an absolute symlink met there leads into the root.
+        let l = lookup_in(&t, b"/a/b", b"/", b"a/absb", true).unwrap();
+        assert_eq!((l.path.as_slice(), l.stat.is_none()), (&b"/a/b/b"[..], true));
+        assert_eq!(lookup_in(&t, jail, b"/", b"a/absb/f", true).unwrap().path, b"/a/b/f");
+    }
+
+    #[test]
+    fn search_permission_is_checked_below_the_root_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_t, top) = tree("search");
+        let root = top.join("root");
+        symlink("/b", root.join("a/absb")).unwrap();
+        let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        // The namespace's `/` and the jail's b are closed to others.
+        mode(&root, 0o700);
+        mode(&root.join("a"), 0o711);
+        mode(&root.join("a/b"), 0o700);
+        let t = MountTable::new(HostFs::open(&root).unwrap());
+        // SAFETY: getuid has no preconditions.
+        let other = Who { uid: unsafe { libc::getuid() } + 1, gid: 4242, groups: Vec::new(), caps: 0 };
+        let walk = |root: &[u8], base: &[u8], path: &[u8]| {
+            let mut s = Search::new(&other, root, base, path);
+            match resolve_as(&t, root, base, path, true, Some(&mut s)) {
+                Ok(Resolved::Found(l)) => Ok(l.path),
+                Ok(Resolved::Synthetic(..)) => panic!("synthetic"),
+                Err(e) => Err(e),
+            }
+        };
+        let jail = b"/a";
+        for p in [&b"/b/f"[..], b"/absb/f", b"/../b/f", b"b/f"] {
+            assert_eq!(walk(jail, jail, p), Err(Errno::EACCES), "{}", String::from_utf8_lossy(p));
+        }
+        mode(&root.join("a/b"), 0o711);
+        // Above the root (and above a cwd) nothing is checked...
+        for p in [&b"/b/f"[..], b"/absb/f", b"/../b/f", b"b/f"] {
+            assert_eq!(walk(jail, jail, p).as_deref(), Ok(&b"/a/b/f"[..]), "{}", String::from_utf8_lossy(p));
+        }
+        assert_eq!(walk(b"/", b"/a/b", b"f").as_deref(), Ok(&b"/a/b/f"[..]));
+        // ... but without the root, `/` is walked and refuses.
+        assert_eq!(walk(b"/", b"/", b"/a/b/f"), Err(Errno::EACCES));
+        assert_eq!(walk(b"/", b"/a", b"../a/b/f"), Err(Errno::EACCES));
+        mode(&root, 0o755);
+    }
+
+    #[test]
+    fn paths_are_shown_from_the_root() {
+        assert_eq!(join_root(b"/", b"/x"), b"/x");
+        assert_eq!(join_root(b"/a/b", b"/x/y"), b"/a/b/x/y");
+        assert_eq!(join_root(b"/a/b", b"//"), b"/a/b");
+        assert_eq!(under_root(b"/a", b"/a/b").as_deref(), Some(&b"/b"[..]));
+        assert_eq!(under_root(b"/a", b"/a").as_deref(), Some(&b"/"[..]));
+        assert_eq!(under_root(b"/a", b"/ab"), None);
+        assert_eq!(under_root(b"/a", b"/"), None);
+        assert_eq!(view(b"/a", b"/a/f (deleted)"), b"/f (deleted)");
+        assert_eq!(view(b"/a", b"/b/f"), b"/b/f");
+        assert_eq!(view(b"/a", b"pipe:[3]"), b"pipe:[3]");
+        assert_eq!(normalize_in(b"/a", b"/a/../../x/.."), b"/a");
+        assert_eq!(normalize_in(b"/", b"/a/../../x"), b"/x");
     }
 
     /// The root of `top/root` with devfs, procfs and tmpfs at `top/tmp`

@@ -5,12 +5,14 @@
 //!
 //! umvm does every guest file operation on the host as itself (host root
 //! in the usual setup), so the host's own checks say nothing about the
-//! guest's users: the kernel asks these pure functions first. Credentials
-//! have no capability sets yet: a checking uid of 0 holds CAP_DAC_OVERRIDE,
-//! CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID and CAP_CHOWN, as guest root
-//! does in a fresh user namespace.
+//! guest's users: the kernel asks these pure functions first. The
+//! overrides are the caller's effective capabilities (task/caps.rs):
+//! CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID and
+//! CAP_CHOWN, which guest root holds and which follow the filesystem uid
+//! as on Linux (dropped when it leaves 0).
 
 use crate::errno::Errno;
+use crate::task::caps::{bit, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID};
 
 /// Execute (search, for a directory) permission: Linux's MAY_EXEC.
 pub const MAY_EXEC: u32 = 1;
@@ -28,9 +30,14 @@ const S_ISVTX: u32 = libc::S_ISVTX;
 const S_IXGRP: u32 = libc::S_IXGRP;
 const S_IXUGO: u32 = 0o111;
 
+/// The capabilities these checks consult (`caps::bit` masks).
+pub const DAC_CAPS: u64 =
+    bit(CAP_CHOWN) | bit(CAP_DAC_OVERRIDE) | bit(CAP_DAC_READ_SEARCH) | bit(CAP_FOWNER) | bit(CAP_FSETID);
+
 /// Who asks: the ids a check is made with (the filesystem ids, or the
-/// real ones for access(2)) and the supplementary groups.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// real ones for access(2)), the supplementary groups and the effective
+/// capabilities.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Who {
     /// The user id checked against owners.
     pub uid: u32,
@@ -38,12 +45,27 @@ pub struct Who {
     pub gid: u32,
     /// Supplementary groups.
     pub groups: Vec<u32>,
+    /// The effective capability set (`caps::bit` masks; only
+    /// [`DAC_CAPS`] matter here).
+    pub caps: u64,
 }
 
 impl Who {
-    /// Holds the capabilities that override file permissions (uid 0).
-    pub fn privileged(&self) -> bool {
-        self.uid == 0
+    /// Root with every override, as the host kernel treats umvm (host
+    /// root) itself.
+    pub fn root(gid: u32) -> Who {
+        Who { uid: 0, gid, groups: Vec::new(), caps: DAC_CAPS }
+    }
+
+    /// Whether capability `cap` (`caps::CAP_*`) is effective: Linux's
+    /// capable_wrt_inode_uidgid (every id is mapped here).
+    pub fn capable(&self, cap: u32) -> bool {
+        self.caps & bit(cap) != 0
+    }
+
+    /// Whether every override is effective: no check can refuse.
+    pub fn overrides_all(&self) -> bool {
+        self.caps & DAC_CAPS == DAC_CAPS
     }
 
     /// Linux's in_group_p: `gid` is the primary group or a supplementary one.
@@ -53,7 +75,12 @@ impl Who {
 
     /// Linux's inode_owner_or_capable: the owner, or CAP_FOWNER.
     pub fn owns(&self, a: &Attr) -> bool {
-        self.uid == a.uid || self.privileged()
+        self.uid == a.uid || self.capable(CAP_FOWNER)
+    }
+
+    /// Linux's in_group_or_capable: in `gid`, or CAP_FSETID.
+    fn in_group_or_fsetid(&self, gid: u32) -> bool {
+        self.in_group(gid) || self.capable(CAP_FSETID)
     }
 }
 
@@ -88,10 +115,11 @@ impl Attr {
 /// bits)? The owner class is chosen by uid, then the group class by the
 /// primary and supplementary groups, else the other class; a class that
 /// refuses is final (an owner without a bit the group has is refused).
-/// Then the capabilities: a directory may always be read and searched
-/// (CAP_DAC_READ_SEARCH) and written (CAP_DAC_OVERRIDE); another file may
-/// be read and written, and executed when some execute bit is set.
-/// EACCES otherwise.
+/// Then the capabilities: a directory may be read and searched with
+/// CAP_DAC_READ_SEARCH, and written too with CAP_DAC_OVERRIDE; another
+/// file may be read with CAP_DAC_READ_SEARCH, and with CAP_DAC_OVERRIDE
+/// read and written, and executed when some execute bit is set. EACCES
+/// otherwise.
 pub fn permission(a: &Attr, who: &Who, mask: u32) -> Result<(), Errno> {
     let mask = mask & (MAY_READ | MAY_WRITE | MAY_EXEC);
     let class = if who.uid == a.uid {
@@ -104,7 +132,16 @@ pub fn permission(a: &Attr, who: &Who, mask: u32) -> Result<(), Errno> {
     if class & mask & 7 == mask {
         return Ok(());
     }
-    if who.privileged() && (a.is_dir() || mask & MAY_EXEC == 0 || a.mode & S_IXUGO != 0) {
+    if a.is_dir() {
+        if mask & MAY_WRITE == 0 && who.capable(CAP_DAC_READ_SEARCH) {
+            return Ok(());
+        }
+        return if who.capable(CAP_DAC_OVERRIDE) { Ok(()) } else { Err(Errno::EACCES) };
+    }
+    if mask == MAY_READ && who.capable(CAP_DAC_READ_SEARCH) {
+        return Ok(());
+    }
+    if (mask & MAY_EXEC == 0 || a.mode & S_IXUGO != 0) && who.capable(CAP_DAC_OVERRIDE) {
         return Ok(());
     }
     Err(Errno::EACCES)
@@ -120,7 +157,7 @@ pub fn may_create(dir: &Attr, who: &Who) -> Result<(), Errno> {
 /// Linux's check_sticky: in a sticky directory only the file's owner, the
 /// directory's owner or CAP_FOWNER may remove or rename a name.
 pub fn sticky_forbids(dir: &Attr, victim: &Attr, who: &Who) -> bool {
-    dir.mode & S_ISVTX != 0 && who.uid != victim.uid && who.uid != dir.uid && !who.privileged()
+    dir.mode & S_ISVTX != 0 && who.uid != victim.uid && who.uid != dir.uid && !who.capable(CAP_FOWNER)
 }
 
 /// Linux's may_delete (for unlink, rmdir and both ends of rename): write
@@ -177,7 +214,7 @@ pub fn chmod(a: &Attr, who: &Who, mode: u32) -> Result<u32, Errno> {
         return Err(Errno::EPERM);
     }
     let mut mode = mode & 0o7777;
-    if !who.in_group(a.gid) && !who.privileged() {
+    if !who.in_group_or_fsetid(a.gid) {
         mode &= !S_ISGID;
     }
     Ok(mode)
@@ -188,7 +225,7 @@ pub fn chmod(a: &Attr, who: &Who, mode: u32) -> Result<u32, Errno> {
 /// to itself); the owner may change the group to one of its own groups.
 /// EPERM otherwise.
 pub fn chown(a: &Attr, who: &Who, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
-    if who.privileged() {
+    if who.capable(CAP_CHOWN) {
         return Ok(());
     }
     if uid.is_some_and(|u| !(who.uid == a.uid && u == a.uid)) {
@@ -208,7 +245,7 @@ pub fn mode_after_chown(a: &Attr, who: &Who) -> u32 {
     let mut mode = a.mode;
     if !a.is_dir() {
         mode &= !S_ISUID;
-        if mode & S_ISGID != 0 && (mode & S_IXGRP != 0 || !(who.in_group(a.gid) || who.privileged())) {
+        if mode & S_ISGID != 0 && (mode & S_IXGRP != 0 || !who.in_group_or_fsetid(a.gid)) {
             mode &= !S_ISGID;
         }
     }
@@ -250,7 +287,7 @@ pub fn new_inode(dir: &Attr, who: &Who, mode: u32) -> (u32, u32, u32) {
     }
     if mode & S_IFMT == S_IFDIR {
         mode |= S_ISGID;
-    } else if mode & (S_ISGID | S_IXGRP) == S_ISGID | S_IXGRP && !who.in_group(dir.gid) && !who.privileged() {
+    } else if mode & (S_ISGID | S_IXGRP) == S_ISGID | S_IXGRP && !who.in_group_or_fsetid(dir.gid) {
         mode &= !S_ISGID;
     }
     (who.uid, dir.gid, mode)
@@ -292,8 +329,10 @@ mod tests {
         Attr { mode: S_IFDIR | mode, uid, gid }
     }
 
+    /// Uid 0 with every override, anyone else with none.
     fn who(uid: u32, gid: u32, groups: &[u32]) -> Who {
-        Who { uid, gid, groups: groups.to_vec() }
+        let caps = if uid == 0 { DAC_CAPS } else { 0 };
+        Who { uid, gid, groups: groups.to_vec(), caps }
     }
 
     const ACC: Result<(), Errno> = Err(Errno::EACCES);
@@ -333,6 +372,37 @@ mod tests {
         assert_eq!(permission(&file(0o000, 0, 0), &root, MAY_WRITE), Ok(()));
         // Root's gid alone gives nothing.
         assert_eq!(permission(&file(0o600, 0, 0), &who(5, 0, &[]), MAY_READ), ACC);
+    }
+
+    #[test]
+    fn capabilities_not_uid_0_override() {
+        let with = |caps: u64| Who { caps, ..who(1000, 1000, &[]) };
+        let f = file(0o000, 1, 1);
+        let d = dir(0o000, 1, 1);
+        // Root without capabilities is an ordinary user (of uid 0).
+        let bare_root = Who { caps: 0, ..who(0, 0, &[]) };
+        assert_eq!(permission(&f, &bare_root, MAY_READ), ACC);
+        assert_eq!(permission(&file(0o400, 0, 0), &bare_root, MAY_READ), Ok(()));
+        // CAP_DAC_READ_SEARCH: read files, read and search directories.
+        let rs = with(bit(CAP_DAC_READ_SEARCH));
+        assert_eq!(permission(&f, &rs, MAY_READ), Ok(()));
+        assert_eq!(permission(&f, &rs, MAY_READ | MAY_WRITE), ACC);
+        assert_eq!(permission(&d, &rs, MAY_READ | MAY_EXEC), Ok(()));
+        assert_eq!(permission(&d, &rs, MAY_WRITE | MAY_EXEC), ACC);
+        // CAP_DAC_OVERRIDE: all but exec without any x bit.
+        let ov = with(bit(CAP_DAC_OVERRIDE));
+        assert_eq!(permission(&f, &ov, MAY_READ | MAY_WRITE), Ok(()));
+        assert_eq!(permission(&f, &ov, MAY_EXEC), ACC);
+        assert_eq!(permission(&d, &ov, MAY_WRITE | MAY_EXEC), Ok(()));
+        // CAP_FOWNER, CAP_CHOWN and CAP_FSETID, each alone.
+        let fowner = with(bit(CAP_FOWNER));
+        assert_eq!(chmod(&f, &fowner, 0o2755), Ok(0o755));
+        assert_eq!(chmod(&f, &with(bit(CAP_FOWNER) | bit(CAP_FSETID)), 0o2755), Ok(0o2755));
+        assert_eq!(may_delete(&dir(0o1777, 1, 1), &f, &fowner), Ok(()));
+        assert_eq!(chown(&f, &fowner, Some(5), None), PERM);
+        assert_eq!(chown(&f, &with(bit(CAP_CHOWN)), Some(5), Some(6)), Ok(()));
+        assert!(!with(DAC_CAPS & !bit(CAP_FSETID)).overrides_all());
+        assert!(Who::root(0).overrides_all());
     }
 
     #[test]

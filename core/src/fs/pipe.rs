@@ -41,6 +41,13 @@ pub struct PipeInner {
     pub rgen: u64,
 }
 
+impl PipeInner {
+    /// Free space in the buffer.
+    pub fn room(&self) -> usize {
+        PIPE_SIZE.saturating_sub(self.buf.len())
+    }
+}
+
 impl Pipe {
     /// A new pipe with one read end and one write end.
     pub fn pair(k: &Kernel) -> (PipeEnd, PipeEnd) {

@@ -221,7 +221,7 @@ impl TracerLoop {
 
     fn start_init(&mut self, spec: InitSpec) -> Result<(), InitError> {
         // Check the program before creating any process for it.
-        let resolved = exec::resolve(&self.k, b"/", &spec.path, spec.argv.clone(), None)?;
+        let resolved = exec::resolve(&self.k, exec::Place::TOP, &spec.path, spec.argv.clone(), None)?;
         let stub_fd = stub_fd()?;
         let pid = spawn::spawn(&SpawnSpec {
             stub_fd,
@@ -285,7 +285,7 @@ impl TracerLoop {
             vtid: vpid,
             process: process.clone(),
             files: Shared::new(files),
-            fs: Shared::new(FsContext { cwd: b"/".to_vec(), umask: 0o022 }),
+            fs: Shared::new(FsContext::new()),
             mm: Shared::new(MmContext::default()),
             comm: [0; 16],
             vfork_child: None,

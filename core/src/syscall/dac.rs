@@ -2,9 +2,11 @@
 //! decisions of fs/perm.rs applied with the caller's virtual credentials,
 //! and the ownership of the files a guest creates.
 //!
-//! Guest root (fsuid 0) holds every override (no check is made, and the
-//! path walk keeps its fast path). Other callers are checked as Linux
-//! checks them; see fs/perm.rs.
+//! A caller whose effective capabilities hold every override (guest root,
+//! with fsuid 0) is not checked, and the path walk keeps its fast path.
+//! Other callers are checked as Linux checks them, their effective
+//! capabilities included; see fs/perm.rs. (The filesystem capabilities
+//! leave the effective set when the fsuid leaves 0: task/caps.rs.)
 //!
 //! New files belong to the creator's fsuid and fsgid (or the setgid
 //! parent's group): umvm creates them on the host as itself, then chowns
@@ -20,21 +22,26 @@ use crate::fs::hostfs;
 use crate::fs::path::Lookup;
 use crate::fs::perm::{self, Attr, Who};
 
-/// The caller's filesystem ids and groups, the ids file checks use; None
-/// for fsuid 0, which holds every override.
+/// The caller's filesystem ids, groups and effective capabilities, what
+/// file checks use; None when those capabilities override every check.
 pub fn fs_who(ctx: &Ctx<'_>) -> Option<Who> {
     let st = ctx.task.process.state();
     let c = st.creds;
-    (c.fsuid != 0).then(|| Who { uid: c.fsuid, gid: c.fsgid, groups: st.groups.clone() })
+    let w = Who { uid: c.fsuid, gid: c.fsgid, groups: st.groups.clone(), caps: c.caps.effective };
+    (!w.overrides_all()).then_some(w)
 }
 
 /// The ids access(2) checks with: the real ones, or with `AT_EACCESS` the
-/// effective ones (Linux's do_faccessat); None for uid 0.
+/// effective ones; with Linux's do_faccessat, the capabilities are the
+/// permitted set for a real uid 0 and none for anyone else. None when
+/// they override every check.
 pub fn access_who(ctx: &Ctx<'_>, eaccess: bool) -> Option<Who> {
     let st = ctx.task.process.state();
     let c = st.creds;
     let (uid, gid) = if eaccess { (c.euid, c.egid) } else { (c.uid, c.gid) };
-    (uid != 0).then(|| Who { uid, gid, groups: st.groups.clone() })
+    let caps = if c.uid == 0 { c.caps.permitted } else { 0 };
+    let w = Who { uid, gid, groups: st.groups.clone(), caps };
+    (!w.overrides_all()).then_some(w)
 }
 
 /// umvm's host uid and gid, when it is host root and can give files away.
@@ -50,7 +57,8 @@ fn creator(ctx: &Ctx<'_>) -> Option<Who> {
     let (huid, hgid) = host_ids()?;
     let st = ctx.task.process.state();
     let c = st.creds;
-    ((c.fsuid, c.fsgid) != (huid, hgid)).then(|| Who { uid: c.fsuid, gid: c.fsgid, groups: st.groups.clone() })
+    let w = Who { uid: c.fsuid, gid: c.fsgid, groups: st.groups.clone(), caps: c.caps.effective };
+    ((c.fsuid, c.fsgid) != (huid, hgid)).then_some(w)
 }
 
 /// Linux's may_create for the final name of `l`: EEXIST when the name is
@@ -83,7 +91,7 @@ pub fn own_new(ctx: &Ctx<'_>, l: &Lookup, fd: Option<BorrowedFd<'_>>, mode: u32)
     let (uid, gid, want) = perm::new_inode(&dir, &w, mode);
     // What the host made: umvm's ids, or the setgid directory's group.
     let Some((huid, hgid)) = host_ids() else { return };
-    let (_, host_gid, host_mode) = perm::new_inode(&dir, &Who { uid: huid, gid: hgid, groups: Vec::new() }, mode);
+    let (_, host_gid, host_mode) = perm::new_inode(&dir, &Who { uid: huid, ..Who::root(hgid) }, mode);
     let name = l.name.as_ptr();
     let (dfd, nofollow) = (l.dir.as_raw_fd(), libc::AT_SYMLINK_NOFOLLOW);
     if (uid, gid) != (huid, host_gid) {

@@ -33,12 +33,16 @@ pub fn execveat(ctx: &mut Ctx<'_>) -> SysResult {
 fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResult {
     let (path_ptr, argv_ptr, envp_ptr) = (ctx.args[first], ctx.args[first + 1], ctx.args[first + 2]);
     let mut path = if path_ptr == 0 { return Err(Errno::EFAULT) } else { ctx.path(first)? };
+    let mut by_fd = None;
     if path.is_empty() {
         if flags & libc::AT_EMPTY_PATH == 0 {
             return Err(Errno::ENOENT);
         }
-        // fexecve: the path the fd was opened as.
-        path = ctx.task.files.lock().get(dirfd)?.path.clone();
+        // fexecve: the file the fd was opened as (its path, as the caller
+        // sees it, for AT_EXECFN).
+        let f = ctx.task.files.lock().get(dirfd)?;
+        path = ctx.view(&f.path);
+        by_fd = Some(f);
     }
     let argv = ctx.mem.read_cstr_array(argv_ptr, MAX_ARGS_TOTAL)?;
     let envp = ctx.mem.read_cstr_array(envp_ptr, MAX_ARGS_TOTAL)?;
@@ -47,14 +51,23 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
         return Err(Errno::E2BIG);
     }
     // /proc/self/exe and friends lead into the root filesystem.
-    let target = match ctx.special(dirfd, &path, true)? {
+    let found = match by_fd {
+        Some(f) => super::Special::File(f),
+        None => ctx.special(dirfd, &path, true)?,
+    };
+    let target = match found {
         super::Special::Host(l) => l.path,
         // A host file reached through /proc/PID/fd: by its path.
         super::Special::File(f) if matches!(f.kind, crate::fs::file::FileKind::Host { .. }) => f.path.clone(),
         super::Special::Dev(_) | super::Special::Proc(..) | super::Special::File(_) => return Err(Errno::EACCES),
     };
+    let (root, cwd) = {
+        let fs = ctx.task.fs.lock();
+        (fs.root.clone(), fs.cwd.clone())
+    };
+    let at = exec::Place { root: &root, cwd: &cwd };
     let who = super::dac::fs_who(ctx);
-    let mut resolved = exec::resolve(ctx.k, b"/", &target, argv, who.as_ref()).map_err(|e| e.errno())?;
+    let mut resolved = exec::resolve(ctx.k, at, &target, argv, who.as_ref()).map_err(|e| e.errno())?;
     resolved.execfn = path.clone();
 
     // The point of no return: a fresh address space.
@@ -89,6 +102,7 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
     let ppid = {
         let mut st = ctx.task.process.state();
         st.did_exec = true;
+        super::creds::on_exec(&mut st.creds);
         // POSIX timers do not survive execve (ITIMER_REAL does).
         st.posix_timers.clear(ctx.k);
         st.vfork_done = true;

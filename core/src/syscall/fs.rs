@@ -18,7 +18,7 @@ use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::hostfs::{self, cstr};
 use crate::fs::mount::{FsType, MountRef, PROC_SUPER_MAGIC, TMPFS_MAGIC};
-use crate::fs::path::Lookup;
+use crate::fs::path::{self, Lookup};
 use crate::fs::perm::{self, Attr};
 use crate::fs::procfs::{self, ProcNode};
 use crate::mm::mem::CHUNK;
@@ -785,6 +785,8 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
     let l = match ctx.special(dirfd, &p, false)? {
         Special::Host(l) => l,
         Special::Proc(ProcNode::Link(target) | ProcNode::Fd(target, _), _) => {
+            // A namespace path, shown from the caller's root.
+            let target = ctx.view(&target);
             let n = target.len().min(size as usize);
             ctx.mem.write(buf, &target[..n])?;
             return Ok(n as i64);
@@ -859,9 +861,16 @@ pub fn faccessat2(ctx: &mut Ctx<'_>) -> SysResult {
     do_access(ctx, ctx.int(0), 1, ctx.int(2), ctx.int(3))
 }
 
-/// `getcwd(buf, size)`: returns the length including the NUL.
+/// `getcwd(buf, size)`: the cwd as seen from the caller's root; returns
+/// the length including the NUL, ERANGE when `size` is too small. A cwd
+/// outside the root (chroot(2) does not move the cwd) is shown as
+/// "(unreachable)" and its path from the namespace's `/`, as Linux does.
 pub fn getcwd(ctx: &mut Ctx<'_>) -> SysResult {
-    let mut cwd = ctx.cwd();
+    let (root, cwd) = {
+        let fs = ctx.task.fs.lock();
+        (fs.root.clone(), fs.cwd.clone())
+    };
+    let mut cwd = path::under_root(&root, &cwd).unwrap_or_else(|| [&b"(unreachable)"[..], &cwd].concat());
     cwd.push(0);
     if (ctx.args[1] as usize) < cwd.len() {
         return Err(Errno::ERANGE);
@@ -870,23 +879,14 @@ pub fn getcwd(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(cwd.len() as i64)
 }
 
-/// `chdir(path)`.
-pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
-    let p = ctx.path(0)?;
-    let l = match ctx.special(AT_FDCWD, &p, true)? {
-        Special::Dev(DevPath::Dir) => {
-            ctx.task.fs.lock().cwd = b"/dev".to_vec();
-            return Ok(0);
-        }
-        Special::Proc(ProcNode::Dir(_), abs) => {
-            ctx.task.fs.lock().cwd = abs;
-            return Ok(0);
-        }
+/// The directory `path` names, for chdir and chroot: its canonical
+/// namespace path and its stat (ENOENT, ENOTDIR as the lookup finds).
+pub(super) fn directory(ctx: &Ctx<'_>, path: &[u8]) -> Result<(Vec<u8>, libc::stat), Errno> {
+    let l = match ctx.special(AT_FDCWD, path, true)? {
+        Special::Dev(DevPath::Dir) => return Ok((b"/dev".to_vec(), devfs::dir_stat(0))),
+        Special::Proc(node @ ProcNode::Dir(_), abs) => return Ok((abs, procfs::node_stat(&node))),
         Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
-        Special::File(f) if f.is_dir() => {
-            ctx.task.fs.lock().cwd = f.path.clone();
-            return Ok(0);
-        }
+        Special::File(f) if f.is_dir() => return Ok((f.path.clone(), f.stat()?)),
         Special::Dev(_) | Special::Proc(..) | Special::File(_) => return Err(Errno::ENOTDIR),
         Special::Host(l) => l,
     };
@@ -894,10 +894,17 @@ pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
     if hostfs::file_type(&st) != libc::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }
+    Ok((l.path, st))
+}
+
+/// `chdir(path)`: search permission on the directory is needed too.
+pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
+    let p = ctx.path(0)?;
+    let (dir, st) = directory(ctx, &p)?;
     if let Some(w) = dac::fs_who(ctx) {
         perm::permission(&Attr::from(&st), &w, perm::MAY_EXEC)?;
     }
-    ctx.task.fs.lock().cwd = l.path;
+    ctx.task.fs.lock().cwd = dir;
     Ok(0)
 }
 
@@ -1155,7 +1162,7 @@ fn may_chown(st: &libc::stat, w: &perm::Who, uid: u32, gid: u32) -> Result<Optio
     let a = Attr::from(st);
     let id = |v: u32| (v != u32::MAX).then_some(v);
     perm::chown(&a, w, id(uid), id(gid))?;
-    let root = perm::Who::default();
+    let root = perm::Who::root(0);
     let (mine, host) = (perm::mode_after_chown(&a, w), perm::mode_after_chown(&a, &root));
     Ok((mine != host && hostfs::file_type(st) != libc::S_IFLNK).then_some(mine & 0o7777))
 }

@@ -19,11 +19,12 @@ use crate::signal::{send, SigInfoFix};
 use std::sync::atomic::Ordering;
 
 /// Linux's MAX_RW_COUNT: the most one read or write transfers.
-const MAX_RW: usize = 0x7fff_f000;
+pub(super) const MAX_RW: usize = 0x7fff_f000;
 /// Linux's UIO_MAXIOV.
 const IOV_MAX: usize = 1024;
 
-fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Errno> {
+/// Reads a host-backed or procfs file (at `off`, or its position).
+pub(super) fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Errno> {
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::read(s, buf),
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
@@ -59,7 +60,9 @@ fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Er
     }
 }
 
-fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errno> {
+/// Writes a host-backed file or the console stream (at `off`, or its
+/// position).
+pub(super) fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errno> {
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::write(s, data),
         (FileKind::Console(_) | FileKind::Pipe(_), _) => Err(Errno::ESPIPE),
@@ -107,9 +110,11 @@ fn writable(ctx: &Ctx<'_>, i: usize) -> Result<std::sync::Arc<OpenFile>, Errno> 
 }
 
 /// Guest buffers of one vector call: (address, length) pairs.
-type Segments = Vec<(u64, usize)>;
+pub(super) type Segments = Vec<(u64, usize)>;
 
-fn read_iov(ctx: &Ctx<'_>, addr: u64, cnt: u64) -> Result<Segments, Errno> {
+/// Reads a guest iovec array of `cnt` entries (EINVAL past IOV_MAX or for
+/// a length past isize::MAX; the total is clamped to MAX_RW as Linux does).
+pub(super) fn read_iov(ctx: &Ctx<'_>, addr: u64, cnt: u64) -> Result<Segments, Errno> {
     let cnt = usize::try_from(cnt).ok().filter(|&c| c <= IOV_MAX).ok_or(Errno::EINVAL)?;
     let mut segs = Vec::with_capacity(cnt);
     let mut total = 0usize;
@@ -397,7 +402,8 @@ fn pipe_read(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usize
     Ok(data.len() as i64)
 }
 
-fn scatter(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut data: &[u8]) -> Result<(), Errno> {
+/// Writes `data` across the guest segments, in order.
+pub(super) fn scatter(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut data: &[u8]) -> Result<(), Errno> {
     for &(addr, len) in segs {
         if data.is_empty() {
             break;
@@ -410,7 +416,7 @@ fn scatter(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut data: &[u8]) -> Result<(), 
 }
 
 /// Reads `len` bytes of the guest's segments starting `skip` bytes in.
-fn gather(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut skip: usize, mut len: usize) -> Result<Vec<u8>, Errno> {
+pub(super) fn gather(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut skip: usize, mut len: usize) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::with_capacity(len);
     for &(addr, seg_len) in segs {
         if len == 0 {
@@ -430,6 +436,13 @@ fn gather(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut skip: usize, mut len: usize)
     Ok(out)
 }
 
+/// Sends SIGPIPE to the calling thread: a write to a pipe with no reader
+/// left (Linux's `send_sig(SIGPIPE, current, 0)`).
+pub(super) fn raise_sigpipe(ctx: &Ctx<'_>) {
+    let fix = SigInfoFix { code: libc::SI_USER, pid: ctx.task.vpid(), uid: 0, status: 0, value: None, timer: None };
+    let _ = send::to_thread(ctx.k, ctx.task.vtid, libc::SIGPIPE, fix);
+}
+
 /// Writes to a pipe: all of a write of up to PIPE_BUF bytes at once or
 /// none; longer writes in pieces as room appears, the progress kept
 /// across the syscall's re-runs.
@@ -445,18 +458,10 @@ fn pipe_write(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usiz
             let mut p = end.pipe.lock();
             if p.readers == 0 {
                 drop(p);
-                let fix = SigInfoFix {
-                    code: libc::SI_USER,
-                    pid: ctx.task.vpid(),
-                    uid: 0,
-                    status: 0,
-                    value: None,
-                    timer: None,
-                };
-                let _ = send::to_thread(ctx.k, ctx.task.vtid, libc::SIGPIPE, fix);
+                raise_sigpipe(ctx);
                 return if done > 0 { Ok(done as i64) } else { Err(Errno::EPIPE) };
             }
-            let room = PIPE_SIZE - p.buf.len();
+            let room = p.room();
             let fits = if remaining <= PIPE_BUF { room >= remaining } else { room > 0 };
             if !fits {
                 if f.nonblocking() {

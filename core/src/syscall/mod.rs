@@ -24,8 +24,10 @@ pub mod pipe;
 pub mod poll;
 pub mod posix_timer;
 pub mod proc;
+pub mod root;
 pub mod signal;
 pub mod socket;
+pub mod splice;
 pub mod strace;
 pub mod time;
 pub mod timerfd;
@@ -125,9 +127,19 @@ impl<'a> Ctx<'a> {
         Errno::BLOCK
     }
 
-    /// The caller's working directory.
+    /// The caller's working directory (a namespace path).
     pub fn cwd(&self) -> Vec<u8> {
         self.task.fs.lock().cwd.clone()
+    }
+
+    /// The caller's root directory (a namespace path; see chroot(2)).
+    pub fn root(&self) -> Vec<u8> {
+        self.task.fs.lock().root.clone()
+    }
+
+    /// A namespace path as the caller sees it (see [`path::view`]).
+    pub fn view(&self, name: &[u8]) -> Vec<u8> {
+        path::view(&self.task.fs.lock().root, name)
     }
 
     /// The caller's soft limit on open fds.
@@ -190,8 +202,14 @@ impl<'a> Ctx<'a> {
     pub fn lookup_at(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
         match self.special(dirfd, path, follow)? {
             Special::Host(l) => Ok(l),
-            // A host file reached through /proc/PID/fd: by its path.
-            Special::File(f) if matches!(f.kind, FileKind::Host { .. }) => self.lookup_at(AT_FDCWD, &f.path, follow),
+            // A host file reached through /proc/PID/fd: by its path (a
+            // namespace path, maybe outside the caller's root).
+            Special::File(f) if matches!(f.kind, FileKind::Host { .. }) => {
+                match self.k.vfs.resolve_from(&self.root(), f.path.clone(), follow)? {
+                    Resolved::Found(l) => Ok(l),
+                    Resolved::Synthetic(..) => Err(Errno::EPERM),
+                }
+            }
             Special::Dev(_) | Special::Proc(..) | Special::File(_) => Err(Errno::EPERM),
         }
     }
@@ -216,33 +234,41 @@ impl<'a> Ctx<'a> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
+        if path.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
         let base = self.base_dir(dirfd, path)?;
-        let mut abs = if path.first() == Some(&b'/') { path.to_vec() } else { path::join_base(&base, path) };
+        // Absolute paths, and the targets of devfs's symlinks (which Linux
+        // resolves as any symlink), start at the caller's root; procfs's
+        // links name objects, wherever they are.
+        let root = self.root();
+        let mut abs =
+            if path.first() == Some(&b'/') { path::join_root(&root, path) } else { path::join_base(&base, path) };
         let mounts = self.k.vfs.mounts();
         // A trailing slash makes the last component a directory to enter:
         // a symlink of devfs or procfs there is followed (the VFS sees to
         // those of host-backed mounts).
         let follow_last = follow || path.ends_with(b"/");
-        let mut search = who.map(|w| Search::new(w, &base, path));
+        let mut search = who.map(|w| Search::new(w, &root, &base, path));
         for _ in 0..path::MAX_SYMLINKS {
-            let fstype = match self.k.vfs.resolve_as(b"/", &abs, follow, search.as_mut())? {
+            let fstype = match self.k.vfs.resolve_from_as(&root, abs, follow, search.as_mut())? {
                 Resolved::Found(l) => return Ok(Special::Host(l)),
                 Resolved::Synthetic(fstype, at) => {
                     abs = at;
                     fstype
                 }
             };
-            // What the kernel's filesystems lead to is walked from `/`.
-            search = who.map(|w| Search::new(w, b"/", b"/"));
             match fstype {
-                FsType::Devtmpfs => match devfs::classify(&abs) {
-                    Some(DevPath::Through(target, rest)) => abs = path::join_base(target.as_bytes(), &rest),
-                    Some(DevPath::Link(target)) if follow_last => abs = target.as_bytes().to_vec(),
+                FsType::Devtmpfs => match devfs::classify_in(&root, &abs) {
+                    Some(DevPath::Through(target, rest)) => {
+                        abs = path::join_base(&path::join_root(&root, target.as_bytes()), &rest)
+                    }
+                    Some(DevPath::Link(target)) if follow_last => abs = path::join_root(&root, target.as_bytes()),
                     dp => {
                         // No link passed: `..` was lexical, and may have led
                         // out of devfs (or into /dev/shm).
-                        let norm = path::normalize(&abs);
-                        let comps: Vec<&[u8]> = norm.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+                        let norm = path::normalize_in(&root, &abs);
+                        let comps = path::split(&norm);
                         match dp {
                             Some(dp) if mounts.get(mounts.covering(&comps)).fstype == FsType::Devtmpfs => {
                                 return Ok(Special::Dev(dp));
@@ -253,7 +279,7 @@ impl<'a> Ctx<'a> {
                 },
                 _ => match procfs::classify(self.k, self.task, &abs) {
                     // Out of /proc through `..`, no link passed: lexical.
-                    None => abs = path::normalize(&abs),
+                    None => abs = path::normalize_in(&root, &abs),
                     Some(procfs::ProcNode::Link(target)) if follow_last => abs = target,
                     Some(procfs::ProcNode::Fd(_, file)) if follow_last => {
                         if !file.reopens_by_path() {
@@ -265,6 +291,10 @@ impl<'a> Ctx<'a> {
                     Some(node) => return Ok(Special::Proc(node, abs)),
                 },
             }
+            // What the kernel's filesystems lead to is walked from the
+            // root when it lies under it, else from the namespace's `/`.
+            let start = if path::under_root(&root, &abs).is_some() { &root[..] } else { b"/" };
+            search = who.map(|w| Search::from_dir(w, start));
         }
         Err(Errno::ELOOP)
     }
@@ -411,6 +441,7 @@ pub fn entry(n: u64) -> Entry {
         nr::FACCESSAT2 => E(fs::faccessat2),
         nr::GETCWD => E(fs::getcwd),
         nr::CHDIR => E(fs::chdir),
+        nr::CHROOT => E(root::chroot),
         nr::MKDIR => E(fs::mkdir),
         nr::MKDIRAT => E(fs::mkdirat),
         nr::MKNOD => E(fs::mknod),
@@ -438,6 +469,9 @@ pub fn entry(n: u64) -> Entry {
         nr::UMASK => E(fs::umask),
         nr::FADVISE64 => E(io::fadvise64),
         nr::COPY_FILE_RANGE => E(io::copy_file_range),
+        nr::SPLICE => E(splice::splice),
+        nr::TEE => E(splice::tee),
+        nr::VMSPLICE => E(splice::vmsplice),
         nr::FLOCK => E(lock::flock),
         nr::MEMFD_CREATE => E(memfd::memfd_create),
         nr::GETXATTR | nr::SETXATTR | nr::LISTXATTR | nr::REMOVEXATTR => E(xattr::path),
@@ -476,6 +510,8 @@ pub fn entry(n: u64) -> Entry {
         nr::SETFSGID => E(creds::setfsgid),
         nr::GETGROUPS => E(creds::getgroups),
         nr::SETGROUPS => E(creds::setgroups),
+        nr::CAPGET => E(creds::capget),
+        nr::CAPSET => E(creds::capset),
         // processes
         nr::GETPID => E(proc::getpid),
         nr::GETPPID => E(proc::getppid),

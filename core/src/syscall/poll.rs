@@ -13,7 +13,7 @@ use super::Ctx;
 use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
-use crate::fs::pipe::{PIPE_BUF, PIPE_SIZE};
+use crate::fs::pipe::PIPE_BUF;
 use crate::kernel::Kernel;
 use crate::sched::timer::after;
 
@@ -45,7 +45,7 @@ fn pipe_events(f: &OpenFile) -> i16 {
     if end.write {
         if p.readers == 0 {
             ev |= libc::POLLERR;
-        } else if PIPE_SIZE - p.buf.len() >= PIPE_BUF {
+        } else if p.room() >= PIPE_BUF {
             ev |= libc::POLLOUT;
         }
     } else {

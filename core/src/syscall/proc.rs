@@ -4,6 +4,7 @@
 use super::names::nr;
 use super::Ctx;
 use crate::errno::{Errno, SysResult};
+use crate::task::caps::{self, CAP_LAST_CAP};
 
 /// `getpid()`: the virtual process id.
 pub fn getpid(ctx: &mut Ctx<'_>) -> SysResult {
@@ -127,7 +128,7 @@ pub fn set_tid_address(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(ctx.task.vtid as i64)
 }
 
-/// `prctl(option, ...)`: the options static programs use. Others are
+/// `prctl(option, ...)`: the options static programs and libcap use. Others are
 /// EINVAL, as for an option this kernel does not know.
 pub fn prctl(ctx: &mut Ctx<'_>) -> SysResult {
     let arg2 = ctx.args[1];
@@ -172,9 +173,6 @@ pub fn prctl(ctx: &mut Ctx<'_>) -> SysResult {
             ctx.mem.write(arg2, &on.to_le_bytes())?;
             Ok(0)
         }
-        // The capability bounding set is full (Linux's CAP_LAST_CAP is 40).
-        libc::PR_CAPBSET_READ if arg2 <= 40 => Ok(1),
-        libc::PR_CAPBSET_READ => Err(Errno::EINVAL),
         // No seccomp filter of the guest's own (its seccomp calls are not
         // supported).
         libc::PR_GET_SECCOMP => Ok(0),
@@ -183,6 +181,26 @@ pub fn prctl(ctx: &mut Ctx<'_>) -> SysResult {
         // umvm sets no_new_privs on every guest process on the host.
         libc::PR_GET_NO_NEW_PRIVS => Ok(1),
         libc::PR_SET_NO_NEW_PRIVS if arg2 == 1 => Ok(0),
+        // Capabilities (task/caps.rs): the bounding set, and whether
+        // leaving uid 0 keeps the permitted set.
+        libc::PR_CAPBSET_READ => {
+            let cap = u32::try_from(arg2).ok().filter(|&c| c <= CAP_LAST_CAP).ok_or(Errno::EINVAL)?;
+            Ok(i64::from(ctx.task.process.state().creds.caps.bounding & caps::bit(cap) != 0))
+        }
+        libc::PR_CAPBSET_DROP => {
+            let mut st = ctx.task.process.state();
+            if !st.creds.capable(caps::CAP_SETPCAP) {
+                return Err(Errno::EPERM);
+            }
+            let cap = u32::try_from(arg2).ok().filter(|&c| c <= CAP_LAST_CAP).ok_or(Errno::EINVAL)?;
+            st.creds.caps.bounding &= !caps::bit(cap);
+            Ok(0)
+        }
+        libc::PR_GET_KEEPCAPS => Ok(i64::from(ctx.task.process.state().creds.keep_caps)),
+        libc::PR_SET_KEEPCAPS if arg2 <= 1 => {
+            ctx.task.process.state().creds.keep_caps = arg2 == 1;
+            Ok(0)
+        }
         _ => Err(Errno::EINVAL),
     }
 }

@@ -87,6 +87,12 @@ pub fn read(ctx: &mut Ctx<'_>, f: &OpenFile, tty: &Tty, max: usize) -> Result<Ve
     Err(ctx.block_on(&q))
 }
 
+/// The check a write to the terminal makes first when TOSTOP is set:
+/// SIGTTOU for a process outside the foreground group.
+pub fn check_output(ctx: &Ctx<'_>) -> Result<(), Errno> {
+    check_foreground(ctx, libc::SIGTTOU, false)
+}
+
 /// Writes to the terminal (output-processed), after the TOSTOP check.
 pub fn write(ctx: &mut Ctx<'_>, tty: &Tty, data: &[u8]) -> SysResult {
     if tty.ldisc().termios().l(libc::TOSTOP) {

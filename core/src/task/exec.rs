@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use super::Task;
 use crate::errno::Errno;
 use crate::fs::hostfs;
-use crate::fs::path::{self, Search};
+use crate::fs::path::Search;
 use crate::fs::perm::{self, Attr, Who};
 use crate::kernel::Kernel;
 use crate::mm::elf::{ElfError, ElfInfo};
@@ -107,15 +107,34 @@ const MAX_INTERP_DEPTH: usize = 5;
 /// Linux reads this much of a script's first line (BINPRM_BUF_SIZE).
 const SHEBANG_MAX: usize = 256;
 
-/// Finds what `path` runs: an ELF, or a `#!` script's interpreter (with
-/// its optional argument), nested up to Linux's depth.
+/// Where the executing process is in the namespace: the interpreters a
+/// program names (PT_INTERP, `#!`) are looked up from its root directory
+/// and cwd, as Linux's open_exec does.
+#[derive(Clone, Copy)]
+pub struct Place<'a> {
+    /// The root directory (chroot(2)), a canonical namespace path.
+    pub root: &'a [u8],
+    /// The working directory, a canonical namespace path.
+    pub cwd: &'a [u8],
+}
+
+impl Place<'_> {
+    /// `/` as root and cwd (init's).
+    pub const TOP: Place<'static> = Place { root: b"/", cwd: b"/" };
+}
+
+/// Finds what `path` (a canonical namespace path, already looked up by
+/// the caller) runs: an ELF, or a `#!` script's interpreter (with its
+/// optional argument), nested up to Linux's depth.
 ///
 /// `who` is the caller when unprivileged: the program, its loader and
-/// its interpreters need search permission on their directories and
-/// execute permission (Linux's may_open with MAY_EXEC); EACCES otherwise.
+/// its interpreters need execute permission (Linux's may_open with
+/// MAY_EXEC), and the loader and interpreters, looked up from `at`,
+/// search permission on the directories walked (the caller's own lookup
+/// checked the program's); EACCES otherwise.
 pub fn resolve(
     k: &Kernel,
-    cwd: &[u8],
+    at: Place<'_>,
     path: &[u8],
     argv: Vec<Vec<u8>>,
     who: Option<&Who>,
@@ -123,15 +142,15 @@ pub fn resolve(
     let execfn = path.to_vec();
     let mut argv = argv;
     let mut path = path.to_vec();
-    for _ in 0..=MAX_INTERP_DEPTH {
+    for depth in 0..=MAX_INTERP_DEPTH {
         let err = |fault| ExecError { path: path.clone(), fault };
-        let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, &path, who)?;
+        let ReadFile { data, path: canonical, dev_ino } = read_file(k, at, &path, depth == 0, who)?;
         match ElfInfo::parse(&data) {
             Ok(info) => {
                 let interp = match &info.interp {
-                    Some(ip) => Some(
-                        read_interp(k, cwd, ip, who).map_err(|f| err(ExecFault::Interp(ip.clone(), Box::new(f))))?,
-                    ),
+                    Some(ip) => {
+                        Some(read_interp(k, at, ip, who).map_err(|f| err(ExecFault::Interp(ip.clone(), Box::new(f))))?)
+                    }
                     None => None,
                 };
                 let exe = Executable { data, info, path: canonical, dev_ino };
@@ -154,8 +173,8 @@ pub fn resolve(
 
 /// Reads and checks a program's dynamic loader. Its own PT_INTERP, if
 /// any, is ignored, as Linux does.
-fn read_interp(k: &Kernel, cwd: &[u8], path: &[u8], who: Option<&Who>) -> Result<Executable, ExecFault> {
-    let ReadFile { data, path: canonical, dev_ino } = read_file(k, cwd, path, who).map_err(|e| e.fault)?;
+fn read_interp(k: &Kernel, at: Place<'_>, path: &[u8], who: Option<&Who>) -> Result<Executable, ExecFault> {
+    let ReadFile { data, path: canonical, dev_ino } = read_file(k, at, path, false, who).map_err(|e| e.fault)?;
     let mut info = ElfInfo::parse(&data).map_err(ExecFault::Elf)?;
     info.interp = None;
     Ok(Executable { data, info, path: canonical, dev_ino })
@@ -200,15 +219,25 @@ struct ReadFile {
     dev_ino: (u64, u64),
 }
 
-/// Reads the executable file at `path`, checking it may be executed.
-fn read_file(k: &Kernel, cwd: &[u8], path: &[u8], who: Option<&Who>) -> Result<ReadFile, ExecError> {
+/// Reads the executable file at `path`, checking it may be executed (by
+/// `who`, when unprivileged): a namespace path when `canonical` (the
+/// caller's lookup has checked the walk), else a path as the process at
+/// `at` names it (walked with search permission checked).
+fn read_file(
+    k: &Kernel,
+    at: Place<'_>,
+    path: &[u8],
+    canonical: bool,
+    who: Option<&Who>,
+) -> Result<ReadFile, ExecError> {
     let err = |fault| ExecError { path: path.to_vec(), fault };
-    let mut search = who.map(|w| Search::new(w, cwd, path));
-    let l = match k.vfs.resolve_as(cwd, path, true, search.as_mut()) {
-        Ok(path::Resolved::Found(l)) => l,
-        Ok(path::Resolved::Synthetic(..)) => return Err(err(ExecFault::Lookup(Errno::EACCES))),
-        Err(e) => return Err(err(ExecFault::Lookup(e))),
+    let l = if canonical {
+        k.vfs.lookup_from(at.root, path.to_vec(), true)
+    } else {
+        let mut search = who.map(|w| Search::new(w, at.root, at.cwd, path));
+        k.vfs.lookup_as(at.root, at.cwd, path, true, search.as_mut())
     };
+    let l = l.map_err(|e| err(ExecFault::Lookup(e)))?;
     let st = l.existing().map_err(|e| err(ExecFault::Lookup(e)))?;
     if hostfs::file_type(&st) != libc::S_IFREG {
         return Err(err(ExecFault::NotRegular));

@@ -6,6 +6,7 @@
 //! threads share (fd table, cwd, address space, signal handlers) is held
 //! in [`Shared`] values, shared or copied at clone as the CLONE_* flags say.
 
+pub mod caps;
 pub mod exec;
 pub mod exit;
 pub mod itimer;
@@ -24,8 +25,9 @@ use crate::sched::wait::WaitQueue;
 use crate::signal::SigHandlers;
 use crate::syscall::limits::Rlimits;
 
-/// A guest's user and group ids (virtual: guest root is not host root).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A guest's user and group ids and capabilities (virtual: guest root is
+/// not host root).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Creds {
     /// Real user id.
     pub uid: u32,
@@ -43,6 +45,37 @@ pub struct Creds {
     pub fsuid: u32,
     /// Filesystem group id.
     pub fsgid: u32,
+    /// Capability sets.
+    pub caps: caps::CapSets,
+    /// PR_SET_KEEPCAPS: leaving uid 0 keeps the permitted set (cleared by
+    /// execve).
+    pub keep_caps: bool,
+}
+
+impl Default for Creds {
+    /// Root, with every capability (what init starts as).
+    fn default() -> Self {
+        Creds {
+            uid: 0,
+            euid: 0,
+            gid: 0,
+            egid: 0,
+            suid: 0,
+            sgid: 0,
+            fsuid: 0,
+            fsgid: 0,
+            caps: caps::CapSets::ROOT,
+            keep_caps: false,
+        }
+    }
+}
+
+impl Creds {
+    /// Whether capability `cap` (`caps::CAP_*`) is in the effective set:
+    /// Linux's capable().
+    pub fn capable(&self, cap: u32) -> bool {
+        self.caps.has(cap)
+    }
 }
 
 /// The program break of a process: `[start, cur)` is its heap.
@@ -54,13 +87,31 @@ pub struct Brk {
     pub cur: u64,
 }
 
-/// Where a task is in the filesystem (shared with CLONE_FS).
+/// Where a task is in the filesystem (Linux's fs_struct): shared with
+/// CLONE_FS, copied by fork, kept across execve.
 #[derive(Clone, Debug)]
 pub struct FsContext {
-    /// Canonical absolute path of the working directory.
+    /// Canonical namespace path of the working directory (it may lie
+    /// outside `root`: chroot(2) does not move it).
     pub cwd: Vec<u8>,
+    /// Canonical namespace path of the root directory (chroot(2)): where
+    /// the task's absolute paths start and its `..` stops.
+    pub root: Vec<u8>,
     /// File creation mask.
     pub umask: u32,
+}
+
+impl FsContext {
+    /// The context init starts with: `/` as cwd and root.
+    pub fn new() -> FsContext {
+        FsContext { cwd: b"/".to_vec(), root: b"/".to_vec(), umask: 0o022 }
+    }
+}
+
+impl Default for FsContext {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A process's address space as the kernel tracks it (shared with

@@ -210,6 +210,17 @@ mod tests {
     }
 
     #[test]
+    fn chroot_capabilities_and_splice_always_trap() {
+        // The host must never run these for the guest: its root and
+        // capabilities are virtual, and its pipes are the kernel's.
+        for n in [nr::CHROOT, nr::CAPGET, nr::CAPSET, nr::SPLICE, nr::TEE, nr::VMSPLICE] {
+            assert!(!NATIVE.iter().any(|&(m, _)| m == n), "{:?}", crate::syscall::names::name(n));
+            assert!(!runs_natively(n, &[0; 6]));
+            assert!(!runs_natively(n, &[u64::MAX; 6]));
+        }
+    }
+
+    #[test]
     fn filter_compiles() {
         assert!(filter().unwrap().len() > NATIVE.len());
     }

@@ -151,10 +151,11 @@ pub fn thread_count(k: &Kernel) -> usize {
     processes(k).iter().map(|p| p.state().threads.len()).sum()
 }
 
-/// The contents of /proc/`name`, one of [`FILES`].
-pub fn file(k: &Kernel, name: &[u8]) -> Vec<u8> {
+/// The contents of /proc/`name`, one of [`FILES`], for a reader whose
+/// root directory is `root`.
+pub fn file(k: &Kernel, root: &[u8], name: &[u8]) -> Vec<u8> {
     let s = match name {
-        b"mounts" => k.vfs.mounts().proc_mounts(),
+        b"mounts" => k.vfs.mounts().proc_mounts(root),
         b"meminfo" => meminfo(k),
         b"cpuinfo" => cpuinfo(k),
         b"uptime" => {

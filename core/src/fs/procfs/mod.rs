@@ -25,11 +25,13 @@ use pid::View;
 pub enum ProcNode {
     /// A directory and its entries (name, DT_* type).
     Dir(Vec<(Vec<u8>, u8)>),
-    /// A symlink and its target.
+    /// A symlink and its target, a namespace path (readlink shows it as
+    /// the reader sees it: `path::view`).
     Link(Vec<u8>),
-    /// A /proc/PID/fd/N link: what readlink shows, and the open file it
-    /// leads to when followed (Linux jumps to the file itself, whatever
-    /// its path has become).
+    /// A /proc/PID/fd/N link: what readlink shows (a namespace path or a
+    /// name such as `pipe:[N]`, viewed from the reader's root like a
+    /// link's target), and the open file it leads to when followed (Linux
+    /// jumps to the file itself, whatever its path has become).
     Fd(Vec<u8>, Arc<OpenFile>),
     /// A path that goes through a symlink: its target, then the rest of
     /// the path (always followed, like any symlink before the last
@@ -65,12 +67,20 @@ const PID_ENTRIES: [(&str, u8); 15] = [
 /// /proc. Components are taken one at a time, as the kernel walks them: a
 /// link followed by more components is jumped through at once, so `..`
 /// after /proc/PID/root means the parent of that root, not of /proc/PID.
+/// `..` at the caller's root directory stays there.
+///
+/// A link's target is a namespace path: /proc/PID/root, cwd, exe and
+/// fd/N lead to the object itself, wherever it is, even outside the
+/// caller's root (Linux's "magic links"); readlink shows the target as
+/// the caller sees it (`path::view`).
 pub fn classify(k: &Kernel, caller: &Task, abs: &[u8]) -> Option<ProcNode> {
+    let root_path = caller.fs.lock().root.clone();
+    let root = crate::fs::path::split(&root_path);
     let comps: Vec<&[u8]> = abs.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
     let mut stack: Vec<&[u8]> = Vec::new();
     for (i, c) in comps.iter().enumerate() {
         if *c == b".." {
-            stack.pop();
+            crate::fs::path::dotdot(&mut stack, &root);
             continue;
         }
         stack.push(c);
@@ -91,8 +101,10 @@ pub fn classify(k: &Kernel, caller: &Task, abs: &[u8]) -> Option<ProcNode> {
     Some(match &stack[1..] {
         [] => root_dir(k),
         [b"sys", rest @ ..] => machine::sys_node(k, rest),
-        [name] if machine::FILES.iter().any(|f| f.as_bytes() == *name) => ProcNode::File(machine::file(k, name)),
-        rest => link_of(k, caller, rest).unwrap_or_else(|| pid_node(k, caller, rest)),
+        [name] if machine::FILES.iter().any(|f| f.as_bytes() == *name) => {
+            ProcNode::File(machine::file(k, &root_path, name))
+        }
+        rest => link_of(k, caller, rest).unwrap_or_else(|| pid_node(k, caller, &root_path, rest)),
     })
 }
 
@@ -148,13 +160,11 @@ fn link_of(k: &Kernel, caller: &Task, rel: &[&[u8]]) -> Option<ProcNode> {
     }
     let (v, n) = view(k, caller, rel)?;
     let own = v.tid == caller.vtid || (n == 1 && v.p.vpid == caller.vpid());
+    let fs = || if own { Some(caller.fs.clone()) } else { v.p.state().fs.clone() };
     match &rel[n..] {
-        [b"root"] => Some(ProcNode::Link(b"/".to_vec())),
+        [b"root"] => fs().map(|fs| ProcNode::Link(fs.lock().root.clone())),
         [b"exe"] => Some(v.p.state().exe.clone()).filter(|e| !e.is_empty()).map(ProcNode::Link),
-        [b"cwd"] => {
-            let fs = if own { Some(caller.fs.clone()) } else { v.p.state().fs.clone() };
-            fs.map(|fs| ProcNode::Link(fs.lock().cwd.clone()))
-        }
+        [b"cwd"] => fs().map(|fs| ProcNode::Link(fs.lock().cwd.clone())),
         [b"fd", n] => {
             let fd = std::str::from_utf8(n).ok()?.parse::<i32>().ok()?;
             let files = if own { Some(caller.files.clone()) } else { v.p.state().files.clone() };
@@ -181,8 +191,9 @@ fn root_dir(k: &Kernel) -> ProcNode {
     ProcNode::Dir(e)
 }
 
-/// Files under /proc/PID and /proc/PID/task/TID.
-fn pid_node(k: &Kernel, caller: &Task, rel: &[&[u8]]) -> ProcNode {
+/// Files under /proc/PID and /proc/PID/task/TID, for `caller`, whose root
+/// directory is `root` (paths in maps and mounts are shown from there).
+fn pid_node(k: &Kernel, caller: &Task, root: &[u8], rel: &[&[u8]]) -> ProcNode {
     let Some((v, n)) = view(k, caller, rel) else { return ProcNode::Missing };
     let permitted = || may_read(caller, &v.p);
     let guarded =
@@ -199,9 +210,9 @@ fn pid_node(k: &Kernel, caller: &Task, rel: &[&[u8]]) -> ProcNode {
         [b"cmdline"] => ProcNode::File(pid::cmdline(&v.p)),
         [b"comm"] => ProcNode::File(format!("{}\n", pid::comm(&v.p)).into_bytes()),
         [b"environ"] => guarded(&|| pid::environ(&v.p)),
-        [b"maps"] => guarded(&|| pid::maps(k, &v.p)),
-        [b"mountinfo"] => ProcNode::File(k.vfs.mounts().mountinfo().into_bytes()),
-        [b"mounts"] => ProcNode::File(k.vfs.mounts().proc_mounts().into_bytes()),
+        [b"maps"] => guarded(&|| pid::maps(k, &v.p, root)),
+        [b"mountinfo"] => ProcNode::File(k.vfs.mounts().mountinfo(root).into_bytes()),
+        [b"mounts"] => ProcNode::File(k.vfs.mounts().proc_mounts(root).into_bytes()),
         [b"stat"] => ProcNode::File(pid::stat(k, &v, caller, permitted())),
         [b"statm"] => ProcNode::File(pid::statm(&v.p)),
         [b"status"] => ProcNode::File(pid::status(k, &v, caller)),

@@ -312,6 +312,7 @@ pub fn status(k: &Kernel, v: &View, caller: &Task) -> Vec<u8> {
         pgid = st.pgid,
         sid = st.sid,
     );
+    let caps = crate::syscall::creds::status_lines(&c.caps);
     let live = st.exit.is_none();
     let text = text_bytes(&st.image.layout) / 1024;
     let threads = st.threads.len().max(1);
@@ -343,7 +344,7 @@ pub fn status(k: &Kernel, v: &View, caller: &Task) -> Vec<u8> {
     let _ = write!(
         s,
         "Threads:\t{threads}\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\nSigIgn:\t{ign:016x}\n\
-         SigCgt:\t{cgt:016x}\nvoluntary_ctxt_switches:\t{}\nnonvoluntary_ctxt_switches:\t{}\n",
+         SigCgt:\t{cgt:016x}\n{caps}voluntary_ctxt_switches:\t{}\nnonvoluntary_ctxt_switches:\t{}\n",
         thread.sig_pnd, thread.shd_pnd, thread.sig_blk, thread.voluntary, thread.nonvoluntary,
     );
     s.into_bytes()
@@ -454,7 +455,8 @@ fn host_only(name: &[u8]) -> bool {
 /// loader copies into anonymous memory, are named as the files they came
 /// from; the heap and the main stack are labelled as Linux labels them;
 /// the stub's page is `[umvm-stub]`.
-pub fn maps(k: &Kernel, p: &Process) -> Vec<u8> {
+/// Paths are shown as a reader whose root directory is `root` sees them.
+pub fn maps(k: &Kernel, p: &Process, root: &[u8]) -> Vec<u8> {
     let (host, img, brk) = {
         let st = p.state();
         if st.exit.is_some() {
@@ -468,8 +470,8 @@ pub fn maps(k: &Kernel, p: &Process) -> Vec<u8> {
     for line in text.lines() {
         let Some(mut m) = MapLine::parse(line) else { continue };
         match m.name.take() {
-            None => anonymous(m, &img, brk, &mut out),
-            Some(n) if host_only(&n) => anonymous(m, &img, brk, &mut out),
+            None => anonymous(m, &img, brk, root, &mut out),
+            Some(n) if host_only(&n) => anonymous(m, &img, brk, root, &mut out),
             Some(n) if n.windows(15).any(|w| w == b"memfd:umvm-stub") => {
                 m.name = Some(b"[umvm-stub]".to_vec());
                 m.write(&mut out);
@@ -494,7 +496,7 @@ pub fn maps(k: &Kernel, p: &Process) -> Vec<u8> {
                         if let Some(d) = dev {
                             m.dev = (libc::major(d), libc::minor(d));
                         }
-                        m.name = Some(g);
+                        m.name = Some(crate::fs::path::view(root, &g));
                         m.write(&mut out);
                     }
                     None => m.anonymous().write(&mut out),
@@ -509,7 +511,7 @@ pub fn maps(k: &Kernel, p: &Process) -> Vec<u8> {
 /// an image file (named as that file), and labelled `[heap]` or `[stack]`
 /// as Linux's show_map_vma decides: the heap is what overlaps
 /// [start_brk, brk], the stack what holds the initial stack pointer.
-fn anonymous(m: MapLine, img: &crate::task::ExecImage, brk: crate::task::Brk, out: &mut Vec<u8>) {
+fn anonymous(m: MapLine, img: &crate::task::ExecImage, brk: crate::task::Brk, root: &[u8], out: &mut Vec<u8>) {
     let mut cuts = vec![m.lo, m.hi];
     for fp in &img.layout.file_pages {
         cuts.extend([fp.lo, fp.hi].into_iter().filter(|&c| c > m.lo && c < m.hi));
@@ -524,7 +526,7 @@ fn anonymous(m: MapLine, img: &crate::task::ExecImage, brk: crate::task::Brk, ou
             piece.offset = fp.offset + (lo - fp.lo);
             piece.dev = (libc::major(f.dev), libc::minor(f.dev));
             piece.ino = f.ino;
-            piece.name = Some(f.path.clone());
+            piece.name = Some(crate::fs::path::view(root, &f.path));
         } else if brk.start != 0 && lo <= brk.cur && hi >= brk.start {
             piece.name = Some(b"[heap]".to_vec());
         } else if lo <= img.layout.start_stack && hi >= img.layout.start_stack && img.layout.start_stack != 0 {
@@ -584,9 +586,9 @@ mod tests {
         let brk = crate::task::Brk { start: 0x5000, cur: 0x6800 };
         let mut out = Vec::new();
         for l in ["00001000-00004000 rw-p 00000000 00:00 0 ", "00005000-00007000 rw-p 00000000 00:00 0 "] {
-            anonymous(MapLine::parse(l).unwrap(), &img, brk, &mut out);
+            anonymous(MapLine::parse(l).unwrap(), &img, brk, b"/", &mut out);
         }
-        anonymous(MapLine::parse("90000000-90001000 rw-p 00000000 00:00 0 ").unwrap(), &img, brk, &mut out);
+        anonymous(MapLine::parse("90000000-90001000 rw-p 00000000 00:00 0 ").unwrap(), &img, brk, b"/", &mut out);
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
