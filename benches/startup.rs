@@ -14,6 +14,8 @@
 //! root (chroot). Env: `STARTUP_BENCH_ROUNDS` (default 5), `STARTUP_BENCH_N`
 //! (default 40).
 
+// Each bench uses its own part of the shared helpers.
+#[allow(dead_code)]
 mod common;
 use common::*;
 
