@@ -97,6 +97,9 @@ pub struct Ctx<'a> {
     /// Tasks created by this syscall (clone), for the loop to adopt.
     pub new_tasks: &'a mut Vec<NewTask>,
     blocked: bool,
+    /// Set by [`Ctx::run_on_host`]: the handler checked and recorded what
+    /// it must, and the host now runs the call as the guest made it.
+    on_host: bool,
 }
 
 /// A task created by clone, with the registers it starts with.
@@ -156,6 +159,15 @@ impl<'a> Ctx<'a> {
     /// Argument `i` as a guest int (fd numbers, flags, modes).
     pub fn int(&self, i: usize) -> i32 {
         self.args[i] as i32
+    }
+
+    /// Lets the host run the trapped call itself, as the guest made it,
+    /// once the handler has checked and recorded what it must: one stop
+    /// instead of an injection's several. The handler returns what this
+    /// returns; the host's result is the guest's.
+    pub fn run_on_host(&mut self) -> SysResult {
+        self.on_host = true;
+        Ok(0)
     }
 
     /// Runs a host syscall inside the calling process.
@@ -357,8 +369,21 @@ pub fn dispatch(
         }
     };
     let mem = GuestMem::new(task.tid);
-    let mut ctx =
-        Ctx { k, task, regs, args, mem, died: None, me, deadline, progress, new_regs: None, new_tasks, blocked: false };
+    let mut ctx = Ctx {
+        k,
+        task,
+        regs,
+        args,
+        mem,
+        died: None,
+        me,
+        deadline,
+        progress,
+        new_regs: None,
+        new_tasks,
+        blocked: false,
+        on_host: false,
+    };
     let r = handler(&mut ctx);
     if let Some(d) = ctx.died {
         return Outcome::Died(d);
@@ -367,6 +392,7 @@ pub fn dispatch(
         return Outcome::Exec(new);
     }
     match r {
+        Ok(_) if ctx.on_host => Outcome::Native,
         Err(Errno::BLOCK) if ctx.blocked => Outcome::Block { deadline: ctx.deadline, progress: ctx.progress },
         // A handler may not return BLOCK without waiting on something.
         Err(Errno::BLOCK) => Outcome::Return(-(libc::EINTR as i64)),

@@ -19,6 +19,12 @@ fn check_sig(sig: i32) -> Result<i32, Errno> {
 
 /// `rt_sigaction(sig, act, oldact, sigsetsize)`: the host installs it (it
 /// builds the frames); the kernel records it.
+///
+/// The checks that can fail before Linux changes the disposition (size,
+/// signal number, SIGKILL/SIGSTOP, reading `act`) are made here; past
+/// them Linux always installs the action (a bad `oldact` fails the call
+/// after the change), so the kernel records it and the host runs the call
+/// as it is. A query (no `act`) runs natively under seccomp.
 pub fn rt_sigaction(ctx: &mut Ctx<'_>) -> SysResult {
     let (sig, act, size) = (ctx.int(0), ctx.args[1], ctx.args[3]);
     if size != 8 || !(1..=NSIG as i32).contains(&sig) {
@@ -33,10 +39,6 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>) -> SysResult {
     } else {
         None
     };
-    let r = ctx.inject(nr::RT_SIGACTION, ctx.args)?;
-    if r < 0 {
-        return Err(Errno(-r as i32));
-    }
     if let Some(a) = new {
         let p = ctx.task.process.clone();
         // (One lock at a time: ignores() takes it too.)
@@ -51,7 +53,7 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>) -> SysResult {
             posix_timer::unignore(ctx.k, &p, sig);
         }
     }
-    Ok(0)
+    ctx.run_on_host()
 }
 
 /// `sig` became ignored: the host discarded it wherever it was pending in

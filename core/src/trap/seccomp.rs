@@ -62,6 +62,8 @@ const ANY: Rules = &[];
 const ANON: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_ANONYMOUS as u64, value: libc::MAP_ANONYMOUS as u64 };
 const NOT_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_FIXED as u64, value: 0 };
 const NOT_MREMAP_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MREMAP_FIXED as u64, value: 0 };
+/// rt_sigaction's `act` pointer is null.
+const NO_NEW_ACTION: Cond = Cond::MaskedEq { arg: 1, mask: u64::MAX, value: 0 };
 /// A clock id (an int) that is not negative.
 const CLOCK_NOT_DYNAMIC: Cond = Cond::MaskedEq { arg: 0, mask: 0x8000_0000, value: 0 };
 /// `which` (an int: the host ignores the upper half) is ITIMER_VIRTUAL.
@@ -86,8 +88,11 @@ pub const NATIVE: &[(u64, Rules)] = &[
         nr::MREMAP,
         &[&[Cond::AboveStub { arg: 0 }, NOT_MREMAP_FIXED], &[Cond::AboveStub { arg: 0 }, Cond::AboveStub { arg: 4 }]],
     ),
-    // Threads and signals of the caller itself (rt_sigaction traps: the
-    // kernel records dispositions).
+    // Threads and signals of the caller itself. rt_sigaction traps when it
+    // sets a disposition (the kernel records dispositions), but a query
+    // (no new action: perl reads all 64 at start) runs natively, since the
+    // host holds exactly the dispositions the guest set.
+    (nr::RT_SIGACTION, &[&[NO_NEW_ACTION]]),
     (nr::FUTEX, ANY),
     (nr::SET_ROBUST_LIST, ANY),
     (nr::SCHED_YIELD, ANY),
@@ -218,6 +223,14 @@ mod tests {
             assert!(!runs_natively(n, &[0; 6]));
             assert!(!runs_natively(n, &[u64::MAX; 6]));
         }
+    }
+
+    #[test]
+    fn sigaction_queries_are_native_changes_trap() {
+        let old = 1 << 40;
+        assert!(runs_natively(nr::RT_SIGACTION, &[libc::SIGINT as u64, 0, old, 8, 0, 0]));
+        assert!(!runs_natively(nr::RT_SIGACTION, &[libc::SIGINT as u64, 1 << 41, old, 8, 0, 0]));
+        assert!(!runs_natively(nr::RT_SIGACTION, &[libc::SIGINT as u64, 1 << 41, 0, 8, 0, 0]));
     }
 
     #[test]
