@@ -267,6 +267,12 @@ fn terminal_modes_are_restored_on_sigterm_and_on_a_failed_boot() {
     let root = Rootfs::system();
     let cfg = configs()[0];
     // SIGTERM to umvm while the guest waits for input.
+    let shm_entries = || -> Vec<String> {
+        std::fs::read_dir("/dev/shm")
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into()).collect())
+            .unwrap_or_default()
+    };
+    let shm_before = shm_entries();
     let OnPty { mut child, mut master, modes_before: before, trace_dir: _t } =
         spawn_on_pty(cfg, root.path(), &["/bin/sh"]);
     master.write_all(b"echo ready-$((3*3))\n").unwrap();
@@ -282,6 +288,11 @@ fn terminal_modes_are_restored_on_sigterm_and_on_a_failed_boot() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    // Nor does the host directory behind the guest's tmpfs stay behind.
+    let prefix = format!("umvm-tmpfs-{}-", child.id());
+    let left: Vec<_> =
+        shm_entries().into_iter().filter(|e| e.starts_with(&prefix) && !shm_before.contains(e)).collect();
+    assert!(left.is_empty(), "left behind in /dev/shm: {left:?}");
     let after = modes(&master);
     assert_eq!((before.c_lflag, before.c_iflag, before.c_oflag), (after.c_lflag, after.c_iflag, after.c_oflag));
     // init that does not exist: an error, and the modes are the same.

@@ -281,8 +281,10 @@ pub fn forward_terminal_signals(k: &Kernel) {
             }
             if sig == libc::SIGTERM || sig == libc::SIGHUP {
                 // The guest's processes die with umvm (PDEATHSIG and
-                // PTRACE_O_EXITKILL); the terminal must not stay raw.
+                // PTRACE_O_EXITKILL); the terminal must not stay raw, and
+                // the tmpfs directories must not stay behind on the host.
                 restore_terminal();
+                k.vfs.remove_tmpfs();
                 libc::_exit(128 + sig);
             }
             crate::dev::tty::forward_host_signal(k, sig);

@@ -58,6 +58,14 @@ impl Vfs {
         Vfs { mounts, backing: None }
     }
 
+    /// Removes the host directory behind the tmpfs mounts now, with what
+    /// the guest left there: umvm is ending without unwinding (SIGTERM).
+    pub fn remove_tmpfs(&self) {
+        if let Some(b) = &self.backing {
+            b.remove();
+        }
+    }
+
     /// The root filesystem.
     pub fn root(&self) -> &HostFs {
         self.mounts.root()
