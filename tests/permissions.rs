@@ -113,3 +113,27 @@ fn debian_su_nobody_is_refused_root_files_and_owns_its_own() {
         let _ = std::fs::remove_dir(dir.path().join("var/tmp/nd"));
     }
 }
+
+/// Set-user-ID and set-group-ID programs (Linux's bprm_fill_uid and
+/// cap_bprm_creds_from_file): guest-only, since they need uids the
+/// native user namespace does not map. The expected text is what the same
+/// program printed on the host, chrooted as real root.
+#[test]
+fn setuid_and_setgid_programs_change_the_effective_ids() {
+    let root = Rootfs::system();
+    let prog = root.install("setid");
+    let expected = "nnp at start 0\n\
+        plain, as 2000:\n  uid 2000/2000/2000 gid 3000/3000/3000 secure 0 nnp 0\n\
+        setuid, as 2000:\n  uid 2000/1000/1000 gid 3000/3000/3000 secure 1 nnp 0\n\
+        setgid, as 2000:\n  uid 2000/2000/2000 gid 3000/1000/1000 secure 1 nnp 0\n\
+        setuid+setgid, as 2000:\n  uid 2000/1000/1000 gid 3000/1000/1000 secure 1 nnp 0\n\
+        setgid without group x, as 2000:\n  uid 2000/2000/2000 gid 3000/3000/3000 secure 0 nnp 0\n\
+        setuid+setgid, as 2000, no_new_privs:\n  uid 2000/2000/2000 gid 3000/3000/3000 secure 0 nnp 1\n\
+        setuid, as root:\n  uid 0/1000/1000 gid 0/0/0 secure 1 nnp 0\n\
+        prctl bad args: -1\n";
+    for cfg in configs() {
+        let run = run_guest_timeout(cfg, root.path(), &[&prog], b"", PROGRAM_TIMEOUT);
+        assert_eq!(run.out(), expected, "{cfg}\n{run}");
+        assert_eq!(run.code(), 0, "{cfg}\n{run}");
+    }
+}

@@ -87,6 +87,8 @@ pub struct AuxCreds {
     pub gid: u32,
     /// AT_EGID.
     pub egid: u32,
+    /// AT_SECURE.
+    pub secure: bool,
 }
 
 /// What the program looks like once loaded.
@@ -405,7 +407,7 @@ fn build_stack(top: u64, info: &ElfInfo, bias: u64, interp_base: u64, args: &Exe
         (libc::AT_EUID, args.creds.euid as u64),
         (libc::AT_GID, args.creds.gid as u64),
         (libc::AT_EGID, args.creds.egid as u64),
-        (libc::AT_SECURE, 0),
+        (libc::AT_SECURE, args.creds.secure as u64),
         (libc::AT_RANDOM, random),
         (libc::AT_HWCAP2, args.host.hwcap2),
         (libc::AT_EXECFN, execfn),

@@ -91,6 +91,14 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
     ctx.task.files = Shared::new(files);
     ctx.task.files.lock().close_on_exec();
     ctx.task.process.sighand.lock().reset_for_exec();
+    {
+        // Set-user-ID and set-group-ID programs, then the capabilities and
+        // saved ids every exec recomputes; the new program's auxv shows them.
+        let mut st = ctx.task.process.state();
+        let c = &mut st.creds;
+        (c.euid, c.egid) = resolved.exe.owner.exec_ids(c.euid, c.egid, c.no_new_privs);
+        super::creds::on_exec(c);
+    }
     match exec::load_into(ctx.task, &after, resolved, &envp) {
         Ok(regs) => ctx.new_regs = Some(regs),
         Err(err) => {
@@ -102,7 +110,6 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
     let ppid = {
         let mut st = ctx.task.process.state();
         st.did_exec = true;
-        super::creds::on_exec(&mut st.creds);
         // POSIX timers do not survive execve (ITIMER_REAL does).
         st.posix_timers.clear(ctx.k);
         st.vfork_done = true;

@@ -178,9 +178,15 @@ pub fn prctl(ctx: &mut Ctx<'_>) -> SysResult {
         libc::PR_GET_SECCOMP => Ok(0),
         libc::PR_GET_DUMPABLE => Ok(1),
         libc::PR_SET_DUMPABLE if arg2 <= 1 => Ok(0),
-        // umvm sets no_new_privs on every guest process on the host.
-        libc::PR_GET_NO_NEW_PRIVS => Ok(1),
-        libc::PR_SET_NO_NEW_PRIVS if arg2 == 1 => Ok(0),
+        // The guest's own flag: umvm sets no_new_privs on every guest
+        // process on the host, which says nothing of the guest's.
+        libc::PR_GET_NO_NEW_PRIVS if ctx.args[1..5].iter().all(|&a| a == 0) => {
+            Ok(ctx.task.process.state().creds.no_new_privs as i64)
+        }
+        libc::PR_SET_NO_NEW_PRIVS if arg2 == 1 && ctx.args[2..5].iter().all(|&a| a == 0) => {
+            ctx.task.process.state().creds.no_new_privs = true;
+            Ok(0)
+        }
         // Capabilities (task/caps.rs): the bounding set, and whether
         // leaving uid 0 keeps the permitted set.
         libc::PR_CAPBSET_READ => {

@@ -87,6 +87,36 @@ pub struct Executable {
     pub path: Vec<u8>,
     /// Its st_dev and st_ino as the guest sees them (/proc/PID/maps).
     pub dev_ino: (u64, u64),
+    /// Its mode, owner and group: a set-user-ID or set-group-ID program
+    /// changes the effective ids of whoever runs it.
+    pub owner: Owner,
+}
+
+/// A program file's mode and owner, as exec reads them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// st_mode.
+    pub mode: u32,
+    /// st_uid.
+    pub uid: u32,
+    /// st_gid.
+    pub gid: u32,
+}
+
+impl Owner {
+    /// The effective (uid, gid) a process with effective ids `euid` and
+    /// `egid` runs this program with (Linux's bprm_fill_uid): the owner
+    /// for S_ISUID, the group for S_ISGID with group execute (without it,
+    /// S_ISGID means mandatory locking), unless `no_new_privs`.
+    pub fn exec_ids(&self, euid: u32, egid: u32, no_new_privs: bool) -> (u32, u32) {
+        if no_new_privs {
+            return (euid, egid);
+        }
+        let uid = if self.mode & libc::S_ISUID != 0 { self.uid } else { euid };
+        let setgid = libc::S_ISGID | libc::S_IXGRP;
+        let gid = if self.mode & setgid == setgid { self.gid } else { egid };
+        (uid, gid)
+    }
 }
 
 /// An executable with the argv it runs with (after `#!` rewriting) and
@@ -144,7 +174,7 @@ pub fn resolve(
     let mut path = path.to_vec();
     for depth in 0..=MAX_INTERP_DEPTH {
         let err = |fault| ExecError { path: path.clone(), fault };
-        let ReadFile { data, path: canonical, dev_ino } = read_file(k, at, &path, depth == 0, who)?;
+        let ReadFile { data, path: canonical, dev_ino, owner } = read_file(k, at, &path, depth == 0, who)?;
         match ElfInfo::parse(&data) {
             Ok(info) => {
                 let interp = match &info.interp {
@@ -153,7 +183,7 @@ pub fn resolve(
                     }
                     None => None,
                 };
-                let exe = Executable { data, info, path: canonical, dev_ino };
+                let exe = Executable { data, info, path: canonical, dev_ino, owner };
                 return Ok(Resolved { exe, interp, argv, execfn });
             }
             Err(ElfError::Script) => {
@@ -174,10 +204,10 @@ pub fn resolve(
 /// Reads and checks a program's dynamic loader. Its own PT_INTERP, if
 /// any, is ignored, as Linux does.
 fn read_interp(k: &Kernel, at: Place<'_>, path: &[u8], who: Option<&Who>) -> Result<Executable, ExecFault> {
-    let ReadFile { data, path: canonical, dev_ino } = read_file(k, at, path, false, who).map_err(|e| e.fault)?;
+    let ReadFile { data, path: canonical, dev_ino, owner } = read_file(k, at, path, false, who).map_err(|e| e.fault)?;
     let mut info = ElfInfo::parse(&data).map_err(ExecFault::Elf)?;
     info.interp = None;
-    Ok(Executable { data, info, path: canonical, dev_ino })
+    Ok(Executable { data, info, path: canonical, dev_ino, owner })
 }
 
 /// Splits a `#!` line into the interpreter and its optional single
@@ -217,6 +247,7 @@ struct ReadFile {
     path: Vec<u8>,
     /// Its st_dev and st_ino as the guest sees them.
     dev_ino: (u64, u64),
+    owner: Owner,
 }
 
 /// Reads the executable file at `path`, checking it may be executed (by
@@ -259,7 +290,8 @@ fn read_file(
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let mut data = Vec::with_capacity(st.st_size as usize);
     file.by_ref().take(MAX_EXEC_SIZE as u64 + 1).read_to_end(&mut data).map_err(|e| err(ExecFault::Read(e.into())))?;
-    Ok(ReadFile { data, path: l.path, dev_ino: (st.st_dev, st.st_ino) })
+    let owner = Owner { mode: st.st_mode, uid: st.st_uid, gid: st.st_gid };
+    Ok(ReadFile { data, path: l.path, dev_ino: (st.st_dev, st.st_ino), owner })
 }
 
 /// Maps a program into `task`, a process stopped at the stub's entry
@@ -278,7 +310,15 @@ pub fn load_into(task: &mut Task, regs: &Regs, r: Resolved, envp: &[Vec<u8>]) ->
         envp,
         execfn: &r.execfn,
         host,
-        creds: AuxCreds { uid: c.uid, euid: c.euid, gid: c.gid, egid: c.egid },
+        // Linux's secureexec for a change of ids (the loader then ignores
+        // LD_PRELOAD and the like).
+        creds: AuxCreds {
+            uid: c.uid,
+            euid: c.euid,
+            gid: c.gid,
+            egid: c.egid,
+            secure: c.euid != c.uid || c.egid != c.gid,
+        },
         random,
     };
     let tid = task.tid;

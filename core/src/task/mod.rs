@@ -50,6 +50,9 @@ pub struct Creds {
     /// PR_SET_KEEPCAPS: leaving uid 0 keeps the permitted set (cleared by
     /// execve).
     pub keep_caps: bool,
+    /// PR_SET_NO_NEW_PRIVS: execve never grants ids or capabilities.
+    /// Inherited by fork and kept across execve; never cleared.
+    pub no_new_privs: bool,
 }
 
 impl Default for Creds {
@@ -66,6 +69,7 @@ impl Default for Creds {
             fsgid: 0,
             caps: caps::CapSets::ROOT,
             keep_caps: false,
+            no_new_privs: false,
         }
     }
 }
