@@ -229,8 +229,10 @@ impl BlockDevice {
         &self.file
     }
 
-    /// Registers the image with an engine (once per engine: one per CPU
-    /// loop may share a device).
+    /// Registers the image with an engine (once per engine: the loops of
+    /// several CPUs may share a device). The engine keeps its own duplicate
+    /// of the descriptor, and with it the image's lock, until
+    /// `Engine::unregister_file`.
     pub fn register(&self, engine: &mut Engine) -> Result<FileId> {
         engine.register_file(&self.file, self.align)
     }
