@@ -195,5 +195,10 @@ impl Drop for UringEngine {
             self.reap(&mut sink);
             sink.clear();
         }
+        // Closing the ring releases its registered files only later, in a
+        // kernel worker, and with them the image locks; unregistering them
+        // now releases them before `drop` returns, so that the image can be
+        // reopened at once.
+        let _ = self.ring.submitter().unregister_files();
     }
 }

@@ -313,3 +313,18 @@ fn buffered_mode_accepts_any_alignment_at_the_engine() {
         assert_eq!(&c.buffer.unwrap().as_slice()[..100], &model[3..103]);
     }
 }
+
+#[test]
+fn dropping_the_engine_releases_the_lock_at_once() {
+    let (path, _) = make_image("relock", 64 * 1024);
+    for _ in 0..20 {
+        for kind in KINDS {
+            let mut engine = engine(kind);
+            let dev = open(&path, DirectMode::Auto);
+            let id = dev.register(&mut engine).unwrap();
+            dev.write_at(&mut engine, id, 0, b"x").unwrap();
+            drop(dev);
+            drop(engine);
+        }
+    }
+}
