@@ -67,7 +67,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Block I/O failed (the message names the operation and offset).
-    #[error("{}: {source}", path.display())]
+    #[error("{}", block_message(path, source))]
     Block {
         /// The file.
         path: PathBuf,
@@ -175,7 +175,21 @@ pub enum Error {
     },
 }
 
+/// The block layer's message, prefixed with the file unless it names it.
+fn block_message(path: &std::path::Path, e: &umvm_blockio::Error) -> String {
+    use umvm_blockio::Error as B;
+    match e {
+        B::Open { .. } | B::Locked { .. } | B::Truncated { .. } => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    }
+}
+
 impl Error {
+    /// Whether the COW or backing file is locked by another process.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, Error::Block { source: umvm_blockio::Error::Locked { .. }, .. })
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }
