@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use umvm_core::{ConsoleMode, TrapMode, VmBuilder};
 
+mod cow;
+
 #[derive(Parser)]
 #[command(name = "umvm", version, about = "A user-mode virtual machine for x86-64 Linux")]
 struct Cli {
@@ -20,6 +22,9 @@ enum Cmd {
     /// Boot a guest. UML-style switches (init=PATH, mem=SIZE) may be
     /// given as words; arguments after `--` are init's program and argv.
     Run(RunArgs),
+    /// UML copy-on-write disks: create, inspect, merge.
+    #[command(subcommand)]
+    Cow(cow::CowCmd),
 }
 
 #[derive(clap::Args)]
@@ -122,6 +127,7 @@ fn main() {
     let cli = Cli::parse();
     let status = match cli.command {
         Cmd::Run(args) => run(args),
+        Cmd::Cow(cmd) => cow::run(cmd),
     };
     match status {
         Ok(code) => std::process::exit(code),

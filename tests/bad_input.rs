@@ -198,3 +198,44 @@ fn an_unwritable_strace_file_is_an_error_naming_it() {
         assert!(lines[0].starts_with("umvm: ") && lines[0].contains("trace.txt"), "{run}");
     }
 }
+
+/// Runs `umvm cow ARGS` and checks the same contract as `expect_error`:
+/// non-zero exit, no panic, one stderr line naming every one of `names`.
+fn expect_cow_error(args: &[&Path], names: &[&str]) -> String {
+    let run = run_umvm(args, b"");
+    assert_ne!(run.code(), 0, "{run}");
+    assert_ne!(run.code(), 101, "exit status 101 is a Rust panic; {run}");
+    let err = run.err();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected exactly one stderr line; {run}");
+    assert!(lines[0].starts_with("umvm: "), "{run}");
+    for n in names {
+        assert!(lines[0].contains(n), "the error does not name {n:?}; {run}");
+    }
+    lines[0].to_string()
+}
+
+#[test]
+fn cow_tools_refuse_bad_cow_files_with_one_line() {
+    let dir = TempDir::new("cowbad");
+    let backing = dir.path().join("back.img");
+    write_file(&backing, vec![7u8; 64 * 1024], 0o644);
+    let cow = dir.path().join("disk.cow");
+    let (c, b, p) = (Path::new("cow"), Path::new("create"), Path::new("info"));
+    let run = run_umvm(&[c, b, &cow, &backing], b"");
+    assert_eq!(run.code(), 0, "{run}");
+    // Exists already.
+    expect_cow_error(&[c, b, &cow, &backing], &["disk.cow", "already exists"]);
+    // Not a COW file; a truncated one.
+    expect_cow_error(&[c, p, &backing], &["back.img", "not a COW file"]);
+    let bytes = std::fs::read(&cow).unwrap();
+    let short = dir.path().join("short.cow");
+    write_file(&short, &bytes[..100], 0o644);
+    expect_cow_error(&[c, p, &short], &["short.cow", "short header"]);
+    // A missing backing file: merge names both files.
+    std::fs::remove_file(&backing).unwrap();
+    let out = dir.path().join("out.img");
+    expect_cow_error(&[c, Path::new("merge"), &cow, Path::new("-o"), &out], &["disk.cow", "back.img"]);
+    // A missing COW file.
+    expect_cow_error(&[c, p, &dir.path().join("nothere.cow")], &["nothere.cow"]);
+}
