@@ -10,13 +10,25 @@
 //! Without fio on the PATH (scripts/deps --test installs it) the fio column
 //! is skipped with a message.
 //!
+//! Buffers: the engine's pool is on transparent huge pages for large
+//! buffers (see `BufferPool::new`), so a 1 MiB request is one segment rather
+//! than 256 4 KiB ones, which on virtio-blk without indirect descriptors
+//! decides how many are at the device at once. For a like-for-like ceiling
+//! fio then gets huge-page buffers too (`--mem=mmaphuge`), which needs
+//! reserved hugetlb pages (`sysctl vm.nr_hugepages=64` is enough); without
+//! them fio runs on malloc'd 4 KiB pages and the header says so, since its
+//! sequential figures are then not a fair ceiling.
+//!
 //! Pinning: the bench pins itself to its first allowed CPU and gives fio the
 //! same CPU (`--cpus_allowed`), so both submit from one CPU, as a per-CPU
 //! loop does; the kernel's own workers are not pinned.
 //!
 //! Options: `--quick` (1 round of 0.5 s); env BLOCKIO_BENCH_ROUNDS (default
 //! 3), BLOCKIO_BENCH_SECS (default 1.0), BLOCKIO_BENCH_MB (file size,
-//! default 512). Other arguments (cargo's `--bench`) are ignored.
+//! default 512), BLOCKIO_BENCH_ONLY (one case by fio's name: `randread`,
+//! `read` or `write`), BLOCKIO_BENCH_QD (depths, comma-separated),
+//! BLOCKIO_BENCH_RUNNERS (letters of the runners to run: `u`ring, `s`ync,
+//! `f`io). Other arguments (cargo's `--bench`) are ignored.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -63,6 +75,8 @@ struct Settings {
     secs: f64,
     size: u64,
     cpu: usize,
+    /// Free 2 MiB hugetlb pages, for fio's buffers.
+    huge_pages: u64,
 }
 
 /// The engine side: keeps `qd` requests in flight for `secs`; bytes per
@@ -132,7 +146,11 @@ fn run_engine(kind: EngineKind, dev: &BlockDevice, pattern: Pattern, qd: usize, 
 
 /// fio on the same file, same pattern, depth and CPU; bytes per second.
 fn run_fio(path: &Path, pattern: Pattern, qd: usize, s: &Settings) -> Option<f64> {
-    let out = Command::new("fio")
+    let mut fio = Command::new("fio");
+    if fio_huge(pattern, qd, s) {
+        fio.arg("--mem=mmaphuge");
+    }
+    let out = fio
         .args([
             "--name=ceiling",
             "--ioengine=io_uring",
@@ -164,7 +182,33 @@ fn run_fio(path: &Path, pattern: Pattern, qd: usize, s: &Settings) -> Option<f64
     digits.parse().ok()
 }
 
+/// Whether fio's buffers (`qd` blocks, plus its alignment slack) fit in the
+/// free hugetlb pages.
+fn fio_huge(pattern: Pattern, qd: usize, s: &Settings) -> bool {
+    let need = (qd * pattern.block()).div_ceil(2 << 20) as u64 + 1;
+    s.huge_pages >= need
+}
+
+/// HugePages_Free from /proc/meminfo if the huge page size is 2 MiB, else 0.
+fn free_huge_pages() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    if field("Hugepagesize:") == Some(2048) {
+        field("HugePages_Free:").unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
@@ -206,6 +250,7 @@ fn main() {
         secs: if quick { 0.5 } else { env("BLOCKIO_BENCH_SECS").and_then(|v| v.parse().ok()).unwrap_or(1.0) },
         size: mb << 20,
         cpu: pin_to_first_cpu(),
+        huge_pages: free_huge_pages(),
     };
     let path = make_file(s.size);
     // Shared: fio opens the same file while the device holds it.
@@ -215,6 +260,12 @@ fn main() {
     let have_fio = Command::new("fio").arg("--version").output().is_ok_and(|o| o.status.success());
     if !have_fio {
         println!("fio not found: skipping the fio ceiling (scripts/deps --test installs it)");
+    } else if !fio_huge(Pattern::SeqRead1m, 32, &s) {
+        println!(
+            "fio buffers: 4 KiB pages ({} free hugetlb pages), while the engine's large buffers are huge pages: \
+             1 MiB ratios overstate the engine; `sysctl vm.nr_hugepages=64` for a like-for-like ceiling",
+            s.huge_pages
+        );
     }
     println!(
         "blockio bench: {} MiB file {}, O_DIRECT (alignment {}), pinned to CPU {}, {} round(s) of {} s, median",
@@ -229,13 +280,23 @@ fn main() {
         "{:<24} {:>3}  {:>12} {:>12} {:>12}  {:>7} {:>7}",
         "case", "QD", "uring", "sync", "fio", "uring/f", "sync/f"
     );
+    let only = env("BLOCKIO_BENCH_ONLY");
+    let runners = env("BLOCKIO_BENCH_RUNNERS");
+    let qds: Vec<usize> =
+        env("BLOCKIO_BENCH_QD").map_or(vec![1, 8, 32], |v| v.split(',').filter_map(|q| q.parse().ok()).collect());
     for pattern in [Pattern::RandRead4k, Pattern::SeqRead1m, Pattern::SeqWrite1m] {
-        for qd in [1, 8, 32] {
+        if only.as_deref().is_some_and(|o| o != pattern.fio_rw()) {
+            continue;
+        }
+        for &qd in &qds {
             let (mut u, mut y, mut f) = (Vec::new(), Vec::new(), Vec::new());
             for round in 0..s.rounds {
                 // Rotate who goes first, so that no runner always meets a
                 // warmer (or a more tired) disk than the others.
                 for who in (0..3).map(|i| (i + round) % 3) {
+                    if runners.as_deref().is_some_and(|r| !r.contains(["u", "s", "f"][who])) {
+                        continue;
+                    }
                     match who {
                         0 => u.push(run_engine(EngineKind::Uring, &dev, pattern, qd, &s)),
                         1 => y.push(run_engine(EngineKind::Sync, &dev, pattern, qd, &s)),
