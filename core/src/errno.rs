@@ -72,6 +72,7 @@ errnos!(
     ENOTSOCK,
     ENODATA,
     ENOLCK,
+    EUCLEAN,
 );
 
 impl Errno {

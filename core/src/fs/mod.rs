@@ -6,6 +6,7 @@
 pub mod dirent;
 pub mod epoll;
 pub mod eventfd;
+pub mod ext2;
 pub mod fdtable;
 pub mod file;
 pub mod hostfs;

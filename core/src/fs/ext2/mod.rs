@@ -1,0 +1,27 @@
+//! ext2 (Linux's fs/ext2), the root filesystem of a VM booted from a disk
+//! image (ARCHITECTURE §5, issue 7 item 1).
+//!
+//! So far the read side only, and nothing mounts it yet: [`wire`] gives
+//! bounds-checked views over on-disk structures, [`fs::Ext2`] a read-only
+//! view of a whole image over any [`source::BlockSource`]. Every input is
+//! untrusted (a guest may write any bytes to its disk), so no image, however
+//! corrupt, makes this code panic or loop: corruption is an [`Error`] that
+//! the syscalls turn into EUCLEAN or EIO.
+
+pub mod dir;
+pub mod error;
+pub mod fs;
+pub mod inode;
+pub mod source;
+pub mod wire;
+
+#[cfg(test)]
+mod testimg;
+#[cfg(test)]
+mod tests;
+
+pub use dir::Entry;
+pub use error::Error;
+pub use fs::Ext2;
+pub use inode::{FileType, Inode};
+pub use source::{BlockSource, FileSource};
