@@ -9,8 +9,8 @@ use crate::errno::Errno;
 /// read EROFS.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading the image failed on the host.
-    #[error("ext2: reading block {block}: {source}")]
+    /// Reading or writing the image failed on the host.
+    #[error("ext2: I/O on block {block}: {source}")]
     Io {
         /// The block being read (in units of the read's buffer size).
         block: u64,
@@ -68,6 +68,21 @@ pub enum Error {
     /// readlink on something other than a symlink.
     #[error("ext2: inode {0} is not a symbolic link")]
     NotSymlink(u32),
+    /// No free block or inode is left.
+    #[error("ext2: no space left: {0}")]
+    NoSpace(&'static str),
+    /// The name already exists in the directory.
+    #[error("ext2: name exists in directory {0}")]
+    Exists(u32),
+    /// A name longer than 255 bytes.
+    #[error("ext2: name of {0} bytes is too long")]
+    NameTooLong(usize),
+    /// An empty name, `.`, `..`, or one holding `/` or NUL.
+    #[error("ext2: invalid name")]
+    BadName,
+    /// A write past the largest file the image can hold.
+    #[error("ext2: file would exceed the largest size the image allows")]
+    FileTooBig,
 }
 
 impl Error {
@@ -81,7 +96,11 @@ impl Error {
             Error::ReadOnlyFeatures(_) => Errno::EROFS,
             Error::Corrupt(_) | Error::BlockOutOfRange { .. } | Error::BadInode { .. } => Errno::EUCLEAN,
             Error::NotDir(_) => Errno::ENOTDIR,
-            Error::NotSymlink(_) => Errno::EINVAL,
+            Error::NotSymlink(_) | Error::BadName => Errno::EINVAL,
+            Error::NoSpace(_) => Errno::ENOSPC,
+            Error::Exists(_) => Errno::EEXIST,
+            Error::NameTooLong(_) => Errno::ENAMETOOLONG,
+            Error::FileTooBig => Errno::EFBIG,
         }
     }
 

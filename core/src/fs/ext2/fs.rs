@@ -69,9 +69,9 @@ pub struct Group {
 
 /// An open, read-only ext2 (or journal-clean ext3) image.
 pub struct Ext2<S: BlockSource> {
-    src: S,
-    geo: Geometry,
-    groups: Vec<Group>,
+    pub(super) src: S,
+    pub(super) geo: Geometry,
+    pub(super) groups: Vec<Group>,
 }
 
 /// The indirect blocks last read at each depth of a block-map walk, so
@@ -233,15 +233,15 @@ impl<S: BlockSource> Ext2<S> {
         Ok(())
     }
 
-    fn large_file(&self) -> bool {
+    pub(super) fn large_file(&self) -> bool {
         self.geo.ro_compat & ro_compat::LARGE_FILE != 0
     }
 
-    fn filetype(&self) -> bool {
+    pub(super) fn filetype(&self) -> bool {
         self.geo.incompat & incompat::FILETYPE != 0
     }
 
-    fn read_fs_block(&self, n: u32, buf: &mut [u8]) -> Result<(), Error> {
+    pub(super) fn read_fs_block(&self, n: u32, buf: &mut [u8]) -> Result<(), Error> {
         self.src.read_block(u64::from(n), buf)
     }
 
@@ -273,7 +273,7 @@ impl<S: BlockSource> Ext2<S> {
 
     /// Checks a block pointer: 0 is a hole, a block at or below the
     /// superblock's or past the end is corruption.
-    fn check_ptr(&self, inode: &Inode, block: u32) -> Result<Option<u32>, Error> {
+    pub(super) fn check_ptr(&self, inode: &Inode, block: u32) -> Result<Option<u32>, Error> {
         if block == 0 {
             return Ok(None);
         }

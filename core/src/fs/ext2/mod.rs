@@ -1,9 +1,11 @@
 //! ext2 (Linux's fs/ext2), the root filesystem of a VM booted from a disk
 //! image (ARCHITECTURE §5, issue 7 item 1).
 //!
-//! So far the read side only, and nothing mounts it yet: [`wire`] gives
-//! bounds-checked views over on-disk structures, [`fs::Ext2`] a read-only
-//! view of a whole image over any [`source::BlockSource`]. Every input is
+//! Nothing mounts it yet: [`wire`] gives bounds-checked views over on-disk
+//! structures, [`fs::Ext2`] a view of a whole image over any
+//! [`source::BlockSource`], and [`write`] the beginning of the write side
+//! over a [`source::BlockSink`] (allocation, creating regular files,
+//! writing their data). Every input is
 //! untrusted (a guest may write any bytes to its disk), so no image, however
 //! corrupt, makes this code panic or loop: corruption is an [`Error`] that
 //! the syscalls turn into EUCLEAN or EIO.
@@ -14,14 +16,17 @@ pub mod fs;
 pub mod inode;
 pub mod source;
 pub mod wire;
+pub mod write;
 
 #[cfg(test)]
 mod testimg;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;
 
 pub use dir::Entry;
 pub use error::Error;
 pub use fs::Ext2;
 pub use inode::{FileType, Inode};
-pub use source::{BlockSource, FileSource};
+pub use source::{BlockSink, BlockSource, FileSource};

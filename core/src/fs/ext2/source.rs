@@ -61,3 +61,33 @@ impl BlockSource for FileSource {
         })
     }
 }
+
+/// A device that can also be written in whole blocks, with the same
+/// convention as [`BlockSource`]: `write_block(n, buf)` writes `buf.len()`
+/// bytes at byte `n * buf.len()`. Writing past the end is
+/// [`Error::Truncated`]: an image never grows.
+pub trait BlockSink: BlockSource {
+    /// Writes `buf` as block `n`.
+    fn write_block(&mut self, n: u64, buf: &[u8]) -> Result<(), Error>;
+}
+
+impl BlockSink for Vec<u8> {
+    fn write_block(&mut self, n: u64, buf: &[u8]) -> Result<(), Error> {
+        let truncated = || Error::Truncated { block: n };
+        let start = usize::try_from(n).ok().and_then(|n| n.checked_mul(buf.len())).ok_or_else(truncated)?;
+        let end = start.checked_add(buf.len()).ok_or_else(truncated)?;
+        self.get_mut(start..end).ok_or_else(truncated)?.copy_from_slice(buf);
+        Ok(())
+    }
+}
+
+impl BlockSink for FileSource {
+    fn write_block(&mut self, n: u64, buf: &[u8]) -> Result<(), Error> {
+        let offset = n.checked_mul(buf.len() as u64).ok_or(Error::Truncated { block: n })?;
+        let len = self.file.metadata().map_err(|e| Error::Io { block: n, source: e })?.len();
+        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > len) {
+            return Err(Error::Truncated { block: n });
+        }
+        self.file.write_all_at(buf, offset).map_err(|e| Error::Io { block: n, source: e })
+    }
+}
