@@ -230,40 +230,8 @@ impl TracerLoop {
             channel: self.k.channel.as_ref().map(|c| c.guest_end()),
         })?;
         let vpid = self.k.procs().alloc_id();
-        let state = ProcessState {
-            ppid: 0,
-            pgid: vpid,
-            sid: vpid,
-            creds: Default::default(),
-            groups: vec![0],
-            personality: 0,
-            nice: 0,
-            pdeathsig: 0,
-            subreaper: false,
-            rlimits: Default::default(),
-            exe: Vec::new(),
-            image: Default::default(),
-            started: std::time::Instant::now(),
-            comm: [0; 16],
-            fs: None,
-            files: None,
-            mm: None,
-            host_pid: pid,
-            threads: [vpid].into(),
-            children: Default::default(),
-            exit: None,
-            group_exit: None,
-            vfork_done: true,
-            did_exec: true,
-            stopped: None,
-            usage_dead_threads: Default::default(),
-            usage_children: Default::default(),
-            continued: false,
-            itimer: None,
-            itimer_generation: 0,
-            itimer_entry: None,
-            posix_timers: Default::default(),
-        };
+        // Init has "exec'd" already: its program is loaded below.
+        let state = ProcessState { did_exec: true, ..ProcessState::new(0, vpid, vpid, pid, vpid) };
         let process = Arc::new(Process::new(vpid, Shared::new(SigHandlers::default()), state));
         let mut files = FdTable::new();
         for (fd, stream) in self.k.console.iter().enumerate() {

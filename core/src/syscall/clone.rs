@@ -90,39 +90,18 @@ fn do_clone(ctx: &mut Ctx<'_>, flags: u64, stack: u64, ptid: u64, ctid: u64, tls
     } else {
         let ps = parent.state();
         let ppid = if has(libc::CLONE_PARENT) { ps.ppid } else { parent.vpid };
+        // What fork inherits; the rest starts fresh (ProcessState::new).
         let state = ProcessState {
-            ppid,
-            pgid: ps.pgid,
-            sid: ps.sid,
             creds: ps.creds,
             groups: ps.groups.clone(),
             personality: ps.personality,
             nice: ps.nice,
-            pdeathsig: 0,
-            subreaper: false,
             rlimits: ps.rlimits,
             exe: ps.exe.clone(),
             image: ps.image.clone(),
-            started: std::time::Instant::now(),
             comm: ps.comm,
-            fs: None,
-            files: None,
-            mm: None,
-            host_pid: child_tid,
-            threads: [vtid].into(),
-            children: Default::default(),
-            exit: None,
-            group_exit: None,
             vfork_done: !has(libc::CLONE_VFORK),
-            did_exec: false,
-            stopped: None,
-            usage_dead_threads: Default::default(),
-            usage_children: Default::default(),
-            continued: false,
-            itimer: None,
-            itimer_generation: 0,
-            itimer_entry: None,
-            posix_timers: Default::default(),
+            ..ProcessState::new(ppid, ps.pgid, ps.sid, child_tid, vtid)
         };
         drop(ps);
         let p = Arc::new(Process::new(vtid, parent.sighand.share_or_copy(has(libc::CLONE_SIGHAND)), state));

@@ -247,6 +247,49 @@ pub struct ProcessState {
     pub posix_timers: posix_timer::PosixTimers,
 }
 
+impl ProcessState {
+    /// A process as it starts: host process `host_pid` with one thread,
+    /// `vtid`, in group `pgid` and session `sid`, with nothing inherited
+    /// yet (root's credentials, no children, no timers, no files). fork and
+    /// init's start fill in what they take from elsewhere.
+    pub fn new(ppid: i32, pgid: i32, sid: i32, host_pid: i32, vtid: i32) -> ProcessState {
+        ProcessState {
+            ppid,
+            pgid,
+            sid,
+            creds: Default::default(),
+            groups: vec![0],
+            personality: 0,
+            nice: 0,
+            pdeathsig: 0,
+            subreaper: false,
+            rlimits: Default::default(),
+            exe: Vec::new(),
+            image: Default::default(),
+            started: Instant::now(),
+            comm: [0; 16],
+            fs: None,
+            files: None,
+            mm: None,
+            host_pid,
+            threads: [vtid].into(),
+            children: Default::default(),
+            exit: None,
+            group_exit: None,
+            vfork_done: true,
+            did_exec: false,
+            stopped: None,
+            usage_dead_threads: Default::default(),
+            usage_children: Default::default(),
+            continued: false,
+            itimer: None,
+            itimer_generation: 0,
+            itimer_entry: None,
+            posix_timers: Default::default(),
+        }
+    }
+}
+
 /// A thread group.
 pub struct Process {
     /// Virtual pid.

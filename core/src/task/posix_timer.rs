@@ -152,6 +152,26 @@ struct Timer {
 }
 
 impl Timer {
+    /// A timer as timer_create makes it: not armed, nothing queued.
+    fn disarmed(serial: u64, clock: libc::clockid_t, notify: Notify, value: u64) -> Timer {
+        Timer {
+            serial,
+            clock,
+            notify,
+            value,
+            deadline: None,
+            interval: Duration::ZERO,
+            requeue_pending: false,
+            queued: false,
+            parked: false,
+            signal_seq: 0,
+            sigqueue_seq: 0,
+            overrun_last: 0,
+            arming: 0,
+            entry: None,
+        }
+    }
+
     /// What timer_gettime shows at `now` (Linux's common_timer_get): the
     /// time to the next expiry, counting a periodic timer whose signal is in
     /// flight (or a SIGEV_NONE one, which never really expires) as re-armed
@@ -313,23 +333,7 @@ pub fn create(p: &Process, clock: i32, sev: Option<&SigEvent>) -> Result<i32, Er
         None => (Notify::Process(libc::SIGALRM), id as u32 as u64),
         Some(e) => (e.check(&st.threads)?, e.value),
     };
-    let timer = Timer {
-        serial: fresh(),
-        clock,
-        notify,
-        value,
-        deadline: None,
-        interval: Duration::ZERO,
-        requeue_pending: false,
-        queued: false,
-        parked: false,
-        signal_seq: 0,
-        sigqueue_seq: 0,
-        overrun_last: 0,
-        arming: 0,
-        entry: None,
-    };
-    st.posix_timers.timers.insert(id, timer);
+    st.posix_timers.timers.insert(id, Timer::disarmed(fresh(), clock, notify, value));
     Ok(id)
 }
 
@@ -552,25 +556,7 @@ mod tests {
         ts.next_id = i32::MAX as u32;
         assert_eq!(ts.alloc_id(), Ok(i32::MAX));
         // The counter wraps into 0..=INT_MAX and skips ids still in use.
-        ts.timers.insert(
-            0,
-            Timer {
-                serial: 1,
-                clock: libc::CLOCK_MONOTONIC,
-                notify: Notify::None,
-                value: 0,
-                deadline: None,
-                interval: Duration::ZERO,
-                requeue_pending: false,
-                queued: false,
-                parked: false,
-                signal_seq: 0,
-                sigqueue_seq: 0,
-                overrun_last: 0,
-                arming: 0,
-                entry: None,
-            },
-        );
+        ts.timers.insert(0, Timer::disarmed(1, libc::CLOCK_MONOTONIC, Notify::None, 0));
         assert_eq!(ts.alloc_id(), Ok(1));
     }
 }

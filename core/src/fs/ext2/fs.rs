@@ -24,6 +24,47 @@ pub const ROOT_INO: u32 = 2;
 /// The longest fast symlink: i_block's 60 bytes less the NUL Linux keeps.
 const FAST_SYMLINK_MAX: u64 = 59;
 
+/// Where a logical block past the direct ones sits in an inode's block
+/// map: the i_block slot at the top, then the entry to follow in each of
+/// the `depth` map blocks below it (1 for the indirect slot, 3 for the
+/// triple-indirect one). Reading and allocating walk the same path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct IndirectPath {
+    /// The i_block slot (NDIR_BLOCKS..NDIR_BLOCKS + 3).
+    pub slot: usize,
+    index: [usize; 3],
+    depth: usize,
+}
+
+impl IndirectPath {
+    /// The path to logical block `lblk` (at least NDIR_BLOCKS) with `per`
+    /// pointers per map block; None past the triple-indirect map's reach.
+    pub fn of(lblk: u64, per: u64) -> Option<IndirectPath> {
+        let mut rel = lblk.checked_sub(NDIR_BLOCKS as u64)?;
+        let mut depth = 1;
+        let mut span = per;
+        while rel >= span {
+            rel -= span;
+            depth += 1;
+            if depth > 3 {
+                return None;
+            }
+            span *= per;
+        }
+        let mut index = [0; 3];
+        for slot in index.iter_mut().take(depth) {
+            span /= per;
+            *slot = ((rel / span) % per) as usize;
+        }
+        Some(IndirectPath { slot: NDIR_BLOCKS + depth - 1, index, depth })
+    }
+
+    /// The entry index in each map block, top first.
+    pub fn indices(&self) -> &[usize] {
+        &self.index[..self.depth]
+    }
+}
+
 /// The superblock's numbers the rest of the code needs, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Geometry {
@@ -293,24 +334,12 @@ impl<S: BlockSource> Ext2<S> {
         if lblk < NDIR_BLOCKS as u64 {
             return self.check_ptr(inode, inode.block[lblk as usize]);
         }
-        let per = u64::from(self.geo.block_size / 4);
-        let mut rel = lblk - NDIR_BLOCKS as u64;
-        // Which i_block slot, and how many levels of indirection below it.
-        let mut depth = 1;
-        let mut span = per;
-        while rel >= span {
-            rel -= span;
-            depth += 1;
-            if depth > 3 {
-                return Err(Error::corrupt(format!("inode {}: block {lblk} past the triple-indirect map", inode.ino)));
-            }
-            span *= per;
-        }
-        let mut ptr = inode.block[NDIR_BLOCKS + depth - 1];
-        for level in 0..depth {
+        let Some(path) = IndirectPath::of(lblk, u64::from(self.geo.block_size / 4)) else {
+            return Err(Error::corrupt(format!("inode {}: block {lblk} past the triple-indirect map", inode.ino)));
+        };
+        let mut ptr = inode.block[path.slot];
+        for (level, &index) in path.indices().iter().enumerate() {
             let Some(block) = self.check_ptr(inode, ptr)? else { return Ok(None) };
-            span /= per;
-            let index = ((rel / span) % per) as usize;
             let slot = &mut cache.levels[level];
             if slot.as_ref().map(|(b, _)| *b) != Some(block) {
                 let mut buf = vec![0u8; self.geo.block_size as usize];

@@ -316,3 +316,18 @@ fn corrupt_inode_table_is_euclean() {
         assert!(fs.inode(ROOT_INO).and_then(|r| fs.read_dir(&r)).is_err());
     }
 }
+
+#[test]
+fn indirect_paths_start_each_level_at_its_slot() {
+    use super::fs::IndirectPath;
+    let per = 256; // 1 KiB blocks
+    let at = |lblk| IndirectPath::of(lblk, per).map(|p| (p.slot, p.indices().to_vec()));
+    assert_eq!(at(12), Some((12, vec![0])));
+    assert_eq!(at(12 + 255), Some((12, vec![255])));
+    assert_eq!(at(12 + 256), Some((13, vec![0, 0])));
+    assert_eq!(at(12 + 256 + 257), Some((13, vec![1, 1])));
+    assert_eq!(at(12 + 256 + 65536), Some((14, vec![0, 0, 0])));
+    assert_eq!(at(12 + 256 + 65536 + 256 * 65536 - 1), Some((14, vec![255, 255, 255])));
+    assert_eq!(at(12 + 256 + 65536 + 256 * 65536), None);
+    assert_eq!(at(3), None);
+}

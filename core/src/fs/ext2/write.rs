@@ -13,7 +13,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::fs::Ext2;
+use super::fs::{Ext2, IndirectPath};
 use super::inode::{FileType, Inode};
 use super::source::BlockSink;
 use super::wire::{
@@ -335,19 +335,8 @@ impl<S: BlockSink> Ext2<S> {
             inode.block[slot] = b;
             return Ok((b, true));
         }
-        let per = u64::from(self.geo.block_size / 4);
-        let mut rel = lblk - NDIR_BLOCKS as u64;
-        let mut depth = 1;
-        let mut span = per;
-        while rel >= span {
-            rel -= span;
-            depth += 1;
-            if depth > 3 {
-                return Err(Error::FileTooBig);
-            }
-            span *= per;
-        }
-        let top = NDIR_BLOCKS + depth - 1;
+        let path = IndirectPath::of(lblk, u64::from(self.geo.block_size / 4)).ok_or(Error::FileTooBig)?;
+        let top = path.slot;
         let mut ptr = match self.check_ptr(inode, inode.block[top])? {
             Some(b) => b,
             None => {
@@ -357,10 +346,10 @@ impl<S: BlockSink> Ext2<S> {
             }
         };
         let mut buf = vec![0u8; self.geo.block_size as usize];
-        for level in 0..depth {
+        let depth = path.indices().len();
+        for (level, &entry) in path.indices().iter().enumerate() {
             let last = level + 1 == depth;
-            span /= per;
-            let index = ((rel / span) % per) as usize * 4;
+            let index = entry * 4;
             self.read_fs_block(ptr, &mut buf)?;
             match self.check_ptr(inode, get32(&buf, index))? {
                 Some(b) if last => return Ok((b, false)),
