@@ -376,6 +376,20 @@ fn write_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysRe
     }
 }
 
+/// What reading an empty pipe gives (Linux's pipe_read): 0 at end of
+/// file (no writer left), EAGAIN when non-blocking, else a wait for data.
+/// `writers` is read under the pipe's lock, which the caller still holds,
+/// so the wait is registered before any writer can miss it.
+pub(super) fn empty_pipe(ctx: &mut Ctx<'_>, end: &PipeEnd, writers: usize, nonblock: bool) -> SysResult {
+    if writers == 0 {
+        return Ok(0);
+    }
+    if nonblock {
+        return Err(Errno::EAGAIN);
+    }
+    Err(ctx.block_on(&end.pipe.readers_wait))
+}
+
 fn pipe_read(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usize)]) -> SysResult {
     let total: usize = segs.iter().map(|s| s.1).sum::<usize>().min(PIPE_SIZE);
     if total == 0 {
@@ -384,14 +398,7 @@ fn pipe_read(ctx: &mut Ctx<'_>, f: &OpenFile, end: &PipeEnd, segs: &[(u64, usize
     let data: Vec<u8> = {
         let mut p = end.pipe.lock();
         if p.buf.is_empty() {
-            if p.writers == 0 {
-                return Ok(0);
-            }
-            if f.nonblocking() {
-                return Err(Errno::EAGAIN);
-            }
-            // Registered under the pipe's lock: no wake-up is missed.
-            return Err(ctx.block_on(&end.pipe.readers_wait));
+            return empty_pipe(ctx, end, p.writers, f.nonblocking());
         }
         let n = total.min(p.buf.len());
         p.rgen += 1;

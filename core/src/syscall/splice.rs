@@ -268,13 +268,7 @@ fn pipe_to_file(
     let n = {
         let mut p = i.pipe.lock();
         if p.buf.is_empty() {
-            if p.writers == 0 {
-                return Ok(0);
-            }
-            if nonblock {
-                return Err(Errno::EAGAIN);
-            }
-            return Err(ctx.block_on(&i.pipe.readers_wait));
+            return io::empty_pipe(ctx, i, p.writers, nonblock).map(|n| n as usize);
         }
         let take = len.min(p.buf.len());
         let data: Vec<u8> = p.buf.range(..take).copied().collect();
@@ -409,13 +403,7 @@ pub fn vmsplice(ctx: &mut Ctx<'_>) -> SysResult {
         Ok(data.len() as i64)
     } else {
         if p.buf.is_empty() {
-            if p.writers == 0 {
-                return Ok(0);
-            }
-            if nonblock {
-                return Err(Errno::EAGAIN);
-            }
-            return Err(ctx.block_on(&end.pipe.readers_wait));
+            return io::empty_pipe(ctx, end, p.writers, nonblock);
         }
         let n = total.min(p.buf.len());
         let data: Vec<u8> = p.buf.range(..n).copied().collect();
