@@ -512,3 +512,13 @@ fn splice_tee_and_vmsplice_move_data_between_pipes_files_and_memory() {
         pipe without writer -> file = 0\n",
     );
 }
+
+#[test]
+fn sigaction_refuses_bad_input_as_linux_does() {
+    check_program(
+        "sigaction_errors",
+        "size 4: Invalid argument\nsignal 0: Invalid argument\nsignal 65: Invalid argument\n\
+         SIGKILL: Invalid argument\nSIGSTOP query: ok\nbad act: Bad address\nafter bad act: default\n\
+         bad oldact: Bad address\nafter bad oldact: installed\nraised\n",
+    );
+}
