@@ -7,6 +7,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use crate::dev::console::{ConsoleMode, TerminalGuard};
 use crate::errno::Errno;
+use crate::fs::ext2_mount::Ext2Mount;
 use crate::fs::hostfs::HostFs;
 use crate::fs::Vfs;
 use crate::kernel::Kernel;
@@ -28,7 +29,7 @@ pub enum VmError {
     #[error(transparent)]
     Tmpfs(#[from] crate::fs::tmpfs::BackingError),
     /// No root filesystem was given.
-    #[error("no root filesystem: give --root-dir DIR")]
+    #[error("no root filesystem: give ubd0=IMAGE or --root-dir DIR")]
     NoRoot,
     /// The seccomp filter could not be built.
     #[error(transparent)]
@@ -44,6 +45,7 @@ pub enum VmError {
 /// Configures a VM.
 pub struct VmBuilder {
     root_dir: Option<PathBuf>,
+    root_disk: Option<Arc<Ext2Mount>>,
     trap: TrapMode,
     strace: Option<Box<dyn Write + Send>>,
     init: Vec<Vec<u8>>,
@@ -57,6 +59,7 @@ impl Default for VmBuilder {
     fn default() -> Self {
         VmBuilder {
             root_dir: None,
+            root_disk: None,
             trap: TrapMode::default(),
             strace: None,
             init: vec![b"/sbin/init".to_vec()],
@@ -124,22 +127,37 @@ impl VmBuilder {
         self
     }
 
-    /// Checks the configuration and builds the VM.
-    pub fn build(self) -> Result<Vm, VmError> {
-        let dir = self.root_dir.ok_or(VmError::NoRoot)?;
+    /// Boots from a disk: `fs`, mounted, is the root filesystem (instead
+    /// of a `root_dir`).
+    pub fn root_disk(mut self, fs: Arc<Ext2Mount>) -> Self {
+        self.root_disk = Some(fs);
+        self
+    }
+
+    /// The guest's namespace: the root disk's, else the root directory's.
+    fn vfs(root_dir: Option<PathBuf>, root_disk: Option<Arc<Ext2Mount>>) -> Result<Vfs, VmError> {
+        if let Some(disk) = root_disk {
+            return Ok(Vfs::new_on_disk(disk)?);
+        }
+        let dir = root_dir.ok_or(VmError::NoRoot)?;
         let bad = |e: std::io::Error| VmError::RootDir { path: dir.clone(), errno: e.into() };
         let meta = std::fs::metadata(&dir).map_err(bad)?;
         if !meta.is_dir() {
             return Err(VmError::RootDir { path: dir, errno: Errno::ENOTDIR });
         }
         let fs = HostFs::open(&dir).map_err(bad)?;
+        Ok(Vfs::new(fs)?)
+    }
+
+    /// Checks the configuration and builds the VM.
+    pub fn build(self) -> Result<Vm, VmError> {
+        let vfs = Self::vfs(self.root_dir, self.root_disk)?;
         let filter = match self.trap {
             TrapMode::Seccomp => Some(seccomp::filter()?),
             TrapMode::Sysemu => None,
         };
         let strace = self.strace.map(Mutex::new);
         let cpus = sched::allowed_cpus();
-        let vfs = Vfs::new(fs)?;
         let tty = if self.console.is_tty() { crate::dev::tty::Tty::new() } else { None };
         let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, self.mem_bytes, cpus.clone(), tty);
         Ok(Vm { kernel, init: self.init, env: self.env, pin: self.pin, cpus })

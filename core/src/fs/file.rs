@@ -18,6 +18,8 @@ pub enum FileKind {
         /// The mount it is on.
         mount: crate::fs::mount::MountRef,
     },
+    /// A file or directory of an ext2 mount.
+    Ext2(crate::fs::ext2_mount::Ext2File),
     /// One of the host streams the VM's console is made of.
     Console(ConsoleStream),
     /// An end of a pipe.
@@ -97,7 +99,8 @@ impl OpenFile {
             | FileKind::EventFd(_)
             | FileKind::TimerFd(_)
             | FileKind::Synthetic(..)
-            | FileKind::SynthDir(..) => None,
+            | FileKind::SynthDir(..)
+            | FileKind::Ext2(_) => None,
         }
     }
 
@@ -136,6 +139,7 @@ impl OpenFile {
                 Ok(st)
             }
             FileKind::Console(_) => crate::fs::hostfs::fstat(self.need_host_fd()?),
+            FileKind::Ext2(f) => Ok(f.fs.stat(&f.inode()?)),
         }
     }
 
@@ -155,6 +159,9 @@ impl OpenFile {
             {
                 [self.path.as_slice(), b" (deleted)"].concat()
             }
+            FileKind::Ext2(f) if !f.dir && f.inode().is_ok_and(|i| i.links == 0) => {
+                [self.path.as_slice(), b" (deleted)"].concat()
+            }
             _ => self.path.clone(),
         }
     }
@@ -169,6 +176,7 @@ impl OpenFile {
             FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Synthetic(..) | FileKind::SynthDir(..) => true,
             FileKind::Pipe(_) => self.path != crate::fs::pipe::ANON_PATH,
             FileKind::Host { .. }
+            | FileKind::Ext2(_)
             | FileKind::Console(_)
             | FileKind::Epoll(_)
             | FileKind::EventFd(_)
@@ -183,6 +191,9 @@ impl OpenFile {
 
     /// Whether it is a directory.
     pub fn is_dir(&self) -> bool {
-        matches!(self.kind, FileKind::Host { dir: true, .. } | FileKind::DevDir(_) | FileKind::SynthDir(..))
+        match &self.kind {
+            FileKind::Ext2(f) => f.dir,
+            k => matches!(k, FileKind::Host { dir: true, .. } | FileKind::DevDir(_) | FileKind::SynthDir(..)),
+        }
     }
 }

@@ -7,6 +7,9 @@ pub mod dirent;
 pub mod epoll;
 pub mod eventfd;
 pub mod ext2;
+pub mod ext2_mount;
+#[allow(missing_docs)]
+pub mod ext2_pending;
 pub mod fdtable;
 pub mod file;
 pub mod hostfs;
@@ -18,6 +21,9 @@ pub mod procfs;
 pub mod timerfd;
 pub mod tmpfs;
 
+use std::sync::Arc;
+
+use ext2_mount::Ext2Mount;
 use hostfs::HostFs;
 use mount::{FsType, MountTable};
 use path::{Lookup, Resolved};
@@ -41,8 +47,17 @@ impl Vfs {
     /// devfs on /dev, procfs on /proc, and fresh, empty tmpfs on /tmp and
     /// /dev/shm (hiding whatever `root` has there, as a Linux mount does).
     pub fn new(root: HostFs) -> Result<Vfs, BackingError> {
+        Self::boot(MountTable::new(root))
+    }
+
+    /// The namespace of a VM booted from a disk: the ext2 filesystem
+    /// `root` as `/`, and the kernel's filesystems as for [`Vfs::new`].
+    pub fn new_on_disk(root: Arc<Ext2Mount>) -> Result<Vfs, BackingError> {
+        Self::boot(MountTable::new_ext2(root))
+    }
+
+    fn boot(mut mounts: MountTable) -> Result<Vfs, BackingError> {
         let backing = Backing::create()?;
-        let mut mounts = MountTable::new(root);
         mounts.mount_synthetic(b"/dev", FsType::Devtmpfs);
         mounts.mount_synthetic(b"/proc", FsType::Proc);
         for (point, name) in TMPFS_MOUNTS {
@@ -67,8 +82,8 @@ impl Vfs {
         }
     }
 
-    /// The root filesystem.
-    pub fn root(&self) -> &HostFs {
+    /// The root filesystem's host directory, when the root is one.
+    pub fn root(&self) -> Option<&HostFs> {
         self.mounts.root()
     }
 
@@ -130,15 +145,28 @@ impl Vfs {
     fn host_only(r: Resolved) -> Result<Lookup, Errno> {
         match r {
             Resolved::Found(l) => Ok(l),
-            Resolved::Synthetic(..) => Err(Errno::EACCES),
+            Resolved::Synthetic(..) | Resolved::Ext2(_) => Err(Errno::EACCES),
         }
     }
 
     /// Removes the host directories behind the tmpfs mounts, with all the
     /// guest left there. For when the VM ends; later calls do nothing.
     pub fn release(&self) {
+        self.unmount_disks();
         if let Some(b) = &self.backing {
             b.remove();
+        }
+    }
+
+    /// Unmounts every disk filesystem, the last mounted first: each is
+    /// written back, marked clean and made durable. Said on the console
+    /// when one fails, since the guest is gone.
+    pub fn unmount_disks(&self) {
+        let disks: Vec<_> = self.mounts.iter().filter_map(|m| m.disk.clone().map(|d| (m.point.clone(), d))).collect();
+        for (point, d) in disks.into_iter().rev() {
+            if let Err(e) = d.unmount() {
+                eprintln!("umvm: unmounting {}: {e}", String::from_utf8_lossy(&point));
+            }
         }
     }
 }

@@ -12,6 +12,9 @@
 use std::fmt::Write as _;
 use std::os::fd::AsFd;
 
+use std::sync::Arc;
+
+use super::ext2_mount::Ext2Mount;
 use super::hostfs::HostFs;
 
 /// Linux's TMPFS_MAGIC (statfs f_type of tmpfs and devtmpfs).
@@ -31,6 +34,8 @@ pub enum FsType {
     Devtmpfs,
     /// The kernel's /proc (fs/procfs.rs).
     Proc,
+    /// An ext2 filesystem on a disk (fs/ext2_mount.rs).
+    Ext2,
 }
 
 impl FsType {
@@ -41,6 +46,7 @@ impl FsType {
             FsType::Tmpfs => "tmpfs",
             FsType::Devtmpfs => "devtmpfs",
             FsType::Proc => "proc",
+            FsType::Ext2 => "ext2",
         }
     }
 
@@ -55,7 +61,7 @@ impl FsType {
         match self {
             FsType::Devtmpfs => Some(libc::makedev(0, 5)),
             FsType::Proc => Some(libc::makedev(0, 4)),
-            FsType::HostFs | FsType::Tmpfs => None,
+            FsType::HostFs | FsType::Tmpfs | FsType::Ext2 => None,
         }
     }
 }
@@ -101,6 +107,8 @@ pub struct Mount {
     pub fs: Option<HostFs>,
     /// The st_dev its files show, when not the host's.
     pub dev: Option<u64>,
+    /// The ext2 filesystem serving it, for ext2 mounts.
+    pub disk: Option<Arc<Ext2Mount>>,
 }
 
 impl Mount {
@@ -113,6 +121,10 @@ impl Mount {
     pub fn options(&self) -> &'static str {
         match self.fstype {
             FsType::Tmpfs => "rw,nosuid,nodev",
+            FsType::Ext2 => match self.disk.as_ref().is_some_and(|d| d.read_only()) {
+                true => "ro,relatime",
+                false => "rw,relatime",
+            },
             FsType::HostFs | FsType::Devtmpfs | FsType::Proc => "rw",
         }
     }
@@ -137,8 +149,31 @@ impl MountTable {
                 fstype: FsType::HostFs,
                 fs: Some(root),
                 dev: None,
+                disk: None,
             }],
         }
+    }
+
+    /// A table with the ext2 filesystem `disk` mounted on `/`.
+    pub fn new_ext2(disk: Arc<Ext2Mount>) -> MountTable {
+        let dev = Some(disk.dev());
+        MountTable {
+            mounts: vec![Mount {
+                point: b"/".to_vec(),
+                comps: Vec::new(),
+                fstype: FsType::Ext2,
+                fs: None,
+                dev,
+                disk: Some(disk),
+            }],
+        }
+    }
+
+    /// Mounts the ext2 filesystem `disk` on the canonical path `point`.
+    pub fn mount_ext2(&mut self, point: &[u8], disk: Arc<Ext2Mount>) {
+        let dev = Some(disk.dev());
+        self.push(point, FsType::Ext2, None, dev);
+        self.mounts.last_mut().expect("pushed").disk = Some(disk);
     }
 
     /// Mounts a kernel-made filesystem on the canonical path `point`.
@@ -166,7 +201,7 @@ impl MountTable {
         let comps: Vec<Vec<u8>> = point.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec).collect();
         let mut point = vec![b'/'];
         point.extend(comps.join(&b'/'));
-        self.mounts.push(Mount { point, comps, fstype, fs, dev });
+        self.mounts.push(Mount { point, comps, fstype, fs, dev, disk: None });
     }
 
     /// Every mount, in mount order.
@@ -179,9 +214,9 @@ impl MountTable {
         &self.mounts[index]
     }
 
-    /// The root mount's filesystem.
-    pub fn root(&self) -> &HostFs {
-        self.mounts[0].fs.as_ref().expect("the root mount is host-backed")
+    /// The root mount's host directory, when the root is host-backed.
+    pub fn root(&self) -> Option<&HostFs> {
+        self.mounts[0].fs.as_ref()
     }
 
     /// The mount a canonical path (as components) is on: the one whose

@@ -18,9 +18,13 @@
 
 use std::collections::VecDeque;
 use std::ffi::CString;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use super::hostfs::{self, cstr};
+use std::sync::Arc;
+
+use super::ext2::{FileType, Inode};
+use super::ext2_mount::{Ext2Mount, ROOT_INO};
 use super::mount::{FsType, MountRef, MountTable};
 use super::perm::{self, Attr, Who};
 use crate::errno::Errno;
@@ -109,20 +113,20 @@ impl<'a> Search<'a> {
     /// Checks search permission on the directory at `stack` before a name
     /// is looked up in it; `fd` is that directory when open. Directories
     /// of the kernel's own filesystems are not checked.
-    fn check<C: AsRef<[u8]>>(&mut self, t: &MountTable, stack: &[C], fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
+    fn check<C: AsRef<[u8]>>(&mut self, t: &MountTable, stack: &[C], dir: Option<&DirRef>) -> Result<(), Errno> {
         if self.trusted > 0 {
             self.trusted -= 1;
             return Ok(());
         }
-        let st = match (self.dir, fd) {
+        let st = match (self.dir, dir) {
             (Some(st), _) => st,
-            (None, Some(fd)) => hostfs::fstat(fd)?,
+            (None, Some(d)) => d.fstat()?,
             (None, None) => {
                 let m = t.covering(stack);
                 if t.get(m).fstype.is_synthetic() {
                     return Ok(());
                 }
-                hostfs::fstat(open_in(t, m, stack)?.as_fd())?
+                open_in(t, m, stack)?.fstat()?
             }
         };
         self.dir = Some(st);
@@ -140,13 +144,94 @@ pub enum Resolved {
     /// absolute path: what is left of it is that filesystem's to resolve
     /// (procfs has symlinks of its own).
     Synthetic(FsType, Vec<u8>),
+    /// An ext2 mount.
+    Ext2(Ext2Lookup),
+}
+
+/// The result of a lookup on an ext2 mount: the parent directory and the
+/// final name, as for [`Lookup`].
+pub struct Ext2Lookup {
+    /// The filesystem.
+    pub fs: Arc<Ext2Mount>,
+    /// The inode of the directory that holds the final component.
+    pub dir: u32,
+    /// The final component (`.` for a directory named by `.`, `..`, `/`
+    /// or a mount point).
+    pub name: Vec<u8>,
+    /// The canonical absolute guest path of the final component.
+    pub path: Vec<u8>,
+    /// The final component's inode when it exists (its target, when the
+    /// lookup followed a symlink).
+    pub inode: Option<Inode>,
+    /// The path ended with `/`: the final component must be a directory.
+    pub must_be_dir: bool,
+    /// The mount the final component is on.
+    pub mount: MountRef,
+}
+
+impl Ext2Lookup {
+    /// The final component's inode, or ENOENT.
+    pub fn existing(&self) -> Result<&Inode, Errno> {
+        self.inode.as_ref().ok_or(Errno::ENOENT)
+    }
+
+    /// The stat of the final component, or ENOENT.
+    pub fn stat(&self) -> Result<libc::stat, Errno> {
+        Ok(self.fs.stat(self.existing()?))
+    }
+
+    /// The owner and mode of the directory that holds the final component.
+    pub fn parent_attr(&self) -> Result<Attr, Errno> {
+        Ok(Attr::from(&self.fs.stat(&self.fs.inode(self.dir)?)))
+    }
+}
+
+/// A directory a walk is in.
+enum DirRef {
+    /// On a host-backed mount: an `O_PATH` fd.
+    Host(OwnedFd),
+    /// On an ext2 mount: the filesystem and the directory's inode.
+    Ext2(Arc<Ext2Mount>, u32),
+}
+
+impl DirRef {
+    /// The directory's own stat.
+    fn fstat(&self) -> Result<libc::stat, Errno> {
+        match self {
+            DirRef::Host(fd) => hostfs::fstat(fd.as_fd()),
+            DirRef::Ext2(fs, ino) => Ok(fs.stat(&fs.inode(*ino)?)),
+        }
+    }
+
+    /// The stat of `name` in it (a symlink not followed); ENOENT when
+    /// there is none.
+    fn lstat(&self, name: &[u8]) -> Result<libc::stat, Errno> {
+        match self {
+            DirRef::Host(fd) => hostfs::lstat_at(fd.as_fd(), &cstr(name)),
+            DirRef::Ext2(fs, ino) => match fs.lookup(*ino, name)? {
+                Some(i) => Ok(fs.stat(&i)),
+                None => Err(Errno::ENOENT),
+            },
+        }
+    }
+
+    /// The target of the symlink `name` in it.
+    fn readlink(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        match self {
+            DirRef::Host(fd) => hostfs::readlink_at(fd.as_fd(), &cstr(name)),
+            DirRef::Ext2(fs, ino) => match fs.lookup(*ino, name)? {
+                Some(i) => fs.read_link(i.ino),
+                None => Err(Errno::ENOENT),
+            },
+        }
+    }
 }
 
 /// How far a walk of the parent directories got.
 enum Walk {
-    /// A directory of a host-backed mount: the mount, an `O_PATH` fd and
-    /// the canonical path.
-    Dir(usize, OwnedFd, Vec<u8>),
+    /// A directory of a host-backed or ext2 mount: the mount, the
+    /// directory and the canonical path.
+    Dir(usize, DirRef, Vec<u8>),
     /// Into a kernel-made filesystem (see [`Resolved::Synthetic`]).
     Synthetic(FsType, Vec<u8>),
 }
@@ -267,12 +352,27 @@ pub fn join_base(base: &[u8], rel: &[u8]) -> Vec<u8> {
 }
 
 /// Opens the directory at the canonical `comps` (at or under the mount
-/// point) of host-backed mount `m`.
-fn open_in<C: AsRef<[u8]>>(t: &MountTable, m: usize, comps: &[C]) -> Result<OwnedFd, Errno> {
+/// point) of host-backed or ext2 mount `m`. A symlink on the way is
+/// ELOOP, as for `openat2` with RESOLVE_NO_SYMLINKS: the slow walk
+/// follows it.
+fn open_in<C: AsRef<[u8]>>(t: &MountTable, m: usize, comps: &[C]) -> Result<DirRef, Errno> {
     let mount = t.get(m);
+    let rel = comps.iter().skip(mount.depth()).map(AsRef::as_ref);
+    if let Some(disk) = &mount.disk {
+        let mut ino = ROOT_INO;
+        for c in rel {
+            let i = disk.lookup(ino, c)?.ok_or(Errno::ENOENT)?;
+            match i.file_type() {
+                FileType::Directory => ino = i.ino,
+                FileType::Symlink => return Err(Errno::ELOOP),
+                _ => return Err(Errno::ENOTDIR),
+            }
+        }
+        return Ok(DirRef::Ext2(disk.clone(), ino));
+    }
     let fs = mount.fs.as_ref().ok_or(Errno::EIO)?;
-    let rel: Vec<&[u8]> = comps.iter().skip(mount.depth()).map(AsRef::as_ref).collect();
-    fs.open_dir(&rel.join(&b'/'))
+    let rel: Vec<&[u8]> = rel.collect();
+    fs.open_dir(&rel.join(&b'/')).map(DirRef::Host)
 }
 
 /// Looks up `path` (absolute from the canonical root directory `root`, or
@@ -341,7 +441,7 @@ pub fn resolve_from_as(
         };
         if let (Some(s), Walk::Dir(_, dir, _)) = (search.as_deref_mut(), &walked) {
             if *name != b"." {
-                s.check(t, parent, Some(dir.as_fd()))?;
+                s.check(t, parent, Some(dir))?;
             }
         }
         let parent_stat = search.as_deref().and_then(|s| s.dir.as_ref().map(Attr::from));
@@ -356,9 +456,13 @@ pub fn resolve_from_as(
                 if mount.fstype.is_synthetic() {
                     return Ok(Resolved::Synthetic(mount.fstype, path));
                 }
+                let mref = t.mount_ref(m);
+                if let Some(fs) = &mount.disk {
+                    let (fs, dir, name, inode) = (fs.clone(), ROOT_INO, b".".to_vec(), Some(fs.inode(ROOT_INO)?));
+                    return Ok(Resolved::Ext2(Ext2Lookup { fs, dir, name, path, inode, must_be_dir, mount: mref }));
+                }
                 let dir = mount.fs.as_ref().ok_or(Errno::EIO)?.open_dir(b"")?;
                 let mut st = hostfs::lstat_at(dir.as_fd(), &cstr(b"."))?;
-                let mref = t.mount_ref(m);
                 mref.fix_stat(&mut st);
                 let stat = (follow || must_be_dir).then_some(st);
                 let name = cstr(b".");
@@ -371,18 +475,29 @@ pub fn resolve_from_as(
             Walk::Dir(m, dir, parent_path) => (m, dir, parent_path),
         };
         let mount = t.mount_ref(m);
-        let cname = cstr(name);
         let parent = parent_stat;
+        // An ext2 directory is read to look the name up anyway: its inode
+        // comes along whether or not the caller follows links.
+        let inode = match &dir {
+            DirRef::Ext2(fs, d) => Some(fs.lookup(*d, name)?),
+            DirRef::Host(_) => None,
+        };
+        let found = |dir, stat, inode| found(dir, name, path.clone(), stat, inode, must_be_dir, mount, parent);
         if !(follow || must_be_dir) {
-            return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: None, must_be_dir, mount, parent }));
+            return Ok(found(dir, None, inode.flatten()));
         }
-        match hostfs::lstat_at(dir.as_fd(), &cname) {
+        let lst = match (&dir, &inode) {
+            (DirRef::Ext2(fs, _), Some(Some(i))) => Ok(fs.stat(i)),
+            (DirRef::Ext2(..), _) => Err(Errno::ENOENT),
+            (DirRef::Host(_), _) => dir.lstat(name),
+        };
+        match lst {
             Ok(st) if hostfs::file_type(&st) == libc::S_IFLNK => {
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(Errno::ELOOP);
                 }
-                let target = hostfs::readlink_at(dir.as_fd(), &cname)?;
+                let target = dir.readlink(name)?;
                 if target.is_empty() {
                     return Err(Errno::ENOENT);
                 }
@@ -403,13 +518,30 @@ pub fn resolve_from_as(
                     return Err(Errno::ENOTDIR);
                 }
                 mount.fix_stat(&mut st);
-                let stat = Some(st);
-                return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat, must_be_dir, mount, parent }));
+                return Ok(found(dir, Some(st), inode.flatten()));
             }
-            Err(Errno::ENOENT) => {
-                return Ok(Resolved::Found(Lookup { dir, name: cname, path, stat: None, must_be_dir, mount, parent }))
-            }
+            Err(Errno::ENOENT) => return Ok(found(dir, None, None)),
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A lookup's result in directory `dir`.
+#[allow(clippy::too_many_arguments)]
+fn found(
+    dir: DirRef,
+    name: &[u8],
+    path: Vec<u8>,
+    stat: Option<libc::stat>,
+    inode: Option<Inode>,
+    must_be_dir: bool,
+    mount: MountRef,
+    parent: Option<Attr>,
+) -> Resolved {
+    match dir {
+        DirRef::Host(fd) => Resolved::Found(Lookup { dir: fd, name: cstr(name), path, stat, must_be_dir, mount, parent }),
+        DirRef::Ext2(fs, dir) => {
+            Resolved::Ext2(Ext2Lookup { fs, dir, name: name.to_vec(), path, inode, must_be_dir, mount })
         }
     }
 }
@@ -480,10 +612,9 @@ fn walk_slow(
         }
         let dir = open_in(t, m, &stack)?;
         if let Some(s) = search.as_deref_mut() {
-            s.check(t, &stack, Some(dir.as_fd()))?;
+            s.check(t, &stack, Some(&dir))?;
         }
-        let name = cstr(&c);
-        let st = hostfs::lstat_at(dir.as_fd(), &name)?;
+        let st = dir.lstat(&c)?;
         match hostfs::file_type(&st) {
             libc::S_IFDIR => {
                 if let Some(s) = search.as_deref_mut() {
@@ -496,7 +627,7 @@ fn walk_slow(
                 if *links > MAX_SYMLINKS {
                     return Err(Errno::ELOOP);
                 }
-                let target = hostfs::readlink_at(dir.as_fd(), &name)?;
+                let target = dir.readlink(&c)?;
                 if target.is_empty() {
                     return Err(Errno::ENOENT);
                 }

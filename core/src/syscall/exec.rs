@@ -57,8 +57,13 @@ fn do_execve(ctx: &mut Ctx<'_>, dirfd: i32, first: usize, flags: i32) -> SysResu
     };
     let target = match found {
         super::Special::Host(l) => l.path,
+        super::Special::Ext2(l) => l.path,
         // A host file reached through /proc/PID/fd: by its path.
-        super::Special::File(f) if matches!(f.kind, crate::fs::file::FileKind::Host { .. }) => f.path.clone(),
+        super::Special::File(f)
+            if matches!(f.kind, crate::fs::file::FileKind::Host { .. } | crate::fs::file::FileKind::Ext2(_)) =>
+        {
+            f.path.clone()
+        }
         super::Special::Dev(_) | super::Special::Proc(..) | super::Special::File(_) => return Err(Errno::EACCES),
     };
     let (root, cwd) = {

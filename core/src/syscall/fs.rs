@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use super::dac;
 use super::Ctx;
-use super::Special;
+use super::ext2;
+use super::{Node, Special};
+use crate::fs::ext2::FileType;
+use crate::fs::ext2_mount::Ext2File;
 use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
@@ -68,7 +71,7 @@ fn open_proc(ctx: &mut Ctx<'_>, node: ProcNode, abs: Vec<u8>, flags: i32) -> Sys
 }
 
 /// Opens a devfs path.
-fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult {
+pub(super) fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult {
     let excl = flags & (libc::O_CREAT | libc::O_EXCL) == (libc::O_CREAT | libc::O_EXCL);
     let (kind, path) = match dp {
         DevPath::Missing | DevPath::Through(..) if flags & libc::O_CREAT != 0 => return Err(Errno::EACCES),
@@ -95,6 +98,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
         Special::Dev(dp) => return open_dev(ctx, dp, flags),
         Special::Proc(node, abs) => return open_proc(ctx, node, abs, flags),
         Special::File(f) => return reopen(ctx, &f, flags),
+        Special::Ext2(l) => return ext2::open(ctx, l, flags, mode),
         Special::Host(l) => l,
     };
     if l.stat.is_none() && follow && flags & libc::O_CREAT == 0 {
@@ -214,6 +218,25 @@ fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
             not_dir()?;
             FileKind::Dev(*d)
         }
+        FileKind::Ext2(e) => {
+            let i = e.inode()?;
+            match i.file_type() {
+                FileType::Regular | FileType::Directory => {}
+                FileType::Fifo => return open_fifo(ctx, (e.fs.dev(), u64::from(e.ino)), f.path.clone(), flags),
+                FileType::Symlink => return Err(Errno::ELOOP),
+                _ => return Err(Errno::ENXIO),
+            }
+            if let Some(w) = dac::fs_who(ctx) {
+                perm::may_open(&Attr::from(&e.fs.stat(&i)), &w, flags)?;
+            }
+            if e.dir && flags & libc::O_ACCMODE != libc::O_RDONLY {
+                return Err(Errno::EISDIR);
+            }
+            if !e.dir {
+                not_dir()?;
+            }
+            FileKind::Ext2(Ext2File::new(e.fs.clone(), e.ino, e.dir))
+        }
         FileKind::DevDir(_)
         | FileKind::Synthetic(..)
         | FileKind::SynthDir(..)
@@ -227,7 +250,7 @@ fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
 
 /// Opens a FIFO: a reader waits for a writer and a writer for a reader
 /// (ENXIO for a non-blocking writer without one), as Linux's fifo_open.
-fn open_fifo(ctx: &mut Ctx<'_>, key: (u64, u64), path: Vec<u8>, flags: i32) -> SysResult {
+pub(super) fn open_fifo(ctx: &mut Ctx<'_>, key: (u64, u64), path: Vec<u8>, flags: i32) -> SysResult {
     let write = match flags & libc::O_ACCMODE {
         libc::O_RDONLY => false,
         libc::O_WRONLY => true,
@@ -268,15 +291,27 @@ fn open_fifo(ctx: &mut Ctx<'_>, key: (u64, u64), path: Vec<u8>, flags: i32) -> S
 
 /// `mknod(path, mode, dev)` and `mknodat`: FIFOs and regular files. hostfs
 /// is nodev, so device nodes are refused.
-fn do_mknod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32) -> SysResult {
+fn do_mknod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32, dev: u64) -> SysResult {
     let ty = mode & libc::S_IFMT;
     let ty = if ty == 0 { libc::S_IFREG } else { ty };
+    let l = match ctx.node_at(dirfd, &ctx.path(path_arg)?, false)? {
+        Node::Ext2(l) => {
+            // A disk holds device nodes; making one takes CAP_MKNOD.
+            match ty {
+                libc::S_IFIFO | libc::S_IFREG | libc::S_IFSOCK => {}
+                libc::S_IFCHR | libc::S_IFBLK if ctx.task.process.state().creds.caps.effective & (1 << 27) != 0 => {}
+                libc::S_IFCHR | libc::S_IFBLK => return Err(Errno::EPERM),
+                _ => return Err(Errno::EINVAL),
+            }
+            return ext2::mknod(ctx, l, ty | (mode & 0o7777), dev);
+        }
+        Node::Host(l) => l,
+    };
     match ty {
         libc::S_IFIFO | libc::S_IFREG => {}
         libc::S_IFCHR | libc::S_IFBLK | libc::S_IFSOCK => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
     }
-    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
     dac::may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let perm = mode & 0o7777 & !ctx.task.fs.lock().umask;
     // SAFETY: the name is a C string and the dir fd is open.
@@ -287,12 +322,12 @@ fn do_mknod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32) -> SysRes
 
 /// `mknod(path, mode, dev)`.
 pub fn mknod(ctx: &mut Ctx<'_>) -> SysResult {
-    do_mknod(ctx, AT_FDCWD, 0, ctx.args[1] as u32)
+    do_mknod(ctx, AT_FDCWD, 0, ctx.args[1] as u32, ctx.args[2])
 }
 
 /// `mknodat(dirfd, path, mode, dev)`.
 pub fn mknodat(ctx: &mut Ctx<'_>) -> SysResult {
-    do_mknod(ctx, ctx.int(0), 1, ctx.args[2] as u32)
+    do_mknod(ctx, ctx.int(0), 1, ctx.args[2] as u32, ctx.args[3])
 }
 
 /// `open(path, flags, mode)`.
@@ -433,6 +468,11 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         pos.store(next, Ordering::Relaxed);
         return Ok(buf.len() as i64);
     }
+    if let FileKind::Ext2(e) = &f.kind {
+        let buf = ext2::dirents(e, count)?;
+        ctx.mem.write(ctx.args[1], &buf)?;
+        return Ok(buf.len() as i64);
+    }
     let mut buf = vec![0u8; count];
     // SAFETY: `buf` is writable for `count` bytes.
     let n = unsafe { libc::syscall(libc::SYS_getdents64, f.need_host_fd()?.as_raw_fd(), buf.as_mut_ptr(), count) };
@@ -444,6 +484,9 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
 /// `fsync(fd)`.
 pub fn fsync(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
+    if let FileKind::Ext2(e) = &f.kind {
+        return e.fs.sync().map(|()| 0);
+    }
     // SAFETY: plain fsync on an open fd.
     host(unsafe { libc::fsync(f.need_host_fd()?.as_raw_fd()) })
 }
@@ -451,13 +494,50 @@ pub fn fsync(ctx: &mut Ctx<'_>) -> SysResult {
 /// `fdatasync(fd)`.
 pub fn fdatasync(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
+    if let FileKind::Ext2(e) = &f.kind {
+        return e.fs.sync().map(|()| 0);
+    }
     // SAFETY: plain fdatasync on an open fd.
     host(unsafe { libc::fdatasync(f.need_host_fd()?.as_raw_fd()) })
 }
 
+/// `sync()`: every disk filesystem written back and made durable (host
+/// directories are the host's to write back).
+pub fn sync(ctx: &mut Ctx<'_>) -> SysResult {
+    for m in ctx.k.vfs.mounts().iter() {
+        if let Some(d) = &m.disk {
+            // sync(2) cannot fail; a disk that does is logged by the mount.
+            let _ = d.sync();
+        }
+    }
+    Ok(0)
+}
+
+/// `syncfs(fd)`: [`sync`] of the filesystem `fd` is on.
+pub fn syncfs(ctx: &mut Ctx<'_>) -> SysResult {
+    match &ctx.file(0)?.kind {
+        FileKind::Ext2(e) => e.fs.sync().map(|()| 0),
+        _ => Ok(0),
+    }
+}
+
+/// `sync_file_range(fd, offset, nbytes, flags)`: with SYNC_FILE_RANGE_WRITE
+/// the disk filesystem is written back (umvm writes back whole disks).
+pub fn sync_file_range(ctx: &mut Ctx<'_>) -> SysResult {
+    let (off, len, flags) = (ctx.args[1] as i64, ctx.args[2] as i64, ctx.args[3] as u32);
+    if off < 0 || len < 0 || off.checked_add(len).is_none() || flags & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    match &ctx.file(0)?.kind {
+        FileKind::Ext2(e) if flags & libc::SYNC_FILE_RANGE_WRITE != 0 => e.fs.sync().map(|()| 0),
+        FileKind::Host { .. } | FileKind::Ext2(_) => Ok(0),
+        _ => Err(Errno::ESPIPE),
+    }
+}
+
 /// `ftruncate(fd, length)`: the file must be open for writing.
 pub fn ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = host_file(ctx, 0)?;
+    let f = ctx.file(0)?;
     if !f.writable() || f.is_dir() {
         return Err(Errno::EINVAL);
     }
@@ -465,12 +545,19 @@ pub fn ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
     if len < 0 {
         return Err(Errno::EINVAL);
     }
+    if let FileKind::Ext2(e) = &f.kind {
+        return ext2::truncate(&e.fs, e.ino, len);
+    }
+    let f = host_file(ctx, 0)?;
     // SAFETY: plain ftruncate on an open fd.
     host(unsafe { libc::ftruncate(f.need_host_fd()?.as_raw_fd(), len) })
 }
 
 /// `fchmod(fd, mode)`.
 pub fn fchmod(ctx: &mut Ctx<'_>) -> SysResult {
+    if let FileKind::Ext2(e) = &ctx.file(0)?.kind {
+        return ext2::chmod(ctx, &e.fs, &e.inode()?, ctx.args[1] as u32);
+    }
     let f = host_file(ctx, 0)?;
     let fd = f.need_host_fd()?;
     let mode = match dac::fs_who(ctx) {
@@ -483,6 +570,9 @@ pub fn fchmod(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// `fchown(fd, uid, gid)`.
 pub fn fchown(ctx: &mut Ctx<'_>) -> SysResult {
+    if let FileKind::Ext2(e) = &ctx.file(0)?.kind {
+        return ext2::chown(ctx, &e.fs, &e.inode()?, ctx.args[1] as u32, ctx.args[2] as u32);
+    }
     let f = host_file(ctx, 0)?;
     let fd = f.need_host_fd()?;
     let (uid, gid) = (ctx.args[1] as u32, ctx.args[2] as u32);
@@ -507,6 +597,9 @@ pub fn fchdir(ctx: &mut Ctx<'_>) -> SysResult {
     }
     if let (Some(w), Some(fd)) = (dac::fs_who(ctx), f.host_fd()) {
         perm::permission(&dac::fd_attr(fd)?, &w, perm::MAY_EXEC)?;
+    }
+    if let (Some(w), FileKind::Ext2(_)) = (dac::fs_who(ctx), &f.kind) {
+        perm::permission(&Attr::from(&f.stat()?), &w, perm::MAY_EXEC)?;
     }
     ctx.task.fs.lock().cwd = f.path.clone();
     Ok(0)
@@ -547,6 +640,7 @@ fn stat_target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> Result
         Special::Proc(node, _) => Ok(Target::Made(procfs::node_stat(&node))),
         Special::File(f) => Ok(Target::Fd(f)),
         Special::Host(l) => Ok(Target::Path(l)),
+        Special::Ext2(l) => Ok(Target::Made(l.stat()?)),
     }
 }
 
@@ -572,6 +666,7 @@ fn path_stat(ctx: &Ctx<'_>, dirfd: i32, p: &[u8], follow: bool) -> Result<libc::
         Special::Proc(node, _) => Ok(procfs::node_stat(&node)),
         Special::File(f) => file_stat(ctx, &f),
         Special::Host(l) => stat_of(&l, follow),
+        Special::Ext2(l) => l.stat(),
     }
 }
 
@@ -679,24 +774,24 @@ const PIPEFS_MAGIC: i64 = 0x5049_5045;
 /// Linux's ANON_INODE_FS_MAGIC (epoll, eventfd, timerfd).
 const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
 /// ST_VALID: Linux sets it in every f_flags it reports.
-const ST_VALID: i64 = 0x0020;
+pub(super) const ST_VALID: i64 = 0x0020;
 
 /// Linux's `struct statfs` on x86-64 (the libc crate's hides f_flags).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
-struct Statfs {
-    f_type: i64,
-    f_bsize: i64,
-    f_blocks: u64,
-    f_bfree: u64,
-    f_bavail: u64,
-    f_files: u64,
-    f_ffree: u64,
-    f_fsid: [i32; 2],
-    f_namelen: i64,
-    f_frsize: i64,
-    f_flags: i64,
-    f_spare: [i64; 4],
+pub(super) struct Statfs {
+    pub f_type: i64,
+    pub f_bsize: i64,
+    pub f_blocks: u64,
+    pub f_bfree: u64,
+    pub f_bavail: u64,
+    pub f_files: u64,
+    pub f_ffree: u64,
+    pub f_fsid: [i32; 2],
+    pub f_namelen: i64,
+    pub f_frsize: i64,
+    pub f_flags: i64,
+    pub f_spare: [i64; 4],
 }
 
 // SAFETY: a repr(C) struct of integers without padding (120 bytes).
@@ -738,6 +833,10 @@ pub fn statfs(ctx: &mut Ctx<'_>) -> SysResult {
         Special::Dev(_) => made_statfs(TMPFS_MAGIC),
         Special::Proc(..) => made_statfs(PROC_SUPER_MAGIC),
         Special::File(f) => file_statfs(ctx, &f)?,
+        Special::Ext2(l) => {
+            l.existing()?;
+            ext2::statfs(&l.fs)?
+        }
         Special::Host(l) => {
             l.existing()?;
             let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
@@ -770,6 +869,7 @@ fn file_statfs(ctx: &Ctx<'_>, f: &OpenFile) -> Result<Statfs, Errno> {
         FileKind::Dev(_) | FileKind::DevDir(_) => made_statfs(TMPFS_MAGIC),
         FileKind::Synthetic(..) | FileKind::SynthDir(..) => made_statfs(PROC_SUPER_MAGIC),
         FileKind::Pipe(_) => made_statfs(PIPEFS_MAGIC),
+        FileKind::Ext2(e) => ext2::statfs(&e.fs)?,
         FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => made_statfs(ANON_INODE_FS_MAGIC),
     })
 }
@@ -784,6 +884,16 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize) -> SysResult {
     let p = ctx.path(path_arg)?;
     let l = match ctx.special(dirfd, &p, false)? {
         Special::Host(l) => l,
+        Special::Ext2(l) => {
+            let i = l.existing()?;
+            if i.file_type() != FileType::Symlink {
+                return Err(Errno::EINVAL);
+            }
+            let target = l.fs.read_link(i.ino)?;
+            let n = target.len().min(size as usize);
+            ctx.mem.write(buf, &target[..n])?;
+            return Ok(n as i64);
+        }
         Special::Proc(ProcNode::Link(target) | ProcNode::Fd(target, _), _) => {
             // A namespace path, shown from the caller's root.
             let target = ctx.view(&target);
@@ -828,6 +938,14 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i
     let who = dac::access_who(ctx, flags & libc::AT_EACCESS != 0);
     let l = match ctx.special_as(dirfd, &p, follow, who.as_ref())? {
         Special::Host(l) => l,
+        Special::Ext2(l) => {
+            let st = l.stat()?;
+            if mode & libc::W_OK != 0 && l.fs.read_only() && hostfs::file_type(&st) != libc::S_IFLNK {
+                return Err(Errno::EROFS);
+            }
+            let w = who.unwrap_or_else(|| perm::Who::root(0));
+            return perm::permission(&Attr::from(&st), &w, perm::access_mask(mode)).map(|_| 0);
+        }
         _ => {
             let st = path_stat(ctx, dirfd, &p, follow)?;
             return if mode & libc::X_OK != 0 && st.st_mode & 0o111 == 0 { Err(Errno::EACCES) } else { Ok(0) };
@@ -888,6 +1006,13 @@ pub(super) fn directory(ctx: &Ctx<'_>, path: &[u8]) -> Result<(Vec<u8>, libc::st
         Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
         Special::File(f) if f.is_dir() => return Ok((f.path.clone(), f.stat()?)),
         Special::Dev(_) | Special::Proc(..) | Special::File(_) => return Err(Errno::ENOTDIR),
+        Special::Ext2(l) => {
+            let st = l.stat()?;
+            if hostfs::file_type(&st) != libc::S_IFDIR {
+                return Err(Errno::ENOTDIR);
+            }
+            return Ok((l.path, st));
+        }
         Special::Host(l) => l,
     };
     let st = l.existing()?;
@@ -909,7 +1034,10 @@ pub fn chdir(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32) -> SysResult {
-    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    let l = match ctx.node_at(dirfd, &ctx.path(path_arg)?, false)? {
+        Node::Ext2(l) => return ext2::mkdir(ctx, l, mode),
+        Node::Host(l) => l,
+    };
     dac::may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let mode = mode & 0o7777 & !ctx.task.fs.lock().umask;
     // SAFETY: the name is a C string and the dir fd is open.
@@ -932,7 +1060,16 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> SysR
     if flags & !libc::AT_REMOVEDIR != 0 {
         return Err(Errno::EINVAL);
     }
-    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    let l = match ctx.node_at(dirfd, &ctx.path(path_arg)?, false)? {
+        Node::Ext2(l) => {
+            if flags & libc::AT_REMOVEDIR == 0 && l.must_be_dir {
+                let dir = l.existing()?.file_type() == FileType::Directory;
+                return Err(if dir { Errno::EISDIR } else { Errno::ENOTDIR });
+            }
+            return ext2::unlink(ctx, l, flags & libc::AT_REMOVEDIR != 0);
+        }
+        Node::Host(l) => l,
+    };
     // A mount point (or `/`) is busy; unlink refuses it as a directory.
     if ctx.k.vfs.mounts().is_mount_point(&l.path) {
         return Err(if flags & libc::AT_REMOVEDIR != 0 { Errno::EBUSY } else { Errno::EISDIR });
@@ -965,8 +1102,12 @@ pub fn unlinkat(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 fn do_rename(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg: usize, flags: u32) -> SysResult {
-    let from = ctx.lookup_at(olddir, &ctx.path(old_arg)?, false)?;
-    let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
+    let (from, to) =
+        match (ctx.node_at(olddir, &ctx.path(old_arg)?, false)?, ctx.node_at(newdir, &ctx.path(new_arg)?, false)?) {
+            (Node::Ext2(from), Node::Ext2(to)) => return ext2::rename(ctx, from, to, flags),
+            (Node::Host(from), Node::Host(to)) => (from, to),
+            _ => return Err(Errno::EXDEV),
+        };
     let mounts = ctx.k.vfs.mounts();
     if mounts.is_mount_point(&from.path) || mounts.is_mount_point(&to.path) {
         return Err(Errno::EBUSY);
@@ -1040,7 +1181,10 @@ fn do_symlink(ctx: &mut Ctx<'_>, target_arg: usize, dirfd: i32, path_arg: usize)
     if target.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, false)?;
+    let l = match ctx.node_at(dirfd, &ctx.path(path_arg)?, false)? {
+        Node::Ext2(l) => return ext2::symlink(ctx, &target, l),
+        Node::Host(l) => l,
+    };
     dac::may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let t = cstr(&target);
     // SAFETY: both are C strings and the dir fd is open.
@@ -1064,11 +1208,22 @@ fn do_link(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg:
         return Err(Errno::EINVAL);
     }
     let follow = flags & libc::AT_SYMLINK_FOLLOW != 0;
-    let from = ctx.lookup_at(olddir, &ctx.path(old_arg)?, follow)?;
+    let (from, to) =
+        match (ctx.node_at(olddir, &ctx.path(old_arg)?, follow)?, ctx.node_at(newdir, &ctx.path(new_arg)?, false)?) {
+            (Node::Ext2(from), Node::Ext2(to)) => return ext2::link(ctx, from, to),
+            (Node::Host(from), Node::Host(to)) => (from, to),
+            (Node::Ext2(from), Node::Host(to)) => {
+                from.existing()?;
+                return Err(if to.lstat().is_ok() { Errno::EEXIST } else { Errno::EXDEV });
+            }
+            (Node::Host(from), Node::Ext2(to)) => {
+                from.lstat()?;
+                return Err(if to.inode.is_some() { Errno::EEXIST } else { Errno::EXDEV });
+            }
+        };
     if follow {
         from.existing()?;
     }
-    let to = ctx.lookup_at(newdir, &ctx.path(new_arg)?, false)?;
     if from.mount.index != to.mount.index {
         // Linux finds the source and refuses an existing target first.
         from.lstat()?;
@@ -1102,7 +1257,16 @@ fn do_chmod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32, flags: i3
         return Err(Errno::EINVAL);
     }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, follow)?;
+    let l = match ctx.node_at(dirfd, &ctx.path(path_arg)?, follow)? {
+        Node::Ext2(l) => {
+            let i = l.existing()?;
+            if i.file_type() == FileType::Symlink {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            return ext2::chmod(ctx, &l.fs, i, mode);
+        }
+        Node::Host(l) => l,
+    };
     if follow {
         l.existing()?;
     }
@@ -1137,7 +1301,10 @@ fn do_chown(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, uid: u32, gid: u32, 
         return Err(Errno::EINVAL);
     }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let l = ctx.lookup_at(dirfd, &ctx.path(path_arg)?, follow)?;
+    let l = match ctx.node_at(dirfd, &ctx.path(path_arg)?, follow)? {
+        Node::Ext2(l) => return ext2::chown(ctx, &l.fs, l.existing()?, uid, gid),
+        Node::Host(l) => l,
+    };
     if follow {
         l.existing()?;
     }
@@ -1211,6 +1378,9 @@ pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
     let who = dac::fs_who(ctx);
     if ctx.args[1] == 0 {
         let f = ctx.file(0)?;
+        if let FileKind::Ext2(e) = &f.kind {
+            return ext2::utimens(ctx, &e.fs, &e.inode()?, times, how);
+        }
         if let Some(w) = &who {
             perm::utimes(&dac::fd_attr(f.need_host_fd()?)?, w, how)?;
         }
@@ -1218,7 +1388,10 @@ pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
         return host(unsafe { libc::futimens(f.need_host_fd()?.as_raw_fd(), tp) });
     }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let l = ctx.lookup_at(ctx.int(0), &ctx.path(1)?, follow)?;
+    let l = match ctx.node_at(ctx.int(0), &ctx.path(1)?, follow)? {
+        Node::Ext2(l) => return ext2::utimens(ctx, &l.fs, l.existing()?, times, how),
+        Node::Host(l) => l,
+    };
     if follow {
         l.existing()?;
     }
@@ -1235,7 +1408,21 @@ pub fn truncate(ctx: &mut Ctx<'_>) -> SysResult {
     if len < 0 {
         return Err(Errno::EINVAL);
     }
-    let l = ctx.lookup(&ctx.path(0)?, true)?;
+    let l = match ctx.node_at(AT_FDCWD, &ctx.path(0)?, true)? {
+        Node::Ext2(l) => {
+            let i = l.existing()?;
+            match i.file_type() {
+                FileType::Directory => return Err(Errno::EISDIR),
+                FileType::Regular => {}
+                _ => return Err(Errno::EINVAL),
+            }
+            if let Some(w) = dac::fs_who(ctx) {
+                perm::permission(&Attr::from(&l.stat()?), &w, perm::MAY_WRITE)?;
+            }
+            return ext2::truncate(&l.fs, i.ino, len);
+        }
+        Node::Host(l) => l,
+    };
     let st = l.existing()?;
     match hostfs::file_type(&st) {
         libc::S_IFDIR => return Err(Errno::EISDIR),

@@ -46,6 +46,7 @@ pub(super) fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Resul
             | FileKind::SynthDir(..),
             _,
         ) => Err(Errno::EINVAL),
+        (FileKind::Ext2(e), off) => e.read(buf, off),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `buf` is writable for its length.
@@ -76,6 +77,7 @@ pub(super) fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<
             | FileKind::SynthDir(..),
             _,
         ) => Err(Errno::EINVAL),
+        (FileKind::Ext2(e), off) => e.write(data, off, f.flags() & libc::O_APPEND != 0),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `data` is readable for its length.
@@ -556,6 +558,7 @@ pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
             pos.store(0, std::sync::atomic::Ordering::Relaxed);
             Ok(0)
         }
+        FileKind::Ext2(e) => e.seek(ctx.args[1] as i64, ctx.int(2)),
         FileKind::Host { fd, .. } => {
             let whence = ctx.int(2);
             if !(0..=4).contains(&whence) {

@@ -12,6 +12,7 @@ pub mod dac;
 pub mod epoll;
 pub mod eventfd;
 pub mod exec;
+pub mod ext2;
 pub mod fs;
 pub mod io;
 pub mod limits;
@@ -42,7 +43,7 @@ use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::mount::FsType;
-use crate::fs::path::{self, Lookup, Resolved, Search, PATH_MAX};
+use crate::fs::path::{self, Ext2Lookup, Lookup, Resolved, Search, PATH_MAX};
 use crate::fs::perm::Who;
 use crate::fs::procfs;
 use crate::kernel::Kernel;
@@ -212,13 +213,24 @@ impl<'a> Ctx<'a> {
     /// support them (open, stat, access...); any other operation on one is
     /// EPERM.
     pub fn lookup_at(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Lookup, Errno> {
+        match self.node_at(dirfd, path, follow)? {
+            Node::Host(l) => Ok(l),
+            Node::Ext2(_) => Err(Errno::EPERM),
+        }
+    }
+
+    /// Looks up `path` relative to `dirfd` (or the cwd) on a host-backed
+    /// or ext2 mount (see [`Ctx::lookup_at`]).
+    pub fn node_at(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<Node, Errno> {
         match self.special(dirfd, path, follow)? {
-            Special::Host(l) => Ok(l),
-            // A host file reached through /proc/PID/fd: by its path (a
+            Special::Host(l) => Ok(Node::Host(l)),
+            Special::Ext2(l) => Ok(Node::Ext2(l)),
+            // A file reached through /proc/PID/fd: by its path (a
             // namespace path, maybe outside the caller's root).
-            Special::File(f) if matches!(f.kind, FileKind::Host { .. }) => {
+            Special::File(f) if matches!(f.kind, FileKind::Host { .. } | FileKind::Ext2(_)) => {
                 match self.k.vfs.resolve_from(&self.root(), f.path.clone(), follow)? {
-                    Resolved::Found(l) => Ok(l),
+                    Resolved::Found(l) => Ok(Node::Host(l)),
+                    Resolved::Ext2(l) => Ok(Node::Ext2(l)),
                     Resolved::Synthetic(..) => Err(Errno::EPERM),
                 }
             }
@@ -265,6 +277,7 @@ impl<'a> Ctx<'a> {
         for _ in 0..path::MAX_SYMLINKS {
             let fstype = match self.k.vfs.resolve_from_as(&root, abs, follow, search.as_mut())? {
                 Resolved::Found(l) => return Ok(Special::Host(l)),
+                Resolved::Ext2(l) => return Ok(Special::Ext2(l)),
                 Resolved::Synthetic(fstype, at) => {
                     abs = at;
                     fstype
@@ -323,6 +336,17 @@ pub enum Special {
     File(Arc<OpenFile>),
     /// A host-backed mount (the root filesystem, a tmpfs).
     Host(Lookup),
+    /// An ext2 mount.
+    Ext2(Ext2Lookup),
+}
+
+/// Where a path on a mount with files of its own leads (see
+/// [`Ctx::node_at`]).
+pub enum Node {
+    /// A host-backed mount.
+    Host(Lookup),
+    /// An ext2 mount.
+    Ext2(Ext2Lookup),
 }
 
 /// What the tracer loop does with a trapped syscall.
@@ -450,6 +474,9 @@ pub fn entry(n: u64) -> Entry {
         nr::GETDENTS64 => E(fs::getdents64),
         nr::FSYNC => E(fs::fsync),
         nr::FDATASYNC => E(fs::fdatasync),
+        nr::SYNC => E(fs::sync),
+        nr::SYNCFS => E(fs::syncfs),
+        nr::SYNC_FILE_RANGE => E(fs::sync_file_range),
         nr::FTRUNCATE => E(fs::ftruncate),
         nr::FCHMOD => E(fs::fchmod),
         nr::FCHOWN => E(fs::fchown),

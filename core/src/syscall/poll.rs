@@ -172,6 +172,7 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
                 ctx.k.console_input.arm();
             }
             FileKind::Host { .. }
+            | FileKind::Ext2(_)
             | FileKind::Dev(_)
             | FileKind::DevDir(_)
             | FileKind::Epoll(_)

@@ -19,6 +19,9 @@ fn on_path(ctx: &mut Ctx<'_>, follow: bool) -> SysResult {
         }
         super::Special::Dev(crate::dev::devfs::DevPath::Missing)
         | super::Special::Proc(crate::fs::procfs::ProcNode::Missing, _) => return Err(Errno::ENOENT),
+        super::Special::Ext2(l) => {
+            l.existing()?;
+        }
         super::Special::Dev(_) | super::Special::Proc(..) | super::Special::File(_) => {}
     }
     Err(Errno::EOPNOTSUPP)

@@ -262,13 +262,22 @@ fn read_file(
     who: Option<&Who>,
 ) -> Result<ReadFile, ExecError> {
     let err = |fault| ExecError { path: path.to_vec(), fault };
-    let l = if canonical {
-        k.vfs.lookup_from(at.root, path.to_vec(), true)
+    let r = if canonical {
+        k.vfs.resolve_from(at.root, path.to_vec(), true)
     } else {
         let mut search = who.map(|w| Search::new(w, at.root, at.cwd, path));
-        k.vfs.lookup_as(at.root, at.cwd, path, true, search.as_mut())
+        let full = if path.first() == Some(&b'/') {
+            crate::fs::path::join_root(at.root, path)
+        } else {
+            crate::fs::path::join_base(at.cwd, path)
+        };
+        k.vfs.resolve_from_as(at.root, full, true, search.as_mut())
     };
-    let l = l.map_err(|e| err(ExecFault::Lookup(e)))?;
+    let l = match r.map_err(|e| err(ExecFault::Lookup(e)))? {
+        crate::fs::path::Resolved::Found(l) => l,
+        crate::fs::path::Resolved::Ext2(l) => return read_ext2_file(l, who).map_err(err),
+        crate::fs::path::Resolved::Synthetic(..) => return Err(err(ExecFault::Lookup(Errno::EACCES))),
+    };
     let st = l.existing().map_err(|e| err(ExecFault::Lookup(e)))?;
     if hostfs::file_type(&st) != libc::S_IFREG {
         return Err(err(ExecFault::NotRegular));
@@ -290,6 +299,29 @@ fn read_file(
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let mut data = Vec::with_capacity(st.st_size as usize);
     file.by_ref().take(MAX_EXEC_SIZE as u64 + 1).read_to_end(&mut data).map_err(|e| err(ExecFault::Read(e.into())))?;
+    let owner = Owner { mode: st.st_mode, uid: st.st_uid, gid: st.st_gid };
+    Ok(ReadFile { data, path: l.path, dev_ino: (st.st_dev, st.st_ino), owner })
+}
+
+/// [`read_file`] of a file on an ext2 mount.
+fn read_ext2_file(l: crate::fs::path::Ext2Lookup, who: Option<&Who>) -> Result<ReadFile, ExecFault> {
+    let st = l.stat().map_err(ExecFault::Lookup)?;
+    if hostfs::file_type(&st) != libc::S_IFREG {
+        return Err(ExecFault::NotRegular);
+    }
+    if st.st_mode & 0o111 == 0 {
+        return Err(ExecFault::NotExecutable);
+    }
+    if let Some(w) = who {
+        perm::may_exec(&Attr::from(&st), w).map_err(|_| ExecFault::NotExecutable)?;
+    }
+    if st.st_size > MAX_EXEC_SIZE {
+        return Err(ExecFault::TooLarge);
+    }
+    let mut data = vec![0u8; st.st_size as usize];
+    let ino = st.st_ino as u32;
+    let n = l.fs.read(|fs| fs.read(&fs.inode(ino)?, 0, &mut data)).map_err(ExecFault::Read)?;
+    data.truncate(n);
     let owner = Owner { mode: st.st_mode, uid: st.st_uid, gid: st.st_gid };
     Ok(ReadFile { data, path: l.path, dev_ino: (st.st_dev, st.st_ino), owner })
 }

@@ -22,6 +22,20 @@ pub struct Entry {
 /// bytes, 4-aligned, holds its name and stays inside the block, and names
 /// an inode in 1..=`inodes_count`. `filetype` is the superblock feature.
 pub fn parse_block(block: &[u8], filetype: bool, inodes_count: u32, out: &mut Vec<Entry>) -> Result<(), Error> {
+    let mut at = Vec::new();
+    parse_block_at(block, filetype, inodes_count, &mut at)?;
+    out.extend(at.into_iter().map(|(_, _, e)| e));
+    Ok(())
+}
+
+/// [`parse_block`], giving each entry with the byte offsets of its record
+/// and of the record after it (where a directory walk resumes).
+pub fn parse_block_at(
+    block: &[u8],
+    filetype: bool,
+    inodes_count: u32,
+    out: &mut Vec<(usize, usize, Entry)>,
+) -> Result<(), Error> {
     let mut off = 0;
     while off < block.len() {
         let bad = |why: &str| Error::corrupt(format!("directory entry at byte {off} of its block: {why}"));
@@ -44,7 +58,8 @@ pub fn parse_block(block: &[u8], filetype: bool, inodes_count: u32, out: &mut Ve
                 return Err(bad(&format!("inode {ino} past s_inodes_count {inodes_count}")));
             }
             let name = rest.get(DIRENT_HEADER_SIZE..DIRENT_HEADER_SIZE + name_len).ok_or_else(|| bad("name"))?;
-            out.push(Entry { ino, name: name.to_vec(), file_type: FileType::from_dirent(de.file_type(filetype)) });
+            let file_type = FileType::from_dirent(de.file_type(filetype));
+            out.push((off, off + rec_len, Entry { ino, name: name.to_vec(), file_type }));
         }
         off += rec_len;
     }

@@ -278,6 +278,11 @@ impl<S: BlockSource> Ext2<S> {
         self.geo.ro_compat & ro_compat::LARGE_FILE != 0
     }
 
+    /// Whether directory entries record file types (the filetype feature).
+    pub fn filetype_feature(&self) -> bool {
+        self.filetype()
+    }
+
     pub(super) fn filetype(&self) -> bool {
         self.geo.incompat & incompat::FILETYPE != 0
     }

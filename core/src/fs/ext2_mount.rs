@@ -1,0 +1,385 @@
+//! An ext2 filesystem mounted in the guest's namespace (ARCHITECTURE §5):
+//! the root of a VM booted from a disk, or any ext2 image mounted later.
+//!
+//! The filesystem code (fs/ext2) is single-threaded and works on inode
+//! numbers; this is where the VFS meets it. One lock serialises every
+//! operation on a mount (ext2's own metadata, the bitmaps and counts,
+//! must change as a whole), inodes become `struct stat`s with the mount's
+//! device number, and unlinked files stay alive while a guest holds them
+//! open, as on Linux: the last close frees them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use super::ext2_pending::Pending;
+use super::ext2::{BlockSink, BlockSource, Entry, Error, Ext2, FileType, Inode};
+use crate::errno::Errno;
+
+/// The root directory's inode number on every ext2 filesystem.
+pub const ROOT_INO: u32 = 2;
+/// Linux's EXT2_SUPER_MAGIC (statfs f_type).
+pub const EXT2_SUPER_MAGIC: i64 = 0xef53;
+
+/// A disk as the mount holds it: any block device the filesystem code can
+/// read and write.
+pub struct Disk(Box<dyn BlockSink + Send>);
+
+impl BlockSource for Disk {
+    fn read_block(&self, n: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.0.read_block(n, buf)
+    }
+}
+
+impl BlockSink for Disk {
+    fn write_block(&mut self, n: u64, buf: &[u8]) -> Result<(), Error> {
+        self.0.write_block(n, buf)
+    }
+}
+
+/// What makes a disk's written data durable (blockio's flush for a ubd
+/// disk): `sync`, `fsync` and unmount end with it.
+pub type Flush = Box<dyn Fn() -> Result<(), Errno> + Send + Sync>;
+
+/// A mounted ext2 filesystem.
+pub struct Ext2Mount {
+    fs: Mutex<Ext2<Disk>>,
+    flush: Flush,
+    /// The st_dev its files show.
+    dev: u64,
+    /// Mounted read-only (or remounted so).
+    read_only: AtomicBool,
+    /// How many open files hold each inode: an unlinked inode is freed
+    /// at its last close.
+    open: Mutex<HashMap<u32, usize>>,
+    /// What /proc/mounts shows as the source (`/dev/ubda`).
+    pub source: Vec<u8>,
+    /// Unmounted: every later operation is EIO.
+    gone: AtomicBool,
+}
+
+/// A file system error as the guest sees it, logged when it means a
+/// damaged or unreadable image (the guest only sees EUCLEAN or EIO).
+fn errno(e: Error) -> Errno {
+    let n = e.errno();
+    if matches!(n, Errno::EUCLEAN | Errno::EIO) {
+        tracing::warn!("{e}");
+    }
+    n
+}
+
+impl Ext2Mount {
+    /// Mounts the ext2 image on `disk` (read-only when `read_only`, or when
+    /// the image has features umvm may only read); `flush` makes written
+    /// data durable, `dev` is the st_dev its files show.
+    pub fn new(
+        disk: Box<dyn BlockSink + Send>,
+        flush: Flush,
+        dev: u64,
+        read_only: bool,
+        source: &[u8],
+    ) -> Result<Ext2Mount, Error> {
+        let mut fs = Ext2::open(Disk(disk))?;
+        if !read_only {
+            fs.check_writable()?;
+            fs.mount_rw()?;
+        }
+        Ok(Ext2Mount {
+            fs: Mutex::new(fs),
+            flush,
+            dev,
+            read_only: AtomicBool::new(read_only),
+            open: Mutex::new(HashMap::new()),
+            source: source.to_vec(),
+            gone: AtomicBool::new(false),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Ext2<Disk>>, Errno> {
+        if self.gone.load(Ordering::Relaxed) {
+            return Err(Errno::EIO);
+        }
+        Ok(self.fs.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Runs `f` on the filesystem, for reading.
+    pub fn read<T>(&self, f: impl FnOnce(&Ext2<Disk>) -> Result<T, Error>) -> Result<T, Errno> {
+        f(&*self.lock()?).map_err(errno)
+    }
+
+    /// Runs `f` on the filesystem, for writing: EROFS on a read-only mount.
+    pub fn write<T>(&self, f: impl FnOnce(&mut Ext2<Disk>) -> Result<T, Error>) -> Result<T, Errno> {
+        if self.read_only() {
+            return Err(Errno::EROFS);
+        }
+        f(&mut *self.lock()?).map_err(errno)
+    }
+
+    /// Whether the mount is read-only.
+    pub fn read_only(&self) -> bool {
+        self.read_only.load(Ordering::Relaxed)
+    }
+
+    /// The st_dev of its files.
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    /// Inode `ino`.
+    pub fn inode(&self, ino: u32) -> Result<Inode, Errno> {
+        self.read(|fs| fs.inode(ino))
+    }
+
+    /// The inode `name` names in directory `dir`; ENOTDIR when `dir` is
+    /// not a directory.
+    pub fn lookup(&self, dir: u32, name: &[u8]) -> Result<Option<Inode>, Errno> {
+        self.read(|fs| {
+            let d = fs.inode(dir)?;
+            match fs.lookup(&d, name)? {
+                Some(ino) => fs.inode(ino).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The target of symlink `ino`.
+    pub fn read_link(&self, ino: u32) -> Result<Vec<u8>, Errno> {
+        self.read(|fs| fs.read_link(&fs.inode(ino)?))
+    }
+
+    /// The stat of `inode` on this mount.
+    pub fn stat(&self, inode: &Inode) -> libc::stat {
+        // SAFETY: stat is plain old data; all zeroes is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        st.st_dev = self.dev;
+        st.st_ino = u64::from(inode.ino);
+        st.st_mode = u32::from(inode.mode);
+        st.st_nlink = u64::from(inode.links);
+        st.st_uid = inode.uid;
+        st.st_gid = inode.gid;
+        if matches!(inode.file_type(), FileType::CharDevice | FileType::BlockDevice) {
+            let (major, minor) = inode.rdev();
+            st.st_rdev = libc::makedev(major, minor);
+        }
+        st.st_size = inode.size as i64;
+        st.st_blksize = self.block_size() as i64;
+        st.st_blocks = i64::from(inode.blocks);
+        st.st_atime = i64::from(inode.atime);
+        st.st_mtime = i64::from(inode.mtime);
+        st.st_ctime = i64::from(inode.ctime);
+        st
+    }
+
+    /// The filesystem's block size.
+    pub fn block_size(&self) -> u32 {
+        self.fs.lock().unwrap_or_else(|p| p.into_inner()).geometry().block_size
+    }
+
+    /// The live entries of directory `ino` from byte position `pos` on,
+    /// each with the position of the entry after it (getdents64's d_off):
+    /// positions are where entries lie in the directory, so they stay
+    /// valid while entries before them are removed, as on Linux.
+    pub fn read_dir_from(&self, ino: u32, pos: u64) -> Result<Vec<(u64, Entry)>, Errno> {
+        self.read(|fs| {
+            let dir = fs.inode(ino)?;
+            let bs = u64::from(fs.geometry().block_size);
+            let mut out = Vec::new();
+            let mut block = vec![0u8; bs as usize];
+            let mut lblk = pos / bs;
+            while lblk * bs < dir.size {
+                let n = fs.read(&dir, lblk * bs, &mut block)?;
+                if n as u64 != bs {
+                    return Err(Error::corrupt(format!("directory {ino}: short block {lblk}")));
+                }
+                let mut entries = Vec::new();
+                super::ext2::dir::parse_block_at(&block, fs.filetype_feature(), fs.geometry().inodes_count, &mut entries)
+                    .map_err(|e| Error::corrupt(format!("directory {ino} block {lblk}: {e}")))?;
+                for (off, end, e) in entries {
+                    if lblk * bs + off as u64 >= pos {
+                        out.push((lblk * bs + end as u64, e));
+                    }
+                }
+                lblk += 1;
+            }
+            Ok(out)
+        })
+    }
+
+    /// An open file now holds inode `ino`.
+    pub fn opened(&self, ino: u32) {
+        *self.open.lock().unwrap_or_else(|p| p.into_inner()).entry(ino).or_insert(0) += 1;
+    }
+
+    /// An open file of inode `ino` was closed: the last close of an
+    /// unlinked inode frees it.
+    pub fn closed(&self, ino: u32) {
+        let last = {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            match open.get_mut(&ino) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    open.remove(&ino);
+                    true
+                }
+                None => false,
+            }
+        };
+        if last {
+            let _ = self.evict_if_unlinked(ino);
+        }
+    }
+
+    /// Frees inode `ino` when no directory names it and no open file
+    /// holds it (after an unlink, rmdir or a rename over it).
+    pub fn evict_if_unlinked(&self, ino: u32) -> Result<(), Errno> {
+        if self.read_only() || self.open.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&ino) {
+            return Ok(());
+        }
+        self.write(|fs| {
+            let inode = fs.inode(ino)?;
+            if inode.links == 0 && inode.dtime == 0 {
+                fs.evict(ino)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes everything back and makes it durable (sync, syncfs, fsync).
+    pub fn sync(&self) -> Result<(), Errno> {
+        if self.gone.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        (self.flush)()
+    }
+
+    /// Switches between read-only and read-write (mount -o remount): a
+    /// read-only filesystem is marked clean on its disk.
+    pub fn remount(&self, read_only: bool) -> Result<(), Errno> {
+        let mut fs = self.lock()?;
+        match (self.read_only(), read_only) {
+            (false, true) => {
+                fs.unmount().map_err(errno)?;
+                drop(fs);
+                self.read_only.store(true, Ordering::Relaxed);
+                self.sync()
+            }
+            (true, false) => {
+                fs.check_writable().map_err(errno)?;
+                fs.mount_rw().map_err(errno)?;
+                self.read_only.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Unmounts: frees what unlinked files still held, marks the
+    /// filesystem clean and makes everything durable. Later operations
+    /// are EIO; a second call does nothing.
+    pub fn unmount(&self) -> Result<(), Errno> {
+        if self.gone.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let orphans: Vec<u32> = self.open.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(ino, _)| ino).collect();
+        for ino in orphans {
+            let _ = self.evict_if_unlinked(ino);
+        }
+        if !self.read_only() {
+            self.lock()?.unmount().map_err(errno)?;
+        }
+        let r = self.sync();
+        self.gone.store(true, Ordering::Relaxed);
+        r
+    }
+}
+
+/// An open file or directory of an ext2 mount: the inode it holds and
+/// its position (for a directory, the byte position in it where the next
+/// getdents64 resumes).
+pub struct Ext2File {
+    /// The filesystem.
+    pub fs: std::sync::Arc<Ext2Mount>,
+    /// The inode.
+    pub ino: u32,
+    /// Whether it is a directory.
+    pub dir: bool,
+    pos: Mutex<u64>,
+}
+
+impl Ext2File {
+    /// Holds inode `ino` of `fs` open.
+    pub fn new(fs: std::sync::Arc<Ext2Mount>, ino: u32, dir: bool) -> Ext2File {
+        fs.opened(ino);
+        Ext2File { fs, ino, dir, pos: Mutex::new(0) }
+    }
+
+    fn pos(&self) -> MutexGuard<'_, u64> {
+        self.pos.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The inode as it is now.
+    pub fn inode(&self) -> Result<Inode, Errno> {
+        self.fs.inode(self.ino)
+    }
+
+    /// Reads at `off`, or at the file position (which moves).
+    pub fn read(&self, buf: &mut [u8], off: Option<i64>) -> Result<usize, Errno> {
+        let mut pos = self.pos();
+        let at = off.map_or(*pos, |o| o as u64);
+        let n = self.fs.read(|fs| fs.read(&fs.inode(self.ino)?, at, buf))?;
+        if off.is_none() {
+            *pos = at + n as u64;
+        }
+        Ok(n)
+    }
+
+    /// Writes at `off`, or at the file position (which moves); with
+    /// `append`, at the end of the file whatever `off` says, as Linux's
+    /// pwrite does on an O_APPEND file.
+    pub fn write(&self, data: &[u8], off: Option<i64>, append: bool) -> Result<usize, Errno> {
+        let mut pos = self.pos();
+        let (at, n) = self.fs.write(|fs| {
+            let mut inode = fs.inode(self.ino)?;
+            let at = if append { inode.size } else { off.map_or(*pos, |o| o as u64) };
+            fs.write(&mut inode, at, data).map(|n| (at, n))
+        })?;
+        if off.is_none() {
+            *pos = at + n as u64;
+        }
+        Ok(n)
+    }
+
+    /// lseek(2): SEEK_SET, SEEK_CUR, SEEK_END, and SEEK_DATA/SEEK_HOLE
+    /// (the whole file counts as data, as Linux's generic_file_llseek
+    /// does for filesystems without hole tracking).
+    pub fn seek(&self, off: i64, whence: i32) -> Result<i64, Errno> {
+        let mut pos = self.pos();
+        let size = || self.inode().map(|i| i.size as i64);
+        let at = match whence {
+            libc::SEEK_SET => Some(off),
+            libc::SEEK_CUR => (*pos as i64).checked_add(off),
+            libc::SEEK_END => size()?.checked_add(off),
+            libc::SEEK_DATA if off >= 0 && off < size()? => Some(off),
+            libc::SEEK_HOLE if off >= 0 && off < size()? => Some(size()?),
+            libc::SEEK_DATA | libc::SEEK_HOLE => return Err(Errno::ENXIO),
+            _ => return Err(Errno::EINVAL),
+        };
+        let at = at.filter(|&a| a >= 0).ok_or(Errno::EINVAL)?;
+        *pos = at as u64;
+        Ok(at)
+    }
+
+    /// The directory position (getdents64).
+    pub fn dir_pos(&self) -> MutexGuard<'_, u64> {
+        self.pos()
+    }
+}
+
+impl Drop for Ext2File {
+    fn drop(&mut self) {
+        self.fs.closed(self.ino);
+    }
+}
