@@ -3,10 +3,14 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use umvm_core::dev::ubd::Ubd;
+use umvm_core::fs::do_mounts::RootSpec;
 use umvm_core::{ConsoleMode, TrapMode, VmBuilder};
+use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
 mod cow;
 
@@ -77,6 +81,9 @@ fn run(args: RunArgs) -> Result<i32> {
     }
     let mut words = args.rest.into_iter();
     let mut init: Vec<Vec<u8>> = Vec::new();
+    let mut disks: Vec<UbdSpec> = Vec::new();
+    let mut sync_all = false;
+    let mut root = RootSpec::default();
     for w in words.by_ref() {
         if w == "--" {
             break;
@@ -85,15 +92,37 @@ fn run(args: RunArgs) -> Result<i32> {
         match w.split_once('=') {
             Some(("init", path)) => init = vec![path.as_bytes().to_vec()],
             Some(("mem", size)) => vm = vm.mem(parse_size(size)?),
+            Some(("root", dev)) => root.device = dev.to_string(),
+            Some(("rootfstype", t)) => root.fstype = Some(t.to_string()),
+            Some((key, _)) if key.starts_with("ubd") => match UbdSwitch::parse(&w)? {
+                UbdSwitch::Device(spec) => {
+                    disks.retain(|d| d.unit != spec.unit);
+                    disks.push(spec);
+                }
+                UbdSwitch::SyncAll => sync_all = true,
+                UbdSwitch::Ignored => {}
+            },
+            None if w == "ro" => root.read_only = true,
+            None if w == "rw" => root.read_only = false,
             _ if init.is_empty() && !w.contains('=') => {
                 // A bare program path without `--`.
                 init.push(w.into_bytes());
                 break;
             }
-            _ => bail!("{w}: unknown switch (this step knows init= and mem=)"),
+            _ => bail!("{w}: unknown switch (umvm knows init=, mem=, ubdN=, root=, rootfstype=, ro and rw)"),
         }
     }
     init.extend(words.map(OsStringExt::into_vec));
+    for mut spec in disks {
+        spec.flags.sync |= sync_all;
+        let disk = Arc::new(Ubd::open(&spec, false)?);
+        // Dirty pages reach the disk within a few seconds, as with
+        // Linux's dirty_writeback_centisecs, whatever the guest does.
+        disk.start_writeback_thread(std::time::Duration::from_secs(1))
+            .with_context(|| format!("ubd{}: starting its writeback thread", spec.unit))?;
+        vm = vm.disk(disk);
+    }
+    vm = vm.root(root);
     vm = vm.init(init);
     let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
     vm = vm.env(vec![

@@ -7,6 +7,8 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use crate::dev::console::{ConsoleMode, TerminalGuard};
 use crate::errno::Errno;
+use crate::dev::ubd::Ubd;
+use crate::fs::do_mounts::{mount_root, RootError, RootSpec};
 use crate::fs::ext2_mount::Ext2Mount;
 use crate::fs::hostfs::HostFs;
 use crate::fs::Vfs;
@@ -31,6 +33,9 @@ pub enum VmError {
     /// No root filesystem was given.
     #[error("no root filesystem: give ubd0=IMAGE or --root-dir DIR")]
     NoRoot,
+    /// The root filesystem could not be mounted from its disk.
+    #[error(transparent)]
+    Root(#[from] RootError),
     /// The seccomp filter could not be built.
     #[error(transparent)]
     Filter(#[from] seccomp::FilterError),
@@ -46,6 +51,8 @@ pub enum VmError {
 pub struct VmBuilder {
     root_dir: Option<PathBuf>,
     root_disk: Option<Arc<Ext2Mount>>,
+    disks: Vec<Arc<Ubd>>,
+    root: RootSpec,
     trap: TrapMode,
     strace: Option<Box<dyn Write + Send>>,
     init: Vec<Vec<u8>>,
@@ -60,6 +67,8 @@ impl Default for VmBuilder {
         VmBuilder {
             root_dir: None,
             root_disk: None,
+            disks: Vec::new(),
+            root: RootSpec::default(),
             trap: TrapMode::default(),
             strace: None,
             init: vec![b"/sbin/init".to_vec()],
@@ -134,11 +143,29 @@ impl VmBuilder {
         self
     }
 
+    /// Gives the VM a ubd disk (`ubdN=`): without a root directory, the
+    /// root filesystem is on one of them (see [`VmBuilder::root`]).
+    pub fn disk(mut self, disk: Arc<Ubd>) -> Self {
+        self.disks.push(disk);
+        self
+    }
+
+    /// Where the root filesystem is, when the VM boots from a disk
+    /// (`root=`, `rootfstype=`, `ro`, `rw`).
+    pub fn root(mut self, spec: RootSpec) -> Self {
+        self.root = spec;
+        self
+    }
+
     /// The guest's namespace: the root disk's, else the root directory's.
-    fn vfs(root_dir: Option<PathBuf>, root_disk: Option<Arc<Ext2Mount>>) -> Result<Vfs, VmError> {
-        if let Some(disk) = root_disk {
+    fn vfs(&mut self) -> Result<Vfs, VmError> {
+        if self.root_disk.is_none() && self.root_dir.is_none() && !self.disks.is_empty() {
+            self.root_disk = Some(mount_root(&self.disks, &self.root)?);
+        }
+        if let Some(disk) = self.root_disk.take() {
             return Ok(Vfs::new_on_disk(disk)?);
         }
+        let root_dir = self.root_dir.take();
         let dir = root_dir.ok_or(VmError::NoRoot)?;
         let bad = |e: std::io::Error| VmError::RootDir { path: dir.clone(), errno: e.into() };
         let meta = std::fs::metadata(&dir).map_err(bad)?;
@@ -150,8 +177,8 @@ impl VmBuilder {
     }
 
     /// Checks the configuration and builds the VM.
-    pub fn build(self) -> Result<Vm, VmError> {
-        let vfs = Self::vfs(self.root_dir, self.root_disk)?;
+    pub fn build(mut self) -> Result<Vm, VmError> {
+        let vfs = self.vfs()?;
         let filter = match self.trap {
             TrapMode::Seccomp => Some(seccomp::filter()?),
             TrapMode::Sysemu => None,

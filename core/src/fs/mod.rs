@@ -4,6 +4,7 @@
 //! /tmp and /dev/shm.
 
 pub mod dirent;
+pub mod do_mounts;
 pub mod epoll;
 pub mod eventfd;
 pub mod ext2;
