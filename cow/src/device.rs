@@ -436,11 +436,19 @@ impl CowDevice {
         Ok(())
     }
 
+    /// Releases the COW file's lock now, for a device being closed (see
+    /// `BlockDevice::unlock`: a forked child may hold the descriptor a
+    /// moment longer). Issue no requests after it.
+    pub fn unlock(&self) -> Result<()> {
+        self.dev.unlock().map_err(Error::block(&self.path))
+    }
+
     /// Flushes, and unregisters the COW file from `engine` (which drops the
     /// engine's duplicate descriptor, and with it the lock).
     pub fn close(mut self, engine: &mut Engine) -> Result<()> {
         let r = if self.dev.is_read_only() { Ok(()) } else { self.flush(engine) };
         let _ = engine.unregister_file(self.id);
+        let _ = self.dev.unlock();
         r
     }
 }

@@ -455,5 +455,15 @@ impl Drop for Ubd {
                 tracing::error!("ubd{}: writing back at close: {e}", self.unit);
             }
         }
+        // Now, not when the last copy of the descriptor goes: a child
+        // forked meanwhile (umvm forks guests) would keep the image locked.
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let unlocked = match &st.disk {
+            Disk::Plain(dev, _) => dev.unlock().map_err(|source| UbdError::Block { path: self.path.clone(), source }),
+            Disk::Cow(cow) => cow.unlock().map_err(|source| UbdError::Cow { source }),
+        };
+        if let Err(e) = unlocked {
+            tracing::warn!("ubd{}: releasing the lock: {e}", self.unit);
+        }
     }
 }
