@@ -358,6 +358,15 @@ impl BlockDevice {
         Self::run(engine, Op::Fdatasync { file: id }).map(drop)
     }
 
+    /// Releases the image's lock now, for a device being closed. Closing
+    /// the file releases it too, but only when every copy of the
+    /// descriptor is closed, and a child that any thread of this process
+    /// forks holds copies until it execs: without this, the image could
+    /// not always be reopened at once. Issue no requests after it.
+    pub fn unlock(&self) -> Result<()> {
+        unlock(&self.file, &self.path)
+    }
+
     /// Discards (punches a hole over) `len` bytes at `offset`, and waits.
     pub fn discard(&self, engine: &mut Engine, id: FileId, offset: u64, len: u64) -> Result<()> {
         self.check_writable()?;
@@ -367,6 +376,19 @@ impl BlockDevice {
         self.check_range(OpKind::Discard, offset, len as usize)?;
         Self::run(engine, Op::Discard { file: id, offset, len }).map(drop)
     }
+}
+
+/// Drops the whole-file lock (harmless when none is held).
+fn unlock(file: &File, path: &Path) -> Result<()> {
+    // SAFETY: flock is plain data; all-zero is valid (whole file from 0).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_UNLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: F_OFD_SETLK reads the valid flock we pass.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } < 0 {
+        return Err(Error::Open { path: path.to_path_buf(), source: io::Error::last_os_error() });
+    }
+    Ok(())
 }
 
 /// Takes the whole-file lock, or says who holds it.

@@ -26,7 +26,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use umvm_blockio::{BlockDevice, DeviceOptions, DirectMode, Engine, FileId, Op, Order, UbdFlags};
+use umvm_blockio::{BlockDevice, Completion, DeviceOptions, DirectMode, Engine, FileId, Op, Order, UbdFlags};
 
 use crate::backing::Backing;
 use crate::bitmap::Bitmap;
@@ -39,6 +39,8 @@ const SECTOR64: u64 = SECTOR as u64;
 /// single writes use the two below it. Far from blockio's helper token and
 /// from small caller tokens.
 const FLUSH_TOKEN: u64 = u64::MAX - (1 << 32);
+/// The tokens of a `write_blocks` batch count up from here.
+const BATCH_TOKEN: u64 = FLUSH_TOKEN - (1 << 31);
 
 /// How to open a COW device.
 #[derive(Debug, Clone, Default)]
@@ -265,6 +267,96 @@ impl CowDevice {
         Ok(())
     }
 
+    /// Writes whole blocks at several places with as few engine submissions
+    /// as the buffer pool allows (one, when the data fits its buffers): a
+    /// page cache's writeback. Each extent is `(offset, data)`; one whose
+    /// offset or length is not a multiple of `block_size()` goes through
+    /// `write` instead. A sector's bit is set once the write holding it
+    /// completed; on failure every request in flight is still waited for,
+    /// and the first error is returned. Durable as `write` is.
+    pub fn write_blocks(&mut self, engine: &mut Engine, extents: &[(u64, &[u8])]) -> Result<()> {
+        if self.dev.is_read_only() {
+            return Err(Error::ReadOnly { path: self.path.clone() });
+        }
+        let writable = (self.bitmap.sectors() * SECTOR64).min(self.size());
+        let block = self.block;
+        let aligned = move |&(off, data): &&(u64, &[u8])| off % block == 0 && data.len() as u64 % block == 0;
+        for &(offset, data) in extents {
+            self.check_range("write", offset, data.len(), writable)?;
+        }
+        for &(offset, data) in extents.iter().filter(|e| !aligned(e)) {
+            self.write(engine, offset, data)?;
+        }
+        let cap = (engine.pool().buf_size() as u64 / self.block * self.block).max(self.block) as usize;
+        // Token -> the sectors its write covers.
+        let mut pending: Vec<(u64, std::ops::Range<u64>)> = Vec::new();
+        let mut first_err = None;
+        'extents: for &(offset, data) in extents.iter().filter(aligned) {
+            for (i, piece) in data.chunks(cap).enumerate() {
+                let at = offset + (i * cap) as u64;
+                let mut buf = match engine.buffer() {
+                    Ok(b) => b,
+                    // The pool is lent out to this batch: finish it first.
+                    Err(umvm_blockio::Error::NoBuffer) if !pending.is_empty() => {
+                        self.complete_batch(engine, &mut pending, &mut first_err);
+                        match engine.buffer() {
+                            Ok(b) => b,
+                            Err(e) => {
+                                first_err.get_or_insert(Error::Block { path: self.path.clone(), source: e });
+                                break 'extents;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        first_err.get_or_insert(Error::Block { path: self.path.clone(), source: e });
+                        break 'extents;
+                    }
+                };
+                buf.as_mut_slice()[..piece.len()].copy_from_slice(piece);
+                let token = BATCH_TOKEN + pending.len() as u64;
+                let op = Op::Write { file: self.id, offset: self.geometry.data_offset + at, buf, len: piece.len() };
+                if let Err(e) = self.dev.push(engine, op, token, Order::Any) {
+                    first_err.get_or_insert(Error::Block { path: self.path.clone(), source: e });
+                    break 'extents;
+                }
+                pending.push((token, at / SECTOR64..(at + piece.len() as u64) / SECTOR64));
+            }
+        }
+        self.complete_batch(engine, &mut pending, &mut first_err);
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        if self.dev.flags().sync {
+            self.flush(engine)?;
+        }
+        Ok(())
+    }
+
+    /// Submits the batch, waits for every request of it, and sets the bits
+    /// of those that succeeded; the first failure goes to `first_err`.
+    fn complete_batch(
+        &mut self,
+        engine: &mut Engine,
+        pending: &mut Vec<(u64, std::ops::Range<u64>)>,
+        first_err: &mut Option<Error>,
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        if let Err(e) = engine.submit() {
+            first_err.get_or_insert(Error::Block { path: self.path.clone(), source: e });
+        }
+        for (token, sectors) in pending.drain(..) {
+            match engine.wait_for(token) {
+                Ok(Some(Completion { result: Ok(_), .. })) => self.bitmap.set(sectors),
+                Ok(Some(Completion { result: Err(e), .. })) | Err(e) => {
+                    first_err.get_or_insert(Error::Block { path: self.path.clone(), source: e });
+                }
+                Ok(None) => {}
+            }
+        }
+    }
+
     /// Runs one request and waits for it.
     fn run(&self, engine: &mut Engine, op: Op, token: u64) -> Result<()> {
         self.dev.push(engine, op, token, Order::Any).map_err(Error::block(&self.path))?;
@@ -344,11 +436,19 @@ impl CowDevice {
         Ok(())
     }
 
+    /// Releases the COW file's lock now, for a device being closed (see
+    /// `BlockDevice::unlock`: a forked child may hold the descriptor a
+    /// moment longer). Issue no requests after it.
+    pub fn unlock(&self) -> Result<()> {
+        self.dev.unlock().map_err(Error::block(&self.path))
+    }
+
     /// Flushes, and unregisters the COW file from `engine` (which drops the
     /// engine's duplicate descriptor, and with it the lock).
     pub fn close(mut self, engine: &mut Engine) -> Result<()> {
         let r = if self.dev.is_read_only() { Ok(()) } else { self.flush(engine) };
         let _ = engine.unregister_file(self.id);
+        let _ = self.dev.unlock();
         r
     }
 }

@@ -1,0 +1,469 @@
+//! ubd, the guest's disks (UML's ubd driver, guest side), with the page
+//! cache of ARCHITECTURE §5: no byte cached twice.
+//!
+//! A [`Ubd`] is one `ubdN=` disk: the open image (a plain image or a COW
+//! file over a backing file, opened by `umvm_cow::UbdSpec`), its own I/O
+//! engine, and its cache. Reads and writes take any offset and length.
+//!
+//! Where data comes from, and who caches it:
+//! - a page of a COW disk whose sectors are all clean in the COW bitmap is
+//!   copied straight from the backing file's shared read-only mapping
+//!   (`umvm_cow::Backing`): umvm keeps nothing, the host page cache holds
+//!   the one copy, shared by every guest over that backing file;
+//! - private data (pages with sectors in the COW file, and all of a plain
+//!   image) is read with O_DIRECT through the engine, so the host keeps no
+//!   copy, and cached here, in pages umvm owns ([`cache`]), up to
+//!   [`UbdConfig::cache_limit`] bytes, least recently used out first. (A
+//!   page only partly in the COW file, which only other writers' 512-byte
+//!   COW files have, is cached whole, backing sectors included.)
+//!
+//! Writes go into the cache (write-back): a page written whole needs no
+//! read; a partly written page is first filled with the disk's contents.
+//! Dirty pages are written out, in one engine submission per batch (COW:
+//! `CowDevice::write_blocks`; plain: [`writeback`]):
+//! - by [`Ubd::flush`] (the guest's fsync, sync, umount), which then makes
+//!   them durable: fdatasync, and for COW the bitmap after the data it
+//!   covers (`CowDevice::flush`);
+//! - when more than [`UbdConfig::dirty_limit`] bytes are dirty, oldest
+//!   first, down to half of it (memory pressure; nothing is synced);
+//! - by the writeback timer, [`Ubd::writeback_tick`], for pages dirty
+//!   longer than [`UbdConfig::dirty_expire`] (5 s by default), which it
+//!   also makes durable, so a host crash loses at most that much;
+//! - on [`Ubd::close`] and drop.
+//!
+//! With the `s` flag every write is written back and durable before it
+//! returns.
+//!
+//! Sequential reads are detected ([`readahead`]) and a miss then reads up
+//! to [`UbdConfig::readahead_max`] bytes past the request in the same
+//! request. Clean backing pages need none: the host's page cache reads
+//! ahead on the mapping.
+//!
+//! Locking: one mutex per disk over the image, engine and cache; several
+//! kernel threads share a disk as `Arc<Ubd>`. I/O happens under the lock
+//! (the engine is one ring, used synchronously here).
+
+mod blocks;
+mod cache;
+mod error;
+mod readahead;
+mod writeback;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use umvm_blockio::{Engine, EngineChoice, EngineConfig};
+use umvm_cow::{Disk, UbdSpec};
+
+use cache::PageCache;
+pub use error::UbdError;
+use readahead::Readahead;
+
+/// The smallest cache page; larger when the image's O_DIRECT alignment is.
+const PAGE: u64 = 4096;
+/// One write request of a writeback batch carries at most this much.
+const MAX_EXTENT: usize = 128 << 10;
+
+/// Cache sizes and writeback timing of one disk.
+#[derive(Debug, Clone, Copy)]
+pub struct UbdConfig {
+    /// The most bytes of private pages (clean and dirty) to keep.
+    pub cache_limit: u64,
+    /// More dirty bytes than this start writeback, oldest first, down to
+    /// half of it. Kept at most half the cache limit, so that clean pages
+    /// are left to evict.
+    pub dirty_limit: u64,
+    /// Pages dirty longer than this are written back (and synced) by
+    /// `writeback_tick`. 5 s: shorter than Linux's 30 s dirty_expire,
+    /// because with O_DIRECT there is no host page cache behind us to
+    /// soften a crash, and a VM's disk should not lose half a minute.
+    pub dirty_expire: Duration,
+    /// The largest read-ahead window.
+    pub readahead_max: u64,
+}
+
+impl Default for UbdConfig {
+    fn default() -> Self {
+        UbdConfig {
+            cache_limit: 64 << 20,
+            dirty_limit: 16 << 20,
+            dirty_expire: Duration::from_secs(5),
+            readahead_max: 128 << 10,
+        }
+    }
+}
+
+/// One guest disk. Share it as `Arc<Ubd>`; see the module docs.
+pub struct Ubd {
+    unit: u8,
+    path: PathBuf,
+    size: u64,
+    read_only: bool,
+    sync: bool,
+    page: u64,
+    config: UbdConfig,
+    state: Mutex<State>,
+    /// Set on drop; the writeback threads wait on it between ticks.
+    stop: Arc<(Mutex<bool>, Condvar)>,
+}
+
+struct State {
+    disk: Disk,
+    engine: Engine,
+    cache: PageCache,
+    readahead: Readahead,
+    /// `close` already wrote everything back: drop need not.
+    closed: bool,
+}
+
+impl std::fmt::Debug for Ubd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ubd").field("unit", &self.unit).field("path", &self.path).field("size", &self.size).finish()
+    }
+}
+
+impl Ubd {
+    /// Opens the disk `spec` names, with the default cache sizes.
+    /// `force_backing` skips the COW backing file's size and mtime checks.
+    pub fn open(spec: &UbdSpec, force_backing: bool) -> Result<Ubd, UbdError> {
+        Ubd::open_with(spec, force_backing, UbdConfig::default())
+    }
+
+    /// Opens the disk `spec` names, with these cache sizes.
+    pub fn open_with(spec: &UbdSpec, force_backing: bool, mut config: UbdConfig) -> Result<Ubd, UbdError> {
+        let mut engine = Engine::new(EngineConfig {
+            queue_depth: 64,
+            buffer_size: MAX_EXTENT,
+            buffer_count: 32,
+            max_files: 4,
+            choice: EngineChoice::Auto,
+        })
+        .map_err(|source| UbdError::Engine { path: spec.file.clone(), source })?;
+        let disk =
+            spec.open(&mut engine, force_backing).map_err(|source| UbdError::Open { unit: spec.unit, source })?;
+        let (size, read_only, unit_size) = match &disk {
+            Disk::Plain(dev, _) => (dev.size(), dev.is_read_only(), u64::from(dev.alignment().offset)),
+            Disk::Cow(cow) => (cow.size(), cow.is_read_only(), cow.block_size()),
+        };
+        let page = unit_size.max(PAGE);
+        config.dirty_limit = config.dirty_limit.min(config.cache_limit / 2).max(page);
+        Ok(Ubd {
+            unit: spec.unit,
+            path: spec.file.clone(),
+            size,
+            read_only,
+            sync: spec.flags.sync,
+            page,
+            config,
+            state: Mutex::new(State {
+                disk,
+                engine,
+                cache: PageCache::new(page as usize),
+                readahead: Readahead::new(config.readahead_max),
+                closed: false,
+            }),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic under the lock leaves the cache consistent (every change
+        // to it is one call), so keep going rather than poison the disk.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The unit (0 is ubda).
+    pub fn unit(&self) -> u8 {
+        self.unit
+    }
+
+    /// The image (or COW file).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The disk's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether writes are refused (the `r` flag, or a host file we may not
+    /// write).
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The cache page size.
+    pub fn page_size(&self) -> u64 {
+        self.page
+    }
+
+    /// The cache sizes and timing in force.
+    pub fn config(&self) -> UbdConfig {
+        self.config
+    }
+
+    /// Bytes written by the guest and not yet written back.
+    pub fn dirty_bytes(&self) -> u64 {
+        self.state().cache.dirty_bytes()
+    }
+
+    /// Bytes of private data cached (dirty included). Clean backing data
+    /// is never counted: the host caches it.
+    pub fn cached_bytes(&self) -> u64 {
+        self.state().cache.cached_bytes()
+    }
+
+    fn check_range(&self, op: &'static str, offset: u64, len: usize) -> Result<(), UbdError> {
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(UbdError::OutOfRange { path: self.path.clone(), op, offset, len, size: self.size }),
+        }
+    }
+
+    /// Fills `buf` with the disk's bytes at `offset`.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), UbdError> {
+        self.check_range("read", offset, buf.len())?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.state();
+        let st = &mut *guard;
+        let end = offset + buf.len() as u64;
+        let window = st.readahead.on_read(offset, buf.len() as u64);
+        // Misses may read on to here (whole pages).
+        let ahead_end = end.saturating_add(window).min(self.size).div_ceil(self.page);
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / self.page;
+            let within = (pos - index * self.page) as usize;
+            if let Some(page) = st.cache.get(index) {
+                let n = (self.page - within as u64).min(end - pos) as usize;
+                buf[(pos - offset) as usize..][..n].copy_from_slice(&page[within..within + n]);
+                pos += n as u64;
+                continue;
+            }
+            if self.clean(st, index) {
+                // A run of clean, uncached pages: one copy from the mapping.
+                let mut last = index + 1;
+                while last * self.page < end && !st.cache.contains(last) && self.clean(st, last) {
+                    last += 1;
+                }
+                let stop = (last * self.page).min(end);
+                if let Disk::Cow(cow) = &st.disk {
+                    cow.backing().read(pos, &mut buf[(pos - offset) as usize..(stop - offset) as usize]);
+                }
+                pos = stop;
+                continue;
+            }
+            // A miss on private data: read it and what follows (the rest of
+            // the request, and the read-ahead window) in one request,
+            // stopping at the first page cached or clean.
+            let mut last = index + 1;
+            while last < ahead_end.max(end.div_ceil(self.page)) && !st.cache.contains(last) && !self.clean(st, last) {
+                last += 1;
+            }
+            let start = index * self.page;
+            let stop = (last * self.page).min(self.size);
+            let mut data = vec![0u8; (stop - start) as usize];
+            self.read_disk(st, start, &mut data)?;
+            let n = (stop.min(end) - pos) as usize;
+            buf[(pos - offset) as usize..][..n].copy_from_slice(&data[within..within + n]);
+            for (i, chunk) in data.chunks(self.page as usize).enumerate() {
+                st.cache.insert_clean(index + i as u64, chunk);
+            }
+            pos += n as u64;
+            st.cache.evict_to(self.config.cache_limit);
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `offset`, into the cache; see the module docs for
+    /// when it reaches the image.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), UbdError> {
+        if self.read_only {
+            return Err(UbdError::ReadOnly { path: self.path.clone() });
+        }
+        self.check_range("write", offset, data.len())?;
+        let mut guard = self.state();
+        let st = &mut *guard;
+        let now = Instant::now();
+        let end = offset + data.len() as u64;
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / self.page;
+            let start = index * self.page;
+            let within = (pos - start) as usize;
+            let stop = (start + self.page).min(end);
+            let n = (stop - pos) as usize;
+            let src = &data[(pos - offset) as usize..][..n];
+            let whole = within == 0 && stop == (start + self.page).min(self.size);
+            if whole {
+                st.cache.insert_dirty(index, now)[..n].copy_from_slice(src);
+            } else {
+                if !st.cache.contains(index) {
+                    let mut old = vec![0u8; ((start + self.page).min(self.size) - start) as usize];
+                    if self.clean(st, index) {
+                        if let Disk::Cow(cow) = &st.disk {
+                            cow.backing().read(start, &mut old);
+                        }
+                    } else {
+                        self.read_disk(st, start, &mut old)?;
+                    }
+                    st.cache.insert_clean(index, &old);
+                }
+                let page = st.cache.dirty_mut(index, now).expect("the page was just cached");
+                page[within..within + n].copy_from_slice(src);
+            }
+            pos = stop;
+        }
+        if self.sync {
+            let all = st.cache.all_dirty();
+            self.write_back(st, all)?;
+            self.sync_disk(st)?;
+        } else if st.cache.dirty_bytes() > self.config.dirty_limit {
+            let mut left = st.cache.dirty_bytes();
+            let target = self.config.dirty_limit / 2;
+            let oldest = st.cache.oldest_dirty(|_| {
+                let go = left > target;
+                left = left.saturating_sub(self.page);
+                go
+            });
+            self.write_back(st, oldest)?;
+        }
+        st.cache.evict_to(self.config.cache_limit);
+        Ok(())
+    }
+
+    /// Writes back every dirty page, then makes the disk durable
+    /// (fdatasync; for COW, the bitmap after the data). When it returns
+    /// Ok, everything written before it survives a host crash.
+    pub fn flush(&self) -> Result<(), UbdError> {
+        if self.read_only {
+            return Ok(());
+        }
+        let mut guard = self.state();
+        let st = &mut *guard;
+        let all = st.cache.all_dirty();
+        self.write_back(st, all)?;
+        self.sync_disk(st)
+    }
+
+    /// The writeback timer's work, to call every second or so: writes back
+    /// the pages dirty for longer than [`UbdConfig::dirty_expire`] at
+    /// `now`, and makes them durable. Returns the bytes written back.
+    pub fn writeback_tick(&self, now: Instant) -> Result<u64, UbdError> {
+        let mut guard = self.state();
+        let st = &mut *guard;
+        let expire = self.config.dirty_expire;
+        let old = st.cache.oldest_dirty(|since| now.saturating_duration_since(since) >= expire);
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let bytes = old.len() as u64 * self.page;
+        self.write_back(st, old)?;
+        self.sync_disk(st)?;
+        Ok(bytes)
+    }
+
+    /// Runs [`Ubd::writeback_tick`] every `interval` on a thread of its
+    /// own, until the disk is dropped (for callers without a timer of
+    /// their own). Failures are logged; the pages stay dirty for the next
+    /// tick or flush.
+    pub fn start_writeback_thread(self: &Arc<Self>, interval: Duration) -> std::io::Result<()> {
+        writeback::spawn_timer(Arc::downgrade(self), self.stop.clone(), interval, format!("ubd{}-wb", self.unit))
+    }
+
+    /// Writes everything back, makes it durable, and closes the disk.
+    pub fn close(self) -> Result<(), UbdError> {
+        let r = self.flush();
+        self.state().closed = r.is_ok();
+        r
+    }
+
+    /// Whether page `index` can come from the backing mapping: a COW disk's
+    /// page none of whose sectors is in the COW file.
+    fn clean(&self, st: &State, index: u64) -> bool {
+        let Disk::Cow(cow) = &st.disk else { return false };
+        let first = index * self.page / 512;
+        let end = ((index + 1) * self.page).min(self.size).div_ceil(512);
+        cow.bitmap().run_end(first, end, false) == end
+    }
+
+    /// Reads the image (O_DIRECT where the host allows), bypassing the cache.
+    fn read_disk(&self, st: &mut State, offset: u64, dst: &mut [u8]) -> Result<(), UbdError> {
+        match &st.disk {
+            Disk::Plain(dev, id) => dev
+                .read_at(&mut st.engine, *id, offset, dst)
+                .map_err(|source| UbdError::Block { path: self.path.clone(), source }),
+            Disk::Cow(cow) => cow.read(&mut st.engine, offset, dst).map_err(|source| UbdError::Cow { source }),
+        }
+    }
+
+    /// Writes `pages` (dirty) to the image in one batch and marks them
+    /// clean. On failure they all stay dirty (writing again is harmless).
+    fn write_back(&self, st: &mut State, mut pages: Vec<u64>) -> Result<(), UbdError> {
+        if pages.is_empty() {
+            return Ok(());
+        }
+        pages.sort_unstable();
+        // Runs of adjacent pages, each at most MAX_EXTENT, as one buffer.
+        let mut extents: Vec<(u64, Vec<u8>)> = Vec::new();
+        for &index in &pages {
+            let start = index * self.page;
+            let len = ((start + self.page).min(self.size) - start) as usize;
+            let data = &st.cache.peek(index).expect("dirty pages are cached")[..len];
+            match extents.last_mut() {
+                Some((off, buf)) if *off + buf.len() as u64 == start && buf.len() + len <= MAX_EXTENT => {
+                    buf.extend_from_slice(data)
+                }
+                _ => extents.push((start, data.to_vec())),
+            }
+        }
+        let refs: Vec<(u64, &[u8])> = extents.iter().map(|(o, d)| (*o, d.as_slice())).collect();
+        match &mut st.disk {
+            Disk::Plain(dev, id) => writeback::write_batch(dev, *id, &mut st.engine, &refs)
+                .map_err(|source| UbdError::Block { path: self.path.clone(), source })?,
+            Disk::Cow(cow) => cow.write_blocks(&mut st.engine, &refs).map_err(|source| UbdError::Cow { source })?,
+        }
+        for index in pages {
+            st.cache.mark_clean(index);
+        }
+        Ok(())
+    }
+
+    /// Makes what was written to the image durable.
+    fn sync_disk(&self, st: &mut State) -> Result<(), UbdError> {
+        match &mut st.disk {
+            Disk::Plain(dev, id) => {
+                dev.flush(&mut st.engine, *id).map_err(|source| UbdError::Block { path: self.path.clone(), source })
+            }
+            Disk::Cow(cow) => cow.flush(&mut st.engine).map_err(|source| UbdError::Cow { source }),
+        }
+    }
+}
+
+impl Drop for Ubd {
+    fn drop(&mut self) {
+        let (stop, wake) = &*self.stop;
+        *stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+        let closed = self.state.get_mut().unwrap_or_else(|e| e.into_inner()).closed;
+        if !closed && !self.read_only {
+            if let Err(e) = self.flush() {
+                tracing::error!("ubd{}: writing back at close: {e}", self.unit);
+            }
+        }
+        // Now, not when the last copy of the descriptor goes: a child
+        // forked meanwhile (umvm forks guests) would keep the image locked.
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let unlocked = match &st.disk {
+            Disk::Plain(dev, _) => dev.unlock().map_err(|source| UbdError::Block { path: self.path.clone(), source }),
+            Disk::Cow(cow) => cow.unlock().map_err(|source| UbdError::Cow { source }),
+        };
+        if let Err(e) = unlocked {
+            tracing::warn!("ubd{}: releasing the lock: {e}", self.unit);
+        }
+    }
+}
