@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use super::ext2_pending::Pending;
 use super::ext2::{BlockSink, BlockSource, Entry, Error, Ext2, FileType, Inode};
 use crate::errno::Errno;
 
@@ -191,13 +190,12 @@ impl Ext2Mount {
                 if n as u64 != bs {
                     return Err(Error::corrupt(format!("directory {ino}: short block {lblk}")));
                 }
-                let mut entries = Vec::new();
-                super::ext2::dir::parse_block_at(&block, fs.filetype_feature(), fs.geometry().inodes_count, &mut entries)
+                let records = super::ext2::dir::records(&block, fs.filetype_feature(), fs.geometry().inodes_count)
                     .map_err(|e| Error::corrupt(format!("directory {ino} block {lblk}: {e}")))?;
-                for (off, end, e) in entries {
-                    if lblk * bs + off as u64 >= pos {
-                        out.push((lblk * bs + end as u64, e));
-                    }
+                for r in records.iter().filter(|r| r.ino != 0 && lblk * bs + r.off as u64 >= pos) {
+                    let file_type = FileType::from_dirent(r.file_type);
+                    let e = Entry { ino: r.ino, name: r.name(&block).to_vec(), file_type };
+                    out.push((lblk * bs + (r.off + r.rec_len) as u64, e));
                 }
                 lblk += 1;
             }

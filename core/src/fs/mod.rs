@@ -9,8 +9,6 @@ pub mod epoll;
 pub mod eventfd;
 pub mod ext2;
 pub mod ext2_mount;
-#[allow(missing_docs)]
-pub mod ext2_pending;
 pub mod fdtable;
 pub mod file;
 pub mod hostfs;

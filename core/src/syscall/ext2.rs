@@ -16,7 +16,6 @@ use crate::dev::devfs::{self, Dev, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::ext2::{FileType, Inode};
 use crate::fs::ext2_mount::{Ext2File, Ext2Mount, EXT2_SUPER_MAGIC};
-use crate::fs::ext2_pending::Pending;
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::path::Ext2Lookup;
 use crate::fs::perm::{self, Attr, Times, Who};

@@ -17,25 +17,44 @@ pub struct Entry {
     pub file_type: FileType,
 }
 
-/// Appends the live entries of directory block `block` to `out`, checking
-/// every record as Linux's ext2_check_page does: a record is at least 12
-/// bytes, 4-aligned, holds its name and stays inside the block, and names
-/// an inode in 1..=`inodes_count`. `filetype` is the superblock feature.
-pub fn parse_block(block: &[u8], filetype: bool, inodes_count: u32, out: &mut Vec<Entry>) -> Result<(), Error> {
-    let mut at = Vec::new();
-    parse_block_at(block, filetype, inodes_count, &mut at)?;
-    out.extend(at.into_iter().map(|(_, _, e)| e));
-    Ok(())
+/// One record of a directory block, live (`ino != 0`) or not, located by
+/// its offsets; the write side edits blocks through these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// Byte offset of the record in its block.
+    pub off: usize,
+    /// The record's length, to the next one.
+    pub rec_len: usize,
+    /// The inode it names; 0 for an unused record.
+    pub ino: u32,
+    /// The name's length (0 for an unused record).
+    pub name_len: usize,
+    /// The raw file type byte (0 without the filetype feature).
+    pub file_type: u8,
 }
 
-/// [`parse_block`], giving each entry with the byte offsets of its record
-/// and of the record after it (where a directory walk resumes).
-pub fn parse_block_at(
-    block: &[u8],
-    filetype: bool,
-    inodes_count: u32,
-    out: &mut Vec<(usize, usize, Entry)>,
-) -> Result<(), Error> {
+impl Record {
+    /// The record's name within `block` (the block it was parsed from).
+    pub fn name<'a>(&self, block: &'a [u8]) -> &'a [u8] {
+        block.get(self.off + DIRENT_HEADER_SIZE..self.off + DIRENT_HEADER_SIZE + self.name_len).unwrap_or(&[])
+    }
+
+    /// Bytes of the record its entry needs; the rest is free for another.
+    pub fn used(&self) -> usize {
+        if self.ino == 0 {
+            0
+        } else {
+            dirent_min_rec_len(self.name_len)
+        }
+    }
+}
+
+/// Every record of directory block `block`, checked as Linux's
+/// ext2_check_page does: a record is at least 12 bytes, 4-aligned, holds
+/// its name and stays inside the block, and names an inode in
+/// 1..=`inodes_count`. `filetype` is the superblock feature.
+pub fn records(block: &[u8], filetype: bool, inodes_count: u32) -> Result<Vec<Record>, Error> {
+    let mut out = Vec::new();
     let mut off = 0;
     while off < block.len() {
         let bad = |why: &str| Error::corrupt(format!("directory entry at byte {off} of its block: {why}"));
@@ -49,19 +68,30 @@ pub fn parse_block_at(
             return Err(bad(&format!("rec_len {rec_len} runs past the block")));
         }
         let ino = de.inode();
+        let mut name_len = 0;
         if ino != 0 {
-            let name_len = usize::from(de.name_len(filetype));
+            name_len = usize::from(de.name_len(filetype));
             if name_len == 0 || dirent_min_rec_len(name_len) > rec_len {
                 return Err(bad(&format!("name_len {name_len} does not fit rec_len {rec_len}")));
             }
             if ino > inodes_count {
                 return Err(bad(&format!("inode {ino} past s_inodes_count {inodes_count}")));
             }
-            let name = rest.get(DIRENT_HEADER_SIZE..DIRENT_HEADER_SIZE + name_len).ok_or_else(|| bad("name"))?;
-            let file_type = FileType::from_dirent(de.file_type(filetype));
-            out.push((off, off + rec_len, Entry { ino, name: name.to_vec(), file_type }));
         }
+        out.push(Record { off, rec_len, ino, name_len, file_type: de.file_type(filetype) });
         off += rec_len;
+    }
+    Ok(out)
+}
+
+/// Appends the live entries of directory block `block` to `out`, checked
+/// as [`records`] checks them.
+pub fn parse_block(block: &[u8], filetype: bool, inodes_count: u32, out: &mut Vec<Entry>) -> Result<(), Error> {
+    for r in records(block, filetype, inodes_count)? {
+        if r.ino != 0 {
+            let name = r.name(block).to_vec();
+            out.push(Entry { ino: r.ino, name, file_type: FileType::from_dirent(r.file_type) });
+        }
     }
     Ok(())
 }

@@ -83,6 +83,26 @@ pub enum Error {
     /// A write past the largest file the image can hold.
     #[error("ext2: file would exceed the largest size the image allows")]
     FileTooBig,
+    /// The name is not in the directory (or the inode has no links left
+    /// to add to).
+    #[error("ext2: no such entry")]
+    NotFound,
+    /// unlink of a directory, or a directory replaced by a non-directory.
+    #[error("ext2: inode {0} is a directory")]
+    IsDir(u32),
+    /// rmdir of, or rename over, a directory that still has entries.
+    #[error("ext2: directory {0} is not empty")]
+    NotEmpty(u32),
+    /// The inode already has ext2's 32000 links.
+    #[error("ext2: inode {0} has too many links")]
+    TooManyLinks(u32),
+    /// An argument the operation cannot take (bad flags, a device number
+    /// too wide, moving a directory under itself).
+    #[error("ext2: invalid argument: {0}")]
+    Invalid(&'static str),
+    /// An operation Linux forbids outright (a hard link to a directory).
+    #[error("ext2: operation not permitted: {0}")]
+    NotPermitted(&'static str),
 }
 
 impl Error {
@@ -101,6 +121,12 @@ impl Error {
             Error::Exists(_) => Errno::EEXIST,
             Error::NameTooLong(_) => Errno::ENAMETOOLONG,
             Error::FileTooBig => Errno::EFBIG,
+            Error::NotFound => Errno::ENOENT,
+            Error::IsDir(_) => Errno::EISDIR,
+            Error::NotEmpty(_) => Errno::ENOTEMPTY,
+            Error::TooManyLinks(_) => Errno::EMLINK,
+            Error::Invalid(_) => Errno::EINVAL,
+            Error::NotPermitted(_) => Errno::EPERM,
         }
     }
 

@@ -108,11 +108,37 @@ pub struct Group {
     pub inode_table: u32,
 }
 
-/// An open, read-only ext2 (or journal-clean ext3) image.
+/// The superblock counts the write side keeps in step with the disk (read
+/// at open, refreshed on every superblock write), so statfs and the
+/// reserved-blocks check need no I/O.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct SbCounts {
+    pub free_blocks: u32,
+    pub free_inodes: u32,
+    pub r_blocks: u32,
+}
+
+impl SbCounts {
+    pub fn of<T: AsRef<[u8]>>(sb: &Superblock<T>) -> SbCounts {
+        SbCounts {
+            free_blocks: sb.free_blocks_count(),
+            free_inodes: sb.free_inodes_count(),
+            r_blocks: sb.r_blocks_count(),
+        }
+    }
+}
+
+/// An open ext2 (or journal-clean ext3) image: read-only over a
+/// [`BlockSource`], writable too over a [`super::BlockSink`].
 pub struct Ext2<S: BlockSource> {
     pub(super) src: S,
     pub(super) geo: Geometry,
     pub(super) groups: Vec<Group>,
+    pub(super) counts: SbCounts,
+    /// Whether allocation may dip into the root-reserved blocks.
+    pub(super) reserved_ok: bool,
+    /// A fixed time for tests; None: the host's clock.
+    pub(super) fixed_time: Option<u32>,
 }
 
 /// The indirect blocks last read at each depth of a block-map walk, so
@@ -134,9 +160,11 @@ impl<S: BlockSource> Ext2<S> {
     pub fn open(src: S) -> Result<Ext2<S>, Error> {
         let mut raw = vec![0u8; SUPERBLOCK_SIZE];
         src.read_block(SUPERBLOCK_OFFSET / SUPERBLOCK_SIZE as u64, &mut raw)?;
-        let geo = Self::geometry_of(&Superblock::new_checked(&raw[..])?)?;
+        let sb = Superblock::new_checked(&raw[..])?;
+        let geo = Self::geometry_of(&sb)?;
+        let counts = SbCounts::of(&sb);
         let groups = Self::read_groups(&src, &geo)?;
-        Ok(Ext2 { src, geo, groups })
+        Ok(Ext2 { src, geo, groups, counts, reserved_ok: true, fixed_time: None })
     }
 
     fn geometry_of(sb: &Superblock<&[u8]>) -> Result<Geometry, Error> {

@@ -12,8 +12,11 @@
 
 pub mod dir;
 pub mod error;
+pub mod free;
 pub mod fs;
 pub mod inode;
+pub mod mount;
+pub mod namei;
 pub mod source;
 pub mod wire;
 pub mod write;
@@ -29,4 +32,6 @@ pub use dir::Entry;
 pub use error::Error;
 pub use fs::Ext2;
 pub use inode::{FileType, Inode};
+pub use mount::StatFs;
+pub use namei::{LINK_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE};
 pub use source::{BlockSink, BlockSource, FileSource};

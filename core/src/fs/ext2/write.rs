@@ -11,48 +11,55 @@
 //! Only the primary superblock and descriptor table are updated, as Linux
 //! does: e2fsck does not compare free counts in the backups.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use super::fs::{Ext2, IndirectPath};
+use super::dir::records;
+use super::fs::{Ext2, IndirectPath, SbCounts};
 use super::inode::{FileType, Inode};
 use super::source::BlockSink;
 use super::wire::{
-    dirent_min_rec_len, dirent_type, inode_flags, ro_compat, DirEntry, GROUP_DESC_SIZE, INODE_BASE_SIZE, NDIR_BLOCKS,
-    N_BLOCKS, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+    dirent_min_rec_len, dirent_type, inode_flags, Superblock, GROUP_DESC_SIZE, INODE_BASE_SIZE, NDIR_BLOCKS, N_BLOCKS,
+    SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
 };
 use super::Error;
 
 /// The longest name a directory entry holds.
 pub const NAME_MAX: usize = 255;
 
-/// Superblock byte offsets of the counts allocation keeps.
-mod sb_off {
+/// Superblock byte offsets of the fields the write side keeps.
+pub(super) mod sb_off {
     pub const FREE_BLOCKS: usize = 12;
     pub const FREE_INODES: usize = 16;
+    pub const MTIME: usize = 44;
+    pub const WTIME: usize = 48;
+    pub const MNT_COUNT: usize = 52;
+    pub const STATE: usize = 58;
+    pub const REV_LEVEL: usize = 76;
+    pub const FIRST_INO: usize = 84;
+    pub const INODE_SIZE: usize = 88;
+    pub const FEATURE_RO_COMPAT: usize = 100;
 }
 
 /// Group descriptor byte offsets of the counts allocation keeps.
-mod gd_off {
+pub(super) mod gd_off {
     pub const FREE_BLOCKS: usize = 12;
     pub const FREE_INODES: usize = 14;
     pub const USED_DIRS: usize = 16;
 }
 
-fn get16(buf: &[u8], off: usize) -> u16 {
+pub(super) fn get16(buf: &[u8], off: usize) -> u16 {
     buf.get(off..off + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
 }
 
-fn get32(buf: &[u8], off: usize) -> u32 {
+pub(super) fn get32(buf: &[u8], off: usize) -> u32 {
     buf.get(off..off + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-fn put16(buf: &mut [u8], off: usize, v: u16) {
+pub(super) fn put16(buf: &mut [u8], off: usize, v: u16) {
     if let Some(b) = buf.get_mut(off..off + 2) {
         b.copy_from_slice(&v.to_le_bytes());
     }
 }
 
-fn put32(buf: &mut [u8], off: usize, v: u32) {
+pub(super) fn put32(buf: &mut [u8], off: usize, v: u32) {
     if let Some(b) = buf.get_mut(off..off + 4) {
         b.copy_from_slice(&v.to_le_bytes());
     }
@@ -63,18 +70,14 @@ fn first_clear(bitmap: &[u8], count: u32) -> Option<u32> {
     (0..count).find(|&i| bitmap.get((i / 8) as usize).is_some_and(|b| b & (1 << (i % 8)) == 0))
 }
 
-fn set_bit(bitmap: &mut [u8], i: u32) {
+pub(super) fn set_bit(bitmap: &mut [u8], i: u32) {
     if let Some(b) = bitmap.get_mut((i / 8) as usize) {
         *b |= 1 << (i % 8);
     }
 }
 
-fn now() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
-}
-
 /// Checks a name for a new directory entry.
-fn check_name(name: &[u8]) -> Result<(), Error> {
+pub(super) fn check_name(name: &[u8]) -> Result<(), Error> {
     if name.len() > NAME_MAX {
         return Err(Error::NameTooLong(name.len()));
     }
@@ -85,7 +88,7 @@ fn check_name(name: &[u8]) -> Result<(), Error> {
 }
 
 /// A directory entry's file type byte for `t`.
-fn dirent_type_of(t: FileType) -> u8 {
+pub(super) fn dirent_type_of(t: FileType) -> u8 {
     match t {
         FileType::Regular => dirent_type::REG,
         FileType::Directory => dirent_type::DIR,
@@ -99,17 +102,19 @@ fn dirent_type_of(t: FileType) -> u8 {
 }
 
 impl<S: BlockSink> Ext2<S> {
-    fn write_fs_block(&mut self, n: u32, buf: &[u8]) -> Result<(), Error> {
+    pub(super) fn write_fs_block(&mut self, n: u32, buf: &[u8]) -> Result<(), Error> {
         self.src.write_block(u64::from(n), buf)
     }
 
     /// Reads the primary superblock, lets `f` change it, writes it back.
-    fn update_sb<T>(&mut self, f: impl FnOnce(&mut [u8]) -> Result<T, Error>) -> Result<T, Error> {
+    /// The cached counts follow what is written.
+    pub(super) fn update_sb<T>(&mut self, f: impl FnOnce(&mut [u8]) -> Result<T, Error>) -> Result<T, Error> {
         let n = SUPERBLOCK_OFFSET / SUPERBLOCK_SIZE as u64;
         let mut raw = vec![0u8; SUPERBLOCK_SIZE];
         self.src.read_block(n, &mut raw)?;
         let out = f(&mut raw)?;
         self.src.write_block(n, &raw)?;
+        self.counts = SbCounts::of(&Superblock::new_unchecked(&raw[..]));
         Ok(out)
     }
 
@@ -121,7 +126,7 @@ impl<S: BlockSink> Ext2<S> {
 
     /// Reads group `g`'s descriptor block, lets `f` change the descriptor,
     /// writes it back.
-    fn update_gd<T>(&mut self, g: u32, f: impl FnOnce(&mut [u8]) -> Result<T, Error>) -> Result<T, Error> {
+    pub(super) fn update_gd<T>(&mut self, g: u32, f: impl FnOnce(&mut [u8]) -> Result<T, Error>) -> Result<T, Error> {
         let (block, off) = self.gd_pos(g);
         let mut buf = vec![0u8; self.geo.block_size as usize];
         self.read_fs_block(block, &mut buf)?;
@@ -131,7 +136,7 @@ impl<S: BlockSink> Ext2<S> {
     }
 
     /// A u16 count of group `g`'s descriptor.
-    fn gd_count(&self, g: u32, off: usize) -> Result<u16, Error> {
+    pub(super) fn gd_count(&self, g: u32, off: usize) -> Result<u16, Error> {
         let (block, within) = self.gd_pos(g);
         let mut buf = vec![0u8; self.geo.block_size as usize];
         self.read_fs_block(block, &mut buf)?;
@@ -142,9 +147,8 @@ impl<S: BlockSink> Ext2<S> {
     /// (and adds one to used_dirs when `dir`), and one from the superblock
     /// count at `sb`. Both are checked before either is written.
     fn take_counts(&mut self, g: u32, gd: usize, sb: usize, dir: bool, what: &str) -> Result<(), Error> {
-        let mut raw = vec![0u8; SUPERBLOCK_SIZE];
-        self.src.read_block(SUPERBLOCK_OFFSET / SUPERBLOCK_SIZE as u64, &mut raw)?;
-        if get32(&raw, sb) == 0 {
+        let sb_free = if sb == sb_off::FREE_BLOCKS { self.counts.free_blocks } else { self.counts.free_inodes };
+        if sb_free == 0 {
             return Err(Error::corrupt(format!("superblock counts no free {what}, group {g} does")));
         }
         self.update_gd(g, |d| {
@@ -159,14 +163,20 @@ impl<S: BlockSink> Ext2<S> {
             Ok(())
         })?;
         self.update_sb(|s| {
-            put32(s, sb, get32(s, sb) - 1);
+            put32(s, sb, get32(s, sb).saturating_sub(1));
             Ok(())
         })
     }
 
     /// Allocates a block, searching from group `goal` on (wrapping), and
-    /// marks it used everywhere. The caller owns its contents.
+    /// marks it used everywhere. The caller owns its contents. Unless
+    /// [`Self::set_reserved_ok`] allows it, the last s_r_blocks_count
+    /// free blocks are refused (ENOSPC), as Linux's ext2_has_free_blocks
+    /// refuses them to users other than root and s_resuid/s_resgid.
     pub fn alloc_block(&mut self, goal: u32) -> Result<u32, Error> {
+        if !self.reserved_ok && self.counts.free_blocks <= self.counts.r_blocks {
+            return Err(Error::NoSpace("blocks (only root's reserved blocks are left)"));
+        }
         let geo = self.geo.clone();
         let mut bitmap = vec![0u8; geo.block_size as usize];
         for i in 0..geo.group_count {
@@ -229,7 +239,7 @@ impl<S: BlockSink> Ext2<S> {
     /// Undoes [`Self::alloc_inode`] for an inode nothing refers to yet
     /// (creation failed after allocating it): clears its bit and gives the
     /// counts back. The caller has not linked it anywhere.
-    fn release_inode(&mut self, ino: u32, dir: bool) -> Result<(), Error> {
+    pub(super) fn release_inode(&mut self, ino: u32, dir: bool) -> Result<(), Error> {
         let geo = self.geo.clone();
         if ino < geo.first_ino || ino > geo.inodes_count {
             return Err(Error::BadInode { ino, inodes_count: geo.inodes_count });
@@ -258,13 +268,19 @@ impl<S: BlockSink> Ext2<S> {
     }
 
     /// The group holding inode `ino`.
-    fn group_of(&self, ino: u32) -> u32 {
+    pub(super) fn group_of(&self, ino: u32) -> u32 {
         (ino.saturating_sub(1)) / self.geo.inodes_per_group
     }
 
     /// Writes `inode`'s fields to its slot in the inode table. `fresh`
     /// zeroes the whole on-disk inode first (a newly allocated one).
+    ///
+    /// A regular file over 2 GiB - 1 sets the large_file feature first
+    /// (upgrading a revision 0 superblock), as Linux's ext2_write_inode does.
     pub fn write_inode(&mut self, inode: &Inode, fresh: bool) -> Result<(), Error> {
+        if inode.size > 0x7fff_ffff && inode.file_type() == FileType::Regular {
+            self.need_large_file()?;
+        }
         let geo = &self.geo;
         let ino = inode.ino;
         if ino == 0 || ino > geo.inodes_count {
@@ -309,7 +325,7 @@ impl<S: BlockSink> Ext2<S> {
 
     /// Allocates a block for `inode` near group `goal`, counting it in
     /// i_blocks. Indirect blocks (`zero`) are zeroed on disk.
-    fn alloc_for(&mut self, inode: &mut Inode, goal: u32, zero: bool) -> Result<u32, Error> {
+    pub(super) fn alloc_for(&mut self, inode: &mut Inode, goal: u32, zero: bool) -> Result<u32, Error> {
         let sectors = self.geo.block_size / 512;
         let blocks = inode.blocks.checked_add(sectors).ok_or(Error::FileTooBig)?;
         let b = self.alloc_block(goal)?;
@@ -324,7 +340,7 @@ impl<S: BlockSink> Ext2<S> {
     /// (and any indirect blocks on the way) if it is a hole. Returns the
     /// block and whether it was just allocated. `inode` is changed in
     /// memory only; the caller writes it.
-    fn map_alloc(&mut self, inode: &mut Inode, lblk: u64) -> Result<(u32, bool), Error> {
+    pub(super) fn map_alloc(&mut self, inode: &mut Inode, lblk: u64) -> Result<(u32, bool), Error> {
         let goal = self.group_of(inode.ino);
         if lblk < NDIR_BLOCKS as u64 {
             let slot = lblk as usize;
@@ -369,15 +385,10 @@ impl<S: BlockSink> Ext2<S> {
     }
 
     /// The largest file size this image allows: the triple-indirect map's
-    /// reach, and 2 GiB - 1 without large_file.
-    fn max_file_size(&self) -> u64 {
+    /// reach (large_file is set on the way when a size needs it).
+    pub(super) fn max_file_size(&self) -> u64 {
         let per = u64::from(self.geo.block_size / 4);
-        let map = (NDIR_BLOCKS as u64 + per + per * per + per * per * per) * u64::from(self.geo.block_size);
-        if self.geo.ro_compat & ro_compat::LARGE_FILE != 0 {
-            map
-        } else {
-            map.min((1 << 31) - 1)
-        }
+        (NDIR_BLOCKS as u64 + per + per * per + per * per * per) * u64::from(self.geo.block_size)
     }
 
     /// Writes `data` at byte `offset` of regular file `inode`, allocating
@@ -419,105 +430,136 @@ impl<S: BlockSink> Ext2<S> {
         if written_end > inode.size {
             inode.size = written_end;
         }
-        let t = now();
+        let t = self.now();
         inode.mtime = t;
         inode.ctime = t;
         self.write_inode(inode, false)?;
         result.map(|()| done)
     }
 
-    /// Adds the entry `name` → `ino` (of type `ftype`) to directory `dir`:
-    /// into the first record with room (an unused one, or the slack after
-    /// a live one's name), else into a new block at the directory's end.
-    /// `dir` is updated on disk (size, i_blocks, times; a dir_index flag is
-    /// cleared, since the hash tree would no longer list every name).
-    pub fn add_entry(&mut self, dir: &mut Inode, name: &[u8], ino: u32, ftype: FileType) -> Result<(), Error> {
-        check_name(name)?;
+    /// How many blocks directory `dir` has, checking its size is whole
+    /// blocks and no larger than the filesystem.
+    pub(super) fn dir_blocks(&self, dir: &Inode) -> Result<u64, Error> {
         if dir.file_type() != FileType::Directory {
             return Err(Error::NotDir(dir.ino));
         }
-        let bs = self.geo.block_size as usize;
-        if dir.size % bs as u64 != 0 || dir.size / bs as u64 > u64::from(self.geo.blocks_count) {
+        let bs = u64::from(self.geo.block_size);
+        if dir.size % bs != 0 || dir.size / bs > u64::from(self.geo.blocks_count) {
             return Err(Error::corrupt(format!("directory {}: size {}", dir.ino, dir.size)));
         }
-        let filetype = self.filetype();
+        Ok(dir.size / bs)
+    }
+
+    /// The filesystem block of directory block `lblk`; a hole is corrupt.
+    pub(super) fn dir_block(&self, dir: &Inode, lblk: u64) -> Result<u32, Error> {
+        self.map_block(dir, lblk)?.ok_or_else(|| Error::corrupt(format!("directory {}: hole at block {lblk}", dir.ino)))
+    }
+
+    /// Where a new entry `name` goes in `dir`: the first record with room
+    /// (an unused one, or the slack after a live one's name), else a new
+    /// block at the end. One pass, which also refuses a name already there.
+    pub(super) fn find_place(&self, dir: &Inode, name: &[u8]) -> Result<Place, Error> {
+        let bs = self.geo.block_size as usize;
         let need = dirent_min_rec_len(name.len());
         let mut buf = vec![0u8; bs];
-        let put_entry = |buf: &mut [u8], off: usize, rec_len: usize| {
-            put32(buf, off, ino);
-            put16(buf, off + 4, rec_len as u16);
-            buf[off + 6] = name.len() as u8;
-            buf[off + 7] = if filetype { dirent_type_of(ftype) } else { 0 };
-            buf[off + 8..off + 8 + name.len()].copy_from_slice(name);
-        };
-        let nblocks = dir.size / bs as u64;
-        let mut placed = None;
-        'blocks: for lblk in 0..nblocks {
-            let Some(b) = self.map_block(dir, lblk)? else {
-                return Err(Error::corrupt(format!("directory {}: hole at block {lblk}", dir.ino)));
-            };
+        let mut place = Place::Append;
+        for lblk in 0..self.dir_blocks(dir)? {
+            let b = self.dir_block(dir, lblk)?;
             self.read_fs_block(b, &mut buf)?;
-            let mut off = 0;
-            while off < bs {
-                let bad = |why: String| Error::corrupt(format!("directory {} block {lblk} byte {off}: {why}", dir.ino));
-                let de = DirEntry::new_checked(&buf[off..]).map_err(|_| bad("truncated header".into()))?;
-                let rec_len = usize::from(de.rec_len());
-                if rec_len < dirent_min_rec_len(1) || rec_len % 4 != 0 || rec_len > bs - off {
-                    return Err(bad(format!("bad rec_len {rec_len}")));
+            let recs = records(&buf, self.filetype(), self.geo.inodes_count)
+                .map_err(|e| Error::corrupt(format!("directory {} block {lblk}: {e}", dir.ino)))?;
+            for r in recs {
+                if r.ino != 0 && r.name(&buf) == name {
+                    return Err(Error::Exists(dir.ino));
                 }
-                let used = if de.inode() == 0 { 0 } else { dirent_min_rec_len(usize::from(de.name_len(filetype))) };
-                if used > rec_len {
-                    return Err(bad(format!("name does not fit rec_len {rec_len}")));
+                if matches!(place, Place::Append) && r.rec_len - r.used() >= need {
+                    place = Place::In { block: b, rec: r };
                 }
-                if rec_len - used >= need {
-                    if used == 0 {
-                        put_entry(&mut buf, off, rec_len);
-                    } else {
-                        put16(&mut buf, off + 4, used as u16);
-                        put_entry(&mut buf, off + used, rec_len - used);
-                    }
-                    placed = Some(b);
-                    break 'blocks;
-                }
-                off += rec_len;
             }
         }
-        let block = match placed {
-            Some(b) => b,
-            None => {
+        Ok(place)
+    }
+
+    /// Writes the entry `name` → `ino` at `place` (from [`Self::find_place`]
+    /// on this `dir`, with nothing changed in between), and updates `dir`
+    /// on disk: size and i_blocks for a new block, times, and a dir_index
+    /// flag cleared, since the hash tree would no longer list every name.
+    pub(super) fn put_entry(
+        &mut self,
+        dir: &mut Inode,
+        place: Place,
+        name: &[u8],
+        ino: u32,
+        ftype: FileType,
+    ) -> Result<(), Error> {
+        let bs = self.geo.block_size as usize;
+        let filetype = self.filetype();
+        let put = |buf: &mut [u8], off: usize, rec_len: usize| {
+            put32(buf, off, ino);
+            put16(buf, off + 4, rec_len as u16);
+            if let Some(b) = buf.get_mut(off + 6) {
+                *b = name.len() as u8;
+            }
+            if let Some(b) = buf.get_mut(off + 7) {
+                *b = if filetype { dirent_type_of(ftype) } else { 0 };
+            }
+            if let Some(b) = buf.get_mut(off + 8..off + 8 + name.len()) {
+                b.copy_from_slice(name);
+            }
+        };
+        let mut buf = vec![0u8; bs];
+        let block = match place {
+            Place::In { block, rec } => {
+                self.read_fs_block(block, &mut buf)?;
+                let used = rec.used();
+                if used == 0 {
+                    put(&mut buf, rec.off, rec.rec_len);
+                } else {
+                    put16(&mut buf, rec.off + 4, used as u16);
+                    put(&mut buf, rec.off + used, rec.rec_len - used);
+                }
+                block
+            }
+            Place::Append => {
+                let nblocks = self.dir_blocks(dir)?;
                 let (b, _) = self.map_alloc(dir, nblocks)?;
-                buf.fill(0);
-                put_entry(&mut buf, 0, bs);
+                put(&mut buf, 0, bs);
                 dir.size += bs as u64;
                 b
             }
         };
         let written = self.write_fs_block(block, &buf);
-        let t = now();
-        dir.mtime = t;
-        dir.ctime = t;
-        dir.flags &= !inode_flags::INDEX;
-        self.write_inode(dir, false)?;
+        self.touch_dir(dir)?;
         written
     }
 
-    /// Creates an empty regular file `name` in directory `parent` with
-    /// permission bits `perm`, owned by `uid`:`gid`, its inode in the
-    /// parent's group when that has one free. Returns the new inode.
-    pub fn create(&mut self, parent: u32, name: &[u8], perm: u16, uid: u32, gid: u32) -> Result<Inode, Error> {
+    /// Stamps directory `dir` as changed (mtime, ctime, no dir_index flag)
+    /// and writes it.
+    pub(super) fn touch_dir(&mut self, dir: &mut Inode) -> Result<(), Error> {
+        let t = self.now();
+        dir.mtime = t;
+        dir.ctime = t;
+        dir.flags &= !inode_flags::INDEX;
+        self.write_inode(dir, false)
+    }
+
+    /// Adds the entry `name` → `ino` (of type `ftype`) to directory `dir`:
+    /// into the first record with room, else into a new block at the
+    /// directory's end. `dir` is updated on disk (size, i_blocks, times; a
+    /// dir_index flag is cleared).
+    pub fn add_entry(&mut self, dir: &mut Inode, name: &[u8], ino: u32, ftype: FileType) -> Result<(), Error> {
         check_name(name)?;
-        let mut dir = self.inode(parent)?;
-        if dir.file_type() != FileType::Directory {
-            return Err(Error::NotDir(parent));
-        }
-        if self.lookup(&dir, name)?.is_some() {
-            return Err(Error::Exists(parent));
-        }
-        let ino = self.alloc_inode(self.group_of(parent), false)?;
-        let t = now();
-        let inode = Inode {
+        let place = self.find_place(dir, name)?;
+        self.put_entry(dir, place, name, ino, ftype)
+    }
+
+    /// A fresh in-memory inode `ino` of `mode`, owned by `uid`:`gid`, all
+    /// times now, one link.
+    pub(super) fn new_inode(&self, ino: u32, mode: u16, uid: u32, gid: u32) -> Inode {
+        let t = self.now();
+        Inode {
             ino,
-            mode: libc::S_IFREG as u16 | (perm & 0o7777),
+            mode,
             uid,
             gid,
             size: 0,
@@ -531,16 +573,60 @@ impl<S: BlockSink> Ext2<S> {
             file_acl: 0,
             block: [0; N_BLOCKS],
             block_bytes: [0; 4 * N_BLOCKS],
-        };
+        }
+    }
+
+    /// Creates the non-directory inode `inode` (allocated, not yet written)
+    /// under `name` in `dir` at `place`; on failure gives the inode back
+    /// (and `data_block`, its one data block, if any) so no allocated inode
+    /// is left that no directory names.
+    pub(super) fn link_new(
+        &mut self,
+        dir: &mut Inode,
+        place: Place,
+        name: &[u8],
+        inode: &Inode,
+        data_block: Option<u32>,
+    ) -> Result<(), Error> {
+        let is_dir = inode.file_type() == FileType::Directory;
         let linked =
-            self.write_inode(&inode, true).and_then(|()| self.add_entry(&mut dir, name, ino, FileType::Regular));
+            self.write_inode(inode, true).and_then(|()| self.put_entry(dir, place, name, inode.ino, inode.file_type()));
         if let Err(e) = linked {
-            // Leave no allocated inode that no directory names.
-            let dead = Inode { mode: 0, links: 0, dtime: t, ..inode };
+            let dead = Inode { mode: 0, links: 0, dtime: self.now(), blocks: 0, ..inode.clone() };
             self.write_inode(&dead, true)?;
-            self.release_inode(ino, false)?;
+            if let Some(b) = data_block {
+                self.free_blocks(&mut vec![b])?;
+            }
+            self.release_inode(inode.ino, is_dir)?;
             return Err(e);
         }
+        Ok(())
+    }
+
+    /// Creates an empty regular file `name` in directory `parent` with
+    /// permission bits `perm`, owned by `uid`:`gid`, its inode in the
+    /// parent's group when that has one free. Returns the new inode.
+    pub fn create(&mut self, parent: u32, name: &[u8], perm: u16, uid: u32, gid: u32) -> Result<Inode, Error> {
+        check_name(name)?;
+        let mut dir = self.inode(parent)?;
+        let place = self.find_place(&dir, name)?;
+        let ino = self.alloc_inode(self.group_of(parent), false)?;
+        let inode = self.new_inode(ino, libc::S_IFREG as u16 | (perm & 0o7777), uid, gid);
+        self.link_new(&mut dir, place, name, &inode, None)?;
         Ok(inode)
     }
+}
+
+/// Where [`Ext2::find_place`] puts a new directory entry.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Place {
+    /// Into this record of this block (its unused part).
+    In {
+        /// The filesystem block.
+        block: u32,
+        /// The record with room.
+        rec: super::dir::Record,
+    },
+    /// Into a new block at the directory's end.
+    Append,
 }
