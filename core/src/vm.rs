@@ -163,7 +163,9 @@ impl VmBuilder {
             self.root_disk = Some(mount_root(&self.disks, &self.root)?);
         }
         if let Some(disk) = self.root_disk.take() {
-            return Ok(Vfs::new_on_disk(disk)?);
+            let mut vfs = Vfs::new_on_disk(disk)?;
+            vfs.disks = std::mem::take(&mut self.disks);
+            return Ok(vfs);
         }
         let root_dir = self.root_dir.take();
         let dir = root_dir.ok_or(VmError::NoRoot)?;
@@ -173,7 +175,9 @@ impl VmBuilder {
             return Err(VmError::RootDir { path: dir, errno: Errno::ENOTDIR });
         }
         let fs = HostFs::open(&dir).map_err(bad)?;
-        Ok(Vfs::new(fs)?)
+        let mut vfs = Vfs::new(fs)?;
+        vfs.disks = std::mem::take(&mut self.disks);
+        Ok(vfs)
     }
 
     /// Checks the configuration and builds the VM.

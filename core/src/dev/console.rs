@@ -282,9 +282,11 @@ pub fn forward_terminal_signals(k: &Kernel) {
             if sig == libc::SIGTERM || sig == libc::SIGHUP {
                 // The guest's processes die with umvm (PDEATHSIG and
                 // PTRACE_O_EXITKILL); the terminal must not stay raw, and
-                // the tmpfs directories must not stay behind on the host.
+                // the tmpfs directories must not stay behind on the host,
+                // and what the guest wrote to its disks must reach them
+                // (unmounted cleanly, as UML's halt on SIGTERM does).
                 restore_terminal();
-                k.vfs.remove_tmpfs();
+                k.vfs.release();
                 libc::_exit(128 + sig);
             }
             crate::dev::tty::forward_host_signal(k, sig);

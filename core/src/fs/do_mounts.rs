@@ -96,10 +96,18 @@ pub fn mount_root(disks: &[Arc<Ubd>], spec: &RootSpec) -> Result<Arc<Ext2Mount>,
     let read_only = spec.read_only || disk.read_only();
     let flusher = disk.clone();
     let flush: Flush = Box::new(move || flusher.flush().map_err(|e| e.errno()));
-    let name = format!("/dev/ubd{}", (b'a' + unit) as char);
-    Ext2Mount::new(Box::new(disk.clone()), flush, ubd_dev(unit), read_only, name.as_bytes())
-        .map(Arc::new)
-        .map_err(|source| RootError::Mount { device: spec.device.clone(), file: disk.path().display().to_string(), source })
+    let file = disk.path().display().to_string();
+    let fail = |source| RootError::Mount { device: spec.device.clone(), file: file.clone(), source };
+    // Linux's kernel mounts the root as /dev/root.
+    let fs = Ext2Mount::new(Box::new(disk.clone()), flush, ubd_dev(unit), read_only, b"/dev/root").map_err(fail)?;
+    // As Linux's ext2_fill_super: a filesystem larger than its disk would
+    // read past the end (a truncated image).
+    let fs_bytes = fs.size_bytes();
+    if fs_bytes > disk.size() {
+        let why = format!("truncated: the filesystem is {fs_bytes} bytes, the disk {} bytes", disk.size());
+        return Err(fail(ext2::Error::Unsupported(why)));
+    }
+    Ok(Arc::new(fs))
 }
 
 #[cfg(test)]

@@ -169,6 +169,12 @@ impl Ext2Mount {
         st
     }
 
+    /// How many bytes of its disk the filesystem says it spans.
+    pub fn size_bytes(&self) -> u64 {
+        let fs = self.fs.lock().unwrap_or_else(|p| p.into_inner());
+        u64::from(fs.geometry().blocks_count) * u64::from(fs.geometry().block_size)
+    }
+
     /// The filesystem's block size.
     pub fn block_size(&self) -> u32 {
         self.fs.lock().unwrap_or_else(|p| p.into_inner()).geometry().block_size

@@ -37,6 +37,8 @@ const TMPFS_MOUNTS: [(&[u8], &str); 2] = [(b"/tmp", "tmp"), (b"/dev/shm", "dev-s
 /// The guest's filesystem namespace.
 pub struct Vfs {
     mounts: MountTable,
+    /// The VM's ubd disks (ubdN=), shut down when the VM ends.
+    pub disks: Vec<Arc<crate::dev::ubd::Ubd>>,
     /// The host directory behind the tmpfs mounts (None: no tmpfs).
     backing: Option<Backing>,
 }
@@ -65,12 +67,12 @@ impl Vfs {
             mounts.mount_tmpfs(point, fs);
         }
         tracing::debug!("tmpfs backing directory: {}", backing.path().display());
-        Ok(Vfs { mounts, backing: Some(backing) })
+        Ok(Vfs { mounts, disks: Vec::new(), backing: Some(backing) })
     }
 
     /// A namespace made of `mounts` (and no tmpfs backing of its own).
     pub fn with_mounts(mounts: MountTable) -> Vfs {
-        Vfs { mounts, backing: None }
+        Vfs { mounts, disks: Vec::new(), backing: None }
     }
 
     /// Removes the host directory behind the tmpfs mounts now, with what
@@ -165,6 +167,11 @@ impl Vfs {
         for (point, d) in disks.into_iter().rev() {
             if let Err(e) = d.unmount() {
                 eprintln!("umvm: unmounting {}: {e}", String::from_utf8_lossy(&point));
+            }
+        }
+        for d in &self.disks {
+            if let Err(e) = d.shutdown() {
+                eprintln!("umvm: ubd{}: {e}", d.unit());
             }
         }
     }

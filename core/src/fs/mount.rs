@@ -291,7 +291,8 @@ impl MountTable {
             let dev = self.dev(i);
             let (id, major, minor) = (i + 1, libc::major(dev), libc::minor(dev));
             let (point, options, fstype) = (escape(&point), m.options(), m.fstype.name());
-            let _ = writeln!(s, "{id} {parent} {major}:{minor} / {point} {options} - {fstype} {fstype} rw");
+            let source = m.disk.as_ref().map_or_else(|| fstype.to_string(), |d| escape(&d.source));
+            let _ = writeln!(s, "{id} {parent} {major}:{minor} / {point} {options} - {fstype} {source} rw");
         }
         s
     }
@@ -304,7 +305,9 @@ impl MountTable {
         for m in &self.mounts {
             let Some(point) = super::path::under_root(root, &m.point) else { continue };
             let point = escape(&point);
-            let _ = writeln!(s, "{0} {point} {0} {1} 0 0", m.fstype.name(), m.options());
+            let fstype = m.fstype.name();
+            let source = m.disk.as_ref().map_or_else(|| fstype.to_string(), |d| escape(&d.source));
+            let _ = writeln!(s, "{source} {point} {fstype} {} 0 0", m.options());
         }
         s
     }

@@ -382,6 +382,26 @@ impl Ubd {
         r
     }
 
+    /// Ends the disk's use while others may still hold it (the kernel's
+    /// threads outlive the VM): writes everything back, makes it durable,
+    /// stops the writeback thread and releases the image's lock, so that
+    /// `umvm cow merge`, uml_moo or another VM may open it as soon as umvm
+    /// exits, whatever guest process is still dying with a copy of its
+    /// descriptor.
+    pub fn shutdown(&self) -> Result<(), UbdError> {
+        let r = if self.read_only { Ok(()) } else { self.flush() };
+        let (stop, wake) = &*self.stop;
+        *stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+        let mut st = self.state();
+        st.closed = r.is_ok();
+        let unlocked = match &st.disk {
+            Disk::Plain(dev, _) => dev.unlock().map_err(|source| UbdError::Block { path: self.path.clone(), source }),
+            Disk::Cow(cow) => cow.unlock().map_err(|source| UbdError::Cow { source }),
+        };
+        r.and(unlocked)
+    }
+
     /// Whether page `index` can come from the backing mapping: a COW disk's
     /// page none of whose sectors is in the COW file.
     fn clean(&self, st: &State, index: u64) -> bool {
