@@ -64,6 +64,8 @@ use readahead::Readahead;
 const PAGE: u64 = 4096;
 /// One write request of a writeback batch carries at most this much.
 const MAX_EXTENT: usize = 128 << 10;
+/// A cache miss reads at most this much at once.
+const MAX_RUN: u64 = 1 << 20;
 
 /// Cache sizes and writeback timing of one disk.
 #[derive(Debug, Clone, Copy)]
@@ -259,9 +261,11 @@ impl Ubd {
             }
             // A miss on private data: read it and what follows (the rest of
             // the request, and the read-ahead window) in one request,
-            // stopping at the first page cached or clean.
+            // stopping at the first page cached or clean, and at MAX_RUN
+            // (a huge read is read, and cached, a piece at a time).
+            let limit = ahead_end.max(end.div_ceil(self.page)).min(index + (MAX_RUN / self.page).max(1));
             let mut last = index + 1;
-            while last < ahead_end.max(end.div_ceil(self.page)) && !st.cache.contains(last) && !self.clean(st, last) {
+            while last < limit && !st.cache.contains(last) && !self.clean(st, last) {
                 last += 1;
             }
             let start = index * self.page;
