@@ -20,7 +20,7 @@
 //! Writes go into the cache (write-back): a page written whole needs no
 //! read; a partly written page is first filled with the disk's contents.
 //! Dirty pages are written out, in one engine submission per batch (COW:
-//! `CowDevice::write_blocks`; plain: [`writeback`]):
+//! `CowDevice::write_blocks`; plain: [`batch`]):
 //! - by [`Ubd::flush`] (the guest's fsync, sync, umount), which then makes
 //!   them durable: fdatasync, and for COW the bitmap after the data it
 //!   covers (`CowDevice::flush`);
@@ -43,6 +43,7 @@
 //! kernel threads share a disk as `Arc<Ubd>`. I/O happens under the lock
 //! (the engine is one ring, used synchronously here).
 
+mod batch;
 mod blocks;
 mod cache;
 mod error;
@@ -321,21 +322,32 @@ impl Ubd {
                 page[within..within + n].copy_from_slice(src);
             }
             pos = stop;
+            // Inside the loop: one huge write must not pin more than the
+            // limit either.
+            if st.cache.dirty_bytes() > self.config.dirty_limit {
+                self.relieve(st)?;
+            }
         }
         if self.sync {
             let all = st.cache.all_dirty();
             self.write_back(st, all)?;
             self.sync_disk(st)?;
-        } else if st.cache.dirty_bytes() > self.config.dirty_limit {
-            let mut left = st.cache.dirty_bytes();
-            let target = self.config.dirty_limit / 2;
-            let oldest = st.cache.oldest_dirty(|_| {
-                let go = left > target;
-                left = left.saturating_sub(self.page);
-                go
-            });
-            self.write_back(st, oldest)?;
         }
+        st.cache.evict_to(self.config.cache_limit);
+        Ok(())
+    }
+
+    /// Writes back the oldest dirty pages, down to half the dirty limit
+    /// (nothing is synced: this is memory pressure, not durability).
+    fn relieve(&self, st: &mut State) -> Result<(), UbdError> {
+        let mut left = st.cache.dirty_bytes();
+        let target = self.config.dirty_limit / 2;
+        let oldest = st.cache.oldest_dirty(|_| {
+            let go = left > target;
+            left = left.saturating_sub(self.page);
+            go
+        });
+        self.write_back(st, oldest)?;
         st.cache.evict_to(self.config.cache_limit);
         Ok(())
     }
@@ -398,8 +410,7 @@ impl Ubd {
     /// Reads the image (O_DIRECT where the host allows), bypassing the cache.
     fn read_disk(&self, st: &mut State, offset: u64, dst: &mut [u8]) -> Result<(), UbdError> {
         match &st.disk {
-            Disk::Plain(dev, id) => dev
-                .read_at(&mut st.engine, *id, offset, dst)
+            Disk::Plain(dev, id) => batch::read_batch(dev, *id, &mut st.engine, offset, dst)
                 .map_err(|source| UbdError::Block { path: self.path.clone(), source }),
             Disk::Cow(cow) => cow.read(&mut st.engine, offset, dst).map_err(|source| UbdError::Cow { source }),
         }
@@ -427,7 +438,7 @@ impl Ubd {
         }
         let refs: Vec<(u64, &[u8])> = extents.iter().map(|(o, d)| (*o, d.as_slice())).collect();
         match &mut st.disk {
-            Disk::Plain(dev, id) => writeback::write_batch(dev, *id, &mut st.engine, &refs)
+            Disk::Plain(dev, id) => batch::write_batch(dev, *id, &mut st.engine, &refs)
                 .map_err(|source| UbdError::Block { path: self.path.clone(), source })?,
             Disk::Cow(cow) => cow.write_blocks(&mut st.engine, &refs).map_err(|source| UbdError::Cow { source })?,
         }
