@@ -12,7 +12,7 @@
 //!   the one copy, shared by every guest over that backing file;
 //! - private data (pages with sectors in the COW file, and all of a plain
 //!   image) is read with O_DIRECT through the engine, so the host keeps no
-//!   copy, and cached here, in pages umvm owns ([`cache`]), up to
+//!   copy, and cached here, in pages umvm owns (`cache`), up to
 //!   [`UbdConfig::cache_limit`] bytes, least recently used out first. (A
 //!   page only partly in the COW file, which only other writers' 512-byte
 //!   COW files have, is cached whole, backing sectors included.)
@@ -20,7 +20,7 @@
 //! Writes go into the cache (write-back): a page written whole needs no
 //! read; a partly written page is first filled with the disk's contents.
 //! Dirty pages are written out, in one engine submission per batch (COW:
-//! `CowDevice::write_blocks`; plain: [`batch`]):
+//! `CowDevice::write_blocks`; plain: `batch`):
 //! - by [`Ubd::flush`] (the guest's fsync, sync, umount), which then makes
 //!   them durable: fdatasync, and for COW the bitmap after the data it
 //!   covers (`CowDevice::flush`);
@@ -34,7 +34,7 @@
 //! With the `s` flag every write is written back and durable before it
 //! returns.
 //!
-//! Sequential reads are detected ([`readahead`]) and a miss then reads up
+//! Sequential reads are detected (`readahead`) and a miss then reads up
 //! to [`UbdConfig::readahead_max`] bytes past the request in the same
 //! request. Clean backing pages need none: the host's page cache reads
 //! ahead on the mapping.
