@@ -12,7 +12,7 @@
 //!   the one copy, shared by every guest over that backing file;
 //! - private data (pages with sectors in the COW file, and all of a plain
 //!   image) is read with O_DIRECT through the engine, so the host keeps no
-//!   copy, and cached here, in pages umvm owns ([`cache`]), up to
+//!   copy, and cached here, in pages umvm owns (`cache`), up to
 //!   [`UbdConfig::cache_limit`] bytes, least recently used out first. (A
 //!   page only partly in the COW file, which only other writers' 512-byte
 //!   COW files have, is cached whole, backing sectors included.)
@@ -20,7 +20,7 @@
 //! Writes go into the cache (write-back): a page written whole needs no
 //! read; a partly written page is first filled with the disk's contents.
 //! Dirty pages are written out, in one engine submission per batch (COW:
-//! `CowDevice::write_blocks`; plain: [`writeback`]):
+//! `CowDevice::write_blocks`; plain: `batch`):
 //! - by [`Ubd::flush`] (the guest's fsync, sync, umount), which then makes
 //!   them durable: fdatasync, and for COW the bitmap after the data it
 //!   covers (`CowDevice::flush`);
@@ -34,7 +34,7 @@
 //! With the `s` flag every write is written back and durable before it
 //! returns.
 //!
-//! Sequential reads are detected ([`readahead`]) and a miss then reads up
+//! Sequential reads are detected (`readahead`) and a miss then reads up
 //! to [`UbdConfig::readahead_max`] bytes past the request in the same
 //! request. Clean backing pages need none: the host's page cache reads
 //! ahead on the mapping.
@@ -43,6 +43,7 @@
 //! kernel threads share a disk as `Arc<Ubd>`. I/O happens under the lock
 //! (the engine is one ring, used synchronously here).
 
+mod batch;
 mod blocks;
 mod cache;
 mod error;
@@ -64,6 +65,8 @@ use readahead::Readahead;
 const PAGE: u64 = 4096;
 /// One write request of a writeback batch carries at most this much.
 const MAX_EXTENT: usize = 128 << 10;
+/// A cache miss reads at most this much at once.
+const MAX_RUN: u64 = 1 << 20;
 
 /// Cache sizes and writeback timing of one disk.
 #[derive(Debug, Clone, Copy)]
@@ -259,9 +262,11 @@ impl Ubd {
             }
             // A miss on private data: read it and what follows (the rest of
             // the request, and the read-ahead window) in one request,
-            // stopping at the first page cached or clean.
+            // stopping at the first page cached or clean, and at MAX_RUN
+            // (a huge read is read, and cached, a piece at a time).
+            let limit = ahead_end.max(end.div_ceil(self.page)).min(index + (MAX_RUN / self.page).max(1));
             let mut last = index + 1;
-            while last < ahead_end.max(end.div_ceil(self.page)) && !st.cache.contains(last) && !self.clean(st, last) {
+            while last < limit && !st.cache.contains(last) && !self.clean(st, last) {
                 last += 1;
             }
             let start = index * self.page;
@@ -317,21 +322,32 @@ impl Ubd {
                 page[within..within + n].copy_from_slice(src);
             }
             pos = stop;
+            // Inside the loop: one huge write must not pin more than the
+            // limit either.
+            if st.cache.dirty_bytes() > self.config.dirty_limit {
+                self.relieve(st)?;
+            }
         }
         if self.sync {
             let all = st.cache.all_dirty();
             self.write_back(st, all)?;
             self.sync_disk(st)?;
-        } else if st.cache.dirty_bytes() > self.config.dirty_limit {
-            let mut left = st.cache.dirty_bytes();
-            let target = self.config.dirty_limit / 2;
-            let oldest = st.cache.oldest_dirty(|_| {
-                let go = left > target;
-                left = left.saturating_sub(self.page);
-                go
-            });
-            self.write_back(st, oldest)?;
         }
+        st.cache.evict_to(self.config.cache_limit);
+        Ok(())
+    }
+
+    /// Writes back the oldest dirty pages, down to half the dirty limit
+    /// (nothing is synced: this is memory pressure, not durability).
+    fn relieve(&self, st: &mut State) -> Result<(), UbdError> {
+        let mut left = st.cache.dirty_bytes();
+        let target = self.config.dirty_limit / 2;
+        let oldest = st.cache.oldest_dirty(|_| {
+            let go = left > target;
+            left = left.saturating_sub(self.page);
+            go
+        });
+        self.write_back(st, oldest)?;
         st.cache.evict_to(self.config.cache_limit);
         Ok(())
     }
@@ -414,8 +430,7 @@ impl Ubd {
     /// Reads the image (O_DIRECT where the host allows), bypassing the cache.
     fn read_disk(&self, st: &mut State, offset: u64, dst: &mut [u8]) -> Result<(), UbdError> {
         match &st.disk {
-            Disk::Plain(dev, id) => dev
-                .read_at(&mut st.engine, *id, offset, dst)
+            Disk::Plain(dev, id) => batch::read_batch(dev, *id, &mut st.engine, offset, dst)
                 .map_err(|source| UbdError::Block { path: self.path.clone(), source }),
             Disk::Cow(cow) => cow.read(&mut st.engine, offset, dst).map_err(|source| UbdError::Cow { source }),
         }
@@ -443,7 +458,7 @@ impl Ubd {
         }
         let refs: Vec<(u64, &[u8])> = extents.iter().map(|(o, d)| (*o, d.as_slice())).collect();
         match &mut st.disk {
-            Disk::Plain(dev, id) => writeback::write_batch(dev, *id, &mut st.engine, &refs)
+            Disk::Plain(dev, id) => batch::write_batch(dev, *id, &mut st.engine, &refs)
                 .map_err(|source| UbdError::Block { path: self.path.clone(), source })?,
             Disk::Cow(cow) => cow.write_blocks(&mut st.engine, &refs).map_err(|source| UbdError::Cow { source })?,
         }
