@@ -27,6 +27,14 @@ pub enum VmError {
     /// The host directory for the tmpfs mounts could not be made.
     #[error(transparent)]
     Tmpfs(#[from] crate::fs::tmpfs::BackingError),
+    /// The `hostfs=` directory is unusable.
+    #[error("hostfs={}: {errno}", .path.display())]
+    HostfsPrefix {
+        /// The directory given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        errno: Errno,
+    },
     /// No root filesystem was given.
     #[error("no root filesystem: give --root-dir DIR")]
     NoRoot,
@@ -44,6 +52,7 @@ pub enum VmError {
 /// Configures a VM.
 pub struct VmBuilder {
     root_dir: Option<PathBuf>,
+    hostfs_prefix: Option<PathBuf>,
     trap: TrapMode,
     strace: Option<Box<dyn Write + Send>>,
     init: Vec<Vec<u8>>,
@@ -57,6 +66,7 @@ impl Default for VmBuilder {
     fn default() -> Self {
         VmBuilder {
             root_dir: None,
+            hostfs_prefix: None,
             trap: TrapMode::default(),
             strace: None,
             init: vec![b"/sbin/init".to_vec()],
@@ -77,6 +87,15 @@ impl VmBuilder {
     /// Uses host directory `dir` as the guest's `/` (hostfs, jailed).
     pub fn root_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.root_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Confines the guest's hostfs mounts to the host directory `dir`
+    /// (UML's `hostfs=` switch): `mount -t hostfs none DIR -o PATH` then
+    /// mounts `dir/PATH`, and no PATH leaves `dir`. Without it a guest's
+    /// root may mount any host directory umvm can read, as in UML.
+    pub fn hostfs_prefix(mut self, dir: impl AsRef<Path>) -> Self {
+        self.hostfs_prefix = Some(dir.as_ref().to_path_buf());
         self
     }
 
@@ -139,7 +158,16 @@ impl VmBuilder {
         };
         let strace = self.strace.map(Mutex::new);
         let cpus = sched::allowed_cpus();
-        let vfs = Vfs::new(fs)?;
+        let mut vfs = Vfs::new(fs)?;
+        if let Some(prefix) = self.hostfs_prefix {
+            let bad = |errno: Errno| VmError::HostfsPrefix { path: prefix.clone(), errno };
+            let meta = std::fs::metadata(&prefix).map_err(|e| bad(e.into()))?;
+            if !meta.is_dir() {
+                return Err(bad(Errno::ENOTDIR));
+            }
+            let abs = std::fs::canonicalize(&prefix).map_err(|e| bad(e.into()))?;
+            vfs.set_hostfs_prefix(abs);
+        }
         let tty = if self.console.is_tty() { crate::dev::tty::Tty::new() } else { None };
         let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, self.mem_bytes, cpus.clone(), tty);
         Ok(Vm { kernel, init: self.init, env: self.env, pin: self.pin, cpus })

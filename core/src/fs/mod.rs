@@ -15,8 +15,13 @@ pub mod path;
 pub mod perm;
 pub mod pipe;
 pub mod procfs;
+pub mod sysfs;
 pub mod timerfd;
 pub mod tmpfs;
+mod namespace;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 
 use hostfs::HostFs;
 use mount::{FsType, MountTable};
@@ -31,9 +36,20 @@ const TMPFS_MOUNTS: [(&[u8], &str); 2] = [(b"/tmp", "tmp"), (b"/dev/shm", "dev-s
 
 /// The guest's filesystem namespace.
 pub struct Vfs {
-    mounts: MountTable,
+    /// The mount table: walks take the current one and keep it for the
+    /// walk; mount(2) and umount2(2) put a changed copy in its place.
+    mounts: RwLock<Arc<MountTable>>,
+    /// Serialises changes of the mount table.
+    changing: Mutex<()>,
+    /// The root filesystem (the root mount's, which stays).
+    root: HostFs,
     /// The host directory behind the tmpfs mounts (None: no tmpfs).
     backing: Option<Backing>,
+    /// UML's `hostfs=` switch: the host directory hostfs mounts are
+    /// taken from, and may not leave (None: any host directory).
+    hostfs_prefix: Option<PathBuf>,
+    /// What /sys shows beyond its fixed directories.
+    pub sysfs: sysfs::Registry,
 }
 
 impl Vfs {
@@ -51,12 +67,30 @@ impl Vfs {
             mounts.mount_tmpfs(point, fs);
         }
         tracing::debug!("tmpfs backing directory: {}", backing.path().display());
-        Ok(Vfs { mounts, backing: Some(backing) })
+        Ok(Vfs::make(mounts, Some(backing)))
     }
 
     /// A namespace made of `mounts` (and no tmpfs backing of its own).
     pub fn with_mounts(mounts: MountTable) -> Vfs {
-        Vfs { mounts, backing: None }
+        Vfs::make(mounts, None)
+    }
+
+    fn make(mounts: MountTable, backing: Option<Backing>) -> Vfs {
+        Vfs {
+            root: mounts.root().clone(),
+            mounts: RwLock::new(Arc::new(mounts)),
+            changing: Mutex::new(()),
+            backing,
+            hostfs_prefix: None,
+            sysfs: sysfs::Registry::default(),
+        }
+    }
+
+    /// Limits hostfs mounts to the host directory `prefix` (UML's
+    /// `hostfs=` switch): their option paths are taken relative to it and
+    /// may not leave it.
+    pub fn set_hostfs_prefix(&mut self, prefix: PathBuf) {
+        self.hostfs_prefix = Some(prefix);
     }
 
     /// Removes the host directory behind the tmpfs mounts now, with what
@@ -69,25 +103,26 @@ impl Vfs {
 
     /// The root filesystem.
     pub fn root(&self) -> &HostFs {
-        self.mounts.root()
+        &self.root
     }
 
-    /// The mount table.
-    pub fn mounts(&self) -> &MountTable {
-        &self.mounts
+    /// The mount table as it is now (a mount or umount after this call
+    /// does not change it).
+    pub fn mounts(&self) -> Arc<MountTable> {
+        self.mounts.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Looks up `path` relative to the canonical directory `base` (an
     /// absolute `path` from the canonical root directory `root`), across
     /// mounts (see [`path::resolve`]).
     pub fn resolve(&self, root: &[u8], base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
-        path::resolve(&self.mounts, root, base, path, follow)
+        path::resolve(&self.mounts(), root, base, path, follow)
     }
 
     /// Looks up the absolute namespace path `full` for a process whose root
     /// is `root` (see [`path::resolve_from`]).
     pub fn resolve_from(&self, root: &[u8], full: Vec<u8>, follow: bool) -> Result<Resolved, Errno> {
-        path::resolve_from(&self.mounts, root, full, follow)
+        path::resolve_from(&self.mounts(), root, full, follow)
     }
 
     /// [`Vfs::resolve_from`], checking search permission for an
@@ -99,7 +134,7 @@ impl Vfs {
         follow: bool,
         search: Option<&mut path::Search<'_>>,
     ) -> Result<Resolved, Errno> {
-        path::resolve_from_as(&self.mounts, root, full, follow, search)
+        path::resolve_from_as(&self.mounts(), root, full, follow, search)
     }
 
     /// Looks up `path` on a host-backed mount; a path that leads into
@@ -119,7 +154,7 @@ impl Vfs {
         follow: bool,
         search: Option<&mut path::Search<'_>>,
     ) -> Result<Lookup, Errno> {
-        Self::host_only(path::resolve_as(&self.mounts, root, base, path, follow, search)?)
+        Self::host_only(path::resolve_as(&self.mounts(), root, base, path, follow, search)?)
     }
 
     /// Like [`Vfs::lookup`], for an absolute namespace path.
