@@ -11,6 +11,7 @@ pub mod fdtable;
 pub mod file;
 pub mod hostfs;
 pub mod mount;
+mod namespace;
 pub mod path;
 pub mod perm;
 pub mod pipe;
@@ -18,7 +19,6 @@ pub mod procfs;
 pub mod sysfs;
 pub mod timerfd;
 pub mod tmpfs;
-mod namespace;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};

@@ -394,7 +394,8 @@ impl MountTable {
     pub fn at<C: AsRef<[u8]>>(&self, comps: &[C]) -> Option<usize> {
         self.mounts.iter().rposition(|m| {
             !m.detached
-                && m.comps.len() == comps.len() && m.comps.iter().zip(comps).all(|(a, b)| a.as_slice() == b.as_ref())
+                && m.comps.len() == comps.len()
+                && m.comps.iter().zip(comps).all(|(a, b)| a.as_slice() == b.as_ref())
         })
     }
 
@@ -423,7 +424,8 @@ impl MountTable {
             .iter()
             .filter(|m| {
                 !m.detached
-                    && m.comps.len() == parent.len() + 1 && m.comps.iter().zip(&parent).all(|(a, b)| a.as_slice() == *b)
+                    && m.comps.len() == parent.len() + 1
+                    && m.comps.iter().zip(&parent).all(|(a, b)| a.as_slice() == *b)
             })
             .filter_map(|m| m.comps.last().cloned())
             .collect()

@@ -63,14 +63,20 @@ impl Vfs {
                     Errno::EXDEV | Errno::ELOOP => Errno::EPERM,
                     e => e,
                 })?;
-                let host = if rel.is_empty() { prefix.clone() } else { prefix.join(Path::new(std::ffi::OsStr::from_bytes(rel))) };
+                let host = if rel.is_empty() {
+                    prefix.clone()
+                } else {
+                    prefix.join(Path::new(std::ffi::OsStr::from_bytes(rel)))
+                };
                 Ok(HostFs::from_dir(fd, host))
             }
             None => {
                 let host = Path::new("/").join(Path::new(std::ffi::OsStr::from_bytes(rel)));
                 let c = cstr(host.as_os_str().as_bytes());
                 // SAFETY: `c` is a C string; flags are constants.
-                let fd = Errno::result(unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) })?;
+                let fd = Errno::result(unsafe {
+                    libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                })?;
                 // SAFETY: open returned a new fd that nothing else owns.
                 Ok(HostFs::from_dir(unsafe { OwnedFd::from_raw_fd(fd) }, host))
             }
@@ -81,7 +87,8 @@ impl Vfs {
     /// mount: `dir` is its `O_PATH` fd, `within` the filesystem it is on
     /// and `rel` its path there.
     pub fn bind_dir(dir: OwnedFd, within: &HostFs, rel: &[u8]) -> HostFs {
-        let host = within.host_path().join(Path::new(std::ffi::OsStr::from_bytes(rel.strip_prefix(b"/").unwrap_or(rel))));
+        let host =
+            within.host_path().join(Path::new(std::ffi::OsStr::from_bytes(rel.strip_prefix(b"/").unwrap_or(rel))));
         HostFs::from_dir(dir, host)
     }
 
@@ -93,9 +100,13 @@ impl Vfs {
         let live: Vec<PathBuf> =
             self.mounts().iter().filter_map(|m| m.fs.as_ref()).map(|fs| fs.host_path().to_path_buf()).collect();
         for fs in gone.into_iter().flatten() {
-            let dir = fs.host_path().to_path_buf();
+            // The tmpfs root the mount's directory is in (a bind mount's
+            // may be deeper).
+            let Ok(rel) = fs.host_path().strip_prefix(backing.path()) else { continue };
+            let Some(first) = rel.components().next() else { continue };
+            let dir = backing.path().join(first);
             drop(fs);
-            if dir.parent() == Some(backing.path()) && !live.iter().any(|p| p.starts_with(&dir)) {
+            if !live.iter().any(|p| p.starts_with(&dir)) {
                 backing.remove_mount_dir(&dir);
             }
         }
@@ -111,5 +122,46 @@ impl Vfs {
         let t = self.mounts();
         let norm = super::path::normalize(abs);
         t.get(t.covering(&super::path::split(&norm))).fstype
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::mount::MountOptions;
+
+    #[test]
+    fn an_unmounted_tmpfs_frees_its_directory_unless_a_bind_mount_still_serves_it() {
+        let root = std::env::temp_dir().join(format!("umvm-ns-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let vfs = Vfs::new(HostFs::open(&root).unwrap()).unwrap();
+        let mount = |point: &'static [u8], fs: HostFs| {
+            vfs.change_mounts(|t| t.mount_at(point, FsType::Tmpfs, Some(fs), None, MountOptions::default())).unwrap()
+        };
+        let a = vfs.new_tmpfs(0o755).unwrap();
+        let a_dir = a.host_path().to_path_buf();
+        mount(b"/a", a);
+        let b = vfs.new_tmpfs(0o1777).unwrap();
+        let b_dir = b.host_path().to_path_buf();
+        std::fs::create_dir(b_dir.join("sub")).unwrap();
+        let i = mount(b"/b", b);
+        let sub = HostFs::open(&b_dir.join("sub")).unwrap();
+        let bound = mount(b"/c", Vfs::bind_dir(sub.open_dir(b"").unwrap(), &sub, b""));
+        assert_eq!(vfs.mounts().at_path(b"/c"), Some(bound));
+        // /b goes, but /c still shows a directory in it.
+        let gone = vfs.change_mounts(|t| t.unmount(i)).unwrap();
+        vfs.release_unmounted(gone);
+        assert!(b_dir.join("sub").is_dir());
+        assert_eq!(vfs.mounts().at_path(b"/b"), None);
+        let gone = vfs.change_mounts(|t| t.unmount(bound)).unwrap();
+        vfs.release_unmounted(gone);
+        assert!(!b_dir.exists());
+        let ia = vfs.mounts().at_path(b"/a").unwrap();
+        let gone = vfs.change_mounts(|t| t.unmount(ia)).unwrap();
+        vfs.release_unmounted(gone);
+        assert!(!a_dir.exists());
+        assert_eq!(vfs.change_mounts(|t| t.unmount(ia)).err(), Some(Errno::EINVAL));
+        assert_eq!(vfs.change_mounts(|t| t.unmount(0)).err(), Some(Errno::EBUSY));
+        let _ = std::fs::remove_dir_all(root);
     }
 }

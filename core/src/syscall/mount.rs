@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::{Ctx, Special, AT_FDCWD};
 use crate::errno::{Errno, SysResult};
+use crate::fs::fdtable::FdTable;
 use crate::fs::file::FileKind;
 use crate::fs::hostfs::{self, HostFs};
 use crate::fs::mount::{FsType, MountOptions, MountRef, MountTable};
@@ -18,6 +19,8 @@ use crate::fs::path::{self, Lookup, Resolved};
 use crate::fs::procfs::ProcNode;
 use crate::fs::Vfs;
 use crate::task::caps::CAP_SYS_ADMIN;
+use crate::task::shared::Shared;
+use crate::task::FsContext;
 
 /// umount2's flags.
 const MNT_FORCE: i32 = 1;
@@ -271,26 +274,31 @@ pub fn umount2(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// Every process's filesystem context, fd table and program, and the
-/// caller's own (a thread with an fs context of its own shows only its
-/// process's main thread's).
-fn users(ctx: &Ctx<'_>) -> Vec<(Option<Vec<u8>>, Vec<Vec<u8>>, Vec<Arc<crate::fs::file::OpenFile>>)> {
+/// What a process holds that can keep a mount busy: its program, its
+/// cwd and root, its open files.
+struct User {
+    exe: Option<Vec<u8>>,
+    dirs: Vec<Vec<u8>>,
+    files: Vec<Arc<crate::fs::file::OpenFile>>,
+}
+
+/// Every process's, and the caller's own (a thread with an fs context or
+/// fd table of its own shows only its process's main thread's).
+fn users(ctx: &Ctx<'_>) -> Vec<User> {
     let procs: Vec<_> = ctx.k.procs().processes().cloned().collect();
     let mut out = Vec::new();
-    let mut take = |fs: Option<crate::task::shared::Shared<crate::task::FsContext>>,
-                    files: Option<crate::task::shared::Shared<crate::fs::fdtable::FdTable>>,
-                    exe: Option<Vec<u8>>| {
-        let paths = fs.map(|fs| {
+    let mut take = |fs: Option<Shared<FsContext>>, files: Option<Shared<FdTable>>, exe: Option<Vec<u8>>| {
+        let dirs = fs.map(|fs| {
             let fs = fs.lock();
             vec![fs.cwd.clone(), fs.root.clone()]
         });
-        let open = files
+        let files = files
             .map(|f| {
                 let f = f.lock();
                 f.fds().into_iter().filter_map(|fd| f.get(fd).ok()).collect()
             })
             .unwrap_or_default();
-        out.push((exe, paths.unwrap_or_default(), open));
+        out.push(User { exe, dirs: dirs.unwrap_or_default(), files });
     };
     take(Some(ctx.task.fs.clone()), Some(ctx.task.files.clone()), None);
     for p in procs {
@@ -307,10 +315,10 @@ fn users(ctx: &Ctx<'_>) -> Vec<(Option<Vec<u8>>, Vec<Vec<u8>>, Vec<Arc<crate::fs
 /// or open file on it (Linux's "target is busy").
 fn in_use(ctx: &Ctx<'_>, t: &MountTable, index: usize) -> bool {
     let m = t.get(index);
-    users(ctx).into_iter().any(|(exe, paths, files)| {
-        exe.is_some_and(|e| m.holds(&e))
-            || paths.iter().any(|p| m.holds(p))
-            || files.iter().any(|f| match &f.kind {
+    users(ctx).into_iter().any(|u| {
+        u.exe.is_some_and(|e| m.holds(&e))
+            || u.dirs.iter().any(|p| m.holds(p))
+            || u.files.iter().any(|f| match &f.kind {
                 FileKind::Host { mount, .. } => mount.index == index,
                 _ => f.path.first() == Some(&b'/') && m.holds(&f.path),
             })
@@ -319,8 +327,8 @@ fn in_use(ctx: &Ctx<'_>, t: &MountTable, index: usize) -> bool {
 
 /// Whether a file on mount `index` is open for writing.
 fn writers(ctx: &Ctx<'_>, index: usize) -> bool {
-    users(ctx).into_iter().any(|(_, _, files)| {
-        files.iter().any(|f| matches!(&f.kind, FileKind::Host { mount, .. } if mount.index == index) && f.writable())
+    users(ctx).into_iter().any(|u| {
+        u.files.iter().any(|f| matches!(&f.kind, FileKind::Host { mount, .. } if mount.index == index) && f.writable())
     })
 }
 
