@@ -57,7 +57,8 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", requires = "strace")]
     strace_file: Option<PathBuf>,
 
-    /// UML switches (init=PATH, mem=SIZE), then `--` and init's argv.
+    /// UML switches (init=PATH, mem=SIZE, hostfs=DIR), then `--` and
+    /// init's argv.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SWITCHES")]
     rest: Vec<OsString>,
 }
@@ -104,12 +105,21 @@ fn run(args: RunArgs) -> Result<i32> {
             },
             None if w == "ro" => root.read_only = true,
             None if w == "rw" => root.read_only = false,
+            // UML's hostfs=DIR[,append]: hostfs mounts come from DIR. The
+            // `append` flag (open files O_APPEND) is not kept.
+            Some(("hostfs", spec)) => {
+                let (dir, flags) = spec.split_once(',').unwrap_or((spec, ""));
+                if dir.is_empty() || flags.split(',').any(|f| !f.is_empty() && f != "append") {
+                    bail!("{w}: expected hostfs=DIR or hostfs=DIR,append");
+                }
+                vm = vm.hostfs_prefix(dir);
+            }
             _ if init.is_empty() && !w.contains('=') => {
                 // A bare program path without `--`.
                 init.push(w.into_bytes());
                 break;
             }
-            _ => bail!("{w}: unknown switch (umvm knows init=, mem=, ubdN=, root=, rootfstype=, ro and rw)"),
+            _ => bail!("{w}: unknown switch (umvm knows init=, mem=, ubdN=, root=, rootfstype=, ro, rw and hostfs=)"),
         }
     }
     init.extend(words.map(OsStringExt::into_vec));

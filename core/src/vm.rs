@@ -30,6 +30,14 @@ pub enum VmError {
     /// The host directory for the tmpfs mounts could not be made.
     #[error(transparent)]
     Tmpfs(#[from] crate::fs::tmpfs::BackingError),
+    /// The `hostfs=` directory is unusable.
+    #[error("hostfs={}: {errno}", .path.display())]
+    HostfsPrefix {
+        /// The directory given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        errno: Errno,
+    },
     /// No root filesystem was given.
     #[error("no root filesystem: give ubd0=IMAGE or --root-dir DIR")]
     NoRoot,
@@ -53,6 +61,7 @@ pub struct VmBuilder {
     root_disk: Option<Arc<Ext2Mount>>,
     disks: Vec<Arc<Ubd>>,
     root: RootSpec,
+    hostfs_prefix: Option<PathBuf>,
     trap: TrapMode,
     strace: Option<Box<dyn Write + Send>>,
     init: Vec<Vec<u8>>,
@@ -69,6 +78,7 @@ impl Default for VmBuilder {
             root_disk: None,
             disks: Vec::new(),
             root: RootSpec::default(),
+            hostfs_prefix: None,
             trap: TrapMode::default(),
             strace: None,
             init: vec![b"/sbin/init".to_vec()],
@@ -89,6 +99,15 @@ impl VmBuilder {
     /// Uses host directory `dir` as the guest's `/` (hostfs, jailed).
     pub fn root_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.root_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Confines the guest's hostfs mounts to the host directory `dir`
+    /// (UML's `hostfs=` switch): `mount -t hostfs none DIR -o PATH` then
+    /// mounts `dir/PATH`, and no PATH leaves `dir`. Without it a guest's
+    /// root may mount any host directory umvm can read, as in UML.
+    pub fn hostfs_prefix(mut self, dir: impl AsRef<Path>) -> Self {
+        self.hostfs_prefix = Some(dir.as_ref().to_path_buf());
         self
     }
 
@@ -182,13 +201,22 @@ impl VmBuilder {
 
     /// Checks the configuration and builds the VM.
     pub fn build(mut self) -> Result<Vm, VmError> {
-        let vfs = self.vfs()?;
+        let mut vfs = self.vfs()?;
         let filter = match self.trap {
             TrapMode::Seccomp => Some(seccomp::filter()?),
             TrapMode::Sysemu => None,
         };
         let strace = self.strace.map(Mutex::new);
         let cpus = sched::allowed_cpus();
+                if let Some(prefix) = self.hostfs_prefix.take() {
+            let bad = |errno: Errno| VmError::HostfsPrefix { path: prefix.clone(), errno };
+            let meta = std::fs::metadata(&prefix).map_err(|e| bad(e.into()))?;
+            if !meta.is_dir() {
+                return Err(bad(Errno::ENOTDIR));
+            }
+            let abs = std::fs::canonicalize(&prefix).map_err(|e| bad(e.into()))?;
+            vfs.set_hostfs_prefix(abs);
+        }
         let tty = if self.console.is_tty() { crate::dev::tty::Tty::new() } else { None };
         let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, self.mem_bytes, cpus.clone(), tty);
         Ok(Vm { kernel, init: self.init, env: self.env, pin: self.pin, cpus })

@@ -12,12 +12,15 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::errno::Errno;
 
-/// A host directory serving as a guest filesystem.
+/// A host directory serving as a guest filesystem. Clones share the
+/// directory fd (a mount table is copied when a mount changes).
+#[derive(Clone)]
 pub struct HostFs {
-    root: OwnedFd,
+    root: Arc<OwnedFd>,
     host_path: PathBuf,
 }
 
@@ -37,8 +40,40 @@ impl HostFs {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: open returned a new fd that nothing else owns.
-        let root = unsafe { OwnedFd::from_raw_fd(fd) };
+        let root = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
         Ok(HostFs { root, host_path: dir.to_path_buf() })
+    }
+
+    /// The directory `dir` (an `O_PATH` fd some walk reached, jailed or
+    /// not) as a filesystem's root; `host_path` is where it is on the host
+    /// (for messages and for telling mounts of one directory apart).
+    pub fn from_dir(dir: OwnedFd, host_path: PathBuf) -> HostFs {
+        HostFs { root: Arc::new(dir), host_path }
+    }
+
+    /// Opens the directory at `rel` below the root, like
+    /// [`HostFs::open_dir`], but refusing what would leave the root
+    /// (`..` above it, an absolute symlink: EXDEV) instead of confining
+    /// it; symlinks inside the root are followed.
+    pub fn open_beneath(&self, rel: &[u8]) -> Result<OwnedFd, Errno> {
+        let c = cstr(if rel.is_empty() { b"." } else { rel });
+        // SAFETY: open_how is plain integers; all-zero is valid.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: `c` and `how` outlive the call; size is how's size.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                self.root.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        let fd = Errno::result(fd)?;
+        // SAFETY: openat2 returned a new fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
     }
 
     /// The host directory this filesystem serves.

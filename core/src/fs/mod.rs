@@ -13,14 +13,17 @@ pub mod fdtable;
 pub mod file;
 pub mod hostfs;
 pub mod mount;
+mod namespace;
 pub mod path;
 pub mod perm;
 pub mod pipe;
 pub mod procfs;
+pub mod sysfs;
 pub mod timerfd;
 pub mod tmpfs;
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 
 use ext2_mount::Ext2Mount;
 use hostfs::HostFs;
@@ -36,11 +39,22 @@ const TMPFS_MOUNTS: [(&[u8], &str); 2] = [(b"/tmp", "tmp"), (b"/dev/shm", "dev-s
 
 /// The guest's filesystem namespace.
 pub struct Vfs {
-    mounts: MountTable,
+    /// The mount table: walks take the current one and keep it for the
+    /// walk; mount(2) and umount2(2) put a changed copy in its place.
+    mounts: RwLock<Arc<MountTable>>,
+    /// Serialises changes of the mount table.
+    changing: Mutex<()>,
+    /// The root filesystem (the root mount's, which stays).
+    root: Option<HostFs>,
     /// The VM's ubd disks (ubdN=), shut down when the VM ends.
     pub disks: Vec<Arc<crate::dev::ubd::Ubd>>,
     /// The host directory behind the tmpfs mounts (None: no tmpfs).
     backing: Option<Backing>,
+    /// UML's `hostfs=` switch: the host directory hostfs mounts are
+    /// taken from, and may not leave (None: any host directory).
+    hostfs_prefix: Option<PathBuf>,
+    /// What /sys shows beyond its fixed directories.
+    pub sysfs: sysfs::Registry,
 }
 
 impl Vfs {
@@ -67,12 +81,31 @@ impl Vfs {
             mounts.mount_tmpfs(point, fs);
         }
         tracing::debug!("tmpfs backing directory: {}", backing.path().display());
-        Ok(Vfs { mounts, disks: Vec::new(), backing: Some(backing) })
+        Ok(Vfs::make(mounts, Some(backing)))
     }
 
     /// A namespace made of `mounts` (and no tmpfs backing of its own).
     pub fn with_mounts(mounts: MountTable) -> Vfs {
-        Vfs { mounts, disks: Vec::new(), backing: None }
+        Vfs::make(mounts, None)
+    }
+
+    fn make(mounts: MountTable, backing: Option<Backing>) -> Vfs {
+        Vfs {
+            root: mounts.root().cloned(),
+            disks: Vec::new(),
+            mounts: RwLock::new(Arc::new(mounts)),
+            changing: Mutex::new(()),
+            backing,
+            hostfs_prefix: None,
+            sysfs: sysfs::Registry::default(),
+        }
+    }
+
+    /// Limits hostfs mounts to the host directory `prefix` (UML's
+    /// `hostfs=` switch): their option paths are taken relative to it and
+    /// may not leave it.
+    pub fn set_hostfs_prefix(&mut self, prefix: PathBuf) {
+        self.hostfs_prefix = Some(prefix);
     }
 
     /// Removes the host directory behind the tmpfs mounts now, with what
@@ -83,27 +116,28 @@ impl Vfs {
         }
     }
 
-    /// The root filesystem's host directory, when the root is one.
+    /// The root filesystem.
     pub fn root(&self) -> Option<&HostFs> {
-        self.mounts.root()
+        self.root.as_ref()
     }
 
-    /// The mount table.
-    pub fn mounts(&self) -> &MountTable {
-        &self.mounts
+    /// The mount table as it is now (a mount or umount after this call
+    /// does not change it).
+    pub fn mounts(&self) -> Arc<MountTable> {
+        self.mounts.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Looks up `path` relative to the canonical directory `base` (an
     /// absolute `path` from the canonical root directory `root`), across
     /// mounts (see [`path::resolve`]).
     pub fn resolve(&self, root: &[u8], base: &[u8], path: &[u8], follow: bool) -> Result<Resolved, Errno> {
-        path::resolve(&self.mounts, root, base, path, follow)
+        path::resolve(&self.mounts(), root, base, path, follow)
     }
 
     /// Looks up the absolute namespace path `full` for a process whose root
     /// is `root` (see [`path::resolve_from`]).
     pub fn resolve_from(&self, root: &[u8], full: Vec<u8>, follow: bool) -> Result<Resolved, Errno> {
-        path::resolve_from(&self.mounts, root, full, follow)
+        path::resolve_from(&self.mounts(), root, full, follow)
     }
 
     /// [`Vfs::resolve_from`], checking search permission for an
@@ -115,7 +149,7 @@ impl Vfs {
         follow: bool,
         search: Option<&mut path::Search<'_>>,
     ) -> Result<Resolved, Errno> {
-        path::resolve_from_as(&self.mounts, root, full, follow, search)
+        path::resolve_from_as(&self.mounts(), root, full, follow, search)
     }
 
     /// Looks up `path` on a host-backed mount; a path that leads into
@@ -135,7 +169,7 @@ impl Vfs {
         follow: bool,
         search: Option<&mut path::Search<'_>>,
     ) -> Result<Lookup, Errno> {
-        Self::host_only(path::resolve_as(&self.mounts, root, base, path, follow, search)?)
+        Self::host_only(path::resolve_as(&self.mounts(), root, base, path, follow, search)?)
     }
 
     /// Like [`Vfs::lookup`], for an absolute namespace path.
@@ -160,10 +194,11 @@ impl Vfs {
     }
 
     /// Unmounts every disk filesystem, the last mounted first: each is
-    /// written back, marked clean and made durable. Said on the console
-    /// when one fails, since the guest is gone.
+    /// written back, marked clean and made durable; then the disks are
+    /// shut down. Said on stderr when one fails, since the guest is gone.
     pub fn unmount_disks(&self) {
-        let disks: Vec<_> = self.mounts.iter().filter_map(|m| m.disk.clone().map(|d| (m.point.clone(), d))).collect();
+        let mounts = self.mounts();
+        let disks: Vec<_> = mounts.iter().filter_map(|m| m.disk.clone().map(|d| (m.point.clone(), d))).collect();
         for (point, d) in disks.into_iter().rev() {
             if let Err(e) = d.unmount() {
                 eprintln!("umvm: unmounting {}: {e}", String::from_utf8_lossy(&point));

@@ -21,6 +21,25 @@ use super::hostfs::HostFs;
 pub const TMPFS_MAGIC: i64 = 0x0102_1994;
 /// Linux's PROC_SUPER_MAGIC.
 pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+/// Linux's SYSFS_MAGIC.
+pub const SYSFS_MAGIC: i64 = 0x6265_6572;
+
+/// The per-mount flags of mount(2) a mount keeps (MS_RDONLY, MS_NOSUID,
+/// MS_NODEV, MS_NOEXEC, MS_NOATIME, MS_NODIRATIME), and how /proc/mounts
+/// names them.
+pub const MOUNT_FLAGS: [(u64, &str); 6] = [
+    (libc::MS_RDONLY, "ro"),
+    (libc::MS_NOSUID, "nosuid"),
+    (libc::MS_NODEV, "nodev"),
+    (libc::MS_NOEXEC, "noexec"),
+    (libc::MS_NOATIME, "noatime"),
+    (libc::MS_NODIRATIME, "nodiratime"),
+];
+
+/// How many mounts a table may hold, unmounted ones included (their
+/// indices stay taken: open files remember them). Linux's default
+/// fs.mount-max; beyond it mount(2) is ENOSPC.
+pub const MAX_MOUNTS: usize = 100_000;
 
 /// The kind of filesystem a mount is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +53,8 @@ pub enum FsType {
     Devtmpfs,
     /// The kernel's /proc (fs/procfs.rs).
     Proc,
+    /// The kernel's /sys (fs/sysfs.rs).
+    Sysfs,
     /// An ext2 filesystem on a disk (fs/ext2_mount.rs).
     Ext2,
 }
@@ -46,13 +67,31 @@ impl FsType {
             FsType::Tmpfs => "tmpfs",
             FsType::Devtmpfs => "devtmpfs",
             FsType::Proc => "proc",
+            FsType::Sysfs => "sysfs",
             FsType::Ext2 => "ext2",
+        }
+    }
+
+    /// The type mount(2) names `name`, among those it can mount.
+    pub fn from_name(name: &[u8]) -> Option<FsType> {
+        [FsType::HostFs, FsType::Tmpfs, FsType::Devtmpfs, FsType::Proc, FsType::Sysfs]
+            .into_iter()
+            .find(|t| t.name().as_bytes() == name)
+    }
+
+    /// statfs's f_type for a kernel-made filesystem.
+    pub fn magic(self) -> Option<i64> {
+        match self {
+            FsType::Tmpfs | FsType::Devtmpfs => Some(TMPFS_MAGIC),
+            FsType::Proc => Some(PROC_SUPER_MAGIC),
+            FsType::Sysfs => Some(SYSFS_MAGIC),
+            FsType::HostFs | FsType::Ext2 => None,
         }
     }
 
     /// Whether the kernel makes its files up (no host directory behind it).
     pub fn is_synthetic(self) -> bool {
-        matches!(self, FsType::Devtmpfs | FsType::Proc)
+        matches!(self, FsType::Devtmpfs | FsType::Proc | FsType::Sysfs)
     }
 
     /// The st_dev of a kernel-made filesystem's files (anonymous device
@@ -61,6 +100,7 @@ impl FsType {
         match self {
             FsType::Devtmpfs => Some(libc::makedev(0, 5)),
             FsType::Proc => Some(libc::makedev(0, 4)),
+            FsType::Sysfs => Some(libc::makedev(0, 6)),
             FsType::HostFs | FsType::Tmpfs | FsType::Ext2 => None,
         }
     }
@@ -96,6 +136,7 @@ impl MountRef {
 }
 
 /// One mounted filesystem.
+#[derive(Clone)]
 pub struct Mount {
     /// The canonical absolute mount point.
     pub point: Vec<u8>,
@@ -107,8 +148,28 @@ pub struct Mount {
     pub fs: Option<HostFs>,
     /// The st_dev its files show, when not the host's.
     pub dev: Option<u64>,
+    /// Its flags, source and filesystem options.
+    pub opts: MountOptions,
     /// The ext2 filesystem serving it, for ext2 mounts.
     pub disk: Option<Arc<Ext2Mount>>,
+    /// Unmounted: no walk reaches it, but its index stays taken.
+    detached: bool,
+}
+
+/// What mount(2) made of a mount beyond its type: its per-mount flags,
+/// what /proc/mounts shows as its source, the filesystem's own options
+/// it shows, and which directory of the filesystem is mounted.
+#[derive(Clone, Debug, Default)]
+pub struct MountOptions {
+    /// MS_* bits of [`MOUNT_FLAGS`].
+    pub flags: u64,
+    /// The source (empty: the type's name, as the boot mounts show).
+    pub source: Vec<u8>,
+    /// The filesystem's options, comma-separated (`size=1m,mode=755`).
+    pub data: String,
+    /// The mounted directory's path in its filesystem (empty: its root;
+    /// a bind mount's source directory otherwise).
+    pub root: Vec<u8>,
 }
 
 impl Mount {
@@ -117,20 +178,59 @@ impl Mount {
         self.comps.len()
     }
 
-    /// The mount options /proc/mounts shows.
-    pub fn options(&self) -> &'static str {
-        match self.fstype {
-            FsType::Tmpfs => "rw,nosuid,nodev",
-            FsType::Ext2 => match self.disk.as_ref().is_some_and(|d| d.read_only()) {
-                true => "ro,relatime",
-                false => "rw,relatime",
-            },
-            FsType::HostFs | FsType::Devtmpfs | FsType::Proc => "rw",
+    /// The per-mount options /proc/mounts shows (`rw,nosuid,nodev`).
+    pub fn options(&self) -> String {
+        let mut s = String::from(if self.read_only() { "ro" } else { "rw" });
+        for (bit, name) in &MOUNT_FLAGS[1..] {
+            if self.opts.flags & bit != 0 {
+                s.push(',');
+                s.push_str(name);
+            }
         }
+        s
+    }
+
+    /// The filesystem's options (mountinfo's last field): `rw` or `ro`,
+    /// then its own.
+    pub fn super_options(&self) -> String {
+        let rw = if self.read_only() { "ro" } else { "rw" };
+        if self.opts.data.is_empty() {
+            rw.to_string()
+        } else {
+            format!("{rw},{}", self.opts.data)
+        }
+    }
+
+    /// Whether it is mounted read-only (writes through it are EROFS).
+    pub fn read_only(&self) -> bool {
+        self.opts.flags & libc::MS_RDONLY != 0
+    }
+
+    /// Whether it has been unmounted.
+    pub fn is_detached(&self) -> bool {
+        self.detached
+    }
+
+    /// What /proc/mounts shows as its source.
+    pub fn source(&self) -> &[u8] {
+        if self.opts.source.is_empty() {
+            self.fstype.name().as_bytes()
+        } else {
+            &self.opts.source
+        }
+    }
+
+    /// Whether the canonical absolute path `path` is at or under its
+    /// mount point.
+    pub fn holds(&self, path: &[u8]) -> bool {
+        path == self.point.as_slice()
+            || self.point == b"/"
+            || (path.starts_with(&self.point) && path.get(self.point.len()) == Some(&b'/'))
     }
 }
 
 /// The mounts of one namespace, in mount order.
+#[derive(Clone)]
 pub struct MountTable {
     mounts: Vec<Mount>,
 }
@@ -149,31 +249,36 @@ impl MountTable {
                 fstype: FsType::HostFs,
                 fs: Some(root),
                 dev: None,
+                opts: MountOptions::default(),
                 disk: None,
+                detached: false,
             }],
         }
     }
 
     /// A table with the ext2 filesystem `disk` mounted on `/`.
     pub fn new_ext2(disk: Arc<Ext2Mount>) -> MountTable {
-        let dev = Some(disk.dev());
         MountTable {
             mounts: vec![Mount {
                 point: b"/".to_vec(),
                 comps: Vec::new(),
                 fstype: FsType::Ext2,
                 fs: None,
-                dev,
+                dev: Some(disk.dev()),
+                opts: ext2_options(&disk),
                 disk: Some(disk),
+                detached: false,
             }],
         }
     }
 
     /// Mounts the ext2 filesystem `disk` on the canonical path `point`.
-    pub fn mount_ext2(&mut self, point: &[u8], disk: Arc<Ext2Mount>) {
+    pub fn mount_ext2(&mut self, point: &[u8], disk: Arc<Ext2Mount>) -> usize {
         let dev = Some(disk.dev());
-        self.push(point, FsType::Ext2, None, dev);
-        self.mounts.last_mut().expect("pushed").disk = Some(disk);
+        self.push_with(point, FsType::Ext2, None, dev, ext2_options(&disk));
+        let m = self.mounts.last_mut().expect("pushed");
+        m.disk = Some(disk);
+        self.mounts.len() - 1
     }
 
     /// Mounts a kernel-made filesystem on the canonical path `point`.
@@ -188,25 +293,119 @@ impl MountTable {
     /// `find -xdev` and `du -x` see the mount boundary even when the host
     /// directories share a host filesystem.
     pub fn mount_tmpfs(&mut self, point: &[u8], fs: HostFs) {
+        let dev = self.anon_dev();
+        self.push(point, FsType::Tmpfs, Some(fs), Some(dev));
+    }
+
+    /// A device number no mount has (nor the root's host directory), for
+    /// a new filesystem of the host-backed kind (an anonymous device).
+    pub fn anon_dev(&self) -> u64 {
         let root_dev = self.mounts[0].fs.as_ref().and_then(|r| super::hostfs::fstat(r.as_fd()).ok());
         let taken = |d: u64| root_dev.is_some_and(|st| st.st_dev == d) || self.mounts.iter().any(|m| m.dev == Some(d));
         let mut minor = FIRST_TMPFS_MINOR;
         while taken(libc::makedev(0, minor)) {
             minor += 1;
         }
-        self.push(point, FsType::Tmpfs, Some(fs), Some(libc::makedev(0, minor)));
+        libc::makedev(0, minor)
     }
 
     fn push(&mut self, point: &[u8], fstype: FsType, fs: Option<HostFs>, dev: Option<u64>) {
+        let flags = if fstype == FsType::Tmpfs { libc::MS_NOSUID | libc::MS_NODEV } else { 0 };
+        let opts = MountOptions { flags, ..MountOptions::default() };
+        self.push_with(point, fstype, fs, dev, opts);
+    }
+
+    fn push_with(&mut self, point: &[u8], fstype: FsType, fs: Option<HostFs>, dev: Option<u64>, opts: MountOptions) {
         let comps: Vec<Vec<u8>> = point.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec).collect();
         let mut point = vec![b'/'];
         point.extend(comps.join(&b'/'));
-        self.mounts.push(Mount { point, comps, fstype, fs, dev, disk: None });
+        self.mounts.push(Mount { point, comps, fstype, fs, dev, opts, disk: None, detached: false });
+    }
+
+    /// Mounts a filesystem on the canonical path `point` (mount(2)), on
+    /// top of whatever is mounted there: `fs` serves a host-backed type,
+    /// `dev` is the st_dev its files show when not the host's. Returns its
+    /// index; ENOSPC when the table is full ([`MAX_MOUNTS`]).
+    pub fn mount_at(
+        &mut self,
+        point: &[u8],
+        fstype: FsType,
+        fs: Option<HostFs>,
+        dev: Option<u64>,
+        opts: MountOptions,
+    ) -> Result<usize, crate::errno::Errno> {
+        if self.mounts.len() >= MAX_MOUNTS {
+            return Err(crate::errno::Errno::ENOSPC);
+        }
+        self.push_with(point, fstype, fs, dev, opts);
+        Ok(self.mounts.len() - 1)
+    }
+
+    /// The mounts that hang below mount `index`: mounted later, on a
+    /// point under its point (what umount2 must take along, or refuse).
+    pub fn submounts(&self, index: usize) -> Vec<usize> {
+        let Some(m) = self.mounts.get(index).filter(|m| !m.detached) else { return Vec::new() };
+        let n = m.comps.len();
+        (index + 1..self.mounts.len())
+            .filter(|&j| {
+                let c = &self.mounts[j];
+                !c.detached && c.comps.len() >= n && c.comps[..n] == m.comps[..]
+            })
+            .collect()
+    }
+
+    /// Unmounts mount `index` and its [`MountTable::submounts`]: no walk
+    /// reaches them any more (their indices stay taken). Returns the
+    /// filesystems they held, for the caller to release. The root mount
+    /// cannot be unmounted (EBUSY); EINVAL for a mount already gone.
+    pub fn unmount(&mut self, index: usize) -> Result<Vec<Option<HostFs>>, crate::errno::Errno> {
+        if index == 0 {
+            return Err(crate::errno::Errno::EBUSY);
+        }
+        if self.mounts.get(index).is_none_or(|m| m.detached) {
+            return Err(crate::errno::Errno::EINVAL);
+        }
+        let mut gone = self.submounts(index);
+        gone.push(index);
+        Ok(gone
+            .into_iter()
+            .map(|i| {
+                let m = &mut self.mounts[i];
+                m.detached = true;
+                m.fs.take()
+            })
+            .collect())
+    }
+
+    /// Changes the per-mount flags of mount `index` (MS_REMOUNT).
+    pub fn set_flags(&mut self, index: usize, flags: u64) {
+        if let Some(m) = self.mounts.get_mut(index) {
+            m.opts.flags = flags;
+        }
+    }
+
+    /// Changes the filesystem options mount `index` shows (a remount that
+    /// gives new ones).
+    pub fn set_data(&mut self, index: usize, data: String) {
+        if let Some(m) = self.mounts.get_mut(index) {
+            m.opts.data = data;
+        }
+    }
+
+    /// Whether mount `index` is read-only; an index no mount has is not.
+    pub fn is_read_only(&self, index: usize) -> bool {
+        self.mounts.get(index).is_some_and(Mount::read_only)
+    }
+
+    /// The mount at `index`, unmounted or not; None for an index never
+    /// given.
+    pub fn try_get(&self, index: usize) -> Option<&Mount> {
+        self.mounts.get(index)
     }
 
     /// Every mount, in mount order.
     pub fn iter(&self) -> impl Iterator<Item = &Mount> {
-        self.mounts.iter()
+        self.mounts.iter().filter(|m| !m.detached)
     }
 
     /// The mount at `index`.
@@ -228,7 +427,9 @@ impl MountTable {
     /// The mount whose point is exactly this canonical path, if any.
     pub fn at<C: AsRef<[u8]>>(&self, comps: &[C]) -> Option<usize> {
         self.mounts.iter().rposition(|m| {
-            m.comps.len() == comps.len() && m.comps.iter().zip(comps).all(|(a, b)| a.as_slice() == b.as_ref())
+            !m.detached
+                && m.comps.len() == comps.len()
+                && m.comps.iter().zip(comps).all(|(a, b)| a.as_slice() == b.as_ref())
         })
     }
 
@@ -256,7 +457,9 @@ impl MountTable {
         self.mounts
             .iter()
             .filter(|m| {
-                m.comps.len() == parent.len() + 1 && m.comps.iter().zip(&parent).all(|(a, b)| a.as_slice() == *b)
+                !m.detached
+                    && m.comps.len() == parent.len() + 1
+                    && m.comps.iter().zip(&parent).all(|(a, b)| a.as_slice() == *b)
             })
             .filter_map(|m| m.comps.last().cloned())
             .collect()
@@ -280,7 +483,7 @@ impl MountTable {
     /// `root`: mount points relative to it, and mounts outside it left out.
     pub fn mountinfo(&self, root: &[u8]) -> String {
         let mut s = String::new();
-        for (i, m) in self.mounts.iter().enumerate() {
+        for (i, m) in self.mounts.iter().enumerate().filter(|(_, m)| !m.detached) {
             let Some(point) = super::path::under_root(root, &m.point) else { continue };
             let parent = if i == 0 {
                 0
@@ -291,8 +494,8 @@ impl MountTable {
             let dev = self.dev(i);
             let (id, major, minor) = (i + 1, libc::major(dev), libc::minor(dev));
             let (point, options, fstype) = (escape(&point), m.options(), m.fstype.name());
-            let source = m.disk.as_ref().map_or_else(|| fstype.to_string(), |d| escape(&d.source));
-            let _ = writeln!(s, "{id} {parent} {major}:{minor} / {point} {options} - {fstype} {source} rw");
+            let (source, sb, mroot) = (escape(m.source()), m.super_options(), escape(mount_root(m)));
+            let _ = writeln!(s, "{id} {parent} {major}:{minor} {mroot} {point} {options} - {fstype} {source} {sb}");
         }
         s
     }
@@ -302,15 +505,21 @@ impl MountTable {
     /// [`MountTable::mountinfo`]).
     pub fn proc_mounts(&self, root: &[u8]) -> String {
         let mut s = String::new();
-        for m in &self.mounts {
+        for m in self.iter() {
             let Some(point) = super::path::under_root(root, &m.point) else { continue };
-            let point = escape(&point);
-            let fstype = m.fstype.name();
-            let source = m.disk.as_ref().map_or_else(|| fstype.to_string(), |d| escape(&d.source));
-            let _ = writeln!(s, "{source} {point} {fstype} {} 0 0", m.options());
+            let (point, source) = (escape(&point), escape(m.source()));
+            let data = if m.opts.data.is_empty() { String::new() } else { format!(",{}", m.opts.data) };
+            let _ = writeln!(s, "{source} {point} {} {}{data} 0 0", m.fstype.name(), m.options());
         }
         s
     }
+}
+
+/// The options of a new ext2 mount: its source device, and read-only
+/// when the filesystem is.
+fn ext2_options(disk: &Ext2Mount) -> MountOptions {
+    let flags = if disk.read_only() { libc::MS_RDONLY } else { 0 };
+    MountOptions { flags, source: disk.source.clone(), ..MountOptions::default() }
 }
 
 /// The index of the mount among `mounts` whose point is the longest
@@ -319,7 +528,8 @@ fn covering_in<C: AsRef<[u8]>>(mounts: &[Mount], comps: &[C]) -> usize {
     let mut best = 0;
     for (i, m) in mounts.iter().enumerate() {
         let n = m.comps.len();
-        if n <= comps.len()
+        if !m.detached
+            && n <= comps.len()
             && n >= mounts[best].comps.len()
             && m.comps.iter().zip(comps).all(|(a, b)| a.as_slice() == b.as_ref())
         {
@@ -327,6 +537,15 @@ fn covering_in<C: AsRef<[u8]>>(mounts: &[Mount], comps: &[C]) -> usize {
         }
     }
     best
+}
+
+/// The directory of its filesystem a mount shows (mountinfo's 4th field).
+fn mount_root(m: &Mount) -> &[u8] {
+    if m.opts.root.is_empty() {
+        b"/"
+    } else {
+        &m.opts.root
+    }
 }
 
 /// Escapes a path as /proc/mounts does (octal for space, tab, newline and

@@ -92,6 +92,18 @@ impl Backing {
         Ok(dir)
     }
 
+    /// Removes the root directory of an unmounted tmpfs, `dir` (one that
+    /// [`Backing::mount_dir`] made), with everything in it. Anything else
+    /// is left alone.
+    pub fn remove_mount_dir(&self, dir: &Path) {
+        if dir.parent() != Some(self.dir.as_path()) || self.removed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Err(e) = remove_tree(dir) {
+            tracing::warn!("cannot remove tmpfs directory {}: {e}", dir.display());
+        }
+    }
+
     /// Removes the backing directory and everything in it (once; later
     /// calls do nothing). Failures are logged: the VM is ending anyway.
     pub fn remove(&self) {

@@ -20,7 +20,7 @@ use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::hostfs::{self, cstr};
-use crate::fs::mount::{FsType, MountRef, PROC_SUPER_MAGIC, TMPFS_MAGIC};
+use crate::fs::mount::{FsType, MountRef, TMPFS_MAGIC};
 use crate::fs::path::{self, Lookup};
 use crate::fs::perm::{self, Attr};
 use crate::fs::procfs::{self, ProcNode};
@@ -116,6 +116,20 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: i32, path: &[u8], flags: i32, mode: u32) ->
         None if flags & libc::O_CREAT == 0 || (who.is_some() && !excl) => hostfs::lstat_at(l.dir.as_fd(), &l.name).ok(),
         None => None,
     };
+    // A read-only mount refuses a new name, and writing or truncating its
+    // files, directories and symlinks (not FIFOs), before any permission.
+    if flags & libc::O_PATH == 0 && ctx.k.vfs.read_only(l.mount.index) {
+        let exists = st.or_else(|| l.lstat().ok());
+        let writes = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
+        match exists {
+            None if flags & libc::O_CREAT != 0 => return Err(Errno::EROFS),
+            Some(_) if excl => return Err(Errno::EEXIST),
+            Some(st) if writes && matches!(hostfs::file_type(&st), libc::S_IFREG | libc::S_IFDIR | libc::S_IFLNK) => {
+                return Err(Errno::EROFS)
+            }
+            _ => {}
+        }
+    }
     // Linux's may_open on an existing file; may_create for a new one.
     let mut creating = false;
     match st {
@@ -312,6 +326,7 @@ fn do_mknod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32, dev: u64)
         libc::S_IFCHR | libc::S_IFBLK | libc::S_IFSOCK => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
     }
+    super::mount::creatable(ctx, &l)?;
     dac::may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let perm = mode & 0o7777 & !ctx.task.fs.lock().umask;
     // SAFETY: the name is a C string and the dir fd is open.
@@ -541,6 +556,7 @@ pub fn ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.writable() || f.is_dir() {
         return Err(Errno::EINVAL);
     }
+    fd_writable(ctx, &f)?;
     let len = ctx.args[1] as i64;
     if len < 0 {
         return Err(Errno::EINVAL);
@@ -553,12 +569,21 @@ pub fn ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
     host(unsafe { libc::ftruncate(f.need_host_fd()?.as_raw_fd(), len) })
 }
 
+/// EROFS for a change through an open file on a read-only mount.
+fn fd_writable(ctx: &Ctx<'_>, f: &OpenFile) -> Result<(), Errno> {
+    match &f.kind {
+        FileKind::Host { mount, .. } => super::mount::writable(ctx, mount),
+        _ => Ok(()),
+    }
+}
+
 /// `fchmod(fd, mode)`.
 pub fn fchmod(ctx: &mut Ctx<'_>) -> SysResult {
     if let FileKind::Ext2(e) = &ctx.file(0)?.kind {
         return ext2::chmod(ctx, &e.fs, &e.inode()?, ctx.args[1] as u32);
     }
     let f = host_file(ctx, 0)?;
+    fd_writable(ctx, &f)?;
     let fd = f.need_host_fd()?;
     let mode = match dac::fs_who(ctx) {
         Some(w) => perm::chmod(&dac::fd_attr(fd)?, &w, ctx.args[1] as u32)?,
@@ -574,6 +599,7 @@ pub fn fchown(ctx: &mut Ctx<'_>) -> SysResult {
         return ext2::chown(ctx, &e.fs, &e.inode()?, ctx.args[1] as u32, ctx.args[2] as u32);
     }
     let f = host_file(ctx, 0)?;
+    fd_writable(ctx, &f)?;
     let fd = f.need_host_fd()?;
     let (uid, gid) = (ctx.args[1] as u32, ctx.args[2] as u32);
     let mode = match dac::fs_who(ctx) {
@@ -803,6 +829,14 @@ fn made_statfs(magic: i64) -> Statfs {
     Statfs { f_type: magic, f_bsize: 4096, f_frsize: 4096, f_namelen: 255, f_flags: ST_VALID, ..Default::default() }
 }
 
+/// The statfs of the procfs or sysfs mount the namespace path `abs` is on.
+fn synthetic_statfs(ctx: &Ctx<'_>, abs: &[u8]) -> Statfs {
+    let (magic, flags) = super::mount::synthetic_statfs(ctx, abs);
+    let mut sf = made_statfs(magic);
+    sf.f_flags |= flags;
+    sf
+}
+
 /// The host's statfs of the object `fd` (on `mount`), as the guest sees
 /// that mount: hostfs passes it through; a tmpfs reports the host's block
 /// and inode counts (its pages are the host's) under tmpfs's magic number
@@ -812,9 +846,12 @@ fn host_statfs(ctx: &Ctx<'_>, fd: BorrowedFd<'_>, mount: Option<MountRef>) -> Re
     // SAFETY: `sf` has the layout of the kernel's struct statfs; the fd is
     // open.
     Errno::result(unsafe { libc::syscall(libc::SYS_fstatfs, fd.as_raw_fd(), &mut sf as *mut Statfs) })?;
-    if mount.is_some_and(|m| ctx.k.vfs.mounts().get(m.index).fstype == FsType::Tmpfs) {
-        sf.f_type = TMPFS_MAGIC;
-        sf.f_flags |= (libc::ST_NOSUID | libc::ST_NODEV) as i64;
+    let mounts = ctx.k.vfs.mounts();
+    if let Some(m) = mount.and_then(|m| mounts.try_get(m.index)) {
+        if m.fstype == FsType::Tmpfs {
+            sf.f_type = TMPFS_MAGIC;
+        }
+        sf.f_flags |= super::mount::st_flags(m.opts.flags);
     }
     Ok(sf)
 }
@@ -831,7 +868,7 @@ pub fn statfs(ctx: &mut Ctx<'_>) -> SysResult {
     let sf = match ctx.special(AT_FDCWD, &p, true)? {
         Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
         Special::Dev(_) => made_statfs(TMPFS_MAGIC),
-        Special::Proc(..) => made_statfs(PROC_SUPER_MAGIC),
+        Special::Proc(_, abs) => synthetic_statfs(ctx, &abs),
         Special::File(f) => file_statfs(ctx, &f)?,
         Special::Ext2(l) => {
             l.existing()?;
@@ -867,7 +904,7 @@ fn file_statfs(ctx: &Ctx<'_>, f: &OpenFile) -> Result<Statfs, Errno> {
         FileKind::Host { fd, mount, .. } => host_statfs(ctx, fd.as_fd(), Some(*mount))?,
         FileKind::Console(s) => host_statfs(ctx, s.fd(), None)?,
         FileKind::Dev(_) | FileKind::DevDir(_) => made_statfs(TMPFS_MAGIC),
-        FileKind::Synthetic(..) | FileKind::SynthDir(..) => made_statfs(PROC_SUPER_MAGIC),
+        FileKind::Synthetic(..) | FileKind::SynthDir(..) => synthetic_statfs(ctx, &f.path),
         FileKind::Pipe(_) => made_statfs(PIPEFS_MAGIC),
         FileKind::Ext2(e) => ext2::statfs(&e.fs)?,
         FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => made_statfs(ANON_INODE_FS_MAGIC),
@@ -954,6 +991,14 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: i32, flags: i
     if follow {
         l.existing()?;
     }
+    // Linux's sb_permission: no writing files, directories or symlinks
+    // of a read-only mount.
+    if mode & libc::W_OK != 0 && ctx.k.vfs.read_only(l.mount.index) {
+        let ty = hostfs::file_type(&stat_of(&l, follow)?);
+        if matches!(ty, libc::S_IFREG | libc::S_IFDIR | libc::S_IFLNK) {
+            return Err(Errno::EROFS);
+        }
+    }
     if let Some(w) = who {
         let st = stat_of(&l, follow)?;
         return perm::permission(&Attr::from(&st), &w, perm::access_mask(mode)).map(|_| 0);
@@ -1038,6 +1083,7 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32) -> SysRes
         Node::Ext2(l) => return ext2::mkdir(ctx, l, mode),
         Node::Host(l) => l,
     };
+    super::mount::creatable(ctx, &l)?;
     dac::may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let mode = mode & 0o7777 & !ctx.task.fs.lock().umask;
     // SAFETY: the name is a C string and the dir fd is open.
@@ -1081,6 +1127,7 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, flags: i32) -> SysR
             Errno::ENOTDIR
         });
     }
+    super::mount::writable(ctx, &l.mount)?;
     dac::may_delete(dac::fs_who(ctx).as_ref(), &l)?;
     // SAFETY: the name is a C string and the dir fd is open.
     host(unsafe { libc::unlinkat(l.dir.as_raw_fd(), raw(&l.name), flags) })
@@ -1117,6 +1164,7 @@ fn do_rename(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_ar
     if from.mount.index != to.mount.index {
         return Err(Errno::EXDEV);
     }
+    super::mount::writable(ctx, &from.mount)?;
     may_rename(ctx, &from, &to, flags)?;
     // SAFETY: names are C strings and both dir fds are open.
     let r = unsafe {
@@ -1185,6 +1233,7 @@ fn do_symlink(ctx: &mut Ctx<'_>, target_arg: usize, dirfd: i32, path_arg: usize)
         Node::Ext2(l) => return ext2::symlink(ctx, &target, l),
         Node::Host(l) => l,
     };
+    super::mount::creatable(ctx, &l)?;
     dac::may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let t = cstr(&target);
     // SAFETY: both are C strings and the dir fd is open.
@@ -1232,6 +1281,7 @@ fn do_link(ctx: &mut Ctx<'_>, olddir: i32, old_arg: usize, newdir: i32, new_arg:
         }
         return Err(Errno::EXDEV);
     }
+    super::mount::creatable(ctx, &to)?;
     if let Some(w) = dac::fs_who(ctx) {
         from.lstat()?;
         dac::may_create(Some(&w), &to)?;
@@ -1270,6 +1320,7 @@ fn do_chmod(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, mode: u32, flags: i3
     if follow {
         l.existing()?;
     }
+    super::mount::writable(ctx, &l.mount)?;
     let mode = match dac::fs_who(ctx) {
         Some(w) => perm::chmod(&Attr::from(&stat_of(&l, follow)?), &w, mode)?,
         None => mode,
@@ -1308,6 +1359,7 @@ fn do_chown(ctx: &mut Ctx<'_>, dirfd: i32, path_arg: usize, uid: u32, gid: u32, 
     if follow {
         l.existing()?;
     }
+    super::mount::writable(ctx, &l.mount)?;
     let check = match dac::fs_who(ctx) {
         Some(w) => Some((may_chown(&stat_of(&l, follow)?, &w, uid, gid)?, w)),
         None => None,
@@ -1381,6 +1433,7 @@ pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
         if let FileKind::Ext2(e) = &f.kind {
             return ext2::utimens(ctx, &e.fs, &e.inode()?, times, how);
         }
+        fd_writable(ctx, &f)?;
         if let Some(w) = &who {
             perm::utimes(&dac::fd_attr(f.need_host_fd()?)?, w, how)?;
         }
@@ -1395,6 +1448,7 @@ pub fn utimensat(ctx: &mut Ctx<'_>) -> SysResult {
     if follow {
         l.existing()?;
     }
+    super::mount::writable(ctx, &l.mount)?;
     if let Some(w) = &who {
         perm::utimes(&Attr::from(&stat_of(&l, follow)?), w, how)?;
     }
@@ -1429,6 +1483,7 @@ pub fn truncate(ctx: &mut Ctx<'_>) -> SysResult {
         libc::S_IFREG => {}
         _ => return Err(Errno::EINVAL),
     }
+    super::mount::writable(ctx, &l.mount)?;
     if let Some(w) = dac::fs_who(ctx) {
         perm::permission(&Attr::from(&st), &w, perm::MAY_WRITE)?;
     }

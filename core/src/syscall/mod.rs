@@ -20,6 +20,7 @@ pub mod lock;
 pub mod memfd;
 pub mod misc;
 pub mod mm;
+pub mod mount;
 pub mod names;
 pub mod pipe;
 pub mod poll;
@@ -283,8 +284,12 @@ impl<'a> Ctx<'a> {
                     fstype
                 }
             };
+            // A kernel filesystem mounted elsewhere: its classifier sees
+            // the path from its usual place.
+            let moved = mount::relocated(&mounts, fstype, &abs);
+            let seen = moved.as_deref().unwrap_or(&abs);
             match fstype {
-                FsType::Devtmpfs => match devfs::classify_in(&root, &abs) {
+                FsType::Devtmpfs => match devfs::classify_in(&root, seen) {
                     Some(DevPath::Through(target, rest)) => {
                         abs = path::join_base(&path::join_root(&root, target.as_bytes()), &rest)
                     }
@@ -302,7 +307,11 @@ impl<'a> Ctx<'a> {
                         }
                     }
                 },
-                _ => match procfs::classify(self.k, self.task, &abs) {
+                FsType::Sysfs => match crate::fs::sysfs::classify(&self.k.vfs.sysfs, &root, seen) {
+                    None => abs = path::normalize_in(&root, &abs),
+                    Some(node) => return Ok(Special::Proc(node, abs)),
+                },
+                _ => match procfs::classify(self.k, self.task, seen) {
                     // Out of /proc through `..`, no link passed: lexical.
                     None => abs = path::normalize_in(&root, &abs),
                     Some(procfs::ProcNode::Link(target)) if follow_last => abs = target,
@@ -520,6 +529,8 @@ pub fn entry(n: u64) -> Entry {
         nr::STATFS => E(fs::statfs),
         nr::FSTATFS => E(fs::fstatfs),
         nr::UMASK => E(fs::umask),
+        nr::MOUNT => E(mount::mount),
+        nr::UMOUNT2 => E(mount::umount2),
         nr::FADVISE64 => E(io::fadvise64),
         nr::COPY_FILE_RANGE => E(io::copy_file_range),
         nr::SPLICE => E(splice::splice),

@@ -74,7 +74,7 @@ pub fn mem_usage(k: &Kernel) -> MemUsage {
         .vfs
         .mounts()
         .iter()
-        .filter(|m| m.fstype == FsType::Tmpfs)
+        .filter(|m| m.fstype == FsType::Tmpfs && m.opts.root.is_empty())
         .filter_map(|m| m.fs.as_ref())
         .map(|fs| tree_bytes(fs.host_path()))
         .sum();
@@ -168,7 +168,7 @@ pub fn file(k: &Kernel, root: &[u8], name: &[u8]) -> Vec<u8> {
         b"version" => {
             format!("Linux version {} (umvm) #1 SMP umvm\n", String::from_utf8_lossy(crate::syscall::misc::RELEASE))
         }
-        b"filesystems" => "nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\nnodev\thostfs\n".to_string(),
+        b"filesystems" => "nodev\tsysfs\nnodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\nnodev\thostfs\n".to_string(),
         _ => String::new(),
     };
     s.into_bytes()
