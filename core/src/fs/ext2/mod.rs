@@ -22,6 +22,8 @@ pub mod wire;
 pub mod write;
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod namei_tests;
 #[cfg(test)]
 mod testimg;
