@@ -12,6 +12,7 @@
 
 pub mod dir;
 pub mod error;
+pub mod exercise;
 pub mod free;
 pub mod fs;
 pub mod inode;
@@ -21,6 +22,8 @@ pub mod source;
 pub mod wire;
 pub mod write;
 
+#[cfg(test)]
+mod corrupt_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
