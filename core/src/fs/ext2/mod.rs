@@ -3,7 +3,7 @@
 //!
 //! [`wire`] gives bounds-checked views over on-disk structures, [`fs::Ext2`]
 //! a view of a whole image over any [`source::BlockSource`]; over a
-//! [`source::BlockSink`] it also writes: [`write`] allocates and writes
+//! [`source::BlockSink`] it also writes: [`write`](mod@write) allocates and writes
 //! file data, [`namei`] holds the namespace operations (mkdir, mknod,
 //! symlink, link, unlink, rmdir, rename), [`free`] truncate and evict,
 //! [`mount`] the superblock's mount state, statfs, the clock and the
