@@ -130,6 +130,11 @@ impl<S: BlockSink> Ext2<S> {
                 empty = false;
                 continue;
             }
+            // No file owns more blocks than the filesystem has: a map that
+            // says otherwise repeats blocks, and walking all of it is waste.
+            if freed.len() as u64 > u64::from(self.geo.blocks_count) {
+                return Err(Error::corrupt(format!("inode {}: block map larger than the filesystem", inode.ino)));
+            }
             let gone = depth == 1 || self.trim_branch(inode, child, depth - 1, child_base, keep, freed)?;
             if gone {
                 freed.push(child);

@@ -281,6 +281,11 @@ impl<S: BlockSource> Ext2<S> {
         Ok(groups)
     }
 
+    /// Gives the image back (a test writes an in-memory one to a file).
+    pub fn into_source(self) -> S {
+        self.src
+    }
+
     /// The validated superblock numbers.
     pub fn geometry(&self) -> &Geometry {
         &self.geo

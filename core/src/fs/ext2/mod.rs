@@ -1,17 +1,21 @@
 //! ext2 (Linux's fs/ext2), the root filesystem of a VM booted from a disk
 //! image (ARCHITECTURE §5, issue 7 item 1).
 //!
-//! Nothing mounts it yet: [`wire`] gives bounds-checked views over on-disk
-//! structures, [`fs::Ext2`] a view of a whole image over any
-//! [`source::BlockSource`], and [`write`] the beginning of the write side
-//! over a [`source::BlockSink`] (allocation, creating regular files,
-//! writing their data). Every input is
-//! untrusted (a guest may write any bytes to its disk), so no image, however
-//! corrupt, makes this code panic or loop: corruption is an [`Error`] that
-//! the syscalls turn into EUCLEAN or EIO.
+//! [`wire`] gives bounds-checked views over on-disk structures, [`fs::Ext2`]
+//! a view of a whole image over any [`source::BlockSource`]; over a
+//! [`source::BlockSink`] it also writes: [`write`](mod@write) allocates and writes
+//! file data, [`namei`] holds the namespace operations (mkdir, mknod,
+//! symlink, link, unlink, rmdir, rename), [`free`] truncate and evict,
+//! [`mount`] the superblock's mount state, statfs, the clock and the
+//! reserved blocks. Every input is untrusted (a guest may write any bytes
+//! to its disk), so no image, however corrupt, makes this code panic or
+//! loop: corruption is an [`Error`] that the syscalls turn into EUCLEAN or
+//! EIO. [`exercise`] drives all of it over an arbitrary image for the fuzz
+//! target in core/fuzz.
 
 pub mod dir;
 pub mod error;
+pub mod exercise;
 pub mod free;
 pub mod fs;
 pub mod inode;
@@ -21,6 +25,12 @@ pub mod source;
 pub mod wire;
 pub mod write;
 
+#[cfg(test)]
+mod corrupt_tests;
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod namei_tests;
 #[cfg(test)]
 mod testimg;
 #[cfg(test)]

@@ -438,21 +438,43 @@ impl<S: BlockSink> Ext2<S> {
         let ndir = self.dir_inode(new_parent)?;
         let old_ino = self.find_entry(&odir, old_name)?.ok_or(Error::NotFound)?.ino();
         let new_ino = self.find_entry(&ndir, new_name)?.map(|f| f.ino());
+        // The checks in the order Linux's do_renameat2 and vfs_rename make
+        // them, so each case gives the errno Linux gives.
+        let exchange = flags & RENAME_EXCHANGE != 0;
+        match new_ino {
+            None if exchange => return Err(Error::NotFound),
+            Some(_) if flags & RENAME_NOREPLACE != 0 => return Err(Error::Exists(new_parent)),
+            _ => {}
+        }
+        if old_parent != new_parent {
+            // lock_rename's trap: neither may be above the other's parent.
+            if self.is_ancestor(old_ino, new_parent)? {
+                return Err(Error::Invalid("moving a directory under itself"));
+            }
+            if let Some(n) = new_ino {
+                if self.is_ancestor(n, old_parent)? {
+                    return Err(if exchange {
+                        Error::Invalid("moving a directory under itself")
+                    } else {
+                        Error::NotEmpty(n)
+                    });
+                }
+            }
+        }
         if new_ino == Some(old_ino) {
             return Ok(None);
         }
         let old = self.inode(old_ino)?;
         let old_is_dir = old.file_type() == FileType::Directory;
-        if flags & RENAME_EXCHANGE != 0 {
-            let new = self.inode(new_ino.ok_or(Error::NotFound)?)?;
-            self.exchange(old_parent, old_name, &old, new_parent, new_name, &new)?;
-            return Ok(None);
-        }
         let new = match new_ino {
-            Some(_) if flags & RENAME_NOREPLACE != 0 => return Err(Error::Exists(new_parent)),
             Some(n) => Some(self.inode(n)?),
             None => None,
         };
+        if exchange {
+            let new = new.ok_or(Error::NotFound)?;
+            self.exchange(old_parent, old_name, &old, new_parent, new_name, &new)?;
+            return Ok(None);
+        }
         if let Some(new) = &new {
             match (old_is_dir, new.file_type() == FileType::Directory) {
                 (false, true) => return Err(Error::IsDir(new.ino)),
@@ -461,13 +483,8 @@ impl<S: BlockSink> Ext2<S> {
                 _ => {}
             }
         }
-        if old_is_dir && old_parent != new_parent {
-            if self.is_ancestor(old_ino, new_parent)? {
-                return Err(Error::Invalid("moving a directory under itself"));
-            }
-            if new.is_none() && ndir.links >= LINK_MAX {
-                return Err(Error::TooManyLinks(new_parent));
-            }
+        if old_is_dir && old_parent != new_parent && new.is_none() && ndir.links >= LINK_MAX {
+            return Err(Error::TooManyLinks(new_parent));
         }
         let replaced = match new {
             Some(new) => {
@@ -501,6 +518,7 @@ impl<S: BlockSink> Ext2<S> {
 
     /// RENAME_EXCHANGE: swaps what two existing names point at; directories
     /// swapping parents take their `..` and the parents' link counts along.
+    /// The caller has made the ancestry checks.
     fn exchange(
         &mut self,
         old_parent: u32,
@@ -513,12 +531,6 @@ impl<S: BlockSink> Ext2<S> {
         let old_is_dir = old.file_type() == FileType::Directory;
         let new_is_dir = new.file_type() == FileType::Directory;
         if old_parent != new_parent {
-            if old_is_dir && self.is_ancestor(old.ino, new_parent)? {
-                return Err(Error::Invalid("moving a directory under itself"));
-            }
-            if new_is_dir && self.is_ancestor(new.ino, old_parent)? {
-                return Err(Error::Invalid("moving a directory under itself"));
-            }
             let gains = |parent: u32, dir_in: bool, dir_out: bool| (parent, dir_in && !dir_out);
             for (parent, gains) in
                 [gains(new_parent, old_is_dir, new_is_dir), gains(old_parent, new_is_dir, old_is_dir)]

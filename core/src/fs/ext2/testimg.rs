@@ -93,3 +93,56 @@ pub fn mke2fs(fstype: &str, extra: &[&str], src: &Path, image: &Path, size: &str
     assert!(out.status.success(), "mke2fs {fstype} {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
     std::fs::read(image).unwrap()
 }
+
+/// Runs `e2fsck -fn` and asserts it exits 0 and reports nothing but its
+/// pass headings and summary.
+pub fn fsck_clean(image: &Path) -> String {
+    let out = Command::new("e2fsck").arg("-fn").arg(image).output().expect("e2fsck (e2fsprogs) must be installed");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let unexpected: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("Pass ") && !l.contains(" files (") && !l.starts_with("e2fsck "))
+        .collect();
+    assert!(out.status.success() && unexpected.is_empty(), "e2fsck -fn {image:?}: {:?}\n{text}", out.status);
+    text
+}
+
+pub fn debugfs_cat(image: &Path, path: &str) -> Vec<u8> {
+    let out = Command::new("debugfs").arg("-R").arg(format!("cat {path}")).arg(image).output().unwrap();
+    assert!(out.status.success(), "debugfs cat {path}");
+    out.stdout
+}
+
+/// The output of `debugfs -R CMD IMAGE`.
+pub fn debugfs(image: &Path, cmd: &str) -> String {
+    let out = Command::new("debugfs").arg("-R").arg(cmd).arg(image).output().unwrap();
+    assert!(out.status.success(), "debugfs {cmd}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `debugfs -R "ls -p DIR"`: (name, inode, mode, size) of each live
+/// entry, `.` and `..` included (debugfs also lists the names left in
+/// records whose inode is 0: those are skipped).
+pub fn debugfs_ls(image: &Path, dir: &str) -> Vec<(String, u32, u32, u64)> {
+    debugfs(image, &format!("ls -p {dir}"))
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('/').collect();
+            if f.len() < 7 {
+                return None;
+            }
+            let mode = u32::from_str_radix(f[2], 8).ok()?;
+            let ino: u32 = f[1].parse().ok()?;
+            (ino != 0).then(|| (f[5].to_string(), ino, mode, f[6].parse().unwrap_or(0)))
+        })
+        .collect()
+}
+
+/// A field of `debugfs -R "stat PATH"`, the text after `key` up to the
+/// next run of spaces.
+pub fn debugfs_stat(image: &Path, path: &str, key: &str) -> String {
+    let text = debugfs(image, &format!("stat {path}"));
+    let at = text.find(key).unwrap_or_else(|| panic!("no {key:?} in stat {path}:\n{text}"));
+    let rest = text[at + key.len()..].trim_start();
+    rest.split("   ").next().unwrap_or("").lines().next().unwrap_or("").trim().to_string()
+}

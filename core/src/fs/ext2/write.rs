@@ -1,6 +1,6 @@
-//! The write side, begun: block and inode allocation, creating regular
-//! files, adding directory entries and writing file data through the
-//! direct and indirect block map.
+//! The write side's base: block and inode allocation, inodes written back,
+//! directory entries added, regular files created and their data written
+//! through the direct and indirect block map.
 //!
 //! Every change goes straight to the [`BlockSink`] (no cache yet), in an
 //! order that keeps the bitmaps, the group descriptors' counts and the

@@ -3,10 +3,9 @@
 //! through the read side; full and inconsistent images fail cleanly.
 
 use std::path::Path;
-use std::process::Command;
 
 use super::fs::ROOT_INO;
-use super::testimg::{mke2fs, small_tree, Scratch};
+use super::testimg::{debugfs_cat, fsck_clean, mke2fs, small_tree, Scratch};
 use super::{Error, Ext2, FileSource, FileType};
 use crate::errno::Errno;
 
@@ -17,25 +16,6 @@ fn pattern(seed: usize, len: usize) -> Vec<u8> {
 fn open_rw(path: &Path) -> Ext2<FileSource> {
     let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
     Ext2::open(FileSource::new(f)).unwrap()
-}
-
-/// Runs `e2fsck -fn` and asserts it exits 0 and reports nothing but its
-/// pass headings and summary.
-fn fsck_clean(image: &Path) -> String {
-    let out = Command::new("e2fsck").arg("-fn").arg(image).output().expect("e2fsck (e2fsprogs) must be installed");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let unexpected: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.starts_with("Pass ") && !l.contains(" files (") && !l.starts_with("e2fsck "))
-        .collect();
-    assert!(out.status.success() && unexpected.is_empty(), "e2fsck -fn {image:?}: {:?}\n{text}", out.status);
-    text
-}
-
-fn debugfs_cat(image: &Path, path: &str) -> Vec<u8> {
-    let out = Command::new("debugfs").arg("-R").arg(format!("cat {path}")).arg(image).output().unwrap();
-    assert!(out.status.success(), "debugfs cat {path}");
-    out.stdout
 }
 
 /// Creates and writes `name` in directory `dir`, in pieces of `chunk`.
