@@ -146,7 +146,10 @@ sync
         let sparse = debugfs(&img, "stat /w/sparse");
         assert!(sparse.contains("Size: 5000000") && sparse.contains("Blockcount: 0"), "{cfg}: {sparse}");
         let null = debugfs(&img, "stat /w/null");
-        assert!(null.contains("Type: character special") && null.contains("Device major/minor number: 01:03"), "{cfg}: {null}");
+        assert!(
+            null.contains("Type: character special") && null.contains("Device major/minor number: 01:03"),
+            "{cfg}: {null}"
+        );
         let ls = debugfs(&img, "ls /w");
         for gone in ["del", "gone", " a "] {
             assert!(!ls.contains(gone), "{cfg}: {gone} is still there: {ls}");
@@ -211,8 +214,7 @@ sync
 
 /// Whether `cmd` is on PATH.
 fn which(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
 }
 
 /// Bad images: one line naming the disk and the fault, a non-zero exit,

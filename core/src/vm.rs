@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
 use crate::dev::console::{ConsoleMode, TerminalGuard};
-use crate::errno::Errno;
 use crate::dev::ubd::Ubd;
+use crate::errno::Errno;
 use crate::fs::do_mounts::{mount_root, RootError, RootSpec};
 use crate::fs::ext2_mount::Ext2Mount;
 use crate::fs::hostfs::HostFs;
@@ -208,7 +208,7 @@ impl VmBuilder {
         };
         let strace = self.strace.map(Mutex::new);
         let cpus = sched::allowed_cpus();
-                if let Some(prefix) = self.hostfs_prefix.take() {
+        if let Some(prefix) = self.hostfs_prefix.take() {
             let bad = |errno: Errno| VmError::HostfsPrefix { path: prefix.clone(), errno };
             let meta = std::fs::metadata(&prefix).map_err(|e| bad(e.into()))?;
             if !meta.is_dir() {

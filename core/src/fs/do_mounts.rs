@@ -74,7 +74,7 @@ pub fn root_unit(device: &str) -> Option<u8> {
     }
     let (major, minor) = device.split_once(':')?;
     let (major, minor): (u32, u32) = (major.parse().ok()?, minor.parse().ok()?);
-    (major == UBD_MAJOR && minor % UBD_MINORS == 0 && minor / UBD_MINORS < 16).then(|| (minor / UBD_MINORS) as u8)
+    (major == UBD_MAJOR && minor % UBD_MINORS == 0 && minor / UBD_MINORS < 16).then_some((minor / UBD_MINORS) as u8)
 }
 
 /// The device number of ubd disk `unit` (its whole-disk node).

@@ -287,7 +287,8 @@ impl Ext2Mount {
         if self.gone.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let orphans: Vec<u32> = self.open.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(ino, _)| ino).collect();
+        let orphans: Vec<u32> =
+            self.open.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(ino, _)| ino).collect();
         for ino in orphans {
             let _ = self.evict_if_unlinked(ino);
         }

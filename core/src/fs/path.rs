@@ -539,7 +539,9 @@ fn found(
     parent: Option<Attr>,
 ) -> Resolved {
     match dir {
-        DirRef::Host(fd) => Resolved::Found(Lookup { dir: fd, name: cstr(name), path, stat, must_be_dir, mount, parent }),
+        DirRef::Host(fd) => {
+            Resolved::Found(Lookup { dir: fd, name: cstr(name), path, stat, must_be_dir, mount, parent })
+        }
         DirRef::Ext2(fs, dir) => {
             Resolved::Ext2(Ext2Lookup { fs, dir, name: name.to_vec(), path, inode, must_be_dir, mount })
         }
@@ -693,6 +695,7 @@ mod tests {
         match resolve(t, root, base, path, follow)? {
             Resolved::Found(l) => Ok(l),
             Resolved::Synthetic(fstype, at) => panic!("{fstype:?} at {}", String::from_utf8_lossy(&at)),
+            Resolved::Ext2(l) => panic!("ext2 at {}", String::from_utf8_lossy(&l.path)),
         }
     }
 
@@ -700,6 +703,7 @@ mod tests {
         match resolve(t, b"/", b"/", path, true) {
             Ok(Resolved::Synthetic(fstype, at)) => (fstype, String::from_utf8(at).unwrap()),
             Ok(Resolved::Found(l)) => panic!("found {}", String::from_utf8_lossy(&l.path)),
+            Ok(Resolved::Ext2(l)) => panic!("ext2 {}", String::from_utf8_lossy(&l.path)),
             Err(e) => panic!("{e:?}"),
         }
     }
@@ -778,7 +782,7 @@ mod tests {
             let mut s = Search::new(&other, root, base, path);
             match resolve_as(&t, root, base, path, true, Some(&mut s)) {
                 Ok(Resolved::Found(l)) => Ok(l.path),
-                Ok(Resolved::Synthetic(..)) => panic!("synthetic"),
+                Ok(Resolved::Synthetic(..) | Resolved::Ext2(_)) => panic!("not a host lookup"),
                 Err(e) => Err(e),
             }
         };

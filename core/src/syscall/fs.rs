@@ -11,13 +11,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::dac;
-use super::Ctx;
 use super::ext2;
+use super::Ctx;
 use super::{Node, Special};
-use crate::fs::ext2::FileType;
-use crate::fs::ext2_mount::Ext2File;
 use crate::dev::devfs::{self, DevPath};
 use crate::errno::{Errno, SysResult};
+use crate::fs::ext2::FileType;
+use crate::fs::ext2_mount::Ext2File;
 use crate::fs::file::{FileKind, OpenFile};
 use crate::fs::hostfs::{self, cstr};
 use crate::fs::mount::{FsType, MountRef, TMPFS_MAGIC};
