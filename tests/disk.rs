@@ -247,3 +247,43 @@ fn bad_images_are_refused_with_one_line() {
         assert!(run.err().contains(want) && run.err().contains(&*img.to_string_lossy()), "{want}: {run}");
     }
 }
+
+/// Directory reading stays right while the directory shrinks (rm -rf
+/// reads and deletes in turns), and an unlinked file lives on while an
+/// fd holds it, then is freed: e2fsck finds no orphan.
+#[test]
+fn deleting_while_reading_and_unlinked_open_files() {
+    let dir = TempDir::new("disk-rm");
+    let tree = dir.path().join("tree");
+    system_tree(&tree);
+    let backing = dir.path().join("root.img");
+    mke2fs(&tree, &backing, 32, &[]);
+    let script = r#"
+set -e
+mkdir /d /d/sub
+cd /d
+i=0
+while [ $i -lt 400 ]; do echo $i > f$i; echo $i > sub/g$i; i=$((i+1)); done
+cd /
+rm -rf /d
+ls -a / | grep -c '^d$' || true
+echo keep > /k
+exec 3< /k
+rm /k
+cat <&3
+exec 3<&-
+sync
+"#;
+    let cfg = configs()[0];
+    let cow = dir.path().join("a.cow");
+    let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], Duration::from_secs(120));
+    assert_eq!(run.code(), 0, "{run}");
+    assert_eq!(run.out(), "0\nkeep\n", "{run}");
+    let img = dir.path().join("merged.img");
+    merge(&cow, &img);
+    e2fsck_clean(&img);
+    let free_before = debugfs(&backing, "stats");
+    let free_after = debugfs(&img, "stats");
+    let free = |s: &str| s.lines().find(|l| l.starts_with("Free inodes:")).map(str::to_string);
+    assert_eq!(free(&free_before), free(&free_after), "every inode the guest made is free again");
+}

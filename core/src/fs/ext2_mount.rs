@@ -55,6 +55,9 @@ pub struct Ext2Mount {
     pub source: Vec<u8>,
     /// Unmounted: every later operation is EIO.
     gone: AtomicBool,
+    /// s_def_resuid and s_def_resgid: who besides CAP_SYS_RESOURCE may
+    /// use the reserved blocks.
+    reserved_for: (u32, u32),
 }
 
 /// A file system error as the guest sees it, logged when it means a
@@ -83,6 +86,7 @@ impl Ext2Mount {
             fs.check_writable()?;
             fs.mount_rw()?;
         }
+        let reserved_for = fs.reserved_owner()?;
         Ok(Ext2Mount {
             fs: Mutex::new(fs),
             flush,
@@ -91,6 +95,7 @@ impl Ext2Mount {
             open: Mutex::new(HashMap::new()),
             source: source.to_vec(),
             gone: AtomicBool::new(false),
+            reserved_for,
         })
     }
 
@@ -107,11 +112,34 @@ impl Ext2Mount {
     }
 
     /// Runs `f` on the filesystem, for writing: EROFS on a read-only mount.
+    /// The kernel's own changes may use the reserved blocks.
     pub fn write<T>(&self, f: impl FnOnce(&mut Ext2<Disk>) -> Result<T, Error>) -> Result<T, Errno> {
+        self.write_as(true, f)
+    }
+
+    /// [`Ext2Mount::write`] for a caller who may (`may_reserve`) or may
+    /// not allocate the blocks ext2 keeps for root (s_r_blocks_count).
+    pub fn write_as<T>(
+        &self,
+        may_reserve: bool,
+        f: impl FnOnce(&mut Ext2<Disk>) -> Result<T, Error>,
+    ) -> Result<T, Errno> {
         if self.read_only() {
             return Err(Errno::EROFS);
         }
-        f(&mut *self.lock()?).map_err(errno)
+        let mut fs = self.lock()?;
+        fs.set_reserved_ok(may_reserve);
+        let r = f(&mut fs);
+        fs.set_reserved_ok(true);
+        r.map_err(errno)
+    }
+
+    /// Linux's ext2_has_free_blocks: who may use the reserved blocks, by
+    /// the caller's fsuid, groups and effective capabilities.
+    pub fn may_reserve(&self, fsuid: u32, groups: impl IntoIterator<Item = u32>, caps: u64) -> bool {
+        const CAP_SYS_RESOURCE: u64 = 1 << 24;
+        let (uid, gid) = self.reserved_for;
+        caps & CAP_SYS_RESOURCE != 0 || fsuid == uid || (gid != 0 && groups.into_iter().any(|g| g == gid))
     }
 
     /// Whether the mount is read-only.
@@ -311,14 +339,17 @@ pub struct Ext2File {
     pub ino: u32,
     /// Whether it is a directory.
     pub dir: bool,
+    /// Whether its writes may use the reserved blocks (the opener's
+    /// right, as Linux checks the writer's).
+    pub may_reserve: bool,
     pos: Mutex<u64>,
 }
 
 impl Ext2File {
     /// Holds inode `ino` of `fs` open.
-    pub fn new(fs: std::sync::Arc<Ext2Mount>, ino: u32, dir: bool) -> Ext2File {
+    pub fn new(fs: std::sync::Arc<Ext2Mount>, ino: u32, dir: bool, may_reserve: bool) -> Ext2File {
         fs.opened(ino);
-        Ext2File { fs, ino, dir, pos: Mutex::new(0) }
+        Ext2File { fs, ino, dir, may_reserve, pos: Mutex::new(0) }
     }
 
     fn pos(&self) -> MutexGuard<'_, u64> {
@@ -346,7 +377,7 @@ impl Ext2File {
     /// pwrite does on an O_APPEND file.
     pub fn write(&self, data: &[u8], off: Option<i64>, append: bool) -> Result<usize, Errno> {
         let mut pos = self.pos();
-        let (at, n) = self.fs.write(|fs| {
+        let (at, n) = self.fs.write_as(self.may_reserve, |fs| {
             let mut inode = fs.inode(self.ino)?;
             let at = if append { inode.size } else { off.map_or(*pos, |o| o as u64) };
             fs.write(&mut inode, at, data).map(|n| (at, n))

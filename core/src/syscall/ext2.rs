@@ -68,6 +68,13 @@ fn new_owner(ctx: &Ctx<'_>, l: &Ext2Lookup, mode: u32) -> Result<(u32, u32, u32)
     Ok(perm::new_inode(&l.parent_attr()?, &w, mode))
 }
 
+/// Whether the caller may allocate the blocks ext2 keeps for root.
+fn may_reserve(ctx: &Ctx<'_>, fs: &Ext2Mount) -> bool {
+    let st = ctx.task.process.state();
+    let c = st.creds;
+    fs.may_reserve(c.fsuid, std::iter::once(c.fsgid).chain(st.groups.iter().copied()), c.caps.effective)
+}
+
 /// The devfs device a device node's number names (a node made with mknod
 /// on the disk opens the kernel's driver, as on Linux).
 fn device(i: &Inode) -> Option<Dev> {
@@ -96,7 +103,7 @@ pub fn open(ctx: &mut Ctx<'_>, l: Ext2Lookup, flags: i32, mode: u32) -> SysResul
             may_create(who.as_ref(), &l)?;
             let perm_bits = mode & 0o7777 & !ctx.task.fs.lock().umask;
             let (uid, gid, m) = new_owner(ctx, &l, libc::S_IFREG | perm_bits)?;
-            l.fs.write(|fs| fs.create(l.dir, &l.name, (m & 0o7777) as u16, uid, gid))?
+            l.fs.write_as(may_reserve(ctx, &l.fs), |fs| fs.create(l.dir, &l.name, (m & 0o7777) as u16, uid, gid))?
         }
     };
     let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
@@ -127,7 +134,8 @@ pub fn open(ctx: &mut Ctx<'_>, l: Ext2Lookup, flags: i32, mode: u32) -> SysResul
     }
     let dir = inode.file_type() == FileType::Directory;
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
-    let file = OpenFile::new(FileKind::Ext2(Ext2File::new(l.fs.clone(), inode.ino, dir)), l.path, guest_flags);
+    let reserve = may_reserve(ctx, &l.fs);
+    let file = OpenFile::new(FileKind::Ext2(Ext2File::new(l.fs.clone(), inode.ino, dir, reserve)), l.path, guest_flags);
     ctx.install(Arc::new(file), flags & libc::O_CLOEXEC != 0)
 }
 
@@ -181,7 +189,7 @@ pub fn mkdir(ctx: &mut Ctx<'_>, l: Ext2Lookup, mode: u32) -> SysResult {
     may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let perm_bits = mode & 0o7777 & !ctx.task.fs.lock().umask;
     let (uid, gid, m) = new_owner(ctx, &l, libc::S_IFDIR | perm_bits)?;
-    l.fs.write(|fs| fs.mkdir(l.dir, &l.name, (m & 0o7777) as u16, uid, gid))?;
+    l.fs.write_as(may_reserve(ctx, &l.fs), |fs| fs.mkdir(l.dir, &l.name, (m & 0o7777) as u16, uid, gid))?;
     Ok(0)
 }
 
@@ -193,9 +201,9 @@ pub fn mknod(ctx: &mut Ctx<'_>, l: Ext2Lookup, mode: u32, dev: u64) -> SysResult
     let perm_bits = mode & 0o7777 & !ctx.task.fs.lock().umask;
     let (uid, gid, m) = new_owner(ctx, &l, ty | perm_bits)?;
     if ty == libc::S_IFREG {
-        l.fs.write(|fs| fs.create(l.dir, &l.name, (m & 0o7777) as u16, uid, gid))?;
+        l.fs.write_as(may_reserve(ctx, &l.fs), |fs| fs.create(l.dir, &l.name, (m & 0o7777) as u16, uid, gid))?;
     } else {
-        l.fs.write(|fs| fs.mknod(l.dir, &l.name, m as u16, dev, uid, gid))?;
+        l.fs.write_as(may_reserve(ctx, &l.fs), |fs| fs.mknod(l.dir, &l.name, m as u16, dev, uid, gid))?;
     }
     Ok(0)
 }
@@ -204,7 +212,7 @@ pub fn mknod(ctx: &mut Ctx<'_>, l: Ext2Lookup, mode: u32, dev: u64) -> SysResult
 pub fn symlink(ctx: &mut Ctx<'_>, target: &[u8], l: Ext2Lookup) -> SysResult {
     may_create(dac::fs_who(ctx).as_ref(), &l)?;
     let (uid, gid, _) = new_owner(ctx, &l, libc::S_IFLNK | 0o777)?;
-    l.fs.write(|fs| fs.symlink(l.dir, &l.name, target, uid, gid))?;
+    l.fs.write_as(may_reserve(ctx, &l.fs), |fs| fs.symlink(l.dir, &l.name, target, uid, gid))?;
     Ok(0)
 }
 
@@ -280,7 +288,8 @@ pub fn rename(ctx: &mut Ctx<'_>, from: Ext2Lookup, to: Ext2Lookup, flags: u32) -
             }
         }
     }
-    let replaced = from.fs.write(|fs| fs.rename(from.dir, &from.name, to.dir, &to.name, flags))?;
+    let replaced =
+        from.fs.write_as(may_reserve(ctx, &from.fs), |fs| fs.rename(from.dir, &from.name, to.dir, &to.name, flags))?;
     if let Some(r) = replaced.filter(|r| r.links == 0) {
         from.fs.evict_if_unlinked(r.ino)?;
     }
@@ -301,7 +310,7 @@ pub fn link(ctx: &mut Ctx<'_>, from: Ext2Lookup, to: Ext2Lookup) -> SysResult {
     if let Some(w) = &who {
         may_link(&attr(&from.fs, &src), w)?;
     }
-    to.fs.write(|fs| fs.link(src.ino, to.dir, &to.name))?;
+    to.fs.write_as(may_reserve(ctx, &to.fs), |fs| fs.link(src.ino, to.dir, &to.name))?;
     Ok(0)
 }
 

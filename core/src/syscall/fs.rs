@@ -249,7 +249,7 @@ fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
             if !e.dir {
                 not_dir()?;
             }
-            FileKind::Ext2(Ext2File::new(e.fs.clone(), e.ino, e.dir))
+            FileKind::Ext2(Ext2File::new(e.fs.clone(), e.ino, e.dir, e.may_reserve))
         }
         FileKind::DevDir(_)
         | FileKind::Synthetic(..)
