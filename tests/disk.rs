@@ -287,3 +287,38 @@ sync
     let free = |s: &str| s.lines().find(|l| l.starts_with("Free inodes:")).map(str::to_string);
     assert_eq!(free(&free_before), free(&free_after), "every inode the guest made is free again");
 }
+
+/// An image whose inode table is damaged where one file's inode lies
+/// boots; reading that file is EUCLEAN (Structure needs cleaning) to the
+/// guest, and everything else works.
+#[test]
+fn a_corrupt_inode_is_euclean_to_the_guest() {
+    let dir = TempDir::new("disk-corrupt");
+    let tree = dir.path().join("tree");
+    system_tree(&tree);
+    write_file(&tree.join("victim"), "the victim\n", 0o644);
+    let img = dir.path().join("root.img");
+    mke2fs(&tree, &img, 16, &["-b", "1024"]);
+    let imap = debugfs(&img, "imap /victim");
+    // "Inode N is part of block group G\n\tlocated at block B, offset 0xO"
+    let block: u64 = imap.split("located at block ").nth(1).and_then(|r| r.split(',').next()).unwrap().parse().unwrap();
+    let off = u64::from_str_radix(imap.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
+    let mut bytes = std::fs::read(&img).unwrap();
+    let at = (block * 1024 + off) as usize;
+    // A regular file of 1 KiB whose first block pointer is far past the
+    // end of the filesystem.
+    bytes[at..at + 2].copy_from_slice(&0o100644u16.to_le_bytes());
+    bytes[at + 4..at + 8].copy_from_slice(&1024u32.to_le_bytes());
+    bytes[at + 40..at + 44].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+    std::fs::write(&img, &bytes).unwrap();
+    let mut sw = OsString::from("ubd0r=");
+    sw.push(&img);
+    let script = "cat /victim; echo status $?; cat /bin/busybox > /dev/null && echo others fine";
+    for cfg in configs() {
+        let run = run_disk(cfg, &[sw.clone()], &["/bin/sh", "-c", script], Duration::from_secs(30));
+        assert_eq!(run.code(), 0, "{cfg}: {run}");
+        assert_eq!(run.out(), "status 1\nothers fine\n", "{cfg}: {run}");
+        assert!(run.err().contains("Structure needs cleaning"), "{cfg}: {run}");
+        assert!(!run.err().contains("panicked"), "{cfg}: {run}");
+    }
+}
