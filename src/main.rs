@@ -155,6 +155,24 @@ fn run(args: RunArgs) -> Result<i32> {
     Ok(vm.build()?.run()?)
 }
 
+/// An error and its causes on one line, `outer: cause: cause`, leaving
+/// out a cause whose words the message already has (the library errors
+/// name their source in their own message).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("UMVM_LOG").unwrap_or_else(|_| "warn".into()))
@@ -171,7 +189,7 @@ fn main() {
     match status {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("umvm: {e:#}");
+            eprintln!("umvm: {}", one_line(&e));
             std::process::exit(1);
         }
     }
