@@ -2,11 +2,13 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
+use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use umvm_core::{ConsoleMode, TrapMode, VmBuilder};
+use umvm_core::{ConsoleMode, Ending, TrapMode, VmBuilder};
 
 mod cow;
 
@@ -19,8 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Boot a guest. UML-style switches (init=PATH, mem=SIZE) may be
-    /// given as words; arguments after `--` are init's program and argv.
+    /// Boot a guest. The words after umvm's options are the kernel
+    /// command line (see `umvm run --help`).
     Run(RunArgs),
     /// UML copy-on-write disks: create, inspect, merge.
     #[command(subcommand)]
@@ -28,6 +30,7 @@ enum Cmd {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = CMDLINE_HELP)]
 struct RunArgs {
     /// Host directory to use as the guest's root filesystem (hostfs,
     /// read-write, jailed).
@@ -53,48 +56,49 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", requires = "strace")]
     strace_file: Option<PathBuf>,
 
-    /// UML switches (init=PATH, mem=SIZE), then `--` and init's argv.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SWITCHES")]
+    /// The kernel command line: UML/Linux switches, then `--` and init's
+    /// program and arguments (details below).
+    #[arg(allow_hyphen_values = true, value_name = "SWITCHES")]
     rest: Vec<OsString>,
+
+    /// After `--`: init's program and arguments.
+    #[arg(last = true, value_name = "PROGRAM ARGS")]
+    after: Vec<OsString>,
 }
 
-/// Parses a UML size: a number with an optional K, M or G suffix.
-fn parse_size(s: &str) -> Result<u64> {
-    let (num, mult) = match s.chars().last() {
-        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
-        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    let n: u64 = num.parse().with_context(|| format!("mem={s}: not a size (e.g. 256M)"))?;
-    n.checked_mul(mult).with_context(|| format!("mem={s}: too large"))
-}
+/// What `umvm run --help` says about the kernel command line.
+const CMDLINE_HELP: &str = "\
+The kernel command line (shown in the guest's /proc/cmdline, words joined by spaces):
+  init=PATH         run PATH as init; if it cannot run, umvm fails naming it
+  mem=SIZE          the guest's memory: a number with K, M or G (default 256M)
+  hostname=NAME     the initial host name (default umvm; at most 64 bytes)
+  root=DEV, rootfstype=TYPE, ro, rw, ubdN=FILE
+                    the root device and disks (UML syntax)
+  quiet             accepted as in Linux (umvm prints few kernel messages)
+  KEY=VALUE         any other switch with `=` is put in init's environment
+  WORD              any other bare word is passed to init as an argument
+  /PATH ARGS...     a bare path: the program to run as init, with the words
+                    after it as its arguments
+  -- PROGRAM ARGS   the same (with init=, the words after `--` are its arguments)
+Without a program or init=, umvm runs the first of /sbin/init, /etc/init,
+/bin/init and /bin/sh that exists, as Linux does.
+
+umvm exits with init's exit status (128+N if signal N killed it), or 0 when the
+guest halts or powers off (reboot(2), e.g. busybox poweroff). A guest reboot
+boots the same command line again.";
 
 fn run(args: RunArgs) -> Result<i32> {
     let mut vm = VmBuilder::new().trap(args.trap).console(args.console);
     if let Some(dir) = &args.root_dir {
         vm = vm.root_dir(dir);
     }
-    let mut words = args.rest.into_iter();
-    let mut init: Vec<Vec<u8>> = Vec::new();
-    for w in words.by_ref() {
-        if w == "--" {
-            break;
-        }
-        let w = w.into_string().map_err(|w| anyhow::anyhow!("switch {w:?} is not UTF-8"))?;
-        match w.split_once('=') {
-            Some(("init", path)) => init = vec![path.as_bytes().to_vec()],
-            Some(("mem", size)) => vm = vm.mem(parse_size(size)?),
-            _ if init.is_empty() && !w.contains('=') => {
-                // A bare program path without `--`.
-                init.push(w.into_bytes());
-                break;
-            }
-            _ => bail!("{w}: unknown switch (this step knows init= and mem=)"),
-        }
+    let mut words: Vec<Vec<u8>> = args.rest.into_iter().map(OsStringExt::into_vec).collect();
+    if !args.after.is_empty() {
+        // clap takes the `--` itself; on the kernel command line it stays.
+        words.push(b"--".to_vec());
+        words.extend(args.after.into_iter().map(OsStringExt::into_vec));
     }
-    init.extend(words.map(OsStringExt::into_vec));
-    vm = vm.init(init);
+    vm = vm.cmdline(&words)?;
     let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
     vm = vm.env(vec![
         b"HOME=/".to_vec(),
@@ -113,7 +117,21 @@ fn run(args: RunArgs) -> Result<i32> {
         };
         vm = vm.strace(sink);
     }
-    Ok(vm.build()?.run()?)
+    match vm.build()?.run()? {
+        Ending::Restart => restart(),
+        ending => Ok(ending.exit_code()),
+    }
+}
+
+/// Boots again after the guest restarted the machine, as UML's main()
+/// does: umvm executes itself with the same command line, so the new
+/// boot starts from a fresh process (the VM has torn everything down).
+fn restart() -> Result<i32> {
+    let mut argv = std::env::args_os();
+    let arg0 = argv.next().unwrap_or_else(|| "umvm".into());
+    // /proc/self/exe: this very binary, even if its path changed since.
+    let e = Command::new("/proc/self/exe").arg0(arg0).args(argv).exec();
+    Err(e).context("cannot restart: executing umvm again failed")
 }
 
 fn main() {

@@ -448,6 +448,19 @@ pub fn fsync(ctx: &mut Ctx<'_>) -> SysResult {
     host(unsafe { libc::fsync(f.need_host_fd()?.as_raw_fd()) })
 }
 
+/// `sync()`: every filesystem's data reaches its storage. hostfs and
+/// tmpfs keep no dirty data of their own (a guest's writes are the
+/// host's at once, as with UML's hostfs), so there is nothing to write.
+pub fn sync(_: &mut Ctx<'_>) -> SysResult {
+    Ok(0)
+}
+
+/// `syncfs(fd)`: as sync, for the filesystem of `fd` (EBADF when none).
+pub fn syncfs(ctx: &mut Ctx<'_>) -> SysResult {
+    ctx.file(0)?;
+    Ok(0)
+}
+
 /// `fdatasync(fd)`.
 pub fn fdatasync(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;

@@ -24,6 +24,7 @@ pub mod pipe;
 pub mod poll;
 pub mod posix_timer;
 pub mod proc;
+pub mod reboot;
 pub mod root;
 pub mod signal;
 pub mod socket;
@@ -118,6 +119,13 @@ impl<'a> Ctx<'a> {
     /// syscall is re-run when `q` is woken.
     pub fn block_on(&mut self, q: &WaitQueue) -> Errno {
         q.add(self.me);
+        self.blocked = true;
+        Errno::BLOCK
+    }
+
+    /// Waits for nothing that will come: only a signal ends the wait
+    /// (reboot(2) waiting for the VM to end it).
+    pub fn block_forever(&mut self) -> Errno {
         self.blocked = true;
         Errno::BLOCK
     }
@@ -450,6 +458,8 @@ pub fn entry(n: u64) -> Entry {
         nr::GETDENTS64 => E(fs::getdents64),
         nr::FSYNC => E(fs::fsync),
         nr::FDATASYNC => E(fs::fdatasync),
+        nr::SYNC => E(fs::sync),
+        nr::SYNCFS => E(fs::syncfs),
         nr::FTRUNCATE => E(fs::ftruncate),
         nr::FCHMOD => E(fs::fchmod),
         nr::FCHOWN => E(fs::fchown),
@@ -604,6 +614,7 @@ pub fn entry(n: u64) -> Entry {
         nr::UNAME => E(misc::uname),
         nr::SETHOSTNAME => E(misc::sethostname),
         nr::SYSINFO => E(misc::sysinfo),
+        nr::REBOOT => E(reboot::reboot),
         nr::GETRANDOM => E(misc::getrandom),
         nr::PERSONALITY => E(misc::personality),
         nr::SCHED_GETAFFINITY => E(misc::sched_getaffinity),

@@ -34,6 +34,8 @@ pub const CAP_SETPCAP: u32 = 8;
 pub const CAP_LINUX_IMMUTABLE: u32 = 9;
 /// CAP_SYS_CHROOT.
 pub const CAP_SYS_CHROOT: u32 = 18;
+/// CAP_SYS_BOOT (reboot(2)).
+pub const CAP_SYS_BOOT: u32 = 22;
 /// CAP_MKNOD.
 pub const CAP_MKNOD: u32 = 27;
 /// CAP_MAC_OVERRIDE.
