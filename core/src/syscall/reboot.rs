@@ -1,6 +1,8 @@
 //! reboot(2) (Linux's kernel/reboot.c): halting, powering off and
 //! restarting the machine, and what ctrl-alt-del does.
 
+use std::io::Write as _;
+
 use super::Ctx;
 use crate::errno::{Errno, SysResult};
 use crate::power::{self, PowerAction};
@@ -53,6 +55,14 @@ pub fn reboot(ctx: &mut Ctx<'_>) -> SysResult {
         CMD_RESTART2 => (PowerAction::Restart, Some(restart_command(ctx, ctx.args[3])?)),
         _ => return Err(Errno::EINVAL),
     };
+    if let Some(sink) = &ctx.k.strace {
+        // The call never returns: strace shows it with `= ?`, before the
+        // VM kills the caller.
+        let call = super::strace::format_call(&ctx.mem, ctx.regs.orig_rax, &ctx.args);
+        if let Ok(mut w) = sink.lock() {
+            let _ = writeln!(w, "[pid {}] {call} = ?", ctx.task.vtid);
+        }
+    }
     ctx.k.console_message(&power::message(action, restart_cmd.as_deref()));
     ctx.k.power.request(action);
     // The caller waits, unkillable in effect, until the VM kills it; a
