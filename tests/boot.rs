@@ -234,6 +234,19 @@ fn poweroff_and_halt_from_any_process_end_the_vm_with_status_0() {
 }
 
 #[test]
+fn init_exit_ends_the_vm_with_its_status_and_kills_the_rest() {
+    // The machine's end when init exits takes the same shutdown path:
+    // a background job does not keep it up.
+    let root = Rootfs::system();
+    for cfg in configs() {
+        let started = Instant::now();
+        let run = boot(cfg, root.path(), &["--", "/bin/sh", "-c", "sleep 100 & echo bye; exit 3"], b"");
+        assert_eq!((run.code(), run.out().as_str()), (3, "bye\n"), "{cfg}\n{run}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{cfg}: the sleeping job kept the VM up\n{run}");
+    }
+}
+
+#[test]
 fn reboot_boots_the_same_command_line_again() {
     // `reboot -f` restarts: init runs again from the same command line in
     // a fresh kernel (a fresh /tmp), the root directory kept.

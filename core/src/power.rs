@@ -44,6 +44,12 @@ impl Power {
         *self.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(events);
     }
 
+    /// Lets go of the VM's event channel (a tracer loop died), so that
+    /// the VM sees the channel close once every loop is gone.
+    pub fn disconnect(&self) {
+        *self.events.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Sets what ctrl-alt-del does (LINUX_REBOOT_CMD_CAD_ON/CAD_OFF).
     pub fn set_cad_reboots(&self, on: bool) {
         self.cad_reboots.store(on, Ordering::Relaxed);

@@ -188,6 +188,7 @@ impl TracerLoop {
                 Err(Errno::EINTR) => {}
                 Err(e) => {
                     tracing::error!("tracer loop {}: waitpid failed: {e}", self.id);
+                    self.k.power.disconnect();
                     return;
                 }
             }
