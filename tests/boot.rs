@@ -252,15 +252,38 @@ fn reboot_boots_the_same_command_line_again() {
     // a fresh kernel (a fresh /tmp), the root directory kept.
     let root = Rootfs::system();
     link_applets(&root, &["reboot"]);
-    let script = "echo boot >> /boots; ls /tmp; touch /tmp/stale; \
+    let script = "echo boot >> /boots; ls /tmp; touch /tmp/$MARK; \
                   if [ $(wc -l < /boots) = 1 ]; then reboot -f; fi; echo second boot; exit 4";
     for cfg in configs() {
         let _ = std::fs::remove_file(root.host_path("/boots"));
-        let run = boot(cfg, root.path(), &["hostname=r1", "--", "/bin/sh", "-c", script], b"");
+        let mark = format!("boot-mark-{}-{}", std::process::id(), cfg.trap.name());
+        let mark_word = format!("MARK={mark}");
+        let run = boot(cfg, root.path(), &[&mark_word, "--", "/bin/sh", "-c", script], b"");
         assert_eq!(run.code(), 4, "{cfg}\n{run}");
         assert_eq!(run.out(), "reboot: Restarting system\nsecond boot\n", "{cfg}\n{run}");
         assert_eq!(std::fs::read_to_string(root.host_path("/boots")).unwrap(), "boot\nboot\n", "{cfg}\n{run}");
+        // Neither boot's /tmp outlived it on the host.
+        assert_eq!(tmpfs_leftovers(&mark), Vec::<std::path::PathBuf>::new(), "{cfg}\n{run}");
     }
+}
+
+/// Host paths of files named `name` in any umvm tmpfs backing directory
+/// (`umvm-tmpfs-*/MOUNT/name` under /dev/shm or the temp dir, where
+/// fs/tmpfs.rs puts them).
+fn tmpfs_leftovers(name: &str) -> Vec<std::path::PathBuf> {
+    let bases = [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()];
+    let mut found = Vec::new();
+    for base in bases.iter().filter_map(|b| std::fs::read_dir(b).ok()) {
+        for dir in base.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("umvm-tmpfs-")) {
+            for mount in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+                let p = mount.path().join(name);
+                if p.exists() {
+                    found.push(p);
+                }
+            }
+        }
+    }
+    found
 }
 
 // ---------------------------------------------------------------------------
@@ -327,5 +350,35 @@ fn busybox_reboot_boots_again_then_poweroff_ends_it() {
             "{cfg}\n{run}"
         );
         assert_eq!(std::fs::read_to_string(root.host_path("/boots")).unwrap(), "boot\nboot\n", "{cfg}\n{run}");
+    }
+}
+
+#[test]
+fn busybox_init_gives_the_console_a_shell_that_can_power_off() {
+    // askfirst: "Please press Enter", then a login shell on the console
+    // (its controlling terminal with --console tty: no job-control
+    // complaint), whose `poweroff` goes through init.
+    let inittab = "::sysinit:/etc/init.d/rcS\n::askfirst:-/bin/sh\n::shutdown:/bin/echo going down\n";
+    let root = busybox_init_root(inittab, "#!/bin/sh\necho rcS ran\n");
+    link_applets(&root, &["tty"]);
+    for cfg in configs() {
+        let run = boot(cfg, root.path(), &["--console", "tty"], b"\necho \"shell $$ on $(tty)\"; poweroff\n");
+        assert_eq!(run.code(), 0, "{cfg}\n{run}");
+        let out = run.out().replace('\r', "");
+        // (The terminal echoes the typed-ahead input first; busybox init's
+        // own messages go to the console too.)
+        let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{cfg}: no {s:?} in the output\n{run}"));
+        let order = [
+            at("\nrcS ran\n"),
+            at("Please press Enter to activate this console."),
+            at("\nshell "),
+            at("going down\n"),
+            at("Requesting system poweroff"),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{cfg}: out of order\n{run}");
+        let shell = out[order[2] + 1..].lines().next().unwrap();
+        assert!(shell.starts_with("shell ") && shell.ends_with(" on /dev/console"), "{cfg}\n{run}");
+        assert!(!out.contains("job control turned off"), "{cfg}\n{run}");
+        assert!(out.ends_with("\nreboot: Power down\n"), "{cfg}\n{run}");
     }
 }
