@@ -110,9 +110,16 @@ fn run(args: RunArgs) -> Result<i32> {
     }
     if args.strace {
         let sink: Box<dyn std::io::Write + Send> = match &args.strace_file {
-            Some(f) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(f).with_context(|| format!("--strace-file {}", f.display()))?,
-            )),
+            Some(f) => {
+                // After a guest reboot the trace goes on where the last
+                // boot's ended.
+                let file = if std::env::var_os(RESTARTED).is_some() {
+                    std::fs::OpenOptions::new().append(true).create(true).open(f)
+                } else {
+                    std::fs::File::create(f)
+                };
+                Box::new(std::io::BufWriter::new(file.with_context(|| format!("--strace-file {}", f.display()))?))
+            }
             None => Box::new(std::io::stderr()),
         };
         vm = vm.strace(sink);
@@ -123,6 +130,10 @@ fn run(args: RunArgs) -> Result<i32> {
     }
 }
 
+/// Set in umvm's own environment (never the guest's) when it executes
+/// itself for a guest reboot.
+const RESTARTED: &str = "UMVM_RESTARTED";
+
 /// Boots again after the guest restarted the machine, as UML's main()
 /// does: umvm executes itself with the same command line, so the new
 /// boot starts from a fresh process (the VM has torn everything down).
@@ -130,7 +141,7 @@ fn restart() -> Result<i32> {
     let mut argv = std::env::args_os();
     let arg0 = argv.next().unwrap_or_else(|| "umvm".into());
     // /proc/self/exe: this very binary, even if its path changed since.
-    let e = Command::new("/proc/self/exe").arg0(arg0).args(argv).exec();
+    let e = Command::new("/proc/self/exe").arg0(arg0).args(argv).env(RESTARTED, "1").exec();
     Err(e).context("cannot restart: executing umvm again failed")
 }
 

@@ -349,6 +349,12 @@ fn busybox_reboot_boots_again_then_poweroff_ends_it() {
             "boot 1\ngoing down\nreboot: Restarting system\nboot 2\ngoing down\nreboot: Power down\n",
             "{cfg}\n{run}"
         );
+        if let Some(trace) = &run.strace {
+            // One trace file for both boots: the restart, then the power-off.
+            let restart = trace.find("reboot(0xfee1dead, 0x28121969, 0x1234567,");
+            let poweroff = trace.find("reboot(0xfee1dead, 0x28121969, 0x4321fedc,");
+            assert!(restart.is_some() && restart < poweroff, "{cfg}\n{run}");
+        }
         assert_eq!(std::fs::read_to_string(root.host_path("/boots")).unwrap(), "boot\nboot\n", "{cfg}\n{run}");
     }
 }

@@ -133,3 +133,36 @@ pub fn shut_down(k: &Kernel) {
     }
     k.vfs.shutdown();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_lines_are_linuxs() {
+        let m = |a, c: Option<&[u8]>| String::from_utf8(message(a, c)).unwrap();
+        assert_eq!(m(PowerAction::Halt, None), "reboot: System halted");
+        assert_eq!(m(PowerAction::PowerOff, None), "reboot: Power down");
+        assert_eq!(m(PowerAction::Restart, None), "reboot: Restarting system");
+        assert_eq!(m(PowerAction::Restart, Some(b"bios")), "reboot: Restarting system with command 'bios'");
+    }
+
+    #[test]
+    fn ctrl_alt_del_reboots_until_turned_off_and_requests_reach_the_vm_once_connected() {
+        let p = Power::default();
+        assert!(p.cad_reboots(), "Linux's C_A_D starts on");
+        p.set_cad_reboots(false);
+        assert!(!p.cad_reboots());
+        p.set_cad_reboots(true);
+        assert!(p.cad_reboots());
+        // Before the VM runs, a request goes nowhere (and does not block).
+        p.request(PowerAction::Halt);
+        let (tx, rx) = std::sync::mpsc::channel();
+        p.connect(tx);
+        p.request(PowerAction::PowerOff);
+        assert!(matches!(rx.try_recv(), Ok(Event::Power(PowerAction::PowerOff))));
+        assert!(rx.try_recv().is_err());
+        p.disconnect();
+        assert!(rx.recv().is_err(), "the channel closes once the power state lets go");
+    }
+}
