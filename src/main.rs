@@ -2,14 +2,18 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use umvm_core::cmdline::Cmdline;
 use umvm_core::dev::ubd::Ubd;
 use umvm_core::fs::do_mounts::RootSpec;
-use umvm_core::{ConsoleMode, TrapMode, VmBuilder};
+use umvm_core::{ConsoleMode, Ending, TrapMode, VmBuilder};
 use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
 mod cow;
@@ -23,8 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Boot a guest. UML-style switches (init=PATH, mem=SIZE) may be
-    /// given as words; arguments after `--` are init's program and argv.
+    /// Boot a guest. The words after umvm's options are the kernel
+    /// command line (see `umvm run --help`).
     Run(RunArgs),
     /// UML copy-on-write disks: create, inspect, merge.
     #[command(subcommand)]
@@ -32,6 +36,7 @@ enum Cmd {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = CMDLINE_HELP)]
 struct RunArgs {
     /// Host directory to use as the guest's root filesystem (hostfs,
     /// read-write, jailed).
@@ -57,83 +62,50 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", requires = "strace")]
     strace_file: Option<PathBuf>,
 
-    /// UML switches (init=PATH, mem=SIZE, hostfs=DIR), then `--` and
-    /// init's argv.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SWITCHES")]
+    /// The kernel command line: UML/Linux switches, then `--` and init's
+    /// program and arguments (details below).
+    #[arg(allow_hyphen_values = true, value_name = "SWITCHES")]
     rest: Vec<OsString>,
+
+    /// After `--`: init's program and arguments.
+    #[arg(last = true, value_name = "PROGRAM ARGS")]
+    after: Vec<OsString>,
 }
 
-/// Parses a UML size: a number with an optional K, M or G suffix.
-fn parse_size(s: &str) -> Result<u64> {
-    let (num, mult) = match s.chars().last() {
-        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
-        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    let n: u64 = num.parse().with_context(|| format!("mem={s}: not a size (e.g. 256M)"))?;
-    n.checked_mul(mult).with_context(|| format!("mem={s}: too large"))
-}
+/// What `umvm run --help` says about the kernel command line.
+const CMDLINE_HELP: &str = "\
+The kernel command line (shown in the guest's /proc/cmdline, words joined by spaces):
+  init=PATH         run PATH as init; if it cannot run, umvm fails naming it
+  mem=SIZE          the guest's memory: a number with K, M or G (default 256M)
+  hostname=NAME     the initial host name (default umvm; at most 64 bytes)
+  root=DEV, rootfstype=TYPE, ro, rw, ubdN=FILE
+                    the root device and disks (UML syntax)
+  quiet             accepted as in Linux (umvm prints few kernel messages)
+  KEY=VALUE         any other switch with `=` is put in init's environment
+  WORD              any other bare word is passed to init as an argument
+  /PATH ARGS...     a bare path: the program to run as init, with the words
+                    after it as its arguments
+  -- PROGRAM ARGS   the same (with init=, the words after `--` are its arguments)
+Without a program or init=, umvm runs the first of /sbin/init, /etc/init,
+/bin/init and /bin/sh that exists, as Linux does.
+
+umvm exits with init's exit status (128+N if signal N killed it), or 0 when the
+guest halts or powers off (reboot(2), e.g. busybox poweroff). A guest reboot
+boots the same command line again.";
 
 fn run(args: RunArgs) -> Result<i32> {
     let mut vm = VmBuilder::new().trap(args.trap).console(args.console);
     if let Some(dir) = &args.root_dir {
         vm = vm.root_dir(dir);
     }
-    let mut words = args.rest.into_iter();
-    let mut init: Vec<Vec<u8>> = Vec::new();
-    let mut disks: Vec<UbdSpec> = Vec::new();
-    let mut sync_all = false;
-    let mut root = RootSpec::default();
-    for w in words.by_ref() {
-        if w == "--" {
-            break;
-        }
-        let w = w.into_string().map_err(|w| anyhow::anyhow!("switch {w:?} is not UTF-8"))?;
-        match w.split_once('=') {
-            Some(("init", path)) => init = vec![path.as_bytes().to_vec()],
-            Some(("mem", size)) => vm = vm.mem(parse_size(size)?),
-            Some(("root", dev)) => root.device = dev.to_string(),
-            Some(("rootfstype", t)) => root.fstype = Some(t.to_string()),
-            Some((key, _)) if key.starts_with("ubd") => match UbdSwitch::parse(&w)? {
-                UbdSwitch::Device(spec) => {
-                    disks.retain(|d| d.unit != spec.unit);
-                    disks.push(spec);
-                }
-                UbdSwitch::SyncAll => sync_all = true,
-                UbdSwitch::Ignored => {}
-            },
-            None if w == "ro" => root.read_only = true,
-            None if w == "rw" => root.read_only = false,
-            // UML's hostfs=DIR[,append]: hostfs mounts come from DIR. The
-            // `append` flag (open files O_APPEND) is not kept.
-            Some(("hostfs", spec)) => {
-                let (dir, flags) = spec.split_once(',').unwrap_or((spec, ""));
-                if dir.is_empty() || flags.split(',').any(|f| !f.is_empty() && f != "append") {
-                    bail!("{w}: expected hostfs=DIR or hostfs=DIR,append");
-                }
-                vm = vm.hostfs_prefix(dir);
-            }
-            _ if init.is_empty() && !w.contains('=') => {
-                // A bare program path without `--`.
-                init.push(w.into_bytes());
-                break;
-            }
-            _ => bail!("{w}: unknown switch (umvm knows init=, mem=, ubdN=, root=, rootfstype=, ro, rw and hostfs=)"),
-        }
+    let mut words: Vec<Vec<u8>> = args.rest.into_iter().map(OsStringExt::into_vec).collect();
+    if !args.after.is_empty() {
+        // clap takes the `--` itself; on the kernel command line it stays.
+        words.push(b"--".to_vec());
+        words.extend(args.after.into_iter().map(OsStringExt::into_vec));
     }
-    init.extend(words.map(OsStringExt::into_vec));
-    for mut spec in disks {
-        spec.flags.sync |= sync_all;
-        let disk = Arc::new(Ubd::open(&spec, false)?);
-        // Dirty pages reach the disk within a few seconds, as with
-        // Linux's dirty_writeback_centisecs, whatever the guest does.
-        disk.start_writeback_thread(std::time::Duration::from_secs(1))
-            .with_context(|| format!("ubd{}: starting its writeback thread", spec.unit))?;
-        vm = vm.disk(disk);
-    }
-    vm = vm.root(root);
-    vm = vm.init(init);
+    vm = vm.cmdline(&words)?;
+    vm = disks(vm, &Cmdline::parse(&words)?)?;
     let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
     vm = vm.env(vec![
         b"HOME=/".to_vec(),
@@ -145,14 +117,87 @@ fn run(args: RunArgs) -> Result<i32> {
     }
     if args.strace {
         let sink: Box<dyn std::io::Write + Send> = match &args.strace_file {
-            Some(f) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(f).with_context(|| format!("--strace-file {}", f.display()))?,
-            )),
+            Some(f) => {
+                // After a guest reboot the trace goes on where the last
+                // boot's ended.
+                let file = if std::env::var_os(RESTARTED).is_some() {
+                    std::fs::OpenOptions::new().append(true).create(true).open(f)
+                } else {
+                    std::fs::File::create(f)
+                };
+                Box::new(std::io::BufWriter::new(file.with_context(|| format!("--strace-file {}", f.display()))?))
+            }
             None => Box::new(std::io::stderr()),
         };
         vm = vm.strace(sink);
     }
-    Ok(vm.build()?.run()?)
+    match vm.build()?.run()? {
+        Ending::Restart => restart(),
+        ending => Ok(ending.exit_code()),
+    }
+}
+
+/// Acts on the command line's disk and host switches: opens each
+/// `ubdN=` disk (UML's syntax; a later switch for a unit replaces an
+/// earlier one), says where the root filesystem is (`root=`,
+/// `rootfstype=`, `ro`, `rw`), and limits hostfs mounts (`hostfs=`).
+fn disks(mut vm: VmBuilder, cl: &Cmdline) -> Result<VmBuilder> {
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).context("a switch is not UTF-8");
+    let mut specs: Vec<UbdSpec> = Vec::new();
+    let mut sync_all = false;
+    for (key, val) in &cl.disks {
+        let word = format!("{}={}", text(key)?, text(val)?);
+        match UbdSwitch::parse(&word)? {
+            UbdSwitch::Device(spec) => {
+                specs.retain(|d| d.unit != spec.unit);
+                specs.push(spec);
+            }
+            UbdSwitch::SyncAll => sync_all = true,
+            UbdSwitch::Ignored => {}
+        }
+    }
+    for mut spec in specs {
+        spec.flags.sync |= sync_all;
+        let disk = Arc::new(Ubd::open(&spec, false)?);
+        // Dirty pages reach the disk within a few seconds, as with
+        // Linux's dirty_writeback_centisecs, whatever the guest does.
+        disk.start_writeback_thread(std::time::Duration::from_secs(1))
+            .with_context(|| format!("ubd{}: starting its writeback thread", spec.unit))?;
+        vm = vm.disk(disk);
+    }
+    let mut root = RootSpec::default();
+    if let Some(dev) = &cl.root {
+        root.device = text(dev)?;
+    }
+    root.fstype = cl.rootfstype.as_deref().map(text).transpose()?;
+    root.read_only = cl.read_only.unwrap_or(false);
+    vm = vm.root(root);
+    if let Some(spec) = &cl.hostfs {
+        // UML's hostfs=DIR[,append]: the `append` flag (open files
+        // O_APPEND) is not kept.
+        let spec = text(spec)?;
+        let (dir, flags) = spec.split_once(',').unwrap_or((&spec, ""));
+        if dir.is_empty() || flags.split(',').any(|f| !f.is_empty() && f != "append") {
+            anyhow::bail!("hostfs={spec}: expected hostfs=DIR or hostfs=DIR,append");
+        }
+        vm = vm.hostfs_prefix(dir);
+    }
+    Ok(vm)
+}
+
+/// Set in umvm's own environment (never the guest's) when it executes
+/// itself for a guest reboot.
+const RESTARTED: &str = "UMVM_RESTARTED";
+
+/// Boots again after the guest restarted the machine, as UML's main()
+/// does: umvm executes itself with the same command line, so the new
+/// boot starts from a fresh process (the VM has torn everything down).
+fn restart() -> Result<i32> {
+    let mut argv = std::env::args_os();
+    let arg0 = argv.next().unwrap_or_else(|| "umvm".into());
+    // /proc/self/exe: this very binary, even if its path changed since.
+    let e = Command::new("/proc/self/exe").arg0(arg0).args(argv).env(RESTARTED, "1").exec();
+    Err(e).context("cannot restart: executing umvm again failed")
 }
 
 /// An error and its causes on one line, `outer: cause: cause`, leaving

@@ -34,6 +34,16 @@ thread_local! {
 /// Where `--strace` lines go.
 pub type TraceSink = Mutex<Box<dyn Write + Send>>;
 
+/// What a machine is booted with, beyond its devices.
+pub struct MachineSpec {
+    /// The memory the guest is told it has (`mem=`).
+    pub mem_bytes: u64,
+    /// /proc/cmdline's text, newline included.
+    pub cmdline: Vec<u8>,
+    /// The initial host name (`hostname=`, else "umvm").
+    pub hostname: Vec<u8>,
+}
+
 /// One VM's kernel.
 pub struct Kernel {
     /// The filesystem namespace.
@@ -52,6 +62,10 @@ pub struct Kernel {
     pub boot: Instant,
     /// The memory the guest is told it has (sysinfo, later /proc/meminfo).
     pub mem_bytes: u64,
+    /// The kernel command line as /proc/cmdline shows it (with its newline).
+    pub cmdline: Vec<u8>,
+    /// Halt, power-off and restart requests; ctrl-alt-del's setting.
+    pub power: crate::power::Power,
     /// Every process and thread.
     procs: Mutex<ProcTable>,
     /// One mailbox per tracer loop (one loop per virtual CPU).
@@ -83,7 +97,7 @@ impl Kernel {
         platform: &'static dyn Platform,
         filter: Option<seccompiler::BpfProgram>,
         strace: Option<TraceSink>,
-        mem_bytes: u64,
+        machine: MachineSpec,
         cpus: Vec<usize>,
         tty: Option<crate::dev::tty::Tty>,
     ) -> Arc<Kernel> {
@@ -94,9 +108,11 @@ impl Kernel {
             filter,
             strace,
             console: [ConsoleStream::dup(0), ConsoleStream::dup(1), ConsoleStream::dup(2)],
-            hostname: Mutex::new(b"umvm".to_vec()),
+            hostname: Mutex::new(machine.hostname),
             boot: Instant::now(),
-            mem_bytes,
+            mem_bytes: machine.mem_bytes,
+            cmdline: machine.cmdline,
+            power: crate::power::Power::default(),
             procs: Mutex::new(ProcTable::default()),
             loops: cpus.iter().map(|_| LoopShared::default()).collect(),
             cpus,
@@ -141,6 +157,23 @@ impl Kernel {
     pub fn wake_all(&self, q: &crate::sched::wait::WaitQueue) {
         for t in q.drain() {
             self.wake(t);
+        }
+    }
+
+    /// Writes a kernel message line to the console (Linux's printk on a
+    /// console; UML's console is its stdout): the terminal with
+    /// `--console tty`, else umvm's stdout.
+    pub fn console_message(&self, line: &[u8]) {
+        let mut text = line.to_vec();
+        text.push(b'\n');
+        match (&self.tty, &self.console[1]) {
+            (Some(tty), _) => {
+                let _ = tty.write(&text);
+            }
+            (None, Some(out)) => {
+                let _ = crate::dev::console::write(out, &text);
+            }
+            (None, None) => {}
         }
     }
 

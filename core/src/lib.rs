@@ -7,11 +7,13 @@
 
 #![warn(missing_docs)]
 
+pub mod cmdline;
 pub mod dev;
 pub mod errno;
 pub mod fs;
 pub mod kernel;
 pub mod mm;
+pub mod power;
 pub mod sched;
 pub mod signal;
 pub mod stub;
@@ -22,4 +24,4 @@ pub mod vm;
 
 pub use dev::console::ConsoleMode;
 pub use trap::TrapMode;
-pub use vm::{Vm, VmBuilder, VmError};
+pub use vm::{Ending, Vm, VmBuilder, VmError};

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
+use crate::cmdline::{Cmdline, CmdlineError};
 use crate::dev::console::{ConsoleMode, TerminalGuard};
 use crate::dev::ubd::Ubd;
 use crate::errno::Errno;
@@ -12,7 +13,8 @@ use crate::fs::do_mounts::{mount_root, RootError, RootSpec};
 use crate::fs::ext2_mount::Ext2Mount;
 use crate::fs::hostfs::HostFs;
 use crate::fs::Vfs;
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, MachineSpec};
+use crate::power::PowerAction;
 use crate::sched::{self, Event, InitError, InitSpec, Msg, TracerLoop};
 use crate::trap::{seccomp, TrapMode};
 
@@ -64,7 +66,7 @@ pub struct VmBuilder {
     hostfs_prefix: Option<PathBuf>,
     trap: TrapMode,
     strace: Option<Box<dyn Write + Send>>,
-    init: Vec<Vec<u8>>,
+    cmdline: Cmdline,
     env: Vec<Vec<u8>>,
     pin: bool,
     mem_bytes: u64,
@@ -81,7 +83,7 @@ impl Default for VmBuilder {
             hostfs_prefix: None,
             trap: TrapMode::default(),
             strace: None,
-            init: vec![b"/sbin/init".to_vec()],
+            cmdline: Cmdline::default(),
             env: vec![b"HOME=/".to_vec(), b"TERM=linux".to_vec()],
             pin: true,
             mem_bytes: 256 << 20,
@@ -91,7 +93,9 @@ impl Default for VmBuilder {
 }
 
 impl VmBuilder {
-    /// A VM with UML's defaults: init is /sbin/init, 256 MiB of memory.
+    /// A VM with umvm's defaults: an empty kernel command line (so init
+    /// is the first of /sbin/init, /etc/init, /bin/init and /bin/sh), 256
+    /// MiB of memory, host name "umvm".
     pub fn new() -> VmBuilder {
         VmBuilder::default()
     }
@@ -123,15 +127,18 @@ impl VmBuilder {
         self
     }
 
-    /// init's argv; `argv[0]` is the program's guest path.
-    pub fn init(mut self, argv: Vec<Vec<u8>>) -> Self {
-        if !argv.is_empty() {
-            self.init = argv;
-        }
-        self
+    /// The kernel command line: UML-style words (`mem=256M`,
+    /// `init=/bin/sh`, `hostname=NAME`, `ro`, ...), then optionally `--`
+    /// and init's program and arguments (see [`Cmdline::parse`]). They are
+    /// /proc/cmdline; `mem=` overrides [`VmBuilder::mem`]. Unknown
+    /// `key=value` words join init's environment, unknown bare words its
+    /// argv, as in Linux.
+    pub fn cmdline<W: AsRef<[u8]>>(mut self, words: &[W]) -> Result<Self, CmdlineError> {
+        self.cmdline = Cmdline::parse(words)?;
+        Ok(self)
     }
 
-    /// init's environment.
+    /// init's environment before the command line's `key=value` words.
     pub fn env(mut self, env: Vec<Vec<u8>>) -> Self {
         self.env = env;
         self
@@ -218,8 +225,43 @@ impl VmBuilder {
             vfs.set_hostfs_prefix(abs);
         }
         let tty = if self.console.is_tty() { crate::dev::tty::Tty::new() } else { None };
-        let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, self.mem_bytes, cpus.clone(), tty);
-        Ok(Vm { kernel, init: self.init, env: self.env, pin: self.pin, cpus })
+        let machine = MachineSpec {
+            mem_bytes: self.cmdline.mem.unwrap_or(self.mem_bytes),
+            cmdline: self.cmdline.proc_text(),
+            hostname: self.cmdline.hostname.clone().unwrap_or_else(|| b"umvm".to_vec()),
+        };
+        let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, machine, cpus.clone(), tty);
+        let init = InitSpec {
+            choice: self.cmdline.init_choice(),
+            args: self.cmdline.init_args.clone(),
+            envp: self.cmdline.merge_env(&self.env),
+        };
+        Ok(Vm { kernel, init: Some(init), pin: self.pin, cpus })
+    }
+}
+
+/// How a VM's run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Init ended, with this exit status (128+N if signal N killed it).
+    InitExited(i32),
+    /// The guest halted the machine (reboot(2) LINUX_REBOOT_CMD_HALT).
+    Halted,
+    /// The guest powered it off (LINUX_REBOOT_CMD_POWER_OFF).
+    PoweredOff,
+    /// The guest restarted it (LINUX_REBOOT_CMD_RESTART, RESTART2): the
+    /// caller boots the same configuration again.
+    Restart,
+}
+
+impl Ending {
+    /// umvm's exit status for this ending: init's, or 0 after a halt or
+    /// power-off (as UML's). Restart has none (the VM boots again).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Ending::InitExited(status) => status,
+            Ending::Halted | Ending::PoweredOff | Ending::Restart => 0,
+        }
     }
 }
 
@@ -228,16 +270,18 @@ impl VmBuilder {
 /// files: the kernel itself lives on in threads that never end.
 pub struct Vm {
     kernel: Arc<Kernel>,
-    init: Vec<Vec<u8>>,
-    env: Vec<Vec<u8>>,
+    init: Option<InitSpec>,
     pin: bool,
     cpus: Vec<usize>,
 }
 
 impl Vm {
-    /// Boots the VM and runs it until init ends; returns init's exit
-    /// status (128+N when a signal N killed it).
-    pub fn run(mut self) -> Result<i32, VmError> {
+    /// Boots the VM and runs it until init ends or the guest halts,
+    /// powers off or restarts it (reboot(2)); then every guest process
+    /// is killed and the filesystems are released (power::shut_down).
+    /// A restart is the caller's to do: boot the same configuration again
+    /// in a fresh VM (the CLI re-executes itself, as UML does).
+    pub fn run(mut self) -> Result<Ending, VmError> {
         let terminal = TerminalGuard::save();
         if self.kernel.tty.as_ref().is_some_and(|t| t.on_host_terminal()) {
             terminal.raw();
@@ -275,15 +319,20 @@ impl Vm {
                 None => k.console_input.watch(&k),
             })
             .map_err(|_| VmError::Lost)?;
-        drop(events_tx);
-        let argv = std::mem::take(&mut self.init);
-        let spec = InitSpec { path: argv[0].clone(), argv, envp: std::mem::take(&mut self.env) };
+        self.kernel.power.connect(events_tx);
+        let spec = self.init.take().ok_or(VmError::Lost)?;
         self.kernel.post(0, Msg::StartInit(spec));
         let result = match events.recv() {
-            Ok(Event::Halted(status)) => Ok(status),
+            Ok(Event::Halted(status)) => Ok(Ending::InitExited(status)),
+            Ok(Event::Power(PowerAction::Halt)) => Ok(Ending::Halted),
+            Ok(Event::Power(PowerAction::PowerOff)) => Ok(Ending::PoweredOff),
+            Ok(Event::Power(PowerAction::Restart)) => Ok(Ending::Restart),
             Ok(Event::InitFailed(e)) => Err(VmError::Init(e)),
             Err(_) => Err(VmError::Lost),
         };
+        if result.is_ok() {
+            crate::power::shut_down(&self.kernel);
+        }
         if let Some(sink) = &self.kernel.strace {
             if let Ok(mut w) = sink.lock() {
                 let _ = w.flush();

@@ -481,6 +481,14 @@ pub fn run_guest_timeout(cfg: Config, root: &Path, argv: &[&str], stdin: &[u8], 
 
 /// Like run_guest_timeout, with extra `umvm run` options (`--console tty`).
 pub fn run_guest_opts(cfg: Config, root: &Path, opts: &[&str], argv: &[&str], stdin: &[u8], timeout: Duration) -> Run {
+    let words: Vec<&str> = opts.iter().copied().chain(["--"]).chain(argv.iter().copied()).collect();
+    run_umvm_words(cfg, root, &words, stdin, timeout)
+}
+
+/// Runs `umvm run --root-dir ROOT` in configuration `cfg` with `words`
+/// after umvm's own options (the kernel command line, `--` and init's
+/// argv, as a user types them), feeding it `stdin`.
+pub fn run_umvm_words(cfg: Config, root: &Path, words: &[&str], stdin: &[u8], timeout: Duration) -> Run {
     let trace_dir = cfg.strace.then(|| TempDir::new("strace"));
     let trace_file = trace_dir.as_ref().map(|d| d.path().join("strace.txt"));
     let mut args: Vec<OsString> =
@@ -490,9 +498,7 @@ pub fn run_guest_opts(cfg: Config, root: &Path, opts: &[&str], argv: &[&str], st
         args.push("--strace-file".into());
         args.push(f.into());
     }
-    args.extend(opts.iter().map(OsString::from));
-    args.push("--".into());
-    args.extend(argv.iter().map(OsString::from));
+    args.extend(words.iter().map(OsString::from));
     let mut run = run_umvm_timeout(&args, stdin, timeout);
     if let Some(f) = &trace_file {
         let trace = fs::read(f)
@@ -509,13 +515,15 @@ pub fn run_guest_opts(cfg: Config, root: &Path, opts: &[&str], argv: &[&str], st
 fn check_strace(run: &Run) {
     let trace = run.strace.as_deref().unwrap();
     assert!(!trace.trim().is_empty(), "--strace-file is empty\n{run}");
-    // The trace must reach the guest's end: its exit_group call or the exit
-    // itself. (A guest killed by a signal, status 128+N, never calls
-    // exit_group.)
+    // The trace must reach the guest's end: its exit_group call, the exit
+    // itself, or the reboot(2) call that ended the machine. (A guest
+    // killed by a signal, status 128+N, never calls exit_group.)
     if let Some(code) = run.status.code().filter(|&c| c < 128) {
         assert!(
-            trace.contains("exit_group(") || trace.contains(&format!("exited with {code}")),
-            "the strace file shows neither exit_group( nor the exit with {code}\n{run}"
+            trace.contains("exit_group(")
+                || trace.contains(&format!("exited with {code}"))
+                || trace.contains("reboot("),
+            "the strace file shows neither exit_group(, reboot( nor the exit with {code}\n{run}"
         );
     }
     if !run.stdout.is_empty() || !run.stderr.is_empty() {

@@ -184,6 +184,14 @@ impl Vfs {
         }
     }
 
+    /// Unmounts everything at the machine's end (halt, power-off, restart
+    /// or init's exit), once every guest process is dead: tmpfs contents
+    /// are dropped. A filesystem on a disk must write back what it holds
+    /// here. Later calls do nothing.
+    pub fn shutdown(&self) {
+        self.release();
+    }
+
     /// Removes the host directories behind the tmpfs mounts, with all the
     /// guest left there. For when the VM ends; later calls do nothing.
     pub fn release(&self) {

@@ -24,12 +24,14 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::cmdline::{InitChoice, FALLBACK_INITS};
 use crate::dev::devfs::Dev;
 use crate::errno::Errno;
 use crate::fs::fdtable::FdTable;
 use crate::fs::file::{FileKind, OpenFile};
 use crate::kernel::{Kernel, CURRENT_LOOP};
 use crate::mm::GuestMem;
+use crate::power::PowerAction;
 use crate::signal::{Delivery, SigHandlers, SigInfoFix};
 use crate::syscall::names::nr;
 use crate::syscall::{self, strace, NewTask, Outcome};
@@ -44,10 +46,10 @@ use wait::TaskRef;
 
 /// What init is.
 pub struct InitSpec {
-    /// The program's guest path.
-    pub path: Vec<u8>,
-    /// argv.
-    pub argv: Vec<Vec<u8>>,
+    /// Which program (Linux's kernel_init choice).
+    pub choice: InitChoice,
+    /// argv after argv[0] (which is the program's path).
+    pub args: Vec<Vec<u8>>,
     /// envp.
     pub envp: Vec<Vec<u8>>,
 }
@@ -86,6 +88,8 @@ pub enum Event {
     InitFailed(InitError),
     /// Init ended with this exit status (128+N if killed by signal N).
     Halted(i32),
+    /// reboot(2) asked for a halt, power-off or restart.
+    Power(PowerAction),
 }
 
 /// Why init could not start.
@@ -94,6 +98,14 @@ pub enum InitError {
     /// The program cannot be run.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// `init=PATH` cannot be run (Linux panics: "Requested init PATH
+    /// failed (error N)").
+    #[error("requested init {} failed: {} ({})", String::from_utf8_lossy(&.0.path), .0.fault,
+        .0.errno().name().unwrap_or("?"))]
+    Requested(ExecError),
+    /// No init was named and none of Linux's fallbacks runs.
+    #[error("no init found; try passing init= (tried {})", FALLBACK_INITS.map(String::from_utf8_lossy).join(", "))]
+    NoInit,
     /// No guest process could be created.
     #[error(transparent)]
     Spawn(#[from] SpawnError),
@@ -176,6 +188,7 @@ impl TracerLoop {
                 Err(Errno::EINTR) => {}
                 Err(e) => {
                     tracing::error!("tracer loop {}: waitpid failed: {e}", self.id);
+                    self.k.power.disconnect();
                     return;
                 }
             }
@@ -221,7 +234,7 @@ impl TracerLoop {
 
     fn start_init(&mut self, spec: InitSpec) -> Result<(), InitError> {
         // Check the program before creating any process for it.
-        let resolved = exec::resolve(&self.k, exec::Place::TOP, &spec.path, spec.argv.clone(), None)?;
+        let resolved = self.choose_init(&spec)?;
         let stub_fd = stub_fd()?;
         let pid = spawn::spawn(&SpawnSpec {
             stub_fd,
@@ -283,6 +296,38 @@ impl TracerLoop {
         }
         self.tasks.insert(pid, task);
         Ok(())
+    }
+
+    /// Finds init's program as Linux's kernel_init does: the one named,
+    /// or the first of the fallbacks that runs (one that is missing is
+    /// skipped silently, one that cannot run is reported and skipped).
+    fn choose_init(&self, spec: &InitSpec) -> Result<exec::Resolved, InitError> {
+        let resolve = |path: &[u8]| {
+            let argv = std::iter::once(path.to_vec()).chain(spec.args.iter().cloned()).collect();
+            exec::resolve(&self.k, exec::Place::TOP, path, argv, None)
+        };
+        match &spec.choice {
+            InitChoice::Program(path) => Ok(resolve(path)?),
+            InitChoice::Requested(path) => resolve(path).map_err(InitError::Requested),
+            InitChoice::Fallback => {
+                for path in FALLBACK_INITS {
+                    match resolve(path) {
+                        Ok(r) => return Ok(r),
+                        Err(e) if e.errno() == Errno::ENOENT => {}
+                        Err(e) => self.k.console_message(
+                            format!(
+                                "Starting init: {} exists but couldn't execute it (error -{}: {})",
+                                String::from_utf8_lossy(path),
+                                e.errno().0,
+                                e.fault
+                            )
+                            .as_bytes(),
+                        ),
+                    }
+                }
+                Err(InitError::NoInit)
+            }
+        }
     }
 
     fn on_stop(&mut self, tid: i32, stop: Stop) {

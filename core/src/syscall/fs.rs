@@ -516,8 +516,10 @@ pub fn fdatasync(ctx: &mut Ctx<'_>) -> SysResult {
     host(unsafe { libc::fdatasync(f.need_host_fd()?.as_raw_fd()) })
 }
 
-/// `sync()`: every disk filesystem written back and made durable (host
-/// directories are the host's to write back).
+/// `sync()`: every disk filesystem written back and made durable.
+/// hostfs and tmpfs keep no dirty data of their own (a guest's writes are
+/// the host's at once, as with UML's hostfs), so there is nothing to
+/// write for them.
 pub fn sync(ctx: &mut Ctx<'_>) -> SysResult {
     for m in ctx.k.vfs.mounts().iter() {
         if let Some(d) = &m.disk {
@@ -528,7 +530,7 @@ pub fn sync(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// `syncfs(fd)`: [`sync`] of the filesystem `fd` is on.
+/// `syncfs(fd)`: [`sync`] of the filesystem `fd` is on (EBADF when none).
 pub fn syncfs(ctx: &mut Ctx<'_>) -> SysResult {
     match &ctx.file(0)?.kind {
         FileKind::Ext2(e) => e.fs.sync().map(|()| 0),

@@ -26,6 +26,7 @@ pub mod pipe;
 pub mod poll;
 pub mod posix_timer;
 pub mod proc;
+pub mod reboot;
 pub mod root;
 pub mod signal;
 pub mod socket;
@@ -120,6 +121,13 @@ impl<'a> Ctx<'a> {
     /// syscall is re-run when `q` is woken.
     pub fn block_on(&mut self, q: &WaitQueue) -> Errno {
         q.add(self.me);
+        self.blocked = true;
+        Errno::BLOCK
+    }
+
+    /// Waits for nothing that will come: only a signal ends the wait
+    /// (reboot(2) waiting for the VM to end it).
+    pub fn block_forever(&mut self) -> Errno {
         self.blocked = true;
         Errno::BLOCK
     }
@@ -642,6 +650,7 @@ pub fn entry(n: u64) -> Entry {
         nr::UNAME => E(misc::uname),
         nr::SETHOSTNAME => E(misc::sethostname),
         nr::SYSINFO => E(misc::sysinfo),
+        nr::REBOOT => E(reboot::reboot),
         nr::GETRANDOM => E(misc::getrandom),
         nr::PERSONALITY => E(misc::personality),
         nr::SCHED_GETAFFINITY => E(misc::sched_getaffinity),

@@ -36,6 +36,8 @@ pub const CAP_LINUX_IMMUTABLE: u32 = 9;
 pub const CAP_SYS_CHROOT: u32 = 18;
 /// CAP_SYS_ADMIN (mount, umount2).
 pub const CAP_SYS_ADMIN: u32 = 21;
+/// CAP_SYS_BOOT (reboot(2)).
+pub const CAP_SYS_BOOT: u32 = 22;
 /// CAP_MKNOD.
 pub const CAP_MKNOD: u32 = 27;
 /// CAP_MAC_OVERRIDE.

@@ -1,5 +1,5 @@
 //! The machine-wide files of procfs: /proc/meminfo, stat, uptime,
-//! loadavg, cpuinfo, version, filesystems, mounts, and /proc/sys.
+//! loadavg, cpuinfo, version, filesystems, mounts, cmdline, and /proc/sys.
 //!
 //! Their figures are the VM's: the memory the guest was given and what
 //! its processes and tmpfs mounts use of it, the CPU time its processes
@@ -17,7 +17,8 @@ use crate::kernel::Kernel;
 use crate::task::Process;
 
 /// The machine-wide files directly under /proc.
-pub const FILES: [&str; 8] = ["cpuinfo", "filesystems", "loadavg", "meminfo", "mounts", "stat", "uptime", "version"];
+pub const FILES: [&str; 9] =
+    ["cmdline", "cpuinfo", "filesystems", "loadavg", "meminfo", "mounts", "stat", "uptime", "version"];
 
 /// Clock ticks per second in everything procfs reports (Linux's USER_HZ
 /// on x86-64, which AT_CLKTCK passes on).
@@ -155,6 +156,8 @@ pub fn thread_count(k: &Kernel) -> usize {
 /// root directory is `root`.
 pub fn file(k: &Kernel, root: &[u8], name: &[u8]) -> Vec<u8> {
     let s = match name {
+        // The kernel command line: bytes as given, not necessarily UTF-8.
+        b"cmdline" => return k.cmdline.clone(),
         b"mounts" => k.vfs.mounts().proc_mounts(root),
         b"meminfo" => meminfo(k),
         b"cpuinfo" => cpuinfo(k),

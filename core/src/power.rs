@@ -1,0 +1,168 @@
+//! Ending and restarting the machine (Linux's kernel/reboot.c): what
+//! reboot(2)'s commands and ctrl-alt-del ask for, and the one shutdown
+//! path every end of the VM takes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::kernel::Kernel;
+use crate::sched::Event;
+use crate::signal::SigInfoFix;
+
+/// How the machine is to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerAction {
+    /// LINUX_REBOOT_CMD_HALT.
+    Halt,
+    /// LINUX_REBOOT_CMD_POWER_OFF.
+    PowerOff,
+    /// LINUX_REBOOT_CMD_RESTART (and RESTART2): boot again.
+    Restart,
+}
+
+/// The machine's power state: whether ctrl-alt-del reboots, and where a
+/// halt, power-off or restart request goes.
+pub struct Power {
+    /// Linux's C_A_D: ctrl-alt-del restarts at once (true, the default,
+    /// LINUX_REBOOT_CMD_CAD_ON) or sends SIGINT to init (CAD_OFF).
+    cad_reboots: AtomicBool,
+    /// The VM's event channel, while it runs.
+    events: Mutex<Option<Sender<Event>>>,
+}
+
+impl Default for Power {
+    fn default() -> Power {
+        Power { cad_reboots: AtomicBool::new(true), events: Mutex::new(None) }
+    }
+}
+
+impl Power {
+    /// Connects requests to the running VM.
+    pub fn connect(&self, events: Sender<Event>) {
+        *self.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(events);
+    }
+
+    /// Lets go of the VM's event channel (a tracer loop died), so that
+    /// the VM sees the channel close once every loop is gone.
+    pub fn disconnect(&self) {
+        *self.events.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Sets what ctrl-alt-del does (LINUX_REBOOT_CMD_CAD_ON/CAD_OFF).
+    pub fn set_cad_reboots(&self, on: bool) {
+        self.cad_reboots.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether ctrl-alt-del restarts the machine at once.
+    pub fn cad_reboots(&self) -> bool {
+        self.cad_reboots.load(Ordering::Relaxed)
+    }
+
+    /// Asks the VM to end with `action`. The first request wins; the VM
+    /// then tears everything down (shut_down).
+    pub fn request(&self, action: PowerAction) {
+        if let Some(tx) = &*self.events.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = tx.send(Event::Power(action));
+        }
+    }
+}
+
+/// The console line Linux's kernel_halt, kernel_power_off and
+/// kernel_restart print (`pr_emerg` with "reboot: " before it).
+pub fn message(action: PowerAction, restart_cmd: Option<&[u8]>) -> Vec<u8> {
+    let mut m = b"reboot: ".to_vec();
+    match (action, restart_cmd) {
+        (PowerAction::Halt, _) => m.extend_from_slice(b"System halted"),
+        (PowerAction::PowerOff, _) => m.extend_from_slice(b"Power down"),
+        (PowerAction::Restart, None) => m.extend_from_slice(b"Restarting system"),
+        (PowerAction::Restart, Some(cmd)) => {
+            m.extend_from_slice(b"Restarting system with command '");
+            m.extend_from_slice(cmd);
+            m.push(b'\'');
+        }
+    }
+    m
+}
+
+/// Ctrl-alt-del (mconsole `cad`): a restart, or SIGINT to init when the
+/// guest turned that off (Linux's ctrl_alt_del).
+pub fn ctrl_alt_del(k: &Kernel) {
+    if k.power.cad_reboots() {
+        k.console_message(&message(PowerAction::Restart, None));
+        k.power.request(PowerAction::Restart);
+    } else if let Some(init) = k.procs().process(1) {
+        let fix = SigInfoFix { code: libc::SI_KERNEL, pid: 0, uid: 0, status: 0, value: None, timer: None };
+        crate::signal::send::to_process(k, &init, libc::SIGINT, fix);
+    }
+}
+
+/// How long shut_down waits for the guest's processes to die.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// Ends the machine, whatever ended it (init's exit or a reboot(2)
+/// command): kills every guest process, waits until the tracer loops saw
+/// them die, then releases the filesystems (Vfs::shutdown).
+pub fn shut_down(k: &Kernel) {
+    let deadline = Instant::now() + KILL_WAIT;
+    loop {
+        // Killed again each round: a fork in progress may have added one.
+        let live: Vec<i32> = k
+            .procs()
+            .processes()
+            .filter_map(|p| {
+                let st = p.state();
+                st.exit.is_none().then_some(st.host_pid)
+            })
+            .collect();
+        if live.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!("{} guest processes outlived the shutdown", live.len());
+            break;
+        }
+        for pid in live {
+            // SAFETY: kill takes plain integers. The pid is a guest process
+            // umvm traces: only its loop reaps it, and records the exit
+            // right after, so the pid is ours (or a zombie) when read.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    k.vfs.shutdown();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_lines_are_linuxs() {
+        let m = |a, c: Option<&[u8]>| String::from_utf8(message(a, c)).unwrap();
+        assert_eq!(m(PowerAction::Halt, None), "reboot: System halted");
+        assert_eq!(m(PowerAction::PowerOff, None), "reboot: Power down");
+        assert_eq!(m(PowerAction::Restart, None), "reboot: Restarting system");
+        assert_eq!(m(PowerAction::Restart, Some(b"bios")), "reboot: Restarting system with command 'bios'");
+    }
+
+    #[test]
+    fn ctrl_alt_del_reboots_until_turned_off_and_requests_reach_the_vm_once_connected() {
+        let p = Power::default();
+        assert!(p.cad_reboots(), "Linux's C_A_D starts on");
+        p.set_cad_reboots(false);
+        assert!(!p.cad_reboots());
+        p.set_cad_reboots(true);
+        assert!(p.cad_reboots());
+        // Before the VM runs, a request goes nowhere (and does not block).
+        p.request(PowerAction::Halt);
+        let (tx, rx) = std::sync::mpsc::channel();
+        p.connect(tx);
+        p.request(PowerAction::PowerOff);
+        assert!(matches!(rx.try_recv(), Ok(Event::Power(PowerAction::PowerOff))));
+        assert!(rx.try_recv().is_err());
+        p.disconnect();
+        assert!(rx.recv().is_err(), "the channel closes once the power state lets go");
+    }
+}
