@@ -331,3 +331,44 @@ fn a_corrupt_inode_is_euclean_to_the_guest() {
         assert!(!run.err().contains("panicked"), "{cfg}: {run}");
     }
 }
+
+/// busybox init from the disk: /sbin/init, its inittab and rcS on the ext2
+/// root; the guest writes, powers off, and the disk is unmounted cleanly
+/// (e2fsck finds it clean, with nothing to say); a reboot boots the disk
+/// again with what the first boot wrote.
+#[test]
+fn busybox_init_on_a_disk_powers_off_with_the_disk_clean() {
+    let dir = TempDir::new("disk-init");
+    let tree = dir.path().join("tree");
+    system_tree(&tree);
+    for a in ["poweroff", "reboot", "mount"] {
+        std::os::unix::fs::symlink("busybox", tree.join("bin").join(a)).unwrap();
+    }
+    std::fs::create_dir_all(tree.join("sbin")).unwrap();
+    std::fs::create_dir_all(tree.join("etc/init.d")).unwrap();
+    std::os::unix::fs::symlink("../bin/busybox", tree.join("sbin/init")).unwrap();
+    write_file(&tree.join("etc/inittab"), "::sysinit:/etc/init.d/rcS\n::shutdown:/bin/echo going down\n", 0o644);
+    // Each boot counts itself on the disk; the first reboots, the second
+    // powers off.
+    let rcs = "#!/bin/sh\necho boot >> /boots\nn=$(wc -l < /boots)\necho \"boot $n\"\n\
+               grep -c ' / ext2 rw' /proc/mounts\n\
+               if [ $n = 1 ]; then reboot; else poweroff; fi\n";
+    write_file(&tree.join("etc/init.d/rcS"), rcs, 0o755);
+    let backing = dir.path().join("root.img");
+    mke2fs(&tree, &backing, 16, &[]);
+    let cow = dir.path().join("a.cow");
+    let mut args: Vec<OsString> = vec!["run".into(), ubd0(&cow, &backing)];
+    args.push("quiet".into());
+    let run = run_umvm_timeout(&args, b"", Duration::from_secs(60));
+    assert_eq!(run.code(), 0, "{run}");
+    let out = run.out();
+    assert!(out.contains("boot 1\n1\n") && out.contains("boot 2\n1\n"), "{run}");
+    assert!(out.contains("going down") && out.contains("reboot: Power down"), "{run}");
+    let img = dir.path().join("merged.img");
+    merge(&cow, &img);
+    // Not even "was not cleanly unmounted": the state is clean.
+    e2fsck_clean(&img);
+    let state = debugfs(&img, "stats");
+    assert!(state.contains("Filesystem state:         clean"), "{state}");
+    assert_eq!(dump(&img, "/boots", dir.path()), b"boot\nboot\n");
+}
