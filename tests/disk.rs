@@ -372,3 +372,27 @@ fn busybox_init_on_a_disk_powers_off_with_the_disk_clean() {
     assert!(state.contains("Filesystem state:         clean"), "{state}");
     assert_eq!(dump(&img, "/boots", dir.path()), b"boot\nboot\n");
 }
+
+/// flock and record locks on a disk file conflict between open file
+/// descriptions and processes, and go with the last close.
+#[test]
+fn file_locks_on_a_disk_file() {
+    let dir = TempDir::new("disk-locks");
+    let tree = dir.path().join("tree");
+    system_tree(&tree);
+    std::fs::copy(guest_program("disk_locks"), tree.join("bin/disk_locks")).unwrap();
+    let backing = dir.path().join("root.img");
+    mke2fs(&tree, &backing, 16, &[]);
+    for cfg in configs() {
+        let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
+        let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/disk_locks"], Duration::from_secs(30));
+        assert_eq!(run.code(), 0, "{cfg}: {run}");
+        assert_eq!(
+            run.out(),
+            "flock a: 0\nflock b: Resource temporarily unavailable\nflock b after unlock: 0\nofd lock a: 0\n\
+             ofd lock b: Resource temporarily unavailable\nofd lock b after close(a): 0\n\
+             child record lock: Resource temporarily unavailable\n",
+            "{cfg}: {run}"
+        );
+    }
+}

@@ -9,6 +9,7 @@
 //! open, as on Linux: the last close frees them.
 
 use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -51,6 +52,11 @@ pub struct Ext2Mount {
     /// How many open files hold each inode: an unlinked inode is freed
     /// at its last close.
     open: Mutex<HashMap<u32, usize>>,
+    /// A host object per locked inode (an empty memfd) whose open file
+    /// descriptions carry the guest's file locks: the host arbitrates
+    /// them as it does hostfs files' (syscall/lock.rs). Dropped with the
+    /// inode's last open file.
+    lock_objects: Mutex<HashMap<u32, OwnedFd>>,
     /// What /proc/mounts shows as the source (`/dev/ubda`).
     pub source: Vec<u8>,
     /// Unmounted: every later operation is EIO.
@@ -93,6 +99,7 @@ impl Ext2Mount {
             dev,
             read_only: AtomicBool::new(read_only),
             open: Mutex::new(HashMap::new()),
+            lock_objects: Mutex::new(HashMap::new()),
             source: source.to_vec(),
             gone: AtomicBool::new(false),
             reserved_for,
@@ -260,6 +267,7 @@ impl Ext2Mount {
             }
         };
         if last {
+            self.lock_objects.lock().unwrap_or_else(|p| p.into_inner()).remove(&ino);
             let _ = self.evict_if_unlinked(ino);
         }
     }
@@ -277,6 +285,27 @@ impl Ext2Mount {
             }
             Ok(())
         })
+    }
+
+    /// A new open file description of inode `ino`'s lock object (see
+    /// `lock_objects`), for one guest open file to take locks through.
+    pub fn lock_description(&self, ino: u32) -> Result<OwnedFd, Errno> {
+        let mut objects = self.lock_objects.lock().unwrap_or_else(|p| p.into_inner());
+        if !objects.contains_key(&ino) {
+            // SAFETY: the name is a C string; memfd_create makes a new fd.
+            let fd = unsafe { libc::memfd_create(c"umvm-ext2-lock".as_ptr(), libc::MFD_CLOEXEC) };
+            // SAFETY: a new fd that nothing else owns.
+            objects.insert(ino, unsafe { OwnedFd::from_raw_fd(Errno::result(fd)?) });
+        }
+        let base = objects[&ino].as_raw_fd();
+        let link = std::ffi::CString::new(format!("/proc/self/fd/{base}")).map_err(|_| Errno::EINVAL)?;
+        // Opening the fd's /proc link makes a new open file description
+        // of the same object, so locks taken through it conflict with
+        // other guest opens' locks, as on one inode.
+        // SAFETY: `link` is a C string.
+        let fd = Errno::result(unsafe { libc::open(link.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
+        // SAFETY: a new fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
     /// Writes everything back and makes it durable (sync, syncfs, fsync).
@@ -343,13 +372,16 @@ pub struct Ext2File {
     /// right, as Linux checks the writer's).
     pub may_reserve: bool,
     pos: Mutex<u64>,
+    /// This open file's description of the inode's lock object, made at
+    /// its first lock.
+    locks: std::sync::OnceLock<OwnedFd>,
 }
 
 impl Ext2File {
     /// Holds inode `ino` of `fs` open.
     pub fn new(fs: std::sync::Arc<Ext2Mount>, ino: u32, dir: bool, may_reserve: bool) -> Ext2File {
         fs.opened(ino);
-        Ext2File { fs, ino, dir, may_reserve, pos: Mutex::new(0) }
+        Ext2File { fs, ino, dir, may_reserve, pos: Mutex::new(0), locks: std::sync::OnceLock::new() }
     }
 
     fn pos(&self) -> MutexGuard<'_, u64> {
@@ -406,6 +438,15 @@ impl Ext2File {
         let at = at.filter(|&a| a >= 0).ok_or(Errno::EINVAL)?;
         *pos = at as u64;
         Ok(at)
+    }
+
+    /// The host fd its file locks are taken through (flock, fcntl).
+    pub fn lock_fd(&self) -> Result<std::os::fd::BorrowedFd<'_>, Errno> {
+        if self.locks.get().is_none() {
+            let fd = self.fs.lock_description(self.ino)?;
+            let _ = self.locks.set(fd);
+        }
+        Ok(self.locks.get().expect("set above").as_fd())
     }
 
     /// The directory position (getdents64).

@@ -646,6 +646,9 @@ pub fn sendfile(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let count = (ctx.args[3] as usize).min(MAX_RW);
+    if matches!(inp.kind, FileKind::Ext2(_)) || matches!(out.kind, FileKind::Ext2(_)) {
+        return sendfile_copy(ctx, &inp, &out, count);
+    }
     let (ofd, ifd) = (out.need_host_fd()?.as_raw_fd(), inp.need_host_fd()?.as_raw_fd());
     if ctx.args[2] == 0 {
         // SAFETY: both fds are open; a NULL offset uses the file position.
@@ -659,6 +662,61 @@ pub fn sendfile(ctx: &mut Ctx<'_>) -> SysResult {
     let n = Errno::result(unsafe { libc::sendfile(ofd, ifd, &mut off, count) })?;
     ctx.mem.write_val(ctx.args[2], &off)?;
     Ok(n as i64)
+}
+
+/// sendfile where a disk file is one end: umvm copies, a buffer at a
+/// time, from the input (at `*offset` when given, else its position) to
+/// the output, which must take plain writes (a file or the console;
+/// EINVAL otherwise, as Linux gives for outputs it cannot splice to, and
+/// callers then copy themselves).
+fn sendfile_copy(ctx: &mut Ctx<'_>, inp: &OpenFile, out: &OpenFile, count: usize) -> SysResult {
+    if !matches!(out.kind, FileKind::Ext2(_) | FileKind::Host { dir: false, .. } | FileKind::Console(_))
+        || !matches!(inp.kind, FileKind::Ext2(_) | FileKind::Host { dir: false, .. })
+    {
+        return Err(Errno::EINVAL);
+    }
+    let mut off = match ctx.args[2] {
+        0 => None,
+        addr => {
+            let o: i64 = ctx.mem.read_val(addr)?;
+            if o < 0 {
+                return Err(Errno::EINVAL);
+            }
+            Some(o)
+        }
+    };
+    let mut buf = vec![0u8; count.min(CHUNK)];
+    let mut done = 0usize;
+    while done < count {
+        let want = (count - done).min(buf.len());
+        let n = match host_read(inp, &mut buf[..want], off) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        let w = match host_write(out, &buf[..n], None) {
+            Ok(w) => w,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        done += w;
+        if let Some(o) = off.as_mut() {
+            *o += w as i64;
+        } else if w < n {
+            // The input moved past what the output took: put it back.
+            if let FileKind::Ext2(e) = &inp.kind {
+                e.seek(-((n - w) as i64), libc::SEEK_CUR)?;
+            }
+        }
+        if w < n {
+            break;
+        }
+    }
+    if let (Some(o), addr) = (off, ctx.args[2]) {
+        ctx.mem.write_val(addr, &o)?;
+    }
+    Ok(done as i64)
 }
 
 /// `fadvise64(fd, offset, len, advice)`: advice about future access.

@@ -10,6 +10,11 @@
 //! is shared with fork children that share the description, and F_GETLK
 //! reports the holder's pid as -1.
 //!
+//! Files on an ext2 disk have no host file of their own: each inode that
+//! is locked gets an empty memfd, and each guest open file its own open
+//! file description of it (fs/ext2_mount.rs), so the host arbitrates
+//! their locks the same way.
+//!
 //! A lock request that would wait never blocks the tracer loop: it is
 //! retried every few milliseconds until granted, or interrupted by a
 //! signal (EINTR, or a restart under SA_RESTART).
@@ -27,6 +32,7 @@ const RETRY: Duration = Duration::from_millis(5);
 fn host_fd(f: &OpenFile) -> Result<i32, Errno> {
     match &f.kind {
         FileKind::Host { fd, .. } => Ok(fd.as_raw_fd()),
+        FileKind::Ext2(e) => e.lock_fd().map(|fd| fd.as_raw_fd()),
         // Locks on pipes, devices and kernel files guard nothing another
         // process could see; Linux grants them, and so does umvm.
         _ => Err(Errno::ENOLCK),
