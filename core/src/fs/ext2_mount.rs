@@ -291,13 +291,15 @@ impl Ext2Mount {
     /// `lock_objects`), for one guest open file to take locks through.
     pub fn lock_description(&self, ino: u32) -> Result<OwnedFd, Errno> {
         let mut objects = self.lock_objects.lock().unwrap_or_else(|p| p.into_inner());
-        if !objects.contains_key(&ino) {
-            // SAFETY: the name is a C string; memfd_create makes a new fd.
-            let fd = unsafe { libc::memfd_create(c"umvm-ext2-lock".as_ptr(), libc::MFD_CLOEXEC) };
-            // SAFETY: a new fd that nothing else owns.
-            objects.insert(ino, unsafe { OwnedFd::from_raw_fd(Errno::result(fd)?) });
-        }
-        let base = objects[&ino].as_raw_fd();
+        let base = match objects.entry(ino) {
+            std::collections::hash_map::Entry::Occupied(o) => o.get().as_raw_fd(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                // SAFETY: the name is a C string; memfd_create makes a new fd.
+                let fd = unsafe { libc::memfd_create(c"umvm-ext2-lock".as_ptr(), libc::MFD_CLOEXEC) };
+                // SAFETY: a new fd that nothing else owns.
+                v.insert(unsafe { OwnedFd::from_raw_fd(Errno::result(fd)?) }).as_raw_fd()
+            }
+        };
         let link = std::ffi::CString::new(format!("/proc/self/fd/{base}")).map_err(|_| Errno::EINVAL)?;
         // Opening the fd's /proc link makes a new open file description
         // of the same object, so locks taken through it conflict with
