@@ -72,9 +72,13 @@ impl FsType {
         }
     }
 
-    /// The type mount(2) names `name`, among those it can mount.
+    /// The type mount(2) names `name`, among those it can mount (`ext3`
+    /// is an ext2 mount: an ext3 image without a journal to replay).
     pub fn from_name(name: &[u8]) -> Option<FsType> {
-        [FsType::HostFs, FsType::Tmpfs, FsType::Devtmpfs, FsType::Proc, FsType::Sysfs]
+        if name == b"ext3" {
+            return Some(FsType::Ext2);
+        }
+        [FsType::HostFs, FsType::Tmpfs, FsType::Devtmpfs, FsType::Proc, FsType::Sysfs, FsType::Ext2]
             .into_iter()
             .find(|t| t.name().as_bytes() == name)
     }
@@ -401,6 +405,16 @@ impl MountTable {
     /// given.
     pub fn try_get(&self, index: usize) -> Option<&Mount> {
         self.mounts.get(index)
+    }
+
+    /// Every mount, unmounted ones included, in mount order.
+    pub fn iter_all(&self) -> impl Iterator<Item = &Mount> {
+        self.mounts.iter()
+    }
+
+    /// Whether the table is full ([`MAX_MOUNTS`]): mount(2) is ENOSPC.
+    pub fn is_full(&self) -> bool {
+        self.mounts.len() >= MAX_MOUNTS
     }
 
     /// Every mount, in mount order.
