@@ -7,8 +7,8 @@
 use std::os::fd::AsRawFd;
 
 use super::Ctx;
-use crate::dev::console::{self, ConsoleStream};
 use crate::dev::blockdev::{self, BlockFile, IoctlAnswer};
+use crate::dev::console::{self, ConsoleStream};
 use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
 use crate::fs::eventfd::{self, EventFd};

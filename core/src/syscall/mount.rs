@@ -198,9 +198,8 @@ fn source_disk(ctx: &Ctx<'_>, source: &[u8]) -> Result<u8, Errno> {
 /// whether a mount still shows it (else it waits, lazily unmounted, for
 /// its files to close).
 fn disk_fs(t: &MountTable, unit: u8) -> Option<(Arc<Ext2Mount>, bool)> {
-    let of_unit = |m: &&crate::fs::mount::Mount| {
-        m.disk.as_ref().is_some_and(|d| d.dev() == ubd_dev(unit) && !d.is_unmounted())
-    };
+    let of_unit =
+        |m: &&crate::fs::mount::Mount| m.disk.as_ref().is_some_and(|d| d.dev() == ubd_dev(unit) && !d.is_unmounted());
     if let Some(m) = t.iter().find(of_unit) {
         return m.disk.clone().map(|d| (d, true));
     }
@@ -472,9 +471,10 @@ fn users(ctx: &Ctx<'_>) -> Vec<User> {
 /// else when its path is under the mount point.
 fn in_use(ctx: &Ctx<'_>, t: &MountTable, index: usize) -> bool {
     let m = t.get(index);
-    let alone = m.disk.as_ref().is_some_and(|d| {
-        t.iter().filter(|o| o.disk.as_ref().is_some_and(|e| Arc::ptr_eq(d, e))).count() == 1
-    });
+    let alone = m
+        .disk
+        .as_ref()
+        .is_some_and(|d| t.iter().filter(|o| o.disk.as_ref().is_some_and(|e| Arc::ptr_eq(d, e))).count() == 1);
     users(ctx).into_iter().any(|u| {
         u.exe.is_some_and(|e| m.holds(&e))
             || u.dirs.iter().any(|p| m.holds(p))
