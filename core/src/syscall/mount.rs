@@ -275,10 +275,7 @@ fn open_disk(disk: &Arc<crate::dev::ubd::Ubd>, unit: u8, read_only: bool, source
         return Err(fail(crate::fs::ext2::Error::Unsupported(why)));
     }
     if !read_only {
-        fs.remount(false).map_err(|e| {
-            tracing::info!("mount {name} read-write: {e:?}");
-            e
-        })?;
+        fs.remount(false).inspect_err(|e| tracing::info!("mount {name} read-write: {e:?}"))?;
     }
     Ok(fs)
 }
