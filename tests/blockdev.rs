@@ -210,8 +210,10 @@ state() { dd if=/dev/ubdb bs=1 skip=1082 count=1 2>/dev/null | od -An -tx1; }
 mount -o ro -t ext2 /dev/ubdb /mnt; echo mount-ro=$?
 echo x > /mnt/f; echo write=$?
 mount -t ext2 /dev/ubdb /mnt2; echo rw-over-ro=$?
-mount -o ro -t ext2 /dev/ubdb /mnt2; echo ro-again=$?
+mknod /disk b 98 16
+mount -o ro -t ext2 /disk /mnt2; echo ro-again=$?
 ls /mnt2
+grep /mnt /proc/mounts
 umount /mnt2; echo umount=$?
 umount /mnt; echo umount=$?
 mount -t ext2 /dev/ubdb /mnt; echo mount-rw=$?
@@ -232,7 +234,7 @@ mount -t ext2 /part /mnt; echo partition=$?
 "#;
     let want = "mount-ro=0\n/bin/sh: can't create /mnt/f: Read-only file system\nwrite=1\n\
                 mount: mounting /dev/ubdb on /mnt2 failed: Device or resource busy\nrw-over-ro=255\nro-again=0\n\
-                lost+found\numount=0\numount=0\nmount-rw=0\n 00\n\
+                lost+found\n/dev/ubdb /mnt ext2 ro 0 0\n/disk /mnt2 ext2 ro 0 0\numount=0\numount=0\nmount-rw=0\n 00\n\
                 umount: can't unmount /mnt: Device or resource busy\nbusy=1\nlazy=0\n 00\ndata\n 01\n\
                 mount: mounting /dev/ubdc on /mnt failed: Invalid argument\ngarbage=255\n\
                 /bin/sh: can't create /dev/ubdc: Read-only file system\nread-only-disk=1\n\

@@ -388,6 +388,14 @@ impl MountTable {
         }
     }
 
+    /// Changes what mount `index` shows as its source (a disk mounted
+    /// again shows the name it was mounted by this time).
+    pub fn set_source(&mut self, index: usize, source: Vec<u8>) {
+        if let Some(m) = self.mounts.get_mut(index) {
+            m.opts.source = source;
+        }
+    }
+
     /// Changes the filesystem options mount `index` shows (a remount that
     /// gives new ones).
     pub fn set_data(&mut self, index: usize, data: String) {

@@ -252,6 +252,7 @@ fn mount_disk(ctx: &Ctx<'_>, source: Option<&[u8]>, point: &[u8], flags: u64) ->
         let ro = if fs.read_only() { libc::MS_RDONLY } else { 0 };
         let index = t.mount_ext2(point, fs);
         t.set_flags(index, (flags & PER_MOUNT & !libc::MS_RDONLY) | ro);
+        t.set_source(index, source.to_vec());
         Ok(0)
     })
 }
