@@ -43,6 +43,7 @@ errnos!(
     ENOMEM,
     EACCES,
     EFAULT,
+    ENOTBLK,
     EBUSY,
     EEXIST,
     EXDEV,

@@ -190,7 +190,7 @@ impl VmBuilder {
         }
         if let Some(disk) = self.root_disk.take() {
             let mut vfs = Vfs::new_on_disk(disk)?;
-            vfs.disks = std::mem::take(&mut self.disks);
+            vfs.attach_disks(std::mem::take(&mut self.disks));
             return Ok(vfs);
         }
         let root_dir = self.root_dir.take();
@@ -202,7 +202,7 @@ impl VmBuilder {
         }
         let fs = HostFs::open(&dir).map_err(bad)?;
         let mut vfs = Vfs::new(fs)?;
-        vfs.disks = std::mem::take(&mut self.disks);
+        vfs.attach_disks(std::mem::take(&mut self.disks));
         Ok(vfs)
     }
 

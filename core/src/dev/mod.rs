@@ -1,6 +1,7 @@
 //! Devices as the guest sees them: the console and the character devices
-//! of /dev, and the ubd disks; NIC front ends arrive with later steps.
+//! of /dev, and the ubd disks and their block device nodes; NIC front ends arrive with later steps.
 
+pub mod blockdev;
 pub mod console;
 pub mod devfs;
 pub mod ldisc;

@@ -64,6 +64,10 @@ pub struct Ext2Mount {
     /// s_def_resuid and s_def_resgid: who besides CAP_SYS_RESOURCE may
     /// use the reserved blocks.
     reserved_for: (u32, u32),
+    /// An unmount has begun (only the first does the work).
+    unmounting: AtomicBool,
+    /// No mount shows it any more: the last close unmounts it.
+    released: AtomicBool,
 }
 
 /// A file system error as the guest sees it, logged when it means a
@@ -103,6 +107,8 @@ impl Ext2Mount {
             source: source.to_vec(),
             gone: AtomicBool::new(false),
             reserved_for,
+            unmounting: AtomicBool::new(false),
+            released: AtomicBool::new(false),
         })
     }
 
@@ -269,6 +275,11 @@ impl Ext2Mount {
         if last {
             self.lock_objects.lock().unwrap_or_else(|p| p.into_inner()).remove(&ino);
             let _ = self.evict_if_unlinked(ino);
+            if self.released.load(Ordering::Relaxed) && self.open.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                if let Err(e) = self.unmount() {
+                    tracing::warn!("unmounting {}: {e}", String::from_utf8_lossy(&self.source));
+                }
+            }
         }
     }
 
@@ -339,11 +350,28 @@ impl Ext2Mount {
         }
     }
 
+    /// No mount shows it any more (umount2 of its last mount): it is
+    /// unmounted now, or, while files are still open on it (a lazy
+    /// unmount), at the last one's close.
+    pub fn release(&self) -> Result<(), Errno> {
+        self.released.store(true, Ordering::Relaxed);
+        if self.open.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            self.unmount()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether it is unmounted (every operation on it is EIO).
+    pub fn is_unmounted(&self) -> bool {
+        self.gone.load(Ordering::Relaxed)
+    }
+
     /// Unmounts: frees what unlinked files still held, marks the
     /// filesystem clean and makes everything durable. Later operations
     /// are EIO; a second call does nothing.
     pub fn unmount(&self) -> Result<(), Errno> {
-        if self.gone.load(Ordering::Relaxed) {
+        if self.gone.load(Ordering::Relaxed) || self.unmounting.swap(true, Ordering::Relaxed) {
             return Ok(());
         }
         let orphans: Vec<u32> =

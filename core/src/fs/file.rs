@@ -26,6 +26,8 @@ pub enum FileKind {
     Pipe(PipeEnd),
     /// A devfs character device.
     Dev(Dev),
+    /// A ubd disk opened as a block device.
+    Block(crate::dev::blockdev::BlockFile),
     /// The /dev directory (the next getdents64 entry to return).
     DevDir(std::sync::atomic::AtomicUsize),
     /// An epoll instance.
@@ -100,6 +102,7 @@ impl OpenFile {
             | FileKind::TimerFd(_)
             | FileKind::Synthetic(..)
             | FileKind::SynthDir(..)
+            | FileKind::Block(_)
             | FileKind::Ext2(_) => None,
         }
     }
@@ -122,6 +125,7 @@ impl OpenFile {
                 Ok(st)
             }
             FileKind::Dev(d) => Ok(d.stat()),
+            FileKind::Block(b) => Ok(b.stat()),
             FileKind::DevDir(_) => Ok(devfs::dir_stat(0)),
             FileKind::Synthetic(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::File(Vec::new()))),
             FileKind::SynthDir(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::Dir(Vec::new()))),
@@ -173,7 +177,11 @@ impl OpenFile {
     /// or unlinked; a pipe has no path).
     pub fn reopens_by_path(&self) -> bool {
         match &self.kind {
-            FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Synthetic(..) | FileKind::SynthDir(..) => true,
+            FileKind::Dev(_)
+            | FileKind::Block(_)
+            | FileKind::DevDir(_)
+            | FileKind::Synthetic(..)
+            | FileKind::SynthDir(..) => true,
             FileKind::Pipe(_) => self.path != crate::fs::pipe::ANON_PATH,
             FileKind::Host { .. }
             | FileKind::Ext2(_)

@@ -121,6 +121,32 @@ impl Vfs {
         self.root.as_ref()
     }
 
+    /// Gives the VM its ubd disks (`ubdN=`): each gets its /dev node
+    /// (devfs asks [`Vfs::disk_units`]) and its /sys/block directory.
+    pub fn attach_disks(&mut self, disks: Vec<Arc<crate::dev::ubd::Ubd>>) {
+        for d in &disks {
+            let dev = do_mounts::ubd_dev(d.unit());
+            self.sysfs.add_block(sysfs::BlockDevice {
+                name: crate::dev::devfs::UBD_NAMES[usize::from(d.unit() % 16)].to_string(),
+                sectors: d.size() / 512,
+                major: libc::major(dev),
+                minor: libc::minor(dev),
+                read_only: d.read_only(),
+            });
+        }
+        self.disks = disks;
+    }
+
+    /// The units of the VM's disks.
+    pub fn disk_units(&self) -> Vec<u8> {
+        self.disks.iter().map(|d| d.unit()).collect()
+    }
+
+    /// The VM's disk `unit`, if it has one.
+    pub fn disk(&self, unit: u8) -> Option<&Arc<crate::dev::ubd::Ubd>> {
+        self.disks.iter().find(|d| d.unit() == unit)
+    }
+
     /// The mount table as it is now (a mount or umount after this call
     /// does not change it).
     pub fn mounts(&self) -> Arc<MountTable> {
@@ -206,7 +232,8 @@ impl Vfs {
     /// shut down. Said on stderr when one fails, since the guest is gone.
     pub fn unmount_disks(&self) {
         let mounts = self.mounts();
-        let disks: Vec<_> = mounts.iter().filter_map(|m| m.disk.clone().map(|d| (m.point.clone(), d))).collect();
+        // Lazily unmounted ones too, whose files were still open.
+        let disks: Vec<_> = mounts.iter_all().filter_map(|m| m.disk.clone().map(|d| (m.point.clone(), d))).collect();
         for (point, d) in disks.into_iter().rev() {
             if let Err(e) = d.unmount() {
                 eprintln!("umvm: unmounting {}: {e}", String::from_utf8_lossy(&point));

@@ -72,9 +72,13 @@ impl FsType {
         }
     }
 
-    /// The type mount(2) names `name`, among those it can mount.
+    /// The type mount(2) names `name`, among those it can mount (`ext3`
+    /// is an ext2 mount: an ext3 image without a journal to replay).
     pub fn from_name(name: &[u8]) -> Option<FsType> {
-        [FsType::HostFs, FsType::Tmpfs, FsType::Devtmpfs, FsType::Proc, FsType::Sysfs]
+        if name == b"ext3" {
+            return Some(FsType::Ext2);
+        }
+        [FsType::HostFs, FsType::Tmpfs, FsType::Devtmpfs, FsType::Proc, FsType::Sysfs, FsType::Ext2]
             .into_iter()
             .find(|t| t.name().as_bytes() == name)
     }
@@ -384,6 +388,14 @@ impl MountTable {
         }
     }
 
+    /// Changes what mount `index` shows as its source (a disk mounted
+    /// again shows the name it was mounted by this time).
+    pub fn set_source(&mut self, index: usize, source: Vec<u8>) {
+        if let Some(m) = self.mounts.get_mut(index) {
+            m.opts.source = source;
+        }
+    }
+
     /// Changes the filesystem options mount `index` shows (a remount that
     /// gives new ones).
     pub fn set_data(&mut self, index: usize, data: String) {
@@ -401,6 +413,16 @@ impl MountTable {
     /// given.
     pub fn try_get(&self, index: usize) -> Option<&Mount> {
         self.mounts.get(index)
+    }
+
+    /// Every mount, unmounted ones included, in mount order.
+    pub fn iter_all(&self) -> impl Iterator<Item = &Mount> {
+        self.mounts.iter()
+    }
+
+    /// Whether the table is full ([`MAX_MOUNTS`]): mount(2) is ENOSPC.
+    pub fn is_full(&self) -> bool {
+        self.mounts.len() >= MAX_MOUNTS
     }
 
     /// Every mount, in mount order.

@@ -82,6 +82,14 @@ fn device(i: &Inode) -> Option<Dev> {
     devfs::NODES.iter().map(|(_, d)| *d).find(|d| d.number() == n)
 }
 
+/// The ubd disk a block device node's number names: the whole disk's
+/// minor (16 a disk); a partition's is not there.
+pub(super) fn disk_unit(i: &Inode) -> Option<u8> {
+    let (major, minor) = i.rdev();
+    let per = crate::fs::do_mounts::UBD_MINORS;
+    (major == crate::fs::do_mounts::UBD_MAJOR && minor % per == 0 && minor / per < 16).then_some((minor / per) as u8)
+}
+
 /// open(2) of `l`; `flags` as the guest gave them.
 pub fn open(ctx: &mut Ctx<'_>, l: Ext2Lookup, flags: i32, mode: u32) -> SysResult {
     let creat = flags & libc::O_CREAT != 0;
@@ -108,6 +116,10 @@ pub fn open(ctx: &mut Ctx<'_>, l: Ext2Lookup, flags: i32, mode: u32) -> SysResul
     };
     let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
     let path_only = flags & libc::O_PATH != 0;
+    let is_device = matches!(inode.file_type(), FileType::CharDevice | FileType::BlockDevice);
+    if is_device && !path_only && ctx.k.vfs.mounts().get(l.mount.index).opts.flags & libc::MS_NODEV != 0 {
+        return Err(Errno::EACCES);
+    }
     match inode.file_type() {
         FileType::Symlink if !path_only => return Err(Errno::ELOOP),
         FileType::Directory if !path_only && write => return Err(Errno::EISDIR),
@@ -120,7 +132,13 @@ pub fn open(ctx: &mut Ctx<'_>, l: Ext2Lookup, flags: i32, mode: u32) -> SysResul
             let dev = device(&inode).ok_or(Errno::ENXIO)?;
             return super::fs::open_dev(ctx, DevPath::Node(dev), flags & !(libc::O_CREAT | libc::O_EXCL));
         }
-        FileType::BlockDevice | FileType::Socket | FileType::Unknown if !path_only => return Err(Errno::ENXIO),
+        FileType::BlockDevice if !path_only => {
+            // A read-only mount does not stop writes to a device on it.
+            let unit = disk_unit(&inode).ok_or(Errno::ENXIO)?;
+            let flags = flags & !libc::O_CREAT;
+            return super::fs::open_block(ctx, unit, l.fs.stat(&inode), l.path, flags);
+        }
+        FileType::Socket | FileType::Unknown if !path_only => return Err(Errno::ENXIO),
         _ => {}
     }
     if write && !path_only && l.fs.read_only() {

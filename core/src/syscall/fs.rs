@@ -81,10 +81,33 @@ pub(super) fn open_dev(ctx: &mut Ctx<'_>, dp: DevPath, flags: i32) -> SysResult 
         // Reached only when the link is not followed (O_NOFOLLOW, O_EXCL).
         DevPath::Link(_) if excl => return Err(Errno::EEXIST),
         DevPath::Link(_) => return Err(Errno::ELOOP),
-        DevPath::Node(_) if flags & libc::O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
-        DevPath::Node(_) if excl => return Err(Errno::EEXIST),
+        DevPath::Node(_) | DevPath::Block(_) if flags & libc::O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
+        DevPath::Node(_) | DevPath::Block(_) if excl => return Err(Errno::EEXIST),
         DevPath::Node(d) => (FileKind::Dev(d), format!("/dev/{}", d.name()).into_bytes()),
+        DevPath::Block(unit) => {
+            let st = devfs::block_stat(unit);
+            if let Some(w) = dac::fs_who(ctx) {
+                perm::may_open(&Attr::from(&st), &w, flags)?;
+            }
+            let path = format!("/dev/{}", devfs::UBD_NAMES[usize::from(unit % 16)]).into_bytes();
+            return open_block(ctx, unit, st, path, flags);
+        }
     };
+    let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
+    ctx.install(Arc::new(OpenFile::new(kind, path, guest_flags)), flags & libc::O_CLOEXEC != 0)
+}
+
+/// Opens ubd disk `unit` as a block device, through the node whose stat
+/// is `node` at `path` (permission already checked): ENXIO for a disk the
+/// VM does not have; with O_EXCL (and no O_CREAT), EBUSY while a
+/// filesystem on it is mounted, as Linux's exclusive open.
+pub(super) fn open_block(ctx: &mut Ctx<'_>, unit: u8, node: libc::stat, path: Vec<u8>, flags: i32) -> SysResult {
+    let disk = ctx.k.vfs.disk(unit).ok_or(Errno::ENXIO)?.clone();
+    if flags & (libc::O_EXCL | libc::O_CREAT) == libc::O_EXCL && super::mount::disk_mounted(ctx, unit) {
+        return Err(Errno::EBUSY);
+    }
+    let write = flags & libc::O_PATH == 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
+    let kind = FileKind::Block(crate::dev::blockdev::BlockFile::open(disk, write, node)?);
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
     ctx.install(Arc::new(OpenFile::new(kind, path, guest_flags)), flags & libc::O_CLOEXEC != 0)
 }
@@ -231,6 +254,13 @@ fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
         FileKind::Dev(d) => {
             not_dir()?;
             FileKind::Dev(*d)
+        }
+        FileKind::Block(b) => {
+            not_dir()?;
+            if let Some(w) = dac::fs_who(ctx) {
+                perm::may_open(&Attr::from(&b.stat()), &w, flags)?;
+            }
+            return open_block(ctx, b.disk.unit(), b.stat(), f.path.clone(), flags);
         }
         FileKind::Ext2(e) => {
             let i = e.inode()?;
@@ -475,8 +505,9 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     }
     if let FileKind::DevDir(pos) = &f.kind {
         let subdirs = ctx.k.vfs.mounts().children_of(b"/dev");
-        let (buf, next) = devfs::dirents(pos.load(Ordering::Relaxed), count, &subdirs);
-        if buf.is_empty() && next < devfs::entry_count(&subdirs) {
+        let disks = ctx.k.vfs.disk_units();
+        let (buf, next) = devfs::dirents(pos.load(Ordering::Relaxed), count, &subdirs, &disks);
+        if buf.is_empty() && next < devfs::entry_count(&subdirs, &disks) {
             return Err(Errno::EINVAL);
         }
         ctx.mem.write(ctx.args[1], &buf)?;
@@ -499,8 +530,10 @@ pub fn getdents64(ctx: &mut Ctx<'_>) -> SysResult {
 /// `fsync(fd)`.
 pub fn fsync(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    if let FileKind::Ext2(e) = &f.kind {
-        return e.fs.sync().map(|()| 0);
+    match &f.kind {
+        FileKind::Ext2(e) => return e.fs.sync().map(|()| 0),
+        FileKind::Block(b) => return b.flush().map(|()| 0),
+        _ => {}
     }
     // SAFETY: plain fsync on an open fd.
     host(unsafe { libc::fsync(f.need_host_fd()?.as_raw_fd()) })
@@ -509,22 +542,28 @@ pub fn fsync(ctx: &mut Ctx<'_>) -> SysResult {
 /// `fdatasync(fd)`.
 pub fn fdatasync(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    if let FileKind::Ext2(e) = &f.kind {
-        return e.fs.sync().map(|()| 0);
+    match &f.kind {
+        FileKind::Ext2(e) => return e.fs.sync().map(|()| 0),
+        FileKind::Block(b) => return b.flush().map(|()| 0),
+        _ => {}
     }
     // SAFETY: plain fdatasync on an open fd.
     host(unsafe { libc::fdatasync(f.need_host_fd()?.as_raw_fd()) })
 }
 
-/// `sync()`: every disk filesystem written back and made durable.
-/// hostfs and tmpfs keep no dirty data of their own (a guest's writes are
-/// the host's at once, as with UML's hostfs), so there is nothing to
-/// write for them.
+/// `sync()`: every disk filesystem written back and made durable, and
+/// then every disk (what was written to its block device); host
+/// directories are the host's to write back.
 pub fn sync(ctx: &mut Ctx<'_>) -> SysResult {
     for m in ctx.k.vfs.mounts().iter() {
         if let Some(d) = &m.disk {
             // sync(2) cannot fail; a disk that does is logged by the mount.
             let _ = d.sync();
+        }
+    }
+    for d in &ctx.k.vfs.disks {
+        if let Err(e) = d.flush() {
+            tracing::warn!("sync: {e}");
         }
     }
     Ok(0)
@@ -534,6 +573,7 @@ pub fn sync(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn syncfs(ctx: &mut Ctx<'_>) -> SysResult {
     match &ctx.file(0)?.kind {
         FileKind::Ext2(e) => e.fs.sync().map(|()| 0),
+        FileKind::Block(b) => b.flush().map(|()| 0),
         _ => Ok(0),
     }
 }
@@ -547,7 +587,8 @@ pub fn sync_file_range(ctx: &mut Ctx<'_>) -> SysResult {
     }
     match &ctx.file(0)?.kind {
         FileKind::Ext2(e) if flags & libc::SYNC_FILE_RANGE_WRITE != 0 => e.fs.sync().map(|()| 0),
-        FileKind::Host { .. } | FileKind::Ext2(_) => Ok(0),
+        FileKind::Block(b) if flags & libc::SYNC_FILE_RANGE_WRITE != 0 => b.flush().map(|()| 0),
+        FileKind::Host { .. } | FileKind::Ext2(_) | FileKind::Block(_) => Ok(0),
         _ => Err(Errno::ESPIPE),
     }
 }
@@ -681,6 +722,7 @@ fn dev_stat(ctx: &Ctx<'_>, dp: DevPath) -> Result<libc::stat, Errno> {
     match dp {
         DevPath::Dir => Ok(devfs::dir_stat(ctx.k.vfs.mounts().children_of(b"/dev").len())),
         DevPath::Node(d) => Ok(d.stat()),
+        DevPath::Block(unit) => Ok(devfs::block_stat(unit)),
         DevPath::Link(target) => Ok(devfs::link_stat(target)),
         DevPath::Missing | DevPath::Through(..) => Err(Errno::ENOENT),
     }
@@ -905,7 +947,9 @@ fn file_statfs(ctx: &Ctx<'_>, f: &OpenFile) -> Result<Statfs, Errno> {
     Ok(match &f.kind {
         FileKind::Host { fd, mount, .. } => host_statfs(ctx, fd.as_fd(), Some(*mount))?,
         FileKind::Console(s) => host_statfs(ctx, s.fd(), None)?,
-        FileKind::Dev(_) | FileKind::DevDir(_) => made_statfs(TMPFS_MAGIC),
+        // The node's filesystem: devtmpfs (a block device opened through
+        // a node on a disk shows devtmpfs's too).
+        FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Block(_) => made_statfs(TMPFS_MAGIC),
         FileKind::Synthetic(..) | FileKind::SynthDir(..) => synthetic_statfs(ctx, &f.path),
         FileKind::Pipe(_) => made_statfs(PIPEFS_MAGIC),
         FileKind::Ext2(e) => ext2::statfs(&e.fs)?,

@@ -7,6 +7,7 @@
 use std::os::fd::AsRawFd;
 
 use super::Ctx;
+use crate::dev::blockdev::{self, BlockFile, IoctlAnswer};
 use crate::dev::console::{self, ConsoleStream};
 use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
@@ -16,6 +17,7 @@ use crate::fs::pipe::{PipeEnd, PIPE_BUF, PIPE_SIZE};
 use crate::fs::timerfd::TimerFd;
 use crate::mm::mem::CHUNK;
 use crate::signal::{send, SigInfoFix};
+use crate::task::caps::CAP_SYS_ADMIN;
 use std::sync::atomic::Ordering;
 
 /// Linux's MAX_RW_COUNT: the most one read or write transfers.
@@ -47,6 +49,7 @@ pub(super) fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Resul
             _,
         ) => Err(Errno::EINVAL),
         (FileKind::Ext2(e), off) => e.read(buf, off),
+        (FileKind::Block(b), off) => b.read(buf, off),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `buf` is writable for its length.
@@ -78,6 +81,7 @@ pub(super) fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<
             _,
         ) => Err(Errno::EINVAL),
         (FileKind::Ext2(e), off) => e.write(data, off, f.flags() & libc::O_APPEND != 0),
+        (FileKind::Block(b), off) => b.write(data, off, f.flags() & libc::O_APPEND != 0),
         (FileKind::Host { fd, .. }, off) => {
             let fd = fd.as_raw_fd();
             // SAFETY: `data` is readable for its length.
@@ -559,6 +563,7 @@ pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
             Ok(0)
         }
         FileKind::Ext2(e) => e.seek(ctx.args[1] as i64, ctx.int(2)),
+        FileKind::Block(b) => b.seek(ctx.args[1] as i64, ctx.int(2)),
         FileKind::Host { fd, .. } => {
             let whence = ctx.int(2);
             if !(0..=4).contains(&whence) {
@@ -592,6 +597,9 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             return Ok(0);
         }
         _ => {}
+    }
+    if let FileKind::Block(b) = &f.kind {
+        return block_ioctl(ctx, b, req, arg);
     }
     if matches!(f.kind, FileKind::Dev(Dev::Tty | Dev::Console)) {
         let k = ctx.k;
@@ -633,6 +641,16 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             host_ioctl(&mut buf)
         }
         _ => super::tty::job_ioctl(ctx, req, arg),
+    }
+}
+
+/// An ioctl on a block device (Linux's blkdev_ioctl): sizes, geometry,
+/// read-only state, and BLKFLSBUF (CAP_SYS_ADMIN, else EACCES).
+fn block_ioctl(ctx: &Ctx<'_>, b: &BlockFile, req: u64, arg: u64) -> SysResult {
+    match blockdev::ioctl(&b.disk, req)? {
+        IoctlAnswer::Data(bytes) => ctx.mem.write(arg, &bytes).map(|()| 0),
+        IoctlAnswer::Flush if !ctx.task.process.state().creds.capable(CAP_SYS_ADMIN) => Err(Errno::EACCES),
+        IoctlAnswer::Flush => b.flush().map(|()| 0),
     }
 }
 

@@ -297,7 +297,7 @@ impl<'a> Ctx<'a> {
             let moved = mount::relocated(&mounts, fstype, &abs);
             let seen = moved.as_deref().unwrap_or(&abs);
             match fstype {
-                FsType::Devtmpfs => match devfs::classify_in(&root, seen) {
+                FsType::Devtmpfs => match devfs::classify_in(&root, seen, &self.k.vfs.disk_units()) {
                     Some(DevPath::Through(target, rest)) => {
                         abs = path::join_base(&path::join_root(&root, target.as_bytes()), &rest)
                     }

@@ -1,7 +1,15 @@
 //! mount(2) and umount2(2) (Linux's fs/namespace.c): new tmpfs, proc,
-//! sysfs, devtmpfs and hostfs mounts, bind mounts of directories,
-//! remounts that change the per-mount flags (read-only above all), and
-//! unmounts, refused while a process uses the mount (unless lazy).
+//! sysfs, devtmpfs and hostfs mounts, ext2 filesystems on the VM's disks,
+//! bind mounts of directories, remounts that change the per-mount flags
+//! (read-only above all), and unmounts, refused while a process uses the
+//! mount (unless lazy).
+//!
+//! A disk's filesystem is one [`Ext2Mount`] however many times it is
+//! mounted (Linux's one superblock per block device): mounting a disk
+//! already mounted shows the same filesystem again, EBUSY when it would
+//! change whether it is read-only. When its last mount goes it is
+//! unmounted (written back, marked clean, flushed), or after a lazy
+//! unmount at the last close of a file still open on it.
 //!
 //! Also the read-only checks the write paths make: every change through a
 //! read-only mount is EROFS.
@@ -11,6 +19,8 @@ use std::sync::Arc;
 
 use super::{Ctx, Special, AT_FDCWD};
 use crate::errno::{Errno, SysResult};
+use crate::fs::do_mounts::ubd_dev;
+use crate::fs::ext2_mount::{Ext2Mount, Flush};
 use crate::fs::fdtable::FdTable;
 use crate::fs::file::FileKind;
 use crate::fs::hostfs::{self, HostFs};
@@ -120,6 +130,9 @@ pub fn mount(ctx: &mut Ctx<'_>) -> SysResult {
     if !is_dir {
         return Err(Errno::ENOTDIR);
     }
+    if fstype == FsType::Ext2 {
+        return mount_disk(ctx, source.as_deref(), &point, flags);
+    }
     let mut opts = MountOptions {
         flags: flags & PER_MOUNT,
         source: source.filter(|s| !s.is_empty()).unwrap_or_else(|| b"none".to_vec()),
@@ -140,7 +153,6 @@ pub fn mount(ctx: &mut Ctx<'_>) -> SysResult {
             (Some(fs), None)
         }
         FsType::Proc | FsType::Sysfs | FsType::Devtmpfs => (None, None),
-        // Not among the names from_name knows yet.
         FsType::Ext2 => return Err(Errno::ENODEV),
     };
     let made = fs.clone();
@@ -153,6 +165,120 @@ pub fn mount(ctx: &mut Ctx<'_>) -> SysResult {
         vfs.release_unmounted(vec![made]);
     }
     r.map(|_| 0)
+}
+
+/// The ubd disk a mount source names (Linux's lookup_bdev): a devfs
+/// node, or a block device node of the ubd major on a disk filesystem.
+/// ENOTBLK for anything else, EACCES for a node on a nodev mount (hostfs
+/// is), ENXIO for a number no disk has.
+fn source_disk(ctx: &Ctx<'_>, source: &[u8]) -> Result<u8, Errno> {
+    use crate::dev::devfs::DevPath;
+    let unit = match ctx.special(AT_FDCWD, source, true)? {
+        Special::Dev(DevPath::Block(unit)) => unit,
+        Special::Dev(DevPath::Missing) | Special::Proc(ProcNode::Missing, _) => return Err(Errno::ENOENT),
+        Special::Ext2(l) => {
+            let inode = l.existing()?;
+            if inode.file_type() != crate::fs::ext2::FileType::BlockDevice {
+                return Err(Errno::ENOTBLK);
+            }
+            if ctx.k.vfs.mounts().get(l.mount.index).opts.flags & libc::MS_NODEV != 0 {
+                return Err(Errno::EACCES);
+            }
+            super::ext2::disk_unit(inode).ok_or(Errno::ENXIO)?
+        }
+        Special::Host(l) => {
+            return Err(if hostfs::file_type(&l.existing()?) == libc::S_IFBLK { Errno::EACCES } else { Errno::ENOTBLK })
+        }
+        Special::Dev(_) | Special::Proc(..) | Special::File(_) => return Err(Errno::ENOTBLK),
+    };
+    ctx.k.vfs.disk(unit).map(|_| unit).ok_or(Errno::ENXIO)
+}
+
+/// The filesystem of disk `unit` in `t` that is not unmounted yet, and
+/// whether a mount still shows it (else it waits, lazily unmounted, for
+/// its files to close).
+fn disk_fs(t: &MountTable, unit: u8) -> Option<(Arc<Ext2Mount>, bool)> {
+    let of_unit =
+        |m: &&crate::fs::mount::Mount| m.disk.as_ref().is_some_and(|d| d.dev() == ubd_dev(unit) && !d.is_unmounted());
+    if let Some(m) = t.iter().find(of_unit) {
+        return m.disk.clone().map(|d| (d, true));
+    }
+    t.iter_all().find(of_unit).and_then(|m| m.disk.clone()).map(|d| (d, false))
+}
+
+/// Whether a filesystem on disk `unit` is mounted (or lazily unmounted
+/// with files still open): an exclusive open of the disk is EBUSY.
+pub fn disk_mounted(ctx: &Ctx<'_>, unit: u8) -> bool {
+    disk_fs(&ctx.k.vfs.mounts(), unit).is_some()
+}
+
+/// The errno mount(2) gives for an image it cannot mount: EINVAL for
+/// anything but a sound ext2 filesystem (Linux's ext2_fill_super), EROFS
+/// when it may only be read and read-write was asked, the disk's errno
+/// when reading it failed.
+fn mount_errno(e: &crate::fs::ext2::Error) -> Errno {
+    use crate::fs::ext2::Error as E;
+    match e {
+        E::Io { .. } => e.errno(),
+        E::ReadOnlyFeatures(_) => Errno::EROFS,
+        _ => Errno::EINVAL,
+    }
+}
+
+/// Mounts the filesystem on the disk `source` names on `point` (mount -t
+/// ext2 or ext3): the disk's filesystem already mounted, or a new mount
+/// of it.
+fn mount_disk(ctx: &Ctx<'_>, source: Option<&[u8]>, point: &[u8], flags: u64) -> SysResult {
+    let source = source.filter(|s| !s.is_empty()).ok_or(Errno::EINVAL)?;
+    let unit = source_disk(ctx, source)?;
+    let disk = ctx.k.vfs.disk(unit).ok_or(Errno::ENXIO)?.clone();
+    let read_only = flags & libc::MS_RDONLY != 0;
+    if !read_only && disk.read_only() {
+        // As UML's ubd_open for a write open; mount(8) retries read-only.
+        return Err(Errno::EROFS);
+    }
+    ctx.k.vfs.change_mounts(|t| {
+        if t.is_full() {
+            return Err(Errno::ENOSPC);
+        }
+        let fs = match disk_fs(t, unit) {
+            Some((fs, true)) if fs.read_only() == read_only => fs,
+            // Another mount of it would change whether it is read-only
+            // (Linux: "Can't mount, would change RO state"), or it is
+            // still in use after a lazy unmount.
+            Some(_) => return Err(Errno::EBUSY),
+            None => Arc::new(open_disk(&disk, unit, read_only, source)?),
+        };
+        let ro = if fs.read_only() { libc::MS_RDONLY } else { 0 };
+        let index = t.mount_ext2(point, fs);
+        t.set_flags(index, (flags & PER_MOUNT & !libc::MS_RDONLY) | ro);
+        t.set_source(index, source.to_vec());
+        Ok(0)
+    })
+}
+
+/// Mounts the ext2 filesystem on `disk` (unit `unit`), first read-only,
+/// so that nothing is written to a disk that turns out not to hold a
+/// whole filesystem; then read-write when asked.
+fn open_disk(disk: &Arc<crate::dev::ubd::Ubd>, unit: u8, read_only: bool, source: &[u8]) -> Result<Ext2Mount, Errno> {
+    let flusher = disk.clone();
+    let flush: Flush = Box::new(move || flusher.flush().map_err(|e| e.errno()));
+    let name = String::from_utf8_lossy(source).into_owned();
+    let fail = |e: crate::fs::ext2::Error| {
+        tracing::info!("mount {name} (ubd{unit}, {}): {e}", disk.path().display());
+        mount_errno(&e)
+    };
+    let fs = Ext2Mount::new(Box::new(disk.clone()), flush, ubd_dev(unit), true, source).map_err(fail)?;
+    // A filesystem larger than its disk would read past its end (Linux's
+    // ext2_fill_super: "bad geometry").
+    if fs.size_bytes() > disk.size() {
+        let why = format!("the filesystem is {} bytes, the disk {} bytes", fs.size_bytes(), disk.size());
+        return Err(fail(crate::fs::ext2::Error::Unsupported(why)));
+    }
+    if !read_only {
+        fs.remount(false).inspect_err(|e| tracing::info!("mount {name} read-write: {e:?}"))?;
+    }
+    Ok(fs)
 }
 
 /// MS_REMOUNT: new per-mount flags for the mount whose root `point` is
@@ -281,7 +407,20 @@ pub fn umount2(ctx: &mut Ctx<'_>) -> SysResult {
         if flags & MNT_DETACH == 0 && (!t.submounts(index).is_empty() || in_use(ctx, t, index)) {
             return Err(Errno::EBUSY);
         }
-        t.unmount(index)
+        let mut going = t.submounts(index);
+        going.push(index);
+        let disks: Vec<Arc<Ext2Mount>> = going.iter().filter_map(|&i| t.get(i).disk.clone()).collect();
+        let gone = t.unmount(index)?;
+        // A disk filesystem no mount shows any more goes too.
+        for (i, d) in disks.iter().enumerate() {
+            let first = !disks[..i].iter().any(|e| Arc::ptr_eq(d, e));
+            if first && !t.iter().any(|m| m.disk.as_ref().is_some_and(|e| Arc::ptr_eq(d, e))) {
+                if let Err(e) = d.release() {
+                    tracing::warn!("unmounting {}: {e}", String::from_utf8_lossy(&d.source));
+                }
+            }
+        }
+        Ok(gone)
     })?;
     vfs.release_unmounted(gone);
     Ok(0)
@@ -325,14 +464,23 @@ fn users(ctx: &Ctx<'_>) -> Vec<User> {
 }
 
 /// Whether a process works in mount `index` of `t`: a cwd, root, program
-/// or open file on it (Linux's "target is busy").
+/// or open file on it (Linux's "target is busy"). A file of a disk
+/// filesystem is on the mount when the filesystem is mounted only there,
+/// else when its path is under the mount point.
 fn in_use(ctx: &Ctx<'_>, t: &MountTable, index: usize) -> bool {
     let m = t.get(index);
+    let alone = m
+        .disk
+        .as_ref()
+        .is_some_and(|d| t.iter().filter(|o| o.disk.as_ref().is_some_and(|e| Arc::ptr_eq(d, e))).count() == 1);
     users(ctx).into_iter().any(|u| {
         u.exe.is_some_and(|e| m.holds(&e))
             || u.dirs.iter().any(|p| m.holds(p))
             || u.files.iter().any(|f| match &f.kind {
                 FileKind::Host { mount, .. } => mount.index == index,
+                FileKind::Ext2(e) if m.disk.as_ref().is_some_and(|d| Arc::ptr_eq(d, &e.fs)) => {
+                    alone || m.holds(&f.path)
+                }
                 _ => f.path.first() == Some(&b'/') && m.holds(&f.path),
             })
     })

@@ -113,7 +113,7 @@ fn readiness(k: &Kernel, list: &[Polled]) -> (Vec<i16>, usize) {
                 continue;
             }
             FileKind::Dev(Dev::Tty | Dev::Console) => k.console[0].as_ref().map(|s| s.fd()),
-            FileKind::Dev(_) | FileKind::Synthetic(..) | FileKind::SynthDir(..) => {
+            FileKind::Dev(_) | FileKind::Block(_) | FileKind::Synthetic(..) | FileKind::SynthDir(..) => {
                 revents[i] = (libc::POLLIN | libc::POLLOUT) & p.events;
                 continue;
             }
@@ -174,6 +174,7 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
             FileKind::Host { .. }
             | FileKind::Ext2(_)
             | FileKind::Dev(_)
+            | FileKind::Block(_)
             | FileKind::DevDir(_)
             | FileKind::Epoll(_)
             | FileKind::Synthetic(..)

@@ -1,5 +1,6 @@
 //! The machine-wide files of procfs: /proc/meminfo, stat, uptime,
-//! loadavg, cpuinfo, version, filesystems, mounts, cmdline, and /proc/sys.
+//! loadavg, cpuinfo, version, filesystems, mounts, partitions, cmdline,
+//! and /proc/sys.
 //!
 //! Their figures are the VM's: the memory the guest was given and what
 //! its processes and tmpfs mounts use of it, the CPU time its processes
@@ -17,8 +18,8 @@ use crate::kernel::Kernel;
 use crate::task::Process;
 
 /// The machine-wide files directly under /proc.
-pub const FILES: [&str; 9] =
-    ["cmdline", "cpuinfo", "filesystems", "loadavg", "meminfo", "mounts", "stat", "uptime", "version"];
+pub const FILES: [&str; 10] =
+    ["cmdline", "cpuinfo", "filesystems", "loadavg", "meminfo", "mounts", "partitions", "stat", "uptime", "version"];
 
 /// Clock ticks per second in everything procfs reports (Linux's USER_HZ
 /// on x86-64, which AT_CLKTCK passes on).
@@ -171,10 +172,23 @@ pub fn file(k: &Kernel, root: &[u8], name: &[u8]) -> Vec<u8> {
         b"version" => {
             format!("Linux version {} (umvm) #1 SMP umvm\n", String::from_utf8_lossy(crate::syscall::misc::RELEASE))
         }
-        b"filesystems" => "nodev\tsysfs\nnodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\nnodev\thostfs\n".to_string(),
+        b"filesystems" => {
+            "nodev\tsysfs\nnodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\nnodev\thostfs\n\text2\n\text3\n".to_string()
+        }
+        b"partitions" => partitions(&k.vfs.sysfs.block_devices()),
         _ => String::new(),
     };
     s.into_bytes()
+}
+
+/// /proc/partitions (Linux's show_partition): a header, then one line
+/// per block device, its size in KiB blocks.
+pub fn partitions(devs: &[crate::fs::sysfs::BlockDevice]) -> String {
+    let mut s = String::from("major minor  #blocks  name\n\n");
+    for d in devs {
+        let _ = writeln!(s, "{:4}  {:7} {:10} {}", d.major, d.minor, d.sectors / 2, d.name);
+    }
+    s
 }
 
 /// /proc/meminfo: Linux's first lines, from [`mem_usage`]. The VM has no
