@@ -338,3 +338,130 @@ impl PageCache {
         inner.dirty.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::sync::Arc;
+
+    use crate::fs::ext2_mount::{Ext2File, Ext2Mount, ROOT_INO};
+
+    /// A mounted image made by `mke2fs -d` from a tree with `hole`: 4 KiB of
+    /// 'a', a hole, 4 KiB of 'b' at 64 KiB (size 68 KiB), and `small`.
+    fn mount(tag: &str) -> (Arc<Ext2Mount>, u32, u32) {
+        let dir = std::env::temp_dir().join(format!("umvm-ext2mmap-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let tree = dir.join("tree");
+        std::fs::create_dir_all(&tree).unwrap();
+        let f = std::fs::File::create(tree.join("hole")).unwrap();
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(&[b'a'; 4096], 0).unwrap();
+        f.write_all_at(&[b'b'; 4096], 64 << 10).unwrap();
+        std::fs::write(tree.join("small"), b"hello").unwrap();
+        let img: PathBuf = dir.join("img");
+        let out = Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-d"])
+            .arg(&tree)
+            .arg(&img)
+            .arg("2M")
+            .output()
+            .expect("mke2fs (e2fsprogs) must be installed");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(&img).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let m = Ext2Mount::new(Box::new(bytes), Box::new(|| Ok(())), 1, false, b"test").unwrap();
+        let hole = m.lookup(ROOT_INO, b"hole").unwrap().unwrap().ino;
+        let small = m.lookup(ROOT_INO, b"small").unwrap().unwrap().ino;
+        (Arc::new(m), hole, small)
+    }
+
+    /// The file's bytes as ext2 holds them (not through the cache).
+    fn on_disk(m: &Ext2Mount, ino: u32) -> Vec<u8> {
+        m.read(|fs| {
+            let i = fs.inode(ino)?;
+            let mut buf = vec![0u8; i.size as usize];
+            let n = fs.read(&i, 0, &mut buf)?;
+            buf.truncate(n);
+            Ok(buf)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn stores_reach_the_file_and_holes_stay_holes() {
+        let (m, hole, _) = mount("wb");
+        let (f, new) = m.map(hole, true).unwrap();
+        assert!(new);
+        assert_eq!(f.len().unwrap(), 68 << 10);
+        let mut buf = vec![0u8; 68 << 10];
+        assert_eq!(f.read(&mut buf, 0).unwrap(), 68 << 10);
+        assert_eq!(buf, on_disk(&m, hole));
+        // The memfd left the hole a hole.
+        let fd = f.fd(false);
+        assert_eq!(super::seek(fd, 4096, libc::SEEK_DATA), Some(64 << 10));
+        // A store as a shared mapping makes it, then write-back.
+        f.write(b"STORE", 100).unwrap();
+        f.write(b"B2", (64 << 10) + 10).unwrap();
+        let before = m.read(|fs| fs.inode(hole)).unwrap().blocks;
+        m.sync().unwrap();
+        let disk = on_disk(&m, hole);
+        assert_eq!(&disk[100..105], b"STORE");
+        assert_eq!(&disk[(64 << 10) + 10..(64 << 10) + 12], b"B2");
+        assert!(disk[4096..64 << 10].iter().all(|&b| b == 0));
+        assert_eq!(m.read(|fs| fs.inode(hole)).unwrap().blocks, before, "write-back filled the hole");
+        // Mapping again reuses the memfd.
+        let (g, new) = m.map(hole, false).unwrap();
+        assert!(!new && Arc::ptr_eq(&f, &g));
+    }
+
+    #[test]
+    fn read_write_and_truncate_stay_coherent_with_the_memfd() {
+        let (m, _, small) = mount("coherent");
+        let file = Ext2File::new(m.clone(), small, false);
+        let (f, _) = m.map(small, true).unwrap();
+        // write(2) reaches the memfd and ext2.
+        file.write(b"HE", Some(0), false).unwrap();
+        let mut buf = [0u8; 5];
+        f.read(&mut buf, 0).unwrap();
+        assert_eq!(&buf, b"HEllo");
+        assert_eq!(on_disk(&m, small), b"HEllo");
+        // A store to the memfd is what read(2) sees, before write-back.
+        f.write(b"LL", 2).unwrap();
+        assert_eq!(file.read(&mut buf, Some(0)).unwrap(), 5);
+        assert_eq!(&buf, b"HELLo");
+        assert_eq!(on_disk(&m, small), b"HEllo");
+        // Growth and shrinking keep both sizes equal.
+        m.truncate(small, 10_000).unwrap();
+        assert_eq!(f.len().unwrap(), 10_000);
+        m.truncate(small, 3).unwrap();
+        assert_eq!(f.len().unwrap(), 3);
+        // The last close writes back.
+        drop(file);
+        assert_eq!(on_disk(&m, small), b"HEL");
+    }
+
+    #[test]
+    fn trimming_keeps_mapped_memfds_and_writes_back_the_others() {
+        let (m, hole, small) = mount("trim");
+        let (a, _) = m.map(hole, false).unwrap();
+        let (b, _) = m.map(small, true).unwrap();
+        b.write(b"X", 0).unwrap();
+        // Held by someone (an mmap under way): kept.
+        m.trim_pages(0, &mut |_| false);
+        assert!(m.map(hole, false).is_ok_and(|(f, new)| !new && Arc::ptr_eq(&f, &a)));
+        drop((a, b));
+        // Mapped by a process: kept.
+        m.trim_pages(0, &mut |_| true);
+        assert!(!m.map(small, false).unwrap().1);
+        // Neither: dropped, the dirty one written back first.
+        m.trim_pages(0, &mut |_| false);
+        assert_eq!(on_disk(&m, small), b"Xello");
+        assert!(m.map(hole, false).unwrap().1, "the unmapped memfd stayed");
+        let (b2, new) = m.map(small, false).unwrap();
+        assert!(new);
+        let mut buf = [0u8; 5];
+        b2.read(&mut buf, 0).unwrap();
+        assert_eq!(&buf, b"Xello");
+    }
+}
