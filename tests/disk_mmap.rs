@@ -127,18 +127,27 @@ fn mapped_files_on_a_disk_reach_the_file() {
     let dir = TempDir::new("disk-mmap");
     let root = Rootfs::system();
     root.install("disk_mmap");
+    root.install("filemap");
     data_dir(&root, "/data");
     let backing = dir.path().join("root.img");
     mke2fs(root.path(), &backing, 32);
+    // filemap (tests/process.rs): two processes sharing one mapping.
+    let filemap = "mapped 1 1\nparent sees child\nchild sees parent\nprivate Phild shared child\nfile child parent\n\
+         rdonly shared write: Permission denied\nzero 0\nshared zero page 42\n";
     for cfg in configs() {
         let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
-        let run = run_disk(cfg, &cow, &backing, &["/bin/disk_mmap", "/data"]);
-        assert_eq!(run.out(), EXPECTED, "{cfg}: {run}");
+        let script = "/bin/disk_mmap /data && /bin/filemap /data/shared.dat";
+        let run = run_disk(cfg, &cow, &backing, &["/bin/sh", "-c", script]);
+        assert_eq!(run.out(), format!("{EXPECTED}{filemap}"), "{cfg}: {run}");
         assert_eq!(run.code(), 0, "{cfg}: {run}");
         let img = dir.path().join("merged.img");
         merge(&cow, &img);
         e2fsck_clean(&img);
         check_data(&img, "/data", dir.path(), &format!("{cfg}"));
+        let mut want = vec![b'.'; 4096];
+        want[..5].copy_from_slice(b"child");
+        want[100..106].copy_from_slice(b"parent");
+        assert!(dump(&img, "/data/shared.dat", dir.path()) == want, "{cfg}: shared.dat");
     }
 }
 
