@@ -293,6 +293,15 @@ impl Ext2Mount {
         Ok((at, wrote))
     }
 
+    /// Reads regular file `ino` at `off`: from its memfd when it has one
+    /// (which holds what shared mappings stored), else from the disk.
+    pub fn read_data(&self, ino: u32, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self.pages.get(ino) {
+            Some(m) => m.read(buf, off),
+            None => self.read(|fs| fs.read(&fs.inode(ino)?, off, buf)),
+        }
+    }
+
     /// truncate(2) and ftruncate of inode `ino` to `len`, its memfd (if
     /// it has one) too, so mappings see the new end.
     pub fn truncate(&self, ino: u32, len: u64) -> Result<(), Errno> {
@@ -473,10 +482,7 @@ impl Ext2File {
     pub fn read(&self, buf: &mut [u8], off: Option<i64>) -> Result<usize, Errno> {
         let mut pos = self.pos();
         let at = off.map_or(*pos, |o| o as u64);
-        let n = match self.fs.pages.get(self.ino) {
-            Some(m) => m.read(buf, at)?,
-            None => self.fs.read(|fs| fs.read(&fs.inode(self.ino)?, at, buf))?,
-        };
+        let n = self.fs.read_data(self.ino, at, buf)?;
         if off.is_none() {
             *pos = at + n as u64;
         }
