@@ -17,6 +17,7 @@ const T: Duration = Duration::from_secs(60);
 
 /// What disk_mmap prints, on Linux as in umvm.
 const EXPECTED: &str = "private equals read 1 (10000 bytes)
+maps names the file 1
 private store stays private 1
 second mapping 1
 rdonly shared write: Permission denied

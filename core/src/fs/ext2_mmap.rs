@@ -56,6 +56,8 @@ pub struct MappedFile {
     host_ino: u64,
     /// The cache's clock when it was last mapped.
     last_use: AtomicU64,
+    /// The guest path it was last mapped by (/proc/PID/maps shows it).
+    path: Mutex<Vec<u8>>,
 }
 
 fn pread(fd: RawFd, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
@@ -146,7 +148,7 @@ impl MappedFile {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: `st` is writable.
         Errno::result(unsafe { libc::fstat(rw.as_raw_fd(), &mut st) })?;
-        Ok(MappedFile { rw, ro, host_ino: st.st_ino, last_use: AtomicU64::new(0) })
+        Ok(MappedFile { rw, ro, host_ino: st.st_ino, last_use: AtomicU64::new(0), path: Mutex::new(Vec::new()) })
     }
 
     /// The fd a guest maps: read-write only for a shared mapping of a file
@@ -162,6 +164,19 @@ impl MappedFile {
     /// The memfd's host inode number.
     pub fn host_ino(&self) -> u64 {
         self.host_ino
+    }
+
+    /// The guest path it was last mapped by.
+    pub fn path(&self) -> Vec<u8> {
+        self.path.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records the guest path a mapping is made by.
+    pub fn set_path(&self, path: &[u8]) {
+        let mut p = self.path.lock().unwrap_or_else(|p| p.into_inner());
+        if p.as_slice() != path {
+            *p = path.to_vec();
+        }
     }
 
     /// The memfd's size (the file's).

@@ -343,6 +343,13 @@ impl Ext2Mount {
         m.write_back(&mut fs, ino)
     }
 
+    /// What /proc/PID/maps shows for a mapping of the memfd that is host
+    /// inode `host_ino`, if it is one of this mount's: the file's inode
+    /// number and the guest path it was mapped by.
+    pub fn memfd_file(&self, host_ino: u64) -> Option<(u32, Vec<u8>)> {
+        self.pages.by_host_ino(host_ino).map(|(ino, m)| (ino, m.path()))
+    }
+
     /// msync of a mapping of the memfd that is host inode `host_ino`, if
     /// it is one of this mount's.
     pub fn write_back_memfd(&self, host_ino: u64) -> Result<(), Errno> {

@@ -142,6 +142,7 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
             // (mprotect), so its memfd counts as dirty from now on.
             let writable = shared && f.writable();
             let (page_cache, new) = e.fs.map(e.ino, writable)?;
+            page_cache.set_path(&f.path);
             let r = map_fd(ctx, page_cache.fd(writable), shared);
             if new {
                 let mut mapped = None;
