@@ -1,7 +1,8 @@
 //! Memory syscalls the kernel emulates: brk, and mmap of files (anonymous
 //! mappings run natively; see trap/seccomp.rs) (Linux's mm/mmap.c).
-//! munmap, mprotect, madvise, msync and mincore of file mappings run on
-//! the host like those of anonymous memory: the mapping is the host's.
+//! munmap, mprotect, madvise and mincore of file mappings run on the host
+//! like those of anonymous memory: the mapping is the host's. msync runs
+//! on the host too, then writes back the ext2 files mapped in its range.
 
 use std::collections::HashSet;
 use std::os::fd::{AsRawFd, RawFd};
