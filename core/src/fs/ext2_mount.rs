@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::ext2::{BlockSink, BlockSource, Entry, Error, Ext2, FileType, Inode};
+use super::ext2_mmap::{MappedFile, PageCache};
 use crate::errno::Errno;
 
 /// The root directory's inode number on every ext2 filesystem.
@@ -68,6 +69,8 @@ pub struct Ext2Mount {
     unmounting: AtomicBool,
     /// No mount shows it any more: the last close unmounts it.
     released: AtomicBool,
+    /// The memfds of mapped files (fs/ext2_mmap.rs).
+    pages: PageCache,
 }
 
 /// A file system error as the guest sees it, logged when it means a
@@ -109,6 +112,7 @@ impl Ext2Mount {
             reserved_for,
             unmounting: AtomicBool::new(false),
             released: AtomicBool::new(false),
+            pages: PageCache::default(),
         })
     }
 
@@ -273,6 +277,12 @@ impl Ext2Mount {
             }
         };
         if last {
+            // The last close writes back what shared mappings stored.
+            if self.pages.is_dirty(ino) {
+                if let Err(e) = self.write_back(ino) {
+                    tracing::warn!("writing back mapped inode {ino}: {e}");
+                }
+            }
             self.lock_objects.lock().unwrap_or_else(|p| p.into_inner()).remove(&ino);
             let _ = self.evict_if_unlinked(ino);
             if self.released.load(Ordering::Relaxed) && self.open.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
@@ -293,6 +303,8 @@ impl Ext2Mount {
             let inode = fs.inode(ino)?;
             if inode.links == 0 && inode.dtime == 0 {
                 fs.evict(ino)?;
+                // The number may name another file next: its memfd goes.
+                self.pages.remove(ino);
             }
             Ok(())
         })
@@ -321,17 +333,160 @@ impl Ext2Mount {
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
-    /// Writes everything back and makes it durable (sync, syncfs, fsync).
+    /// Writes everything back and makes it durable (sync, syncfs, fsync):
+    /// the stores of shared mappings first.
     pub fn sync(&self) -> Result<(), Errno> {
         if self.gone.load(Ordering::Relaxed) {
             return Ok(());
         }
-        (self.flush)()
+        let wb = self.write_back_all();
+        (self.flush)()?;
+        wb
+    }
+
+    /// Runs `f`, a write of `data` at offset `at` into inode `ino`, and
+    /// copies what it wrote into the inode's memfd, if it has one, under
+    /// the same lock: mappings see write(2) at once.
+    fn write_through<'d>(
+        &self,
+        ino: u32,
+        may_reserve: bool,
+        f: impl FnOnce(&mut Ext2<Disk>) -> Result<(u64, &'d [u8]), Error>,
+    ) -> Result<(u64, &'d [u8]), Errno> {
+        if self.read_only() {
+            return Err(Errno::EROFS);
+        }
+        let mut fs = self.lock()?;
+        fs.set_reserved_ok(may_reserve);
+        let r = f(&mut fs);
+        fs.set_reserved_ok(true);
+        let (at, wrote) = r.map_err(errno)?;
+        if let Some(m) = self.pages.get(ino) {
+            m.write(wrote, at)?;
+        }
+        Ok((at, wrote))
+    }
+
+    /// Reads regular file `ino` at `off`: from its memfd when it has one
+    /// (which holds what shared mappings stored), else from the disk.
+    pub fn read_data(&self, ino: u32, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self.pages.get(ino) {
+            Some(m) => m.read(buf, off),
+            None => self.read(|fs| fs.read(&fs.inode(ino)?, off, buf)),
+        }
+    }
+
+    /// truncate(2) and ftruncate of inode `ino` to `len`, its memfd (if
+    /// it has one) too, so mappings see the new end.
+    pub fn truncate(&self, ino: u32, len: u64) -> Result<(), Errno> {
+        if self.read_only() {
+            return Err(Errno::EROFS);
+        }
+        let mut fs = self.lock()?;
+        let mut i = fs.inode(ino).map_err(errno)?;
+        fs.truncate(&mut i, len).map_err(errno)?;
+        match self.pages.get(ino) {
+            Some(m) => m.set_len(len),
+            None => Ok(()),
+        }
+    }
+
+    /// The memfd a guest maps inode `ino` (a regular file) from, filled
+    /// from the file when it has none; `dirty` when the mapping is shared
+    /// and the file open for writing (its stores must reach the file).
+    /// Returns it and whether it is new.
+    pub fn map(&self, ino: u32, dirty: bool) -> Result<(std::sync::Arc<MappedFile>, bool), Errno> {
+        let fs = self.lock()?;
+        let inode = fs.inode(ino).map_err(errno)?;
+        if inode.file_type() != FileType::Regular {
+            return Err(Errno::ENODEV);
+        }
+        self.pages.get_or_fill(ino, dirty && !self.read_only(), || MappedFile::fill(&fs, &inode))
+    }
+
+    /// Writes back the memfd of inode `ino`, if it has one: the blocks
+    /// shared mappings changed reach the file.
+    pub fn write_back(&self, ino: u32) -> Result<(), Errno> {
+        let Some(m) = self.pages.get(ino) else {
+            return Ok(());
+        };
+        if self.read_only() {
+            return Ok(());
+        }
+        let mut fs = self.lock()?;
+        m.write_back(&mut fs, ino)
+    }
+
+    /// What /proc/PID/maps shows for a mapping of the memfd that is host
+    /// inode `host_ino`, if it is one of this mount's: the file's inode
+    /// number and the guest path it was mapped by.
+    pub fn memfd_file(&self, host_ino: u64) -> Option<(u32, Vec<u8>)> {
+        self.pages.by_host_ino(host_ino).map(|(ino, m)| (ino, m.path()))
+    }
+
+    /// msync of a mapping of the memfd that is host inode `host_ino`, if
+    /// it is one of this mount's.
+    pub fn write_back_memfd(&self, host_ino: u64) -> Result<(), Errno> {
+        match self.pages.by_host_ino(host_ino) {
+            Some((ino, _)) if self.pages.is_dirty(ino) => self.write_back(ino),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes back every memfd on the dirty list; the first error is
+    /// returned after the others were tried.
+    pub fn write_back_all(&self) -> Result<(), Errno> {
+        let mut first = Ok(());
+        for (ino, _) in self.pages.dirty() {
+            if let Err(e) = self.write_back(ino) {
+                tracing::warn!("writing back mapped inode {ino}: {e}");
+                first = first.and(Err(e));
+            }
+        }
+        first
+    }
+
+    /// Bounds the page cache: while its memfds hold more than `limit`
+    /// bytes, drops the least recently mapped one that no process maps
+    /// (`mapped(host_ino)`), writing it back first when dirty.
+    ///
+    /// A memfd someone else holds (an mmap handing it to a process right
+    /// now) stays. The filesystem lock keeps [`Ext2Mount::map`] out meanwhile.
+    pub fn trim_pages(&self, limit: u64, mapped: &mut dyn FnMut(u64) -> bool) {
+        let (all, mut bytes) = self.pages.by_age();
+        if bytes <= limit {
+            return;
+        }
+        let Ok(mut fs) = self.lock() else {
+            return;
+        };
+        for (ino, m) in all {
+            if bytes <= limit {
+                break;
+            }
+            // The cache's reference and `m`; any other is a user.
+            if std::sync::Arc::strong_count(&m) > 2 || mapped(m.host_ino()) {
+                continue;
+            }
+            if self.pages.is_dirty(ino) && !self.read_only() {
+                if let Err(e) = m.write_back(&mut fs, ino) {
+                    tracing::warn!("writing back mapped inode {ino}: {e}");
+                    continue;
+                }
+            }
+            let size = m.len().unwrap_or(0);
+            if self.pages.drop_if(ino, &m) {
+                bytes = bytes.saturating_sub(size);
+            }
+        }
     }
 
     /// Switches between read-only and read-write (mount -o remount): a
     /// read-only filesystem is marked clean on its disk.
     pub fn remount(&self, read_only: bool) -> Result<(), Errno> {
+        if read_only {
+            self.write_back_all()?;
+        }
         let mut fs = self.lock()?;
         match (self.read_only(), read_only) {
             (false, true) => {
@@ -379,6 +534,10 @@ impl Ext2Mount {
         for ino in orphans {
             let _ = self.evict_if_unlinked(ino);
         }
+        if let Err(e) = self.write_back_all() {
+            tracing::warn!("unmount of {}: writing back mapped files: {e}", String::from_utf8_lossy(&self.source));
+        }
+        self.pages.clear();
         if !self.read_only() {
             self.lock()?.unmount().map_err(errno)?;
         }
@@ -427,7 +586,7 @@ impl Ext2File {
     pub fn read(&self, buf: &mut [u8], off: Option<i64>) -> Result<usize, Errno> {
         let mut pos = self.pos();
         let at = off.map_or(*pos, |o| o as u64);
-        let n = self.fs.read(|fs| fs.read(&fs.inode(self.ino)?, at, buf))?;
+        let n = self.fs.read_data(self.ino, at, buf)?;
         if off.is_none() {
             *pos = at + n as u64;
         }
@@ -439,11 +598,12 @@ impl Ext2File {
     /// pwrite does on an O_APPEND file.
     pub fn write(&self, data: &[u8], off: Option<i64>, append: bool) -> Result<usize, Errno> {
         let mut pos = self.pos();
-        let (at, n) = self.fs.write_as(self.may_reserve, |fs| {
+        let (at, n) = self.fs.write_through(self.ino, self.may_reserve, |fs| {
             let mut inode = fs.inode(self.ino)?;
             let at = if append { inode.size } else { off.map_or(*pos, |o| o as u64) };
-            fs.write(&mut inode, at, data).map(|n| (at, n))
+            fs.write(&mut inode, at, data).map(|n| (at, &data[..n]))
         })?;
+        let n = n.len();
         if off.is_none() {
             *pos = at + n as u64;
         }

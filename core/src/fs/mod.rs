@@ -8,6 +8,7 @@ pub mod do_mounts;
 pub mod epoll;
 pub mod eventfd;
 pub mod ext2;
+pub mod ext2_mmap;
 pub mod ext2_mount;
 pub mod fdtable;
 pub mod file;

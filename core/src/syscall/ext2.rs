@@ -145,10 +145,7 @@ pub fn open(ctx: &mut Ctx<'_>, l: Ext2Lookup, flags: i32, mode: u32) -> SysResul
         return Err(Errno::EROFS);
     }
     if flags & libc::O_TRUNC != 0 && !path_only && inode.file_type() == FileType::Regular && inode.size != 0 {
-        l.fs.write(|fs| {
-            let mut i = fs.inode(inode.ino)?;
-            fs.truncate(&mut i, 0)
-        })?;
+        l.fs.truncate(inode.ino, 0)?;
     }
     let dir = inode.file_type() == FileType::Directory;
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
@@ -422,10 +419,7 @@ pub fn utimens(ctx: &Ctx<'_>, fs: &Ext2Mount, i: &Inode, times: Option<[libc::ti
 /// truncate(2) and ftruncate of inode `ino` to `len`.
 pub fn truncate(fs: &Ext2Mount, ino: u32, len: i64) -> SysResult {
     let len = u64::try_from(len).map_err(|_| Errno::EINVAL)?;
-    fs.write(|e| {
-        let mut i = e.inode(ino)?;
-        e.truncate(&mut i, len)
-    })?;
+    fs.truncate(ino, len)?;
     Ok(0)
 }
 

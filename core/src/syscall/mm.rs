@@ -1,15 +1,20 @@
 //! Memory syscalls the kernel emulates: brk, and mmap of files (anonymous
 //! mappings run natively; see trap/seccomp.rs) (Linux's mm/mmap.c).
-//! munmap, mprotect, madvise, msync and mincore of file mappings run on
-//! the host like those of anonymous memory: the mapping is the host's.
+//! munmap, mprotect, madvise and mincore of file mappings run on the host
+//! like those of anonymous memory: the mapping is the host's. msync runs
+//! on the host too, then writes back the ext2 files mapped in its range.
 
-use std::os::fd::AsRawFd;
+use std::collections::HashSet;
+use std::os::fd::{AsRawFd, RawFd};
 
 use super::names::nr;
 use super::Ctx;
 use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
+use crate::fs::ext2_mmap::{CACHE_BYTES, MEMFD_NAME};
+use crate::fs::ext2_mount::Ext2File;
 use crate::fs::file::FileKind;
+use crate::kernel::Kernel;
 use crate::mm::mem::CHUNK;
 use crate::trap::fdpass::PassError;
 
@@ -103,6 +108,10 @@ pub fn mmap(ctx: &mut Ctx<'_>) -> SysResult {
 /// process. The fd's access mode is the guest's open mode, so the host
 /// checks PROT_WRITE on MAP_SHARED exactly as Linux does (EACCES).
 ///
+/// An ext2 file is mapped the same way from the memfd that is its page
+/// cache (fs/ext2_mmap.rs): read-write for a shared mapping of a file open
+/// for writing, read-only otherwise.
+///
 /// `/dev/zero` maps as anonymous memory (shared anonymous for MAP_SHARED).
 /// If the fd cannot be handed over, a MAP_PRIVATE mapping falls back to a
 /// private copy of the file's bytes.
@@ -118,20 +127,45 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
         let anon = (flags | libc::MAP_ANONYMOUS) as u64;
         return ctx.inject(nr::MMAP, [addr, len, prot, anon, u64::MAX, 0]);
     }
-    let FileKind::Host { fd, dir: false, .. } = &f.kind else {
+    if !matches!(&f.kind, FileKind::Host { dir: false, .. } | FileKind::Ext2(Ext2File { dir: false, .. })) {
         return Err(Errno::ENODEV);
-    };
+    }
     if !f.readable() {
         return Err(Errno::EACCES);
     }
     if shared && prot & libc::PROT_WRITE as u64 != 0 && !f.writable() {
         return Err(Errno::EACCES);
     }
+    match &f.kind {
+        FileKind::Host { fd, .. } => map_fd(ctx, fd.as_raw_fd(), shared),
+        FileKind::Ext2(e) => {
+            // A shared mapping of a writable fd may become writable later
+            // (mprotect), so its memfd counts as dirty from now on.
+            let writable = shared && f.writable();
+            let (page_cache, new) = e.fs.map(e.ino, writable)?;
+            page_cache.set_path(&f.path);
+            let r = map_fd(ctx, page_cache.fd(writable), shared);
+            if new {
+                let mut mapped = None;
+                e.fs.trim_pages(CACHE_BYTES, &mut |ino| {
+                    mapped.get_or_insert_with(|| mapped_memfds(ctx.k)).contains(&ino)
+                });
+            }
+            r
+        }
+        _ => Err(Errno::ENODEV),
+    }
+}
+
+/// Maps host fd `fd` into the calling process as the guest's mmap asked
+/// (its fd argument aside), by handing the process a duplicate.
+fn map_fd(ctx: &mut Ctx<'_>, fd: RawFd, shared: bool) -> SysResult {
+    let [addr, len, prot, flags, _, off] = ctx.args;
     let k = ctx.k;
     if let Some(ch) = &k.channel {
-        match ch.install(ctx.task.tid, ctx.regs, fd.as_raw_fd()) {
+        match ch.install(ctx.task.tid, ctx.regs, fd) {
             Ok(gfd) => {
-                let r = ctx.inject(nr::MMAP, [addr, len, prot, flags as u64, gfd as u64, off]);
+                let r = ctx.inject(nr::MMAP, [addr, len, prot, flags, gfd as u64, off]);
                 ctx.inject(nr::CLOSE, [gfd as u64, 0, 0, 0, 0, 0])?;
                 let r = r?;
                 // A host mount without exec rights does not bind the
@@ -151,7 +185,77 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
     if shared {
         return Err(Errno::ENODEV);
     }
-    mmap_copy(ctx, fd.as_raw_fd())
+    mmap_copy(ctx, fd)
+}
+
+/// The host inode numbers of the ext2 page-cache memfds any guest process
+/// maps, from the host's /proc/PID/maps of each.
+fn mapped_memfds(k: &Kernel) -> HashSet<u64> {
+    let procs: Vec<_> = k.procs().processes().cloned().collect();
+    let name = format!("/memfd:{MEMFD_NAME}");
+    let mut found = HashSet::new();
+    for p in procs {
+        let pid = p.state().host_pid;
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            continue;
+        };
+        for line in maps.lines() {
+            if let Some((_, ino, _)) = memfd_line(line, &name) {
+                found.insert(ino);
+            }
+        }
+    }
+    found
+}
+
+/// A /proc/PID/maps line of a mapping of a memfd named `name`: its start,
+/// host inode number and end.
+fn memfd_line(line: &str, name: &str) -> Option<(u64, u64, u64)> {
+    let mut f = line.split_ascii_whitespace();
+    let range = f.next()?;
+    let ino = f.nth(3)?.parse().ok()?;
+    let path = f.next()?;
+    if path != name {
+        return None;
+    }
+    let (lo, hi) = range.split_once('-')?;
+    Some((u64::from_str_radix(lo, 16).ok()?, ino, u64::from_str_radix(hi, 16).ok()?))
+}
+
+/// `msync(addr, len, flags)`: the host's msync, then, for MS_SYNC and
+/// MS_ASYNC, the write-back of every ext2 file mapped in the range (a
+/// shared mapping's stores then reach the file; fs/ext2_mmap.rs).
+pub fn msync(ctx: &mut Ctx<'_>) -> SysResult {
+    let [addr, len, flags, ..] = ctx.args;
+    if touches_stub(addr, len) {
+        return Err(Errno::EINVAL);
+    }
+    let r = ctx.inject(nr::MSYNC, ctx.args)?;
+    if r != 0 || flags & (libc::MS_SYNC | libc::MS_ASYNC) as u64 == 0 {
+        return Ok(r);
+    }
+    let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", ctx.task.tid)) else {
+        return Ok(0);
+    };
+    let name = format!("/memfd:{MEMFD_NAME}");
+    let end = addr.saturating_add(len);
+    let inos: HashSet<u64> = maps
+        .lines()
+        .filter_map(|l| memfd_line(l, &name))
+        .filter(|&(lo, _, hi)| lo < end.max(addr + 1) && hi > addr)
+        .map(|(_, ino, _)| ino)
+        .collect();
+    if inos.is_empty() {
+        return Ok(0);
+    }
+    for m in ctx.k.vfs.mounts().iter() {
+        if let Some(d) = &m.disk {
+            for &ino in &inos {
+                d.write_back_memfd(ino)?;
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// A private mapping holding a copy of the file's bytes.

@@ -620,7 +620,8 @@ pub fn entry(n: u64) -> Entry {
         // memory
         nr::BRK => E(mm::brk),
         nr::MMAP => N(Some(mm::mmap)),
-        nr::MUNMAP | nr::MPROTECT | nr::MADVISE | nr::MSYNC | nr::MINCORE => N(Some(mm::guarded_range)),
+        nr::MUNMAP | nr::MPROTECT | nr::MADVISE | nr::MINCORE => N(Some(mm::guarded_range)),
+        nr::MSYNC => E(mm::msync),
         nr::MREMAP => N(Some(mm::mremap)),
         // signals and threads of the caller
         nr::RT_SIGPROCMASK | nr::RT_SIGRETURN | nr::SIGALTSTACK => N(None),

@@ -320,7 +320,7 @@ fn read_ext2_file(l: crate::fs::path::Ext2Lookup, who: Option<&Who>) -> Result<R
     }
     let mut data = vec![0u8; st.st_size as usize];
     let ino = st.st_ino as u32;
-    let n = l.fs.read(|fs| fs.read(&fs.inode(ino)?, 0, &mut data)).map_err(ExecFault::Read)?;
+    let n = l.fs.read_data(ino, 0, &mut data).map_err(ExecFault::Read)?;
     data.truncate(n);
     let owner = Owner { mode: st.st_mode, uid: st.st_uid, gid: st.st_gid };
     Ok(ReadFile { data, path: l.path, dev_ino: (st.st_dev, st.st_ino), owner })

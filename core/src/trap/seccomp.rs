@@ -77,12 +77,12 @@ pub const NATIVE: &[(u64, Rules)] = &[
     // guest does not have; the kernel emulates those), and never over the
     // stub: a fixed mapping, mprotect, munmap, madvise or mremap runs
     // natively only when its range starts above the stub's page. Others
-    // trap and are checked exactly (syscall/mm.rs).
+    // trap and are checked exactly (syscall/mm.rs). msync always traps:
+    // it writes back ext2 files mapped shared (fs/ext2_mmap.rs).
     (nr::MMAP, &[&[ANON, NOT_FIXED], &[ANON, Cond::AboveStub { arg: 0 }]]),
     (nr::MUNMAP, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MPROTECT, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MADVISE, &[&[Cond::AboveStub { arg: 0 }]]),
-    (nr::MSYNC, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MINCORE, &[&[Cond::AboveStub { arg: 0 }]]),
     (
         nr::MREMAP,

@@ -476,6 +476,22 @@ pub fn maps(k: &Kernel, p: &Process, root: &[u8]) -> Vec<u8> {
                 m.name = Some(b"[umvm-stub]".to_vec());
                 m.write(&mut out);
             }
+            // The page cache of an ext2 file (fs/ext2_mmap.rs): the file.
+            Some(n) if n.starts_with(format!("/memfd:{}", crate::fs::ext2_mmap::MEMFD_NAME).as_bytes()) => {
+                let file = k.vfs.mounts().iter().find_map(|mnt| {
+                    let d = mnt.disk.as_ref()?;
+                    d.memfd_file(m.ino).map(|(ino, path)| (d.dev(), ino, path))
+                });
+                match file {
+                    Some((dev, ino, path)) => {
+                        m.dev = (libc::major(dev), libc::minor(dev));
+                        m.ino = u64::from(ino);
+                        m.name = Some(crate::fs::path::view(root, &path));
+                        m.write(&mut out);
+                    }
+                    None => m.anonymous().write(&mut out),
+                }
+            }
             // The host kernel's own mappings, and the names of shared
             // anonymous memory and SysV segments, are the same in any
             // namespace.
