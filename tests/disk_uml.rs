@@ -211,7 +211,11 @@ fn uml_reads_what_umvm_wrote() {
     let ours = listed.out();
     check_listing(&ours, "umvm");
     let theirs = uml_list(&linux, &cow, &backing, "/init-list", dir.path());
-    assert!(ours == theirs, "UML lists otherwise ({})\numvm:\n{ours}\nUML:\n{theirs}", first_difference(&ours, &theirs));
+    assert!(
+        ours == theirs,
+        "UML lists otherwise ({})\numvm:\n{ours}\nUML:\n{theirs}",
+        first_difference(&ours, &theirs)
+    );
     let merged = dir.path().join("merged.img");
     merge(&cow, &merged);
     e2fsck_clean(&merged);
@@ -232,5 +236,9 @@ fn umvm_reads_what_uml_wrote() {
     let listed = run_disk(traps()[0], &[ubd0(&cow, &backing)], &["/bin/sh", "/list.sh"], b"", Duration::from_secs(60));
     assert_eq!(listed.code(), 0, "{listed}");
     let ours = listed.out();
-    assert!(ours == theirs, "umvm lists otherwise ({})\numvm:\n{ours}\nUML:\n{theirs}", first_difference(&ours, &theirs));
+    assert!(
+        ours == theirs,
+        "umvm lists otherwise ({})\numvm:\n{ours}\nUML:\n{theirs}",
+        first_difference(&ours, &theirs)
+    );
 }
