@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
 use umvm_core::cmdline::Cmdline;
-use umvm_core::dev::ubd::Ubd;
+use umvm_core::dev::ubd::{Ubd, UbdConfig};
 use umvm_core::fs::do_mounts::RootSpec;
+use umvm_core::vm::DEFAULT_MEM;
 use umvm_core::{ConsoleMode, Ending, TrapMode, VmBuilder};
 use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
@@ -156,9 +157,14 @@ fn disks(mut vm: VmBuilder, cl: &Cmdline) -> Result<VmBuilder> {
             UbdSwitch::Ignored => {}
         }
     }
+    // Each disk's page cache may use most of the guest's memory, as a
+    // Linux guest's page cache would; a fifth of that may be dirty (Linux's
+    // dirty_ratio).
+    let mem = cl.mem.unwrap_or(DEFAULT_MEM);
+    let config = UbdConfig { cache_limit: mem / 4 * 3, dirty_limit: mem / 5, ..UbdConfig::default() };
     for mut spec in specs {
         spec.flags.sync |= sync_all;
-        let disk = Arc::new(Ubd::open(&spec, false)?);
+        let disk = Arc::new(Ubd::open_with(&spec, false, config)?);
         // Dirty pages reach the disk within a few seconds, as with
         // Linux's dirty_writeback_centisecs, whatever the guest does.
         disk.start_writeback_thread(std::time::Duration::from_secs(1))

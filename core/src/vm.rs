@@ -57,6 +57,9 @@ pub enum VmError {
     Lost,
 }
 
+/// The guest's memory unless `mem=` says otherwise (UML's default).
+pub const DEFAULT_MEM: u64 = 256 << 20;
+
 /// Configures a VM.
 pub struct VmBuilder {
     root_dir: Option<PathBuf>,
@@ -86,7 +89,7 @@ impl Default for VmBuilder {
             cmdline: Cmdline::default(),
             env: vec![b"HOME=/".to_vec(), b"TERM=linux".to_vec()],
             pin: true,
-            mem_bytes: 256 << 20,
+            mem_bytes: DEFAULT_MEM,
             console: ConsoleMode::Auto,
         }
     }
