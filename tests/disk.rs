@@ -396,3 +396,32 @@ fn file_locks_on_a_disk_file() {
         );
     }
 }
+
+/// Debian's userland from a disk: glibc's loader maps its libraries from
+/// ext2, bash, dpkg, apt and perl run, and what they print is what they
+/// print from the same tree as a host directory.
+#[test]
+fn debian_runs_from_a_disk() {
+    let Some(debian) = debian_root() else { return };
+    let dir = TempDir::new("disk-debian");
+    let backing = dir.path().join("debian.img");
+    mke2fs(debian, &backing, 1024, &[]);
+    let script = "dpkg -l | wc -l; apt-get --version | head -1; perl -e 'print 6*7, qq(\\n)'; \
+                  bash -c 'declare -A a=([x]=1); echo ${a[x]}'; id; ls /usr/lib/x86_64-linux-gnu/libc.so.6; \
+                  echo written > /root/new; cat /root/new";
+    for cfg in configs() {
+        let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
+        let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/bash", "-c", script], Duration::from_secs(120));
+        assert_eq!(run.code(), 0, "{cfg}: {run}");
+        let native = run_guest(cfg, debian, &["/bin/bash", "-c", "dpkg -l | wc -l"]);
+        let out = run.out();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], native.out().trim(), "{cfg}: {run}");
+        assert!(lines[1].starts_with("apt "), "{cfg}: {run}");
+        assert_eq!(
+            &lines[2..],
+            ["42", "1", "uid=0(root) gid=0(root) groups=0(root)", "/usr/lib/x86_64-linux-gnu/libc.so.6", "written"],
+            "{cfg}: {run}"
+        );
+    }
+}
