@@ -391,8 +391,30 @@ fn unlock(file: &File, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Takes the whole-file lock, or says who holds it.
+/// How long an open waits for a lock held through an open file
+/// description (another umvm): a umvm that has just died, SIGKILLed,
+/// holds its disks until the host has torn down its io_uring, a few
+/// milliseconds after it is reaped.
+const DYING_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Takes the whole-file lock, or says who holds it. A lock another umvm
+/// holds (an open-file-description lock, whose holder the host does not
+/// name) is waited for a moment, in case that umvm is dying; one a real
+/// UML holds (a POSIX lock, named by its pid) is refused at once.
 fn lock(file: &File, path: &Path, write: bool) -> Result<()> {
+    let deadline = std::time::Instant::now() + DYING_HOLDER_WAIT;
+    loop {
+        match try_lock(file, path, write) {
+            Err(Error::Locked { holder: None, .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// One attempt of [`lock`].
+fn try_lock(file: &File, path: &Path, write: bool) -> Result<()> {
     let kind = if write { libc::F_WRLCK } else { libc::F_RDLCK };
     // SAFETY: flock is plain data; all-zero is valid (whole file from 0).
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
