@@ -13,7 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 /// Busybox applets the disk tests use besides common::APPLETS.
-const MORE_APPLETS: &[&str] = &["ln", "rmdir", "sync", "truncate", "sha256sum", "df", "find", "mknod", "ls"];
+const MORE_APPLETS: &[&str] =
+    &["ln", "rmdir", "sync", "truncate", "sha256sum", "df", "find", "mknod", "ls", "mount", "grep"];
 
 /// A busybox system root (see make_system_rootfs) with MORE_APPLETS.
 fn system_tree(dir: &Path) {
@@ -341,7 +342,7 @@ fn busybox_init_on_a_disk_powers_off_with_the_disk_clean() {
     let dir = TempDir::new("disk-init");
     let tree = dir.path().join("tree");
     system_tree(&tree);
-    for a in ["poweroff", "reboot", "mount"] {
+    for a in ["poweroff", "reboot"] {
         std::os::unix::fs::symlink("busybox", tree.join("bin").join(a)).unwrap();
     }
     std::fs::create_dir_all(tree.join("sbin")).unwrap();
@@ -424,4 +425,29 @@ fn debian_runs_from_a_disk() {
             "{cfg}: {run}"
         );
     }
+}
+
+/// `mount -o remount,ro /` makes the disk root read-only (writes are
+/// EROFS, the filesystem is marked clean on the disk) and `remount,rw`
+/// writable again.
+#[test]
+fn the_disk_root_remounts_read_only_and_back() {
+    let dir = TempDir::new("disk-remount");
+    let tree = dir.path().join("tree");
+    system_tree(&tree);
+    let backing = dir.path().join("root.img");
+    mke2fs(&tree, &backing, 16, &[]);
+    let script = "echo one > /one; mount -o remount,ro /; grep ' / ' /proc/mounts; \
+                  touch /two || echo refused; sync; cat /one; mount -o remount,rw /; touch /three && echo written";
+    let cfg = configs()[0];
+    let cow = dir.path().join("a.cow");
+    let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], Duration::from_secs(30));
+    assert_eq!(run.code(), 0, "{run}");
+    assert_eq!(run.out(), "/dev/root / ext2 ro,noatime 0 0\nrefused\none\nwritten\n", "{run}");
+    assert!(run.err().contains("Read-only file system"), "{run}");
+    let img = dir.path().join("merged.img");
+    merge(&cow, &img);
+    e2fsck_clean(&img);
+    let ls = debugfs(&img, "ls /");
+    assert!(ls.contains("one") && ls.contains("three") && !ls.contains("two"), "{ls}");
 }
