@@ -11,10 +11,11 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::ext2::{BlockSink, BlockSource, Entry, Error, Ext2, FileType, Inode};
 use super::ext2_mmap::{MappedFile, PageCache};
+use crate::dev::ubd::{DirectFile, Ubd};
 use crate::errno::Errno;
 
 /// The root directory's inode number on every ext2 filesystem.
@@ -71,6 +72,43 @@ pub struct Ext2Mount {
     released: AtomicBool,
     /// The memfds of mapped files (fs/ext2_mmap.rs).
     pages: PageCache,
+    /// The disk, when private mappings may map its host file directly
+    /// ([`Ext2Mount::map_direct`]).
+    direct: OnceLock<Arc<Ubd>>,
+    /// The direct mappings made, newest last: what /proc/PID/maps names
+    /// a mapping of the disk's host file.
+    direct_maps: Mutex<Vec<DirectMapping>>,
+}
+
+/// How many direct mappings [`Ext2Mount`] remembers for /proc/PID/maps.
+const DIRECT_MAPS_KEPT: usize = 4096;
+
+/// The host page.
+const PAGE: u64 = 4096;
+
+/// One direct mapping of a file, as /proc/PID/maps translates it.
+struct DirectMapping {
+    /// The host file's (st_dev, st_ino).
+    host: (u64, u64),
+    /// Where the mapped pages are in it.
+    disk: std::ops::Range<u64>,
+    /// The file offset of the first.
+    file_off: u64,
+    ino: u32,
+    path: Vec<u8>,
+}
+
+/// How a private mapping of an ext2 file is made without a memfd
+/// ([`Ext2Mount::map_direct`]): its whole pages from the disk's host file,
+/// the rest a copy.
+pub struct DirectPlan {
+    /// The host file and the offset in it of the mapping's first page.
+    pub source: (Arc<DirectFile>, u64),
+    /// How many bytes (whole pages) are mapped from the host file.
+    pub full: u64,
+    /// The file's bytes after those up to its end (less than a page),
+    /// which the mapping gets as a copy, zeros after them.
+    pub tail: Vec<u8>,
 }
 
 /// A file system error as the guest sees it, logged when it means a
@@ -113,6 +151,8 @@ impl Ext2Mount {
             unmounting: AtomicBool::new(false),
             released: AtomicBool::new(false),
             pages: PageCache::default(),
+            direct: OnceLock::new(),
+            direct_maps: Mutex::new(Vec::new()),
         })
     }
 
@@ -402,6 +442,97 @@ impl Ext2Mount {
             return Err(Errno::ENODEV);
         }
         self.pages.get_or_fill(ino, dirty && !self.read_only(), || MappedFile::fill(&fs, &inode))
+    }
+
+    /// Lets private mappings of its files map `disk`, the disk it is
+    /// mounted from, directly ([`Ext2Mount::map_direct`]). Set once.
+    pub fn set_direct_source(&self, disk: Arc<Ubd>) {
+        let _ = self.direct.set(disk);
+    }
+
+    /// How a MAP_PRIVATE mapping of `len` bytes of regular file `ino` from
+    /// offset `off` (a page multiple) is made without a memfd, or None
+    /// when it must use one (see syscall/mm.rs): the file has no memfd (a
+    /// memfd, once made, holds the file's truth), and every whole page of
+    /// the file the mapping covers is in disk blocks that are mapped (no
+    /// hole), consecutive and page-aligned on the disk, and that the disk
+    /// can map from its host file ([`Ubd::direct_source`]). `exec`: the
+    /// mapping may be executable. `path` is what /proc/PID/maps shows.
+    ///
+    /// Only the file's own blocks are ever mapped: its partial last page
+    /// is a copy (`tail`), so the bytes after its end on the disk are not.
+    pub fn map_direct(
+        &self,
+        ino: u32,
+        off: u64,
+        len: u64,
+        exec: bool,
+        path: &[u8],
+    ) -> Result<Option<DirectPlan>, Errno> {
+        let Some(disk) = self.direct.get() else { return Ok(None) };
+        let fs = self.lock()?;
+        if self.pages.get(ino).is_some() {
+            return Ok(None);
+        }
+        let inode = fs.inode(ino).map_err(errno)?;
+        if inode.file_type() != FileType::Regular || off >= inode.size.div_ceil(PAGE) * PAGE {
+            return Ok(None);
+        }
+        let end = off.saturating_add(len.div_ceil(PAGE) * PAGE);
+        let full_end = end.min(inode.size / PAGE * PAGE);
+        let full = full_end.saturating_sub(off);
+        if full == 0 {
+            // Nothing to share: the memfd serves it (and names it).
+            return Ok(None);
+        }
+        let source = {
+            let bs = u64::from(fs.geometry().block_size);
+            let Some(first) = fs.contiguous_run(&inode, off / bs, full / bs).map_err(errno)? else {
+                return Ok(None);
+            };
+            let at = u64::from(first) * bs;
+            let Some((file, at)) = disk.direct_source(at, full) else { return Ok(None) };
+            if exec && file.noexec() {
+                return Ok(None);
+            }
+            self.remember_direct(DirectMapping {
+                host: file.host_key(),
+                disk: at..at + full,
+                file_off: off,
+                ino,
+                path: path.to_vec(),
+            });
+            (file, at)
+        };
+        let tail_at = off + full;
+        let mut tail = vec![0u8; inode.size.min(end).saturating_sub(tail_at) as usize];
+        let n = fs.read(&inode, tail_at, &mut tail).map_err(errno)?;
+        tail.truncate(n);
+        Ok(Some(DirectPlan { source, full, tail }))
+    }
+
+    fn remember_direct(&self, m: DirectMapping) {
+        let mut maps = self.direct_maps.lock().unwrap_or_else(|p| p.into_inner());
+        if maps.last().is_some_and(|l| l.host == m.host && l.disk == m.disk && l.ino == m.ino && l.path == m.path) {
+            return;
+        }
+        // The newest mapping of a range names it: older ones of a range
+        // that held another file then are gone from the disk anyway.
+        maps.retain(|l| !(l.host == m.host && l.disk.start < m.disk.end && m.disk.start < l.disk.end));
+        if maps.len() >= DIRECT_MAPS_KEPT {
+            maps.remove(0);
+        }
+        maps.push(m);
+    }
+
+    /// What /proc/PID/maps shows for a mapping of host file `host`
+    /// (st_dev, st_ino) at offset `offset`, if it is a direct mapping of
+    /// one of this mount's files: the file's inode number, the guest path
+    /// it was mapped by, and the file offset.
+    pub fn direct_file(&self, host: (u64, u64), offset: u64) -> Option<(u32, Vec<u8>, u64)> {
+        let maps = self.direct_maps.lock().unwrap_or_else(|p| p.into_inner());
+        let m = maps.iter().rev().find(|m| m.host == host && m.disk.contains(&offset))?;
+        Some((m.ino, m.path.clone(), m.file_off + (offset - m.disk.start)))
     }
 
     /// Writes back the memfd of inode `ino`, if it has one: the blocks

@@ -368,6 +368,21 @@ impl<S: BlockSource> Ext2<S> {
         self.map_cached(inode, lblk, &mut MapCache::default())
     }
 
+    /// The filesystem block of logical block `first` of `inode` when the
+    /// `count` logical blocks from it are all mapped (no hole) to
+    /// consecutive filesystem blocks; None otherwise.
+    pub fn contiguous_run(&self, inode: &Inode, first: u64, count: u64) -> Result<Option<u32>, Error> {
+        let mut cache = MapCache::default();
+        let Some(start) = self.map_cached(inode, first, &mut cache)? else { return Ok(None) };
+        for i in 1..count {
+            let want = u64::from(start) + i;
+            if self.map_cached(inode, first + i, &mut cache)?.map(u64::from) != Some(want) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(start))
+    }
+
     fn map_cached(&self, inode: &Inode, lblk: u64, cache: &mut MapCache) -> Result<Option<u32>, Error> {
         if lblk < NDIR_BLOCKS as u64 {
             return self.check_ptr(inode, inode.block[lblk as usize]);
