@@ -102,14 +102,23 @@ struct DirectMapping {
 /// ([`Ext2Mount::map_direct`]): its whole pages from the disk's host file,
 /// the rest a copy.
 pub struct DirectPlan {
-    /// The host file and the offset in it of the mapping's first page.
-    pub source: (Arc<DirectFile>, u64),
+    /// The host file the whole pages are mapped from.
+    pub file: Arc<DirectFile>,
+    /// Where they are in it: runs of (offset in the mapping, bytes, offset
+    /// in the host file), in order, each a whole number of pages, the
+    /// first at 0, together `full` bytes.
+    pub extents: Vec<(u64, u64, u64)>,
     /// How many bytes (whole pages) are mapped from the host file.
     pub full: u64,
     /// The file's bytes after those up to its end (less than a page),
     /// which the mapping gets as a copy, zeros after them.
     pub tail: Vec<u8>,
 }
+
+/// The most runs of disk blocks one direct mapping is made of (each is
+/// one mmap in the guest): with 4 KiB blocks, ext2 puts an indirect block
+/// between data blocks every 4 MiB of a file.
+const MAX_EXTENTS: usize = 64;
 
 /// A file system error as the guest sees it, logged when it means a
 /// damaged or unreadable image (the guest only sees EUCLEAN or EIO).
@@ -455,8 +464,9 @@ impl Ext2Mount {
     /// when it must use one (see syscall/mm.rs): the file has no memfd (a
     /// memfd, once made, holds the file's truth), and every whole page of
     /// the file the mapping covers is in disk blocks that are mapped (no
-    /// hole), consecutive and page-aligned on the disk, and that the disk
-    /// can map from its host file ([`Ubd::direct_source`]). `exec`: the
+    /// hole), in at most [`MAX_EXTENTS`] runs of consecutive blocks that
+    /// are whole pages of the file and page-aligned on the disk, and that
+    /// the disk can map from its host file ([`Ubd::direct_source`]). `exec`: the
     /// mapping may be executable. `path` is what /proc/PID/maps shows.
     ///
     /// Only the file's own blocks are ever mapped: its partial last page
@@ -485,40 +495,68 @@ impl Ext2Mount {
             // Nothing to share: the memfd serves it (and names it).
             return Ok(None);
         }
-        let source = {
-            let bs = u64::from(fs.geometry().block_size);
-            let Some(first) = fs.contiguous_run(&inode, off / bs, full / bs).map_err(errno)? else {
-                return Ok(None);
-            };
-            let at = u64::from(first) * bs;
-            let Some((file, at)) = disk.direct_source(at, full) else { return Ok(None) };
-            if exec && file.noexec() {
+        let bs = u64::from(fs.geometry().block_size);
+        let Some(runs) = fs.block_runs(&inode, off / bs, full / bs, MAX_EXTENTS).map_err(errno)? else {
+            return Ok(None);
+        };
+        // Each run must be whole pages of the file, page-aligned on the
+        // disk: a page is one piece of one host file mapping.
+        let mut extents = Vec::with_capacity(runs.len());
+        let mut file: Option<Arc<DirectFile>> = None;
+        for (lblk, pblk, n) in runs {
+            let (at, len) = (u64::from(pblk) * bs, n * bs);
+            if (lblk * bs) % PAGE != 0 || len % PAGE != 0 {
                 return Ok(None);
             }
+            let Some((f, host_at)) = disk.direct_source(at, len) else { return Ok(None) };
+            if exec && f.noexec() {
+                return Ok(None);
+            }
+            extents.push((lblk * bs - off, len, host_at));
+            file = Some(f);
+        }
+        let Some(file) = file else { return Ok(None) };
+        for &(rel, len, host_at) in &extents {
             self.remember_direct(DirectMapping {
                 host: file.host_key(),
-                disk: at..at + full,
-                file_off: off,
+                disk: host_at..host_at + len,
+                file_off: off + rel,
                 ino,
                 path: path.to_vec(),
             });
-            (file, at)
-        };
+        }
         let tail_at = off + full;
         let mut tail = vec![0u8; inode.size.min(end).saturating_sub(tail_at) as usize];
         let n = fs.read(&inode, tail_at, &mut tail).map_err(errno)?;
         tail.truncate(n);
-        Ok(Some(DirectPlan { source, full, tail }))
+        Ok(Some(DirectPlan { file, extents, full, tail }))
     }
 
-    fn remember_direct(&self, m: DirectMapping) {
+    /// Records a direct mapping for /proc/PID/maps: merged with the
+    /// records of the same file it overlaps or touches (the same pages at
+    /// the same file offsets), replacing those of other files it overlaps
+    /// (their blocks hold this file now).
+    fn remember_direct(&self, mut m: DirectMapping) {
         let mut maps = self.direct_maps.lock().unwrap_or_else(|p| p.into_inner());
-        if maps.last().is_some_and(|l| l.host == m.host && l.disk == m.disk && l.ino == m.ino && l.path == m.path) {
-            return;
+        let same = |l: &DirectMapping, m: &DirectMapping| {
+            l.ino == m.ino && l.path == m.path && l.disk.start.wrapping_sub(l.file_off) == m.disk.start.wrapping_sub(m.file_off)
+        };
+        let mut i = 0;
+        while i < maps.len() {
+            let l = &maps[i];
+            let touch = l.host == m.host && l.disk.start <= m.disk.end && m.disk.start <= l.disk.end;
+            let overlap = touch && l.disk.start < m.disk.end && m.disk.start < l.disk.end;
+            if touch && same(l, &m) {
+                let l = maps.remove(i);
+                let start = l.disk.start.min(m.disk.start);
+                m.file_off -= m.disk.start - start;
+                m.disk = start..l.disk.end.max(m.disk.end);
+            } else if overlap {
+                maps.remove(i);
+            } else {
+                i += 1;
+            }
         }
-        // The newest mapping of a range names it: older ones of a range
-        // that held another file then are gone from the disk anyway.
-        maps.retain(|l| !(l.host == m.host && l.disk.start < m.disk.end && m.disk.start < l.disk.end));
         if maps.len() >= DIRECT_MAPS_KEPT {
             maps.remove(0);
         }

@@ -179,11 +179,14 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
 /// was mapped; Linux shows the new bytes until a page is copied).
 fn map_direct(ctx: &mut Ctx<'_>, plan: DirectPlan) -> SysResult {
     let [addr, len, prot, flags, _, _] = ctx.args;
-    let (file, at) = &plan.source;
     let total = page_up(len);
     let flags = flags as i32;
-    if plan.full >= total {
-        return map_fd(ctx, file.fd(), false, [addr, len, prot, flags as u64, 0, *at]);
+    let fd = plan.file.fd();
+    tracing::debug!("mmap: {} bytes in {} pieces from the disk, {} copied", plan.full, plan.extents.len(), total - plan.full);
+    if let [(0, n, at)] = plan.extents[..] {
+        if n >= total {
+            return map_fd(ctx, fd, false, [addr, len, prot, flags as u64, 0, at]);
+        }
     }
     // The whole range first, so that the pieces go where the host has
     // room for all of them (or where a fixed mapping asked).
@@ -196,29 +199,32 @@ fn map_direct(ctx: &mut Ctx<'_>, plan: DirectPlan) -> SysResult {
         return Ok(base);
     }
     let base = base as u64;
-    let fixed = (flags & !libc::MAP_FIXED_NOREPLACE) | libc::MAP_FIXED;
-    let r = map_fd(ctx, file.fd(), false, [base, plan.full, prot, fixed as u64, 0, *at]);
     let undo = |ctx: &mut Ctx<'_>| ctx.inject(nr::MUNMAP, [base, total, 0, 0, 0, 0]);
-    match r {
-        Ok(r) if r as u64 == base => {}
-        Ok(r) => {
-            undo(ctx)?;
-            return Ok(if (-4095..0).contains(&r) { r } else { -(libc::ENOMEM as i64) });
-        }
-        Err(e) => {
-            if ctx.died.is_none() {
+    let fixed = (flags & !libc::MAP_FIXED_NOREPLACE) | libc::MAP_FIXED;
+    for &(rel, n, at) in &plan.extents {
+        match map_fd(ctx, fd, false, [base + rel, n, prot, fixed as u64, 0, at]) {
+            Ok(r) if r as u64 == base + rel => {}
+            Ok(r) => {
                 undo(ctx)?;
+                return Ok(if (-4095..0).contains(&r) { r } else { -(libc::ENOMEM as i64) });
             }
-            return Err(e);
+            Err(e) => {
+                if ctx.died.is_none() {
+                    undo(ctx)?;
+                }
+                return Err(e);
+            }
         }
     }
-    let rest = base + plan.full;
-    ctx.mem.write_force(rest, &plan.tail)?;
-    if prot != rw {
-        let r = ctx.inject(nr::MPROTECT, [rest, total - plan.full, prot, 0, 0, 0])?;
-        if (-4095..0).contains(&r) {
-            undo(ctx)?;
-            return Ok(r);
+    if plan.full < total {
+        let rest = base + plan.full;
+        ctx.mem.write_force(rest, &plan.tail)?;
+        if prot != rw {
+            let r = ctx.inject(nr::MPROTECT, [rest, total - plan.full, prot, 0, 0, 0])?;
+            if (-4095..0).contains(&r) {
+                undo(ctx)?;
+                return Ok(r);
+            }
         }
     }
     Ok(base as i64)

@@ -368,19 +368,29 @@ impl<S: BlockSource> Ext2<S> {
         self.map_cached(inode, lblk, &mut MapCache::default())
     }
 
-    /// The filesystem block of logical block `first` of `inode` when the
-    /// `count` logical blocks from it are all mapped (no hole) to
-    /// consecutive filesystem blocks; None otherwise.
-    pub fn contiguous_run(&self, inode: &Inode, first: u64, count: u64) -> Result<Option<u32>, Error> {
+    /// Where logical blocks `first..first + count` of `inode` are, as runs
+    /// of consecutive filesystem blocks: (first logical block, its
+    /// filesystem block, blocks in the run). None when one is a hole, or
+    /// when they make more than `max_runs` runs.
+    pub fn block_runs(
+        &self,
+        inode: &Inode,
+        first: u64,
+        count: u64,
+        max_runs: usize,
+    ) -> Result<Option<Vec<(u64, u32, u64)>>, Error> {
         let mut cache = MapCache::default();
-        let Some(start) = self.map_cached(inode, first, &mut cache)? else { return Ok(None) };
-        for i in 1..count {
-            let want = u64::from(start) + i;
-            if self.map_cached(inode, first + i, &mut cache)?.map(u64::from) != Some(want) {
-                return Ok(None);
+        let mut runs: Vec<(u64, u32, u64)> = Vec::new();
+        for lblk in first..first.saturating_add(count) {
+            let Some(b) = self.map_cached(inode, lblk, &mut cache)? else { return Ok(None) };
+            let full = runs.len() == max_runs;
+            match runs.last_mut() {
+                Some((_, start, n)) if u64::from(*start) + *n == u64::from(b) => *n += 1,
+                _ if full => return Ok(None),
+                _ => runs.push((lblk, b, 1)),
             }
         }
-        Ok(Some(start))
+        Ok(Some(runs))
     }
 
     fn map_cached(&self, inode: &Inode, lblk: u64, cache: &mut MapCache) -> Result<Option<u32>, Error> {
