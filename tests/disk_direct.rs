@@ -22,11 +22,14 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
 const FILE: &str = "/data/direct.bin";
+/// A file with an indirect block, which mke2fs puts among its data
+/// blocks: mapped in two pieces.
+const BIG: &str = "/data/big.bin";
 
-/// The mapped file: five pages and 1000 bytes, not all one value (a wrong
-/// offset shows), from START!! to THE-END.
-fn file_bytes() -> Vec<u8> {
-    let mut v: Vec<u8> = (0..5 * 4096 + 1000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+/// A mapped file: `pages` pages and 1000 bytes, not all one value (a
+/// wrong offset shows), from START!! to THE-END.
+fn file_bytes(pages: u32) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..pages * 4096 + 1000).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     let n = v.len();
     v[..7].copy_from_slice(b"START!!");
     v[n - 7..].copy_from_slice(b"THE-END");
@@ -166,9 +169,9 @@ fn host_mapping(root: u32, addr: u64) -> Option<(u64, String)> {
 
 /// Boots from `cow` over `backing`, runs disk_direct ARGS and returns the
 /// address it mapped the file at and the host's view of that mapping.
-fn run(cfg: Config, cow: &Path, backing: &Path, args: &[&str], start: &str) -> (u64, Option<(u64, String)>) {
+fn run(cfg: Config, cow: &Path, backing: &Path, file: &str, args: &[&str], start: &str) -> Option<(u64, String)> {
     let trace = TempDir::new("direct-trace");
-    let mut argv = vec!["/bin/disk_direct", FILE];
+    let mut argv = vec!["/bin/disk_direct", file];
     argv.extend_from_slice(args);
     let mut live = Live::start(cfg, &[ubd0(cow, backing)], &argv, &trace.path().join("trace"));
     live.until("ready");
@@ -183,7 +186,12 @@ fn run(cfg: Config, cow: &Path, backing: &Path, args: &[&str], start: &str) -> (
     let rest: String = out.lines().skip_while(|l| l.starts_with("addr ")).map(|l| format!("{l}\n")).collect();
     assert_eq!(rest, format!("{}done\n", expected(start)), "{cfg} {args:?}: stderr:\n{err}");
     assert_eq!(code, 0, "{cfg}: stderr:\n{err}");
-    (addr, host)
+    host
+}
+
+/// The blocks `debugfs` lists for `file` in `img` (data and indirect).
+fn blocks(img: &Path, file: &str) -> Vec<u64> {
+    debugfs(img, &format!("blocks {file}")).split_whitespace().filter_map(|b| b.parse().ok()).collect()
 }
 
 /// A file whose blocks are contiguous is mapped from the backing image
@@ -197,28 +205,31 @@ fn contiguous_files_map_straight_from_the_backing_image() {
     disk_tree(&tree);
     std::fs::copy(guest_program("disk_direct"), tree.join("bin/disk_direct")).unwrap();
     std::fs::create_dir_all(tree.join("data")).unwrap();
-    std::fs::write(tree.join("data/direct.bin"), file_bytes()).unwrap();
+    std::fs::write(tree.join("data/direct.bin"), file_bytes(5)).unwrap();
+    std::fs::write(tree.join("data/big.bin"), file_bytes(20)).unwrap();
     let backing = dir.path().join("root.img");
     mke2fs(&tree, &backing, 32, &["-b", "4096"]);
-    let blocks: Vec<u64> =
-        debugfs(&backing, &format!("blocks {FILE}")).split_whitespace().filter_map(|b| b.parse().ok()).collect();
-    assert_eq!(blocks.len(), 6, "debugfs blocks {FILE}: {blocks:?}");
-    if blocks.windows(2).any(|w| w[1] != w[0] + 1) {
-        eprintln!("skipping: mke2fs did not put {FILE} in contiguous blocks ({blocks:?})");
+    let (small, big) = (blocks(&backing, FILE), blocks(&backing, BIG));
+    assert_eq!((small.len(), big.len()), (6, 22), "debugfs blocks: {small:?} {big:?}");
+    // 21 data blocks and the indirect block, all in one run on the disk.
+    if [&small, &big].iter().any(|b| b.windows(2).any(|w| w[1] != w[0] + 1)) {
+        eprintln!("skipping: mke2fs did not put the files in contiguous blocks ({small:?}, {big:?})");
         return;
     }
     let image = std::fs::canonicalize(&backing).unwrap().display().to_string();
     for cfg in configs() {
         let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
         let _ = std::fs::remove_file(&cow);
-        let (_, host) = run(cfg, &cow, &backing, &["past"], "START!!");
-        assert_eq!(host, Some((blocks[0] * 4096, image.clone())), "{cfg}: the host's mapping");
+        let host = run(cfg, &cow, &backing, FILE, &["past"], "START!!");
+        assert_eq!(host, Some((small[0] * 4096, image.clone())), "{cfg}: the host's mapping");
+        let host = run(cfg, &cow, &backing, BIG, &["past"], "START!!");
+        assert_eq!(host, Some((big[0] * 4096, image.clone())), "{cfg}: the host's mapping of {BIG}");
         // Rewritten in this boot: the page is in umvm's cache, dirty.
-        let (_, host) = run(cfg, &cow, &backing, &["rewrite"], "CHANGED");
+        let host = run(cfg, &cow, &backing, FILE, &["rewrite"], "CHANGED");
         let name = host.map(|(_, n)| n).unwrap_or_default();
         assert!(name.starts_with("/memfd:umvm-ext2"), "{cfg}: after a rewrite the host maps {name:?}");
         // A later boot: the block is in the COW file.
-        let (_, host) = run(cfg, &cow, &backing, &[], "CHANGED");
+        let host = run(cfg, &cow, &backing, FILE, &[], "CHANGED");
         let name = host.map(|(_, n)| n).unwrap_or_default();
         assert!(name.starts_with("/memfd:umvm-ext2"), "{cfg}: over a rewritten COW the host maps {name:?}");
     }
