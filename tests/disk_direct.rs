@@ -161,7 +161,10 @@ fn host_mapping(root: u32, addr: u64) -> Option<(u64, String)> {
         let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { continue };
         if let Some(l) = maps.lines().find(|l| l.starts_with(&prefix)) {
             let f: Vec<&str> = l.split_whitespace().collect();
-            return Some((u64::from_str_radix(f.get(2)?, 16).ok()?, f.get(5..).map(|n| n.join(" ")).unwrap_or_default()));
+            return Some((
+                u64::from_str_radix(f.get(2)?, 16).ok()?,
+                f.get(5..).map(|n| n.join(" ")).unwrap_or_default(),
+            ));
         }
     }
     None

@@ -539,7 +539,9 @@ impl Ext2Mount {
     fn remember_direct(&self, mut m: DirectMapping) {
         let mut maps = self.direct_maps.lock().unwrap_or_else(|p| p.into_inner());
         let same = |l: &DirectMapping, m: &DirectMapping| {
-            l.ino == m.ino && l.path == m.path && l.disk.start.wrapping_sub(l.file_off) == m.disk.start.wrapping_sub(m.file_off)
+            l.ino == m.ino
+                && l.path == m.path
+                && l.disk.start.wrapping_sub(l.file_off) == m.disk.start.wrapping_sub(m.file_off)
         };
         let mut i = 0;
         while i < maps.len() {

@@ -182,7 +182,12 @@ fn map_direct(ctx: &mut Ctx<'_>, plan: DirectPlan) -> SysResult {
     let total = page_up(len);
     let flags = flags as i32;
     let fd = plan.file.fd();
-    tracing::debug!("mmap: {} bytes in {} pieces from the disk, {} copied", plan.full, plan.extents.len(), total - plan.full);
+    tracing::debug!(
+        "mmap: {} bytes in {} pieces from the disk, {} copied",
+        plan.full,
+        plan.extents.len(),
+        total - plan.full
+    );
     if let [(0, n, at)] = plan.extents[..] {
         if n >= total {
             return map_fd(ctx, fd, false, [addr, len, prot, flags as u64, 0, at]);
@@ -190,9 +195,8 @@ fn map_direct(ctx: &mut Ctx<'_>, plan: DirectPlan) -> SysResult {
     }
     // The whole range first, so that the pieces go where the host has
     // room for all of them (or where a fixed mapping asked).
-    let anon = (flags & !(libc::MAP_TYPE | libc::MAP_HUGETLB | libc::MAP_GROWSDOWN))
-        | libc::MAP_PRIVATE
-        | libc::MAP_ANONYMOUS;
+    let anon =
+        (flags & !(libc::MAP_TYPE | libc::MAP_HUGETLB | libc::MAP_GROWSDOWN)) | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
     let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
     let base = ctx.inject(nr::MMAP, [addr, total, rw, anon as u64, u64::MAX, 0])?;
     if (-4095..0).contains(&base) {

@@ -65,6 +65,10 @@ impl IndirectPath {
     }
 }
 
+/// A run of consecutive filesystem blocks holding consecutive logical
+/// blocks of a file: (first logical block, its filesystem block, blocks).
+pub type BlockRun = (u64, u32, u64);
+
 /// The superblock's numbers the rest of the code needs, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Geometry {
@@ -378,9 +382,9 @@ impl<S: BlockSource> Ext2<S> {
         first: u64,
         count: u64,
         max_runs: usize,
-    ) -> Result<Option<Vec<(u64, u32, u64)>>, Error> {
+    ) -> Result<Option<Vec<BlockRun>>, Error> {
         let mut cache = MapCache::default();
-        let mut runs: Vec<(u64, u32, u64)> = Vec::new();
+        let mut runs: Vec<BlockRun> = Vec::new();
         for lblk in first..first.saturating_add(count) {
             let Some(b) = self.map_cached(inode, lblk, &mut cache)? else { return Ok(None) };
             let full = runs.len() == max_runs;
