@@ -821,3 +821,44 @@ impl Drop for Ext2File {
         self.fs.closed(self.ino);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount() -> Ext2Mount {
+        let img = std::env::temp_dir().join(format!("umvm-ext2mount-direct-{}", std::process::id()));
+        let out = std::process::Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext2"])
+            .arg(&img)
+            .arg("1M")
+            .output()
+            .expect("mke2fs (e2fsprogs) must be installed");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(&img).unwrap();
+        let _ = std::fs::remove_file(&img);
+        Ext2Mount::new(Box::new(bytes), Box::new(|| Ok(())), 7, true, b"test").unwrap()
+    }
+
+    fn rec(start: u64, end: u64, file_off: u64, ino: u32) -> DirectMapping {
+        DirectMapping { host: (1, 2), disk: start..end, file_off, ino, path: format!("/f{ino}").into_bytes() }
+    }
+
+    #[test]
+    fn direct_records_merge_per_file_and_give_way_to_new_owners() {
+        let m = mount();
+        // A library's whole span, then its segments again: one record.
+        m.remember_direct(rec(0x10000, 0x30000, 0, 5));
+        m.remember_direct(rec(0x20000, 0x28000, 0x10000, 5));
+        m.remember_direct(rec(0x30000, 0x34000, 0x20000, 5));
+        assert_eq!(m.direct_maps.lock().unwrap().len(), 1);
+        assert_eq!(m.direct_file((1, 2), 0x10000), Some((5, b"/f5".to_vec(), 0)));
+        assert_eq!(m.direct_file((1, 2), 0x33000), Some((5, b"/f5".to_vec(), 0x23000)));
+        assert_eq!(m.direct_file((1, 2), 0x34000), None);
+        assert_eq!(m.direct_file((1, 3), 0x10000), None);
+        // Blocks that another file holds now: its record replaces.
+        m.remember_direct(rec(0x30000, 0x31000, 0x4000, 6));
+        assert_eq!(m.direct_file((1, 2), 0x30000), Some((6, b"/f6".to_vec(), 0x4000)));
+        assert_eq!(m.direct_file((1, 2), 0x10000), None);
+    }
+}
