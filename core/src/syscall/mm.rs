@@ -110,7 +110,9 @@ pub fn mmap(ctx: &mut Ctx<'_>) -> SysResult {
 ///
 /// An ext2 file is mapped the same way from the memfd that is its page
 /// cache (fs/ext2_mmap.rs): read-write for a shared mapping of a file open
-/// for writing, read-only otherwise.
+/// for writing, read-only otherwise. A private mapping of a file that has
+/// no memfd yet is mapped from the disk's host file where its blocks allow
+/// ([`map_direct`]), with no memfd at all.
 ///
 /// `/dev/zero` maps as anonymous memory (shared anonymous for MAP_SHARED).
 /// If the fd cannot be handed over, a MAP_PRIVATE mapping falls back to a
