@@ -464,7 +464,7 @@ impl Ext2Mount {
     /// when it must use one (see syscall/mm.rs): the file has no memfd (a
     /// memfd, once made, holds the file's truth), and every whole page of
     /// the file the mapping covers is in disk blocks that are mapped (no
-    /// hole), in at most [`MAX_EXTENTS`] runs of consecutive blocks that
+    /// hole), in at most `MAX_EXTENTS` runs of consecutive blocks that
     /// are whole pages of the file and page-aligned on the disk, and that
     /// the disk can map from its host file ([`Ubd::direct_source`]). `exec`: the
     /// mapping may be executable. `path` is what /proc/PID/maps shows.
