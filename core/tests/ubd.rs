@@ -450,3 +450,44 @@ fn threads_share_a_disk() {
     drop(ubd);
     assert!(read_all(&Ubd::open(&spec(&cow, None, ""), false).unwrap()) == model);
 }
+
+/// The bytes of `len` at `at` in the host file a direct source names.
+fn mapped_bytes(src: &umvm_core::dev::ubd::DirectFile, at: u64, len: usize) -> Vec<u8> {
+    let file = std::fs::File::open(format!("/proc/self/fd/{}", src.fd())).unwrap();
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, at).unwrap();
+    buf
+}
+
+#[test]
+fn direct_sources_are_clean_backing_ranges_and_read_only_images() {
+    let (cow, back, data) = cow_disk("direct", 1 << 20);
+    let ubd = Ubd::open(&spec(&cow, Some(&back), ""), false).unwrap();
+    // Clean: the backing file at the same offset, read-only, its bytes.
+    let (src, at) = ubd.direct_source(64 << 10, 32 << 10).expect("a clean range");
+    assert_eq!(at, 64 << 10);
+    assert_eq!(mapped_bytes(&src, at, 32 << 10), data[64 << 10..96 << 10]);
+    // SAFETY: fcntl on an fd the source owns.
+    let mode = unsafe { libc::fcntl(src.fd(), libc::F_GETFL) } & libc::O_ACCMODE;
+    assert_eq!(mode, libc::O_RDONLY);
+    // Unaligned, empty or past the end: none.
+    assert!(ubd.direct_source(100, 4096).is_none());
+    assert!(ubd.direct_source(0, 0).is_none());
+    assert!(ubd.direct_source((1 << 20) - 4096, 8192).is_none());
+    // One sector written: cached dirty, then in the COW file.
+    ubd.write_at((80 << 10) + 512, b"x").unwrap();
+    assert!(ubd.direct_source(64 << 10, 32 << 10).is_none(), "a dirty cached page");
+    ubd.flush().unwrap();
+    assert!(ubd.direct_source(64 << 10, 32 << 10).is_none(), "a sector in the COW file");
+    assert!(ubd.direct_source(64 << 10, 16 << 10).is_some(), "the clean part before it");
+    assert!(ubd.direct_source(84 << 10, 12 << 10).is_some(), "the clean part after it");
+    drop(ubd);
+    // A plain image: only when read-only (its blocks never change hands).
+    let img = file_with("direct-plain.img", &data);
+    let rw = Ubd::open(&spec(&img, None, ""), false).unwrap();
+    assert!(rw.direct_source(0, 4096).is_none());
+    drop(rw);
+    let ro = Ubd::open(&spec(&img, None, "r"), false).unwrap();
+    let (src, at) = ro.direct_source(8192, 4096).expect("a read-only image");
+    assert_eq!(mapped_bytes(&src, at, 4096), data[8192..12288]);
+}

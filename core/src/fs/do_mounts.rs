@@ -107,6 +107,7 @@ pub fn mount_root(disks: &[Arc<Ubd>], spec: &RootSpec) -> Result<Arc<Ext2Mount>,
         let why = format!("truncated: the filesystem is {fs_bytes} bytes, the disk {} bytes", disk.size());
         return Err(fail(ext2::Error::Unsupported(why)));
     }
+    fs.set_direct_source(disk.clone());
     Ok(Arc::new(fs))
 }
 

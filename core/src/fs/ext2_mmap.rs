@@ -7,6 +7,12 @@
 //! for writing maps a read-write fd shared. One memfd per (mount, inode)
 //! serves every process, so a library ld.so maps is in host memory once.
 //!
+//! Most private mappings need no memfd: while a file has none, a
+//! MAP_PRIVATE mapping whose whole pages lie page-aligned in clean blocks
+//! of the disk maps the disk's host file (a COW disk's backing image)
+//! directly (`Ext2Mount::map_direct`, dev/ubd/direct.rs, syscall/mm.rs),
+//! so every VM over one image shares the host's page cache of it.
+//!
 //! Coherence, as Linux's single page cache gives it: while a file has a
 //! memfd, the memfd *is* its page cache. read(2) reads the memfd (so it
 //! sees stores through shared mappings at once); write(2) writes ext2 and

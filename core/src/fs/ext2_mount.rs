@@ -11,10 +11,11 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::ext2::{BlockSink, BlockSource, Entry, Error, Ext2, FileType, Inode};
 use super::ext2_mmap::{MappedFile, PageCache};
+use crate::dev::ubd::{DirectFile, Ubd};
 use crate::errno::Errno;
 
 /// The root directory's inode number on every ext2 filesystem.
@@ -71,7 +72,53 @@ pub struct Ext2Mount {
     released: AtomicBool,
     /// The memfds of mapped files (fs/ext2_mmap.rs).
     pages: PageCache,
+    /// The disk, when private mappings may map its host file directly
+    /// ([`Ext2Mount::map_direct`]).
+    direct: OnceLock<Arc<Ubd>>,
+    /// The direct mappings made, newest last: what /proc/PID/maps names
+    /// a mapping of the disk's host file.
+    direct_maps: Mutex<Vec<DirectMapping>>,
 }
+
+/// How many direct mappings [`Ext2Mount`] remembers for /proc/PID/maps.
+const DIRECT_MAPS_KEPT: usize = 4096;
+
+/// The host page.
+const PAGE: u64 = 4096;
+
+/// One direct mapping of a file, as /proc/PID/maps translates it.
+struct DirectMapping {
+    /// The host file's (st_dev, st_ino).
+    host: (u64, u64),
+    /// Where the mapped pages are in it.
+    disk: std::ops::Range<u64>,
+    /// The file offset of the first.
+    file_off: u64,
+    ino: u32,
+    path: Vec<u8>,
+}
+
+/// How a private mapping of an ext2 file is made without a memfd
+/// ([`Ext2Mount::map_direct`]): its whole pages from the disk's host file,
+/// the rest a copy.
+pub struct DirectPlan {
+    /// The host file the whole pages are mapped from.
+    pub file: Arc<DirectFile>,
+    /// Where they are in it: runs of (offset in the mapping, bytes, offset
+    /// in the host file), in order, each a whole number of pages, the
+    /// first at 0, together `full` bytes.
+    pub extents: Vec<(u64, u64, u64)>,
+    /// How many bytes (whole pages) are mapped from the host file.
+    pub full: u64,
+    /// The file's bytes after those up to its end (less than a page),
+    /// which the mapping gets as a copy, zeros after them.
+    pub tail: Vec<u8>,
+}
+
+/// The most runs of disk blocks one direct mapping is made of (each is
+/// one mmap in the guest): with 4 KiB blocks, ext2 puts an indirect block
+/// between data blocks every 4 MiB of a file.
+const MAX_EXTENTS: usize = 64;
 
 /// A file system error as the guest sees it, logged when it means a
 /// damaged or unreadable image (the guest only sees EUCLEAN or EIO).
@@ -113,6 +160,8 @@ impl Ext2Mount {
             unmounting: AtomicBool::new(false),
             released: AtomicBool::new(false),
             pages: PageCache::default(),
+            direct: OnceLock::new(),
+            direct_maps: Mutex::new(Vec::new()),
         })
     }
 
@@ -404,6 +453,128 @@ impl Ext2Mount {
         self.pages.get_or_fill(ino, dirty && !self.read_only(), || MappedFile::fill(&fs, &inode))
     }
 
+    /// Lets private mappings of its files map `disk`, the disk it is
+    /// mounted from, directly ([`Ext2Mount::map_direct`]). Set once.
+    pub fn set_direct_source(&self, disk: Arc<Ubd>) {
+        let _ = self.direct.set(disk);
+    }
+
+    /// How a MAP_PRIVATE mapping of `len` bytes of regular file `ino` from
+    /// offset `off` (a page multiple) is made without a memfd, or None
+    /// when it must use one (see syscall/mm.rs): the file has no memfd (a
+    /// memfd, once made, holds the file's truth), and every whole page of
+    /// the file the mapping covers is in disk blocks that are mapped (no
+    /// hole), in at most `MAX_EXTENTS` runs of consecutive blocks that
+    /// are whole pages of the file and page-aligned on the disk, and that
+    /// the disk can map from its host file ([`Ubd::direct_source`]). `exec`: the
+    /// mapping may be executable. `path` is what /proc/PID/maps shows.
+    ///
+    /// Only the file's own blocks are ever mapped: its partial last page
+    /// is a copy (`tail`), so the bytes after its end on the disk are not.
+    pub fn map_direct(
+        &self,
+        ino: u32,
+        off: u64,
+        len: u64,
+        exec: bool,
+        path: &[u8],
+    ) -> Result<Option<DirectPlan>, Errno> {
+        let Some(disk) = self.direct.get() else { return Ok(None) };
+        let fs = self.lock()?;
+        if self.pages.get(ino).is_some() {
+            return Ok(None);
+        }
+        let inode = fs.inode(ino).map_err(errno)?;
+        if inode.file_type() != FileType::Regular || off >= inode.size.div_ceil(PAGE) * PAGE {
+            return Ok(None);
+        }
+        let end = off.saturating_add(len.div_ceil(PAGE) * PAGE);
+        let full_end = end.min(inode.size / PAGE * PAGE);
+        let full = full_end.saturating_sub(off);
+        if full == 0 {
+            // Nothing to share: the memfd serves it (and names it).
+            return Ok(None);
+        }
+        let bs = u64::from(fs.geometry().block_size);
+        let Some(runs) = fs.block_runs(&inode, off / bs, full / bs, MAX_EXTENTS).map_err(errno)? else {
+            return Ok(None);
+        };
+        // Each run must be whole pages of the file, page-aligned on the
+        // disk: a page is one piece of one host file mapping.
+        let mut extents = Vec::with_capacity(runs.len());
+        let mut file: Option<Arc<DirectFile>> = None;
+        for (lblk, pblk, n) in runs {
+            let (at, len) = (u64::from(pblk) * bs, n * bs);
+            if (lblk * bs) % PAGE != 0 || len % PAGE != 0 {
+                return Ok(None);
+            }
+            let Some((f, host_at)) = disk.direct_source(at, len) else { return Ok(None) };
+            if exec && f.noexec() {
+                return Ok(None);
+            }
+            extents.push((lblk * bs - off, len, host_at));
+            file = Some(f);
+        }
+        let Some(file) = file else { return Ok(None) };
+        for &(rel, len, host_at) in &extents {
+            self.remember_direct(DirectMapping {
+                host: file.host_key(),
+                disk: host_at..host_at + len,
+                file_off: off + rel,
+                ino,
+                path: path.to_vec(),
+            });
+        }
+        let tail_at = off + full;
+        let mut tail = vec![0u8; inode.size.min(end).saturating_sub(tail_at) as usize];
+        let n = fs.read(&inode, tail_at, &mut tail).map_err(errno)?;
+        tail.truncate(n);
+        Ok(Some(DirectPlan { file, extents, full, tail }))
+    }
+
+    /// Records a direct mapping for /proc/PID/maps: merged with the
+    /// records of the same file it overlaps or touches (the same pages at
+    /// the same file offsets), replacing those of other files it overlaps
+    /// (their blocks hold this file now).
+    fn remember_direct(&self, mut m: DirectMapping) {
+        let mut maps = self.direct_maps.lock().unwrap_or_else(|p| p.into_inner());
+        let same = |l: &DirectMapping, m: &DirectMapping| {
+            l.ino == m.ino
+                && l.path == m.path
+                && l.disk.start.wrapping_sub(l.file_off) == m.disk.start.wrapping_sub(m.file_off)
+        };
+        let mut i = 0;
+        while i < maps.len() {
+            let l = &maps[i];
+            let touch = l.host == m.host && l.disk.start <= m.disk.end && m.disk.start <= l.disk.end;
+            let overlap = touch && l.disk.start < m.disk.end && m.disk.start < l.disk.end;
+            if touch && same(l, &m) {
+                let l = maps.remove(i);
+                let start = l.disk.start.min(m.disk.start);
+                m.file_off -= m.disk.start - start;
+                m.disk = start..l.disk.end.max(m.disk.end);
+            } else if overlap {
+                maps.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if maps.len() >= DIRECT_MAPS_KEPT {
+            maps.remove(0);
+        }
+        maps.push(m);
+    }
+
+    /// What /proc/PID/maps shows for a mapping of host file `host`
+    /// (st_dev, st_ino) at offset `offset`, if it is a direct mapping of
+    /// one of this mount's files: the file's inode number, the guest path
+    /// it was mapped by, and the file offset.
+    pub fn direct_file(&self, host: (u64, u64), offset: u64) -> Option<(u32, Vec<u8>, u64)> {
+        let maps = self.direct_maps.lock().unwrap_or_else(|p| p.into_inner());
+        let m = maps.iter().rev().find(|m| m.host == host && m.disk.contains(&offset))?;
+        Some((m.ino, m.path.clone(), m.file_off + (offset - m.disk.start)))
+    }
+
     /// Writes back the memfd of inode `ino`, if it has one: the blocks
     /// shared mappings changed reach the file.
     pub fn write_back(&self, ino: u32) -> Result<(), Errno> {
@@ -648,5 +819,46 @@ impl Ext2File {
 impl Drop for Ext2File {
     fn drop(&mut self) {
         self.fs.closed(self.ino);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount() -> Ext2Mount {
+        let img = std::env::temp_dir().join(format!("umvm-ext2mount-direct-{}", std::process::id()));
+        let out = std::process::Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext2"])
+            .arg(&img)
+            .arg("1M")
+            .output()
+            .expect("mke2fs (e2fsprogs) must be installed");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(&img).unwrap();
+        let _ = std::fs::remove_file(&img);
+        Ext2Mount::new(Box::new(bytes), Box::new(|| Ok(())), 7, true, b"test").unwrap()
+    }
+
+    fn rec(start: u64, end: u64, file_off: u64, ino: u32) -> DirectMapping {
+        DirectMapping { host: (1, 2), disk: start..end, file_off, ino, path: format!("/f{ino}").into_bytes() }
+    }
+
+    #[test]
+    fn direct_records_merge_per_file_and_give_way_to_new_owners() {
+        let m = mount();
+        // A library's whole span, then its segments again: one record.
+        m.remember_direct(rec(0x10000, 0x30000, 0, 5));
+        m.remember_direct(rec(0x20000, 0x28000, 0x10000, 5));
+        m.remember_direct(rec(0x30000, 0x34000, 0x20000, 5));
+        assert_eq!(m.direct_maps.lock().unwrap().len(), 1);
+        assert_eq!(m.direct_file((1, 2), 0x10000), Some((5, b"/f5".to_vec(), 0)));
+        assert_eq!(m.direct_file((1, 2), 0x33000), Some((5, b"/f5".to_vec(), 0x23000)));
+        assert_eq!(m.direct_file((1, 2), 0x34000), None);
+        assert_eq!(m.direct_file((1, 3), 0x10000), None);
+        // Blocks that another file holds now: its record replaces.
+        m.remember_direct(rec(0x30000, 0x31000, 0x4000, 6));
+        assert_eq!(m.direct_file((1, 2), 0x30000), Some((6, b"/f6".to_vec(), 0x4000)));
+        assert_eq!(m.direct_file((1, 2), 0x10000), None);
     }
 }

@@ -12,7 +12,7 @@ use super::Ctx;
 use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
 use crate::fs::ext2_mmap::{CACHE_BYTES, MEMFD_NAME};
-use crate::fs::ext2_mount::Ext2File;
+use crate::fs::ext2_mount::{DirectPlan, Ext2File};
 use crate::fs::file::FileKind;
 use crate::kernel::Kernel;
 use crate::mm::mem::CHUNK;
@@ -110,7 +110,9 @@ pub fn mmap(ctx: &mut Ctx<'_>) -> SysResult {
 ///
 /// An ext2 file is mapped the same way from the memfd that is its page
 /// cache (fs/ext2_mmap.rs): read-write for a shared mapping of a file open
-/// for writing, read-only otherwise.
+/// for writing, read-only otherwise. A private mapping of a file that has
+/// no memfd yet is mapped from the disk's host file where its blocks allow
+/// ([`map_direct`]), with no memfd at all.
 ///
 /// `/dev/zero` maps as anonymous memory (shared anonymous for MAP_SHARED).
 /// If the fd cannot be handed over, a MAP_PRIVATE mapping falls back to a
@@ -137,14 +139,20 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EACCES);
     }
     match &f.kind {
-        FileKind::Host { fd, .. } => map_fd(ctx, fd.as_raw_fd(), shared),
+        FileKind::Host { fd, .. } => map_fd(ctx, fd.as_raw_fd(), shared, ctx.args),
         FileKind::Ext2(e) => {
+            if !shared {
+                let exec = prot & libc::PROT_EXEC as u64 != 0;
+                if let Some(plan) = e.fs.map_direct(e.ino, off, len, exec, &f.path)? {
+                    return map_direct(ctx, plan);
+                }
+            }
             // A shared mapping of a writable fd may become writable later
             // (mprotect), so its memfd counts as dirty from now on.
             let writable = shared && f.writable();
             let (page_cache, new) = e.fs.map(e.ino, writable)?;
             page_cache.set_path(&f.path);
-            let r = map_fd(ctx, page_cache.fd(writable), shared);
+            let r = map_fd(ctx, page_cache.fd(writable), shared, ctx.args);
             if new {
                 let mut mapped = None;
                 e.fs.trim_pages(CACHE_BYTES, &mut |ino| {
@@ -157,10 +165,81 @@ fn mmap_file(ctx: &mut Ctx<'_>) -> SysResult {
     }
 }
 
-/// Maps host fd `fd` into the calling process as the guest's mmap asked
-/// (its fd argument aside), by handing the process a duplicate.
-fn map_fd(ctx: &mut Ctx<'_>, fd: RawFd, shared: bool) -> SysResult {
-    let [addr, len, prot, flags, _, off] = ctx.args;
+/// A MAP_PRIVATE mapping of an ext2 file without its memfd, as
+/// [`Ext2Mount::map_direct`](crate::fs::ext2_mount::Ext2Mount::map_direct)
+/// planned it: the file's whole pages mapped privately from the disk's
+/// host file (the backing image of a COW disk), so that every guest over
+/// one image shares the host's page cache of it; the rest of the mapping
+/// (the file's partial last page, and any pages past its end) private
+/// anonymous memory holding a copy of the file's last bytes, then zeros.
+///
+/// Deviations from Linux, both invisible to a program that stays within
+/// its file and does not change a file it has mapped: pages wholly past
+/// the end of the file read as zeros where Linux raises SIGBUS, and a
+/// later write(2) or truncate of the file does not show in the pages the
+/// mapping has not stored to (they keep the bytes the file had when it
+/// was mapped; Linux shows the new bytes until a page is copied).
+fn map_direct(ctx: &mut Ctx<'_>, plan: DirectPlan) -> SysResult {
+    let [addr, len, prot, flags, _, _] = ctx.args;
+    let total = page_up(len);
+    let flags = flags as i32;
+    let fd = plan.file.fd();
+    tracing::debug!(
+        "mmap: {} bytes in {} pieces from the disk, {} copied",
+        plan.full,
+        plan.extents.len(),
+        total - plan.full
+    );
+    if let [(0, n, at)] = plan.extents[..] {
+        if n >= total {
+            return map_fd(ctx, fd, false, [addr, len, prot, flags as u64, 0, at]);
+        }
+    }
+    // The whole range first, so that the pieces go where the host has
+    // room for all of them (or where a fixed mapping asked).
+    let anon =
+        (flags & !(libc::MAP_TYPE | libc::MAP_HUGETLB | libc::MAP_GROWSDOWN)) | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+    let base = ctx.inject(nr::MMAP, [addr, total, rw, anon as u64, u64::MAX, 0])?;
+    if (-4095..0).contains(&base) {
+        return Ok(base);
+    }
+    let base = base as u64;
+    let undo = |ctx: &mut Ctx<'_>| ctx.inject(nr::MUNMAP, [base, total, 0, 0, 0, 0]);
+    let fixed = (flags & !libc::MAP_FIXED_NOREPLACE) | libc::MAP_FIXED;
+    for &(rel, n, at) in &plan.extents {
+        match map_fd(ctx, fd, false, [base + rel, n, prot, fixed as u64, 0, at]) {
+            Ok(r) if r as u64 == base + rel => {}
+            Ok(r) => {
+                undo(ctx)?;
+                return Ok(if (-4095..0).contains(&r) { r } else { -(libc::ENOMEM as i64) });
+            }
+            Err(e) => {
+                if ctx.died.is_none() {
+                    undo(ctx)?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    if plan.full < total {
+        let rest = base + plan.full;
+        ctx.mem.write_force(rest, &plan.tail)?;
+        if prot != rw {
+            let r = ctx.inject(nr::MPROTECT, [rest, total - plan.full, prot, 0, 0, 0])?;
+            if (-4095..0).contains(&r) {
+                undo(ctx)?;
+                return Ok(r);
+            }
+        }
+    }
+    Ok(base as i64)
+}
+
+/// Maps host fd `fd` into the calling process as `args`, a guest's mmap
+/// arguments, ask (their fd aside), by handing the process a duplicate.
+fn map_fd(ctx: &mut Ctx<'_>, fd: RawFd, shared: bool, args: [u64; 6]) -> SysResult {
+    let [addr, len, prot, flags, _, off] = args;
     let k = ctx.k;
     if let Some(ch) = &k.channel {
         match ch.install(ctx.task.tid, ctx.regs, fd) {
@@ -185,7 +264,7 @@ fn map_fd(ctx: &mut Ctx<'_>, fd: RawFd, shared: bool) -> SysResult {
     if shared {
         return Err(Errno::ENODEV);
     }
-    mmap_copy(ctx, fd)
+    mmap_copy(ctx, fd, args)
 }
 
 /// The host inode numbers of the ext2 page-cache memfds any guest process
@@ -259,8 +338,8 @@ pub fn msync(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// A private mapping holding a copy of the file's bytes.
-fn mmap_copy(ctx: &mut Ctx<'_>, fd: i32) -> SysResult {
-    let [addr, len, prot, flags, _, off] = ctx.args;
+fn mmap_copy(ctx: &mut Ctx<'_>, fd: i32, args: [u64; 6]) -> SysResult {
+    let [addr, len, prot, flags, _, off] = args;
     let anon_flags = (flags as i32 & !libc::MAP_TYPE) | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
     let at = ctx.inject(nr::MMAP, [addr, len, prot, anon_flags as u64, u64::MAX, 0])?;
     if (-4095..0).contains(&at) {

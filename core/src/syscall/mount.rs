@@ -275,6 +275,7 @@ fn open_disk(disk: &Arc<crate::dev::ubd::Ubd>, unit: u8, read_only: bool, source
         let why = format!("the filesystem is {} bytes, the disk {} bytes", fs.size_bytes(), disk.size());
         return Err(fail(crate::fs::ext2::Error::Unsupported(why)));
     }
+    fs.set_direct_source(disk.clone());
     if !read_only {
         fs.remount(false).inspect_err(|e| tracing::info!("mount {name} read-write: {e:?}"))?;
     }

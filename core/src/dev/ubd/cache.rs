@@ -67,6 +67,17 @@ impl PageCache {
         self.pages.contains_key(&index)
     }
 
+    /// Whether any page with an index in `range` is cached (with
+    /// `dirty_only`, dirty).
+    pub(crate) fn any_in(&self, range: std::ops::Range<u64>, dirty_only: bool) -> bool {
+        let hit = |p: &Page| !dirty_only || matches!(p.state, State::Dirty { .. });
+        if range.end.saturating_sub(range.start) <= self.pages.len() as u64 {
+            range.into_iter().any(|i| self.pages.get(&i).is_some_and(hit))
+        } else {
+            self.pages.iter().any(|(i, p)| range.contains(i) && hit(p))
+        }
+    }
+
     /// Page `index`, counted as a use.
     pub(crate) fn get(&mut self, index: u64) -> Option<&[u8]> {
         let tick = self.tick();

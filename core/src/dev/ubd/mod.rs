@@ -46,18 +46,20 @@
 mod batch;
 mod blocks;
 mod cache;
+mod direct;
 mod error;
 mod readahead;
 mod writeback;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use umvm_blockio::{Engine, EngineChoice, EngineConfig};
 use umvm_cow::{Disk, UbdSpec};
 
 use cache::PageCache;
+pub use direct::DirectFile;
 pub use error::UbdError;
 use readahead::Readahead;
 
@@ -109,6 +111,8 @@ pub struct Ubd {
     state: Mutex<State>,
     /// Set on drop; the writeback threads wait on it between ticks.
     stop: Arc<(Mutex<bool>, Condvar)>,
+    /// The host file direct mappings map, opened at the first (direct.rs).
+    direct: OnceLock<Arc<DirectFile>>,
 }
 
 struct State {
@@ -167,6 +171,7 @@ impl Ubd {
                 closed: false,
             }),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
+            direct: OnceLock::new(),
         })
     }
 

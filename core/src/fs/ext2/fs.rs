@@ -65,6 +65,10 @@ impl IndirectPath {
     }
 }
 
+/// A run of consecutive filesystem blocks holding consecutive logical
+/// blocks of a file: (first logical block, its filesystem block, blocks).
+pub type BlockRun = (u64, u32, u64);
+
 /// The superblock's numbers the rest of the code needs, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Geometry {
@@ -366,6 +370,31 @@ impl<S: BlockSource> Ext2<S> {
     /// None for a hole.
     pub fn map_block(&self, inode: &Inode, lblk: u64) -> Result<Option<u32>, Error> {
         self.map_cached(inode, lblk, &mut MapCache::default())
+    }
+
+    /// Where logical blocks `first..first + count` of `inode` are, as runs
+    /// of consecutive filesystem blocks: (first logical block, its
+    /// filesystem block, blocks in the run). None when one is a hole, or
+    /// when they make more than `max_runs` runs.
+    pub fn block_runs(
+        &self,
+        inode: &Inode,
+        first: u64,
+        count: u64,
+        max_runs: usize,
+    ) -> Result<Option<Vec<BlockRun>>, Error> {
+        let mut cache = MapCache::default();
+        let mut runs: Vec<BlockRun> = Vec::new();
+        for lblk in first..first.saturating_add(count) {
+            let Some(b) = self.map_cached(inode, lblk, &mut cache)? else { return Ok(None) };
+            let full = runs.len() == max_runs;
+            match runs.last_mut() {
+                Some((_, start, n)) if u64::from(*start) + *n == u64::from(b) => *n += 1,
+                _ if full => return Ok(None),
+                _ => runs.push((lblk, b, 1)),
+            }
+        }
+        Ok(Some(runs))
     }
 
     fn map_cached(&self, inode: &Inode, lblk: u64, cache: &mut MapCache) -> Result<Option<u32>, Error> {

@@ -469,6 +469,16 @@ pub fn maps(k: &Kernel, p: &Process, root: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for line in text.lines() {
         let Some(mut m) = MapLine::parse(line) else { continue };
+        // A direct mapping of an ext2 file from its disk's host file
+        // (syscall/mm.rs map_direct): the file, at its own offset.
+        if let Some((dev, ino, path, offset)) = m.name.is_some().then(|| direct_file(k, &m)).flatten() {
+            m.dev = (libc::major(dev), libc::minor(dev));
+            m.ino = u64::from(ino);
+            m.offset = offset;
+            m.name = Some(crate::fs::path::view(root, &path));
+            m.write(&mut out);
+            continue;
+        }
         match m.name.take() {
             None => anonymous(m, &img, brk, root, &mut out),
             Some(n) if host_only(&n) => anonymous(m, &img, brk, root, &mut out),
@@ -521,6 +531,17 @@ pub fn maps(k: &Kernel, p: &Process, root: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The ext2 file a host mapping `m` maps directly from its disk's host
+/// file, if it is one: its mount's st_dev, inode number, guest path and
+/// the file offset the mapping starts at.
+fn direct_file(k: &Kernel, m: &MapLine) -> Option<(u64, u32, Vec<u8>, u64)> {
+    let host = (libc::makedev(m.dev.0, m.dev.1), m.ino);
+    k.vfs.mounts().iter().find_map(|mnt| {
+        let d = mnt.disk.as_ref()?;
+        d.direct_file(host, m.offset).map(|(ino, path, off)| (d.dev(), ino, path, off))
+    })
 }
 
 /// Writes an anonymous host mapping, split where it holds the pages of
