@@ -167,6 +167,14 @@ pub enum Error {
         /// The disk size.
         size: u64,
     },
+    /// A disk's write-ahead log that is complete but cannot be applied.
+    #[error("{}: {why}", path.display())]
+    Log {
+        /// The log.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
     /// A write to a read-only device.
     #[error("{}: the device is read-only", path.display())]
     ReadOnly {

@@ -10,6 +10,7 @@
 //!   persisted only after the data it covers.
 //! - [`ubd`]: UML's `ubdN[flags]=cow,backing,serial` switch.
 //! - [`tools`]: create, inspect and merge (uml_mkcow, uml_moo).
+//! - [`wal`]: the write-ahead log that makes a commit of many pages atomic.
 //! - [`Error`]: typed, one-line errors naming the files involved.
 
 pub mod backing;
@@ -21,6 +22,7 @@ pub mod image;
 pub mod lock;
 pub mod tools;
 pub mod ubd;
+pub mod wal;
 
 pub use backing::Backing;
 pub use device::{CowDevice, CowOptions};

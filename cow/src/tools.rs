@@ -96,8 +96,10 @@ pub fn inspect(cow: &Path) -> Result<Info> {
     })
 }
 
-/// Opens a COW file read-only, share-locked, and loads its metadata.
+/// Opens a COW file read-only, share-locked, and loads its metadata,
+/// once the log of a commit umvm was stopped in is applied (`wal`).
 fn open_cow(cow: &Path) -> Result<(File, CowMeta)> {
+    crate::wal::replay(cow)?;
     let file = File::open(cow).map_err(Error::io(cow))?;
     lock::lock(&file, false).map_err(Error::io(cow))?;
     let len = file.metadata().map_err(Error::io(cow))?.len();

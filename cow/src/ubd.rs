@@ -15,6 +15,7 @@ use crate::device::{CowDevice, CowOptions};
 use crate::error::{Error, Result};
 use crate::header::{Header, MAX_LEN};
 use crate::tools;
+use crate::wal;
 
 /// UML's MAX_DEV.
 pub const MAX_UNITS: u8 = 16;
@@ -101,6 +102,7 @@ impl UbdSpec {
     /// the magic (unless `d`), else a plain image.
     pub fn open(&self, engine: &mut Engine, force_backing: bool) -> Result<Disk> {
         let opts = CowOptions { flags: self.flags, backing: self.backing.clone(), force_backing, buffered: false };
+        self.replay_log()?;
         if let Some(backing) = &self.backing {
             if !self.file.exists() {
                 tracing::info!("Creating \"{}\" as COW file for \"{}\"", self.file.display(), backing.display());
@@ -118,6 +120,30 @@ impl UbdSpec {
         .map_err(Error::block(&self.file))?;
         let id = dev.register(engine).map_err(Error::block(&self.file))?;
         Ok(Disk::Plain(dev, id))
+    }
+}
+
+impl UbdSpec {
+    /// Applies the write-ahead log of a commit umvm was stopped in
+    /// ([`wal::replay`]), before the disk is read. A log without its
+    /// image belongs to a file that is gone: it is removed. With the `c`
+    /// flag another VM may have the disk open and its log in use: then
+    /// the log is left alone.
+    fn replay_log(&self) -> Result<()> {
+        let log = wal::log_path(&self.file);
+        if !self.file.exists() {
+            if log.exists() {
+                tracing::warn!("{}: removing the log of a disk that is gone", log.display());
+                std::fs::remove_file(&log).map_err(Error::io(&log))?;
+            }
+            return Ok(());
+        }
+        match wal::replay(&self.file) {
+            Err(Error::Io { source, .. }) if self.flags.shared && source.kind() == std::io::ErrorKind::WouldBlock => {
+                Ok(())
+            }
+            r => r.map(drop),
+        }
     }
 }
 
