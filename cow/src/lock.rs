@@ -37,3 +37,19 @@ pub fn lock(file: &File, write: bool) -> io::Result<()> {
     };
     Err(io::Error::new(io::ErrorKind::WouldBlock, format!("already locked by {who} (the `c` flag shares it)")))
 }
+
+/// Drops the lock on `file` now, before the file is closed: a child forked
+/// meanwhile (and not yet exec'd) holds a copy of the descriptor, and with
+/// it the lock, until it execs or exits.
+pub fn unlock(file: &File) -> io::Result<()> {
+    // SAFETY: flock is plain data; all-zero means the whole file from 0.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_UNLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: F_OFD_SETLK reads the valid flock we pass.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -51,7 +51,8 @@ pub fn create(cow: &Path, backing: &Path, force: bool) -> Result<Header> {
         }
         file.write_all_at(&header.emit().map_err(std::io::Error::other)?, 0)?;
         file.set_len(geometry.file_len())?;
-        file.sync_all()
+        file.sync_all()?;
+        lock::unlock(&file)
     })();
     r.map_err(io)?;
     Ok(header)
@@ -80,6 +81,7 @@ pub struct Info {
 pub fn inspect(cow: &Path) -> Result<Info> {
     let (file, meta) = open_cow(cow)?;
     let st = file.metadata().map_err(Error::io(cow))?;
+    lock::unlock(&file).map_err(Error::io(cow))?;
     let backing = image::header_backing_path(cow, &meta.header);
     let backing_problem = match std::fs::metadata(&backing) {
         Err(e) => Some(format!("backing file {}: {e}", backing.display())),
@@ -234,6 +236,8 @@ pub fn merge(
         }
         None => bfile.sync_all().map_err(Error::io(&backing))?,
     }
+    lock::unlock(&bfile).map_err(backing_err)?;
+    lock::unlock(&cow_file).map_err(Error::io(cow))?;
     Ok(stats)
 }
 

@@ -339,6 +339,7 @@ pub fn replay(image: &Path) -> Result<Replayed> {
     };
     // Durably empty: another program may write the image in place next.
     log.set_len(0).and_then(|()| log.sync_all()).map_err(Error::io(&log_path))?;
+    lock::unlock(&file).map_err(Error::io(image))?;
     Ok(outcome)
 }
 

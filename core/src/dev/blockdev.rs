@@ -6,7 +6,9 @@
 //! end is short; a write at or past the end is ENOSPC, one that runs over
 //! it short. The file position may not pass the end (lseek is EINVAL
 //! there, as Linux's fixed_size_llseek). fsync makes what was written
-//! durable ([`Ubd::flush`]).
+//! durable (syscall/mount.rs `sync_disk`: a commit of the disk, under the
+//! lock of the filesystem mounted on it if one is, so that the commit
+//! falls between its operations).
 //!
 //! A disk may be opened while a filesystem on it is mounted, and written
 //! (Linux allows it, without O_EXCL). The mounted filesystem keeps its
@@ -181,12 +183,6 @@ impl BlockFile {
         let at = at.filter(|&a| (0..=size).contains(&a)).ok_or(Errno::EINVAL)?;
         *pos = at as u64;
         Ok(at)
-    }
-
-    /// Makes everything written to the disk durable (fsync, fdatasync,
-    /// BLKFLSBUF).
-    pub fn flush(&self) -> Result<(), Errno> {
-        self.disk.flush().map_err(|e| e.errno())
     }
 }
 

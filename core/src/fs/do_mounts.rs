@@ -5,11 +5,16 @@
 use std::sync::Arc;
 
 use super::ext2;
-use super::ext2_mount::{Ext2Mount, Flush};
+use super::ext2_mount::Ext2Mount;
 use crate::dev::ubd::{Ubd, UbdError};
 
 /// The ubd driver's block major (UML's UBD_MAJOR).
 pub const UBD_MAJOR: u32 = 98;
+/// How often a mounted disk filesystem checks whether data has been
+/// dirty long enough to commit (Linux's dirty_writeback_centisecs, 5 s,
+/// checks less often; the expiry itself is the disk's).
+pub const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Minors per ubd disk (UML gives each disk 16, for partitions).
 pub const UBD_MINORS: u32 = 16;
 
@@ -51,6 +56,14 @@ pub enum RootError {
     /// The disk could not be opened.
     #[error(transparent)]
     Ubd(#[from] UbdError),
+    /// The thread that commits the filesystem could not be started.
+    #[error("root={device}: starting its commit timer: {source}")]
+    Timer {
+        /// The device.
+        device: String,
+        /// What the host said.
+        source: std::io::Error,
+    },
     /// The filesystem on it could not be mounted.
     #[error("root={device} ({file}): {source}")]
     Mount {
@@ -94,12 +107,11 @@ pub fn mount_root(disks: &[Arc<Ubd>], spec: &RootSpec) -> Result<Arc<Ext2Mount>,
         .find(|d| d.unit() == unit)
         .ok_or_else(|| RootError::NoDisk { device: spec.device.clone(), unit })?;
     let read_only = spec.read_only || disk.read_only();
-    let flusher = disk.clone();
-    let flush: Flush = Box::new(move || flusher.flush().map_err(|e| e.errno()));
     let file = disk.path().display().to_string();
     let fail = |source| RootError::Mount { device: spec.device.clone(), file: file.clone(), source };
     // Linux's kernel mounts the root as /dev/root.
-    let fs = Ext2Mount::new(Box::new(disk.clone()), flush, ubd_dev(unit), read_only, b"/dev/root").map_err(fail)?;
+    let fs =
+        Ext2Mount::new(Box::new(disk.clone()), disk.clone(), ubd_dev(unit), read_only, b"/dev/root").map_err(fail)?;
     // As Linux's ext2_fill_super: a filesystem larger than its disk would
     // read past the end (a truncated image).
     let fs_bytes = fs.size_bytes();
@@ -108,7 +120,10 @@ pub fn mount_root(disks: &[Arc<Ubd>], spec: &RootSpec) -> Result<Arc<Ext2Mount>,
         return Err(fail(ext2::Error::Unsupported(why)));
     }
     fs.set_direct_source(disk.clone());
-    Ok(Arc::new(fs))
+    let fs = Arc::new(fs);
+    fs.start_commit_timer(COMMIT_INTERVAL)
+        .map_err(|source| RootError::Timer { device: spec.device.clone(), source })?;
+    Ok(fs)
 }
 
 #[cfg(test)]

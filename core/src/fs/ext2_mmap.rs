@@ -366,7 +366,7 @@ mod tests {
     use std::process::Command;
     use std::sync::Arc;
 
-    use crate::fs::ext2_mount::{Ext2File, Ext2Mount, ROOT_INO};
+    use crate::fs::ext2_mount::{Ext2File, Ext2Mount, InMemory, ROOT_INO};
 
     /// A mounted image made by `mke2fs -d` from a tree with `hole`: 4 KiB of
     /// 'a', a hole, 4 KiB of 'b' at 64 KiB (size 68 KiB), and `small`.
@@ -391,7 +391,7 @@ mod tests {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let bytes = std::fs::read(&img).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
-        let m = Ext2Mount::new(Box::new(bytes), Box::new(|| Ok(())), 1, false, b"test").unwrap();
+        let m = Ext2Mount::new(Box::new(bytes), Arc::new(InMemory), 1, false, b"test").unwrap();
         let hole = m.lookup(ROOT_INO, b"hole").unwrap().unwrap().ino;
         let small = m.lookup(ROOT_INO, b"small").unwrap().unwrap().ino;
         (Arc::new(m), hole, small)

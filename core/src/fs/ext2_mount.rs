@@ -7,11 +7,21 @@
 //! must change as a whole), inodes become `struct stat`s with the mount's
 //! device number, and unlinked files stay alive while a guest holds them
 //! open, as on Linux: the last close frees them.
+//!
+//! Crash safety: the disk must only ever reach the image at operation
+//! boundaries, or a crash leaves half an operation there (an inode whose
+//! indirect block is missing). So the mount holds its disk's writeback
+//! ([`DiskControl::hold_writeback`]) and commits it itself, under the
+//! filesystem lock, each commit atomic through the disk's log: at sync,
+//! fsync, remount read-only and unmount; after an operation that left the
+//! disk over its dirty limit (or with data dirty too long); and from a
+//! timer, every second, once data has been dirty for the disk's expiry.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
 
 use super::ext2::{BlockSink, BlockSource, Entry, Error, Ext2, FileType, Inode};
 use super::ext2_mmap::{MappedFile, PageCache};
@@ -39,14 +49,36 @@ impl BlockSink for Disk {
     }
 }
 
-/// What makes a disk's written data durable (blockio's flush for a ubd
-/// disk): `sync`, `fsync` and unmount end with it.
-pub type Flush = Box<dyn Fn() -> Result<(), Errno> + Send + Sync>;
+/// What the mount asks of its disk besides blocks: when its changes reach
+/// the image (for a ubd disk, `Ubd::flush`, atomic through its log).
+pub trait DiskControl: Send + Sync {
+    /// Writes back everything written so far, atomically and durably.
+    fn commit(&self) -> Result<(), Errno>;
+    /// Whether a commit is due: too much is dirty, or has been too long.
+    fn commit_due(&self) -> bool;
+    /// Leaves the disk's commits to the mount (`true`), or to the disk.
+    fn hold_writeback(&self, hold: bool);
+}
+
+/// A disk with nothing to commit: an image held in memory.
+pub struct InMemory;
+
+impl DiskControl for InMemory {
+    fn commit(&self) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    fn commit_due(&self) -> bool {
+        false
+    }
+
+    fn hold_writeback(&self, _: bool) {}
+}
 
 /// A mounted ext2 filesystem.
 pub struct Ext2Mount {
     fs: Mutex<Ext2<Disk>>,
-    flush: Flush,
+    control: Arc<dyn DiskControl>,
     /// The st_dev its files show.
     dev: u64,
     /// Mounted read-only (or remounted so).
@@ -132,11 +164,12 @@ fn errno(e: Error) -> Errno {
 
 impl Ext2Mount {
     /// Mounts the ext2 image on `disk` (read-only when `read_only`, or when
-    /// the image has features umvm may only read); `flush` makes written
-    /// data durable, `dev` is the st_dev its files show.
+    /// the image has features umvm may only read); `control` commits what
+    /// it wrote (the mount holds its writeback from now until unmount),
+    /// `dev` is the st_dev its files show.
     pub fn new(
         disk: Box<dyn BlockSink + Send>,
-        flush: Flush,
+        control: Arc<dyn DiskControl>,
         dev: u64,
         read_only: bool,
         source: &[u8],
@@ -147,9 +180,10 @@ impl Ext2Mount {
             fs.mount_rw()?;
         }
         let reserved_for = fs.reserved_owner()?;
+        control.hold_writeback(true);
         Ok(Ext2Mount {
             fs: Mutex::new(fs),
-            flush,
+            control,
             dev,
             read_only: AtomicBool::new(read_only),
             open: Mutex::new(HashMap::new()),
@@ -170,6 +204,43 @@ impl Ext2Mount {
             return Err(Errno::EIO);
         }
         Ok(self.fs.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The lock, for a change: when it is let go, the operation is whole,
+    /// and the disk is committed if a commit is due.
+    fn lock_write(&self) -> Result<WriteGuard<'_>, Errno> {
+        Ok(WriteGuard { fs: self.lock()?, control: &*self.control })
+    }
+
+    /// Commits the disk under the lock (no operation is half done), if
+    /// something was written `due` long ago (the timer), or at all.
+    fn commit(&self, only_if_due: bool) -> Result<(), Errno> {
+        let _fs = self.lock()?;
+        if only_if_due && !self.control.commit_due() {
+            return Ok(());
+        }
+        self.control.commit()
+    }
+
+    /// Starts the commit timer: every `interval`, the disk is committed if
+    /// data has been dirty for its expiry (5 s for a ubd disk), so what a
+    /// guest writes reaches the image without a sync. The thread ends
+    /// with the mount.
+    pub fn start_commit_timer(self: &Arc<Self>, interval: Duration) -> std::io::Result<()> {
+        let mount: Weak<Ext2Mount> = Arc::downgrade(self);
+        std::thread::Builder::new().name("ext2-commit".into()).spawn(move || loop {
+            std::thread::sleep(interval);
+            let Some(m) = mount.upgrade() else { return };
+            if m.is_unmounted() {
+                return;
+            }
+            if m.control.commit_due() {
+                if let Err(e) = m.commit(true) {
+                    tracing::warn!("{}: committing: {e}", String::from_utf8_lossy(&m.source));
+                }
+            }
+        })?;
+        Ok(())
     }
 
     /// Runs `f` on the filesystem, for reading.
@@ -193,7 +264,7 @@ impl Ext2Mount {
         if self.read_only() {
             return Err(Errno::EROFS);
         }
-        let mut fs = self.lock()?;
+        let mut fs = self.lock_write()?;
         fs.set_reserved_ok(may_reserve);
         let r = f(&mut fs);
         fs.set_reserved_ok(true);
@@ -389,7 +460,7 @@ impl Ext2Mount {
             return Ok(());
         }
         let wb = self.write_back_all();
-        (self.flush)()?;
+        self.commit(false)?;
         wb
     }
 
@@ -405,7 +476,7 @@ impl Ext2Mount {
         if self.read_only() {
             return Err(Errno::EROFS);
         }
-        let mut fs = self.lock()?;
+        let mut fs = self.lock_write()?;
         fs.set_reserved_ok(may_reserve);
         let r = f(&mut fs);
         fs.set_reserved_ok(true);
@@ -431,7 +502,7 @@ impl Ext2Mount {
         if self.read_only() {
             return Err(Errno::EROFS);
         }
-        let mut fs = self.lock()?;
+        let mut fs = self.lock_write()?;
         let mut i = fs.inode(ino).map_err(errno)?;
         fs.truncate(&mut i, len).map_err(errno)?;
         match self.pages.get(ino) {
@@ -584,7 +655,7 @@ impl Ext2Mount {
         if self.read_only() {
             return Ok(());
         }
-        let mut fs = self.lock()?;
+        let mut fs = self.lock_write()?;
         m.write_back(&mut fs, ino)
     }
 
@@ -628,7 +699,7 @@ impl Ext2Mount {
         if bytes <= limit {
             return;
         }
-        let Ok(mut fs) = self.lock() else {
+        let Ok(mut fs) = self.lock_write() else {
             return;
         };
         for (ino, m) in all {
@@ -714,7 +785,51 @@ impl Ext2Mount {
         }
         let r = self.sync();
         self.gone.store(true, Ordering::Relaxed);
+        // The disk commits on its own again (raw writes to it).
+        self.control.hold_writeback(false);
         r
+    }
+}
+
+impl Drop for Ext2Mount {
+    fn drop(&mut self) {
+        // A mount dropped without an unmount (one that failed a check
+        // right after it was made): its disk is the disk's again.
+        if !self.gone.load(Ordering::Relaxed) {
+            self.control.hold_writeback(false);
+        }
+    }
+}
+
+/// The filesystem lock held for a change (see `Ext2Mount::lock_write`).
+struct WriteGuard<'a> {
+    fs: MutexGuard<'a, Ext2<Disk>>,
+    control: &'a dyn DiskControl,
+}
+
+impl std::ops::Deref for WriteGuard<'_> {
+    type Target = Ext2<Disk>;
+
+    fn deref(&self) -> &Ext2<Disk> {
+        &self.fs
+    }
+}
+
+impl std::ops::DerefMut for WriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Ext2<Disk> {
+        &mut self.fs
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        // Still under the lock: the operation is whole. A failure leaves
+        // the pages dirty for the next commit (sync reports it).
+        if self.control.commit_due() {
+            if let Err(e) = self.control.commit() {
+                tracing::warn!("committing the disk after an operation: {e}");
+            }
+        }
     }
 }
 

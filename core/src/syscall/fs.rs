@@ -532,7 +532,7 @@ pub fn fsync(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     match &f.kind {
         FileKind::Ext2(e) => return e.fs.sync().map(|()| 0),
-        FileKind::Block(b) => return b.flush().map(|()| 0),
+        FileKind::Block(b) => return super::mount::sync_disk(ctx, &b.disk).map(|()| 0),
         _ => {}
     }
     // SAFETY: plain fsync on an open fd.
@@ -544,7 +544,7 @@ pub fn fdatasync(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     match &f.kind {
         FileKind::Ext2(e) => return e.fs.sync().map(|()| 0),
-        FileKind::Block(b) => return b.flush().map(|()| 0),
+        FileKind::Block(b) => return super::mount::sync_disk(ctx, &b.disk).map(|()| 0),
         _ => {}
     }
     // SAFETY: plain fdatasync on an open fd.
@@ -561,7 +561,9 @@ pub fn sync(ctx: &mut Ctx<'_>) -> SysResult {
             let _ = d.sync();
         }
     }
-    for d in &ctx.k.vfs.disks {
+    // What was written to the disks' block devices: those with a
+    // filesystem holding them were committed with it, just above.
+    for d in ctx.k.vfs.disks.iter().filter(|d| !d.writeback_held()) {
         if let Err(e) = d.flush() {
             tracing::warn!("sync: {e}");
         }
@@ -573,7 +575,7 @@ pub fn sync(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn syncfs(ctx: &mut Ctx<'_>) -> SysResult {
     match &ctx.file(0)?.kind {
         FileKind::Ext2(e) => e.fs.sync().map(|()| 0),
-        FileKind::Block(b) => b.flush().map(|()| 0),
+        FileKind::Block(b) => super::mount::sync_disk(ctx, &b.disk).map(|()| 0),
         _ => Ok(0),
     }
 }
@@ -587,7 +589,9 @@ pub fn sync_file_range(ctx: &mut Ctx<'_>) -> SysResult {
     }
     match &ctx.file(0)?.kind {
         FileKind::Ext2(e) if flags & libc::SYNC_FILE_RANGE_WRITE != 0 => e.fs.sync().map(|()| 0),
-        FileKind::Block(b) if flags & libc::SYNC_FILE_RANGE_WRITE != 0 => b.flush().map(|()| 0),
+        FileKind::Block(b) if flags & libc::SYNC_FILE_RANGE_WRITE != 0 => {
+            super::mount::sync_disk(ctx, &b.disk).map(|()| 0)
+        }
         FileKind::Host { .. } | FileKind::Ext2(_) | FileKind::Block(_) => Ok(0),
         _ => Err(Errno::ESPIPE),
     }

@@ -650,7 +650,7 @@ fn block_ioctl(ctx: &Ctx<'_>, b: &BlockFile, req: u64, arg: u64) -> SysResult {
     match blockdev::ioctl(&b.disk, req)? {
         IoctlAnswer::Data(bytes) => ctx.mem.write(arg, &bytes).map(|()| 0),
         IoctlAnswer::Flush if !ctx.task.process.state().creds.capable(CAP_SYS_ADMIN) => Err(Errno::EACCES),
-        IoctlAnswer::Flush => b.flush().map(|()| 0),
+        IoctlAnswer::Flush => super::mount::sync_disk(ctx, &b.disk).map(|()| 0),
     }
 }
 

@@ -18,9 +18,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use super::{Ctx, Special, AT_FDCWD};
+use crate::dev::ubd::Ubd;
 use crate::errno::{Errno, SysResult};
-use crate::fs::do_mounts::ubd_dev;
-use crate::fs::ext2_mount::{Ext2Mount, Flush};
+use crate::fs::do_mounts::{ubd_dev, COMMIT_INTERVAL};
+use crate::fs::ext2_mount::Ext2Mount;
 use crate::fs::fdtable::FdTable;
 use crate::fs::file::FileKind;
 use crate::fs::hostfs::{self, HostFs};
@@ -206,6 +207,16 @@ fn disk_fs(t: &MountTable, unit: u8) -> Option<(Arc<Ext2Mount>, bool)> {
     t.iter_all().find(of_unit).and_then(|m| m.disk.clone()).map(|d| (d, false))
 }
 
+/// Makes what was written to `disk` durable (fsync of its block device,
+/// BLKFLSBUF): a commit through the filesystem mounted on it, if one is,
+/// which commits between its operations, else of the disk itself.
+pub fn sync_disk(ctx: &Ctx<'_>, disk: &Ubd) -> Result<(), Errno> {
+    match disk_fs(&ctx.k.vfs.mounts(), disk.unit()) {
+        Some((fs, _)) => fs.sync(),
+        None => disk.flush().map_err(|e| e.errno()),
+    }
+}
+
 /// Whether a filesystem on disk `unit` is mounted (or lazily unmounted
 /// with files still open): an exclusive open of the disk is EBUSY.
 pub fn disk_mounted(ctx: &Ctx<'_>, unit: u8) -> bool {
@@ -247,7 +258,11 @@ fn mount_disk(ctx: &Ctx<'_>, source: Option<&[u8]>, point: &[u8], flags: u64) ->
             // (Linux: "Can't mount, would change RO state"), or it is
             // still in use after a lazy unmount.
             Some(_) => return Err(Errno::EBUSY),
-            None => Arc::new(open_disk(&disk, unit, read_only, source)?),
+            None => {
+                let fs = Arc::new(open_disk(&disk, unit, read_only, source)?);
+                fs.start_commit_timer(COMMIT_INTERVAL).map_err(|_| Errno::EAGAIN)?;
+                fs
+            }
         };
         let ro = if fs.read_only() { libc::MS_RDONLY } else { 0 };
         let index = t.mount_ext2(point, fs);
@@ -261,14 +276,12 @@ fn mount_disk(ctx: &Ctx<'_>, source: Option<&[u8]>, point: &[u8], flags: u64) ->
 /// so that nothing is written to a disk that turns out not to hold a
 /// whole filesystem; then read-write when asked.
 fn open_disk(disk: &Arc<crate::dev::ubd::Ubd>, unit: u8, read_only: bool, source: &[u8]) -> Result<Ext2Mount, Errno> {
-    let flusher = disk.clone();
-    let flush: Flush = Box::new(move || flusher.flush().map_err(|e| e.errno()));
     let name = String::from_utf8_lossy(source).into_owned();
     let fail = |e: crate::fs::ext2::Error| {
         tracing::info!("mount {name} (ubd{unit}, {}): {e}", disk.path().display());
         mount_errno(&e)
     };
-    let fs = Ext2Mount::new(Box::new(disk.clone()), flush, ubd_dev(unit), true, source).map_err(fail)?;
+    let fs = Ext2Mount::new(Box::new(disk.clone()), disk.clone(), ubd_dev(unit), true, source).map_err(fail)?;
     // A filesystem larger than its disk would read past its end (Linux's
     // ext2_fill_super: "bad geometry").
     if fs.size_bytes() > disk.size() {

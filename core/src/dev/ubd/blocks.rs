@@ -1,11 +1,14 @@
 //! A disk as the filesystems see it: ext2's [`BlockSource`] and
 //! [`BlockSink`] over a [`Ubd`], through its cache, so that
-//! `Ext2::open(Arc<Ubd>)` mounts a disk.
+//! `Ext2::open(Arc<Ubd>)` mounts a disk; and the [`DiskControl`] a mount
+//! commits it through.
 
 use std::sync::Arc;
 
 use super::{Ubd, UbdError};
+use crate::errno::Errno;
 use crate::fs::ext2::{BlockSink, BlockSource, Error};
+use crate::fs::ext2_mount::DiskControl;
 
 /// The byte offset of block `n` of `len` bytes, or `Truncated`.
 fn offset(n: u64, len: usize) -> Result<u64, Error> {
@@ -51,5 +54,19 @@ impl BlockSource for Arc<Ubd> {
 impl BlockSink for Arc<Ubd> {
     fn write_block(&mut self, n: u64, buf: &[u8]) -> Result<(), Error> {
         self.write_at(offset(n, buf.len())?, buf).map_err(|e| to_ext2(n, e))
+    }
+}
+
+impl DiskControl for Ubd {
+    fn commit(&self) -> Result<(), Errno> {
+        self.flush().map_err(|e| e.errno())
+    }
+
+    fn commit_due(&self) -> bool {
+        Ubd::commit_due(self, std::time::Instant::now())
+    }
+
+    fn hold_writeback(&self, hold: bool) {
+        Ubd::hold_writeback(self, hold)
     }
 }

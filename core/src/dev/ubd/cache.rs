@@ -143,6 +143,15 @@ impl PageCache {
         out
     }
 
+    /// When the oldest dirty page was first dirtied, if any is.
+    pub(crate) fn oldest_since(&self) -> Option<Instant> {
+        let index = self.dirty.values().next()?;
+        match self.pages.get(index) {
+            Some(Page { state: State::Dirty { since, .. }, .. }) => Some(*since),
+            _ => None,
+        }
+    }
+
     /// Every dirty page.
     pub(crate) fn all_dirty(&self) -> Vec<u64> {
         self.dirty.values().copied().collect()
@@ -217,6 +226,7 @@ mod tests {
         // Rewriting 7 later does not make it younger.
         c.dirty_mut(7, t2).unwrap().fill(4);
         assert_eq!(c.all_dirty(), [7, 3, 9]);
+        assert_eq!(c.oldest_since(), Some(t0));
         assert_eq!(c.oldest_dirty(|since| since <= t1), [7, 3]);
         c.mark_clean(3);
         assert_eq!(c.oldest_dirty(|_| true), [7, 9]);

@@ -82,7 +82,7 @@ fn cow_errno(e: &umvm_cow::Error) -> Errno {
         C::Io { source, .. } | C::Backing { source, .. } => host(source),
         C::Block { source, .. } => Errno(source.errno()),
         C::Header { .. } | C::NotCow { .. } | C::Ubd { .. } => Errno::EINVAL,
-        C::SizeMismatch { .. } | C::MtimeMismatch { .. } | C::PastEnd { .. } => Errno::EIO,
+        C::SizeMismatch { .. } | C::MtimeMismatch { .. } | C::PastEnd { .. } | C::Log { .. } => Errno::EIO,
         C::Exists { .. } => Errno::EEXIST,
         C::OutOfRange { op: "write", .. } => Errno::ENOSPC,
         C::OutOfRange { .. } => Errno::EIO,

@@ -19,20 +19,34 @@
 //!
 //! Writes go into the cache (write-back): a page written whole needs no
 //! read; a partly written page is first filled with the disk's contents.
-//! Dirty pages are written out, in one engine submission per batch (COW:
-//! `CowDevice::write_blocks`; plain: `batch`):
-//! - by [`Ubd::flush`] (the guest's fsync, sync, umount), which then makes
-//!   them durable: fdatasync, and for COW the bitmap after the data it
-//!   covers (`CowDevice::flush`);
-//! - when more than [`UbdConfig::dirty_limit`] bytes are dirty, oldest
-//!   first, down to half of it (memory pressure; nothing is synced);
-//! - by the writeback timer, [`Ubd::writeback_tick`], for pages dirty
-//!   longer than [`UbdConfig::dirty_expire`] (5 s by default), which it
-//!   also makes durable, so a host crash loses at most that much;
-//! - on [`Ubd::close`] and drop.
+//! Dirty pages reach the image only by a commit, which is atomic against
+//! a crash of umvm (SIGKILL included): the pages are first written to the
+//! disk's write-ahead log (`umvm_cow::wal`, one sequential write) and the
+//! log made durable; then they are written in place, in one engine
+//! submission per batch (COW: `CowDevice::write_blocks`; plain: `batch`),
+//! made durable (fdatasync, and for COW the bitmap after the data it
+//! covers: `CowDevice::flush`), and the log emptied. The next open applies
+//! a complete log left by a crash, and discards a torn one.
 //!
-//! With the `s` flag every write is written back and durable before it
-//! returns.
+//! What is committed, and when:
+//! - everything, by [`Ubd::flush`] (the guest's fsync, sync, umount), on
+//!   [`Ubd::close`], [`Ubd::shutdown`] and drop;
+//! - when more than [`UbdConfig::dirty_limit`] bytes are dirty, the oldest
+//!   pages, down to half of it (memory pressure);
+//! - by the writeback timer, [`Ubd::writeback_tick`], the pages dirty
+//!   longer than [`UbdConfig::dirty_expire`] (5 s by default), so a host
+//!   crash loses at most that much.
+//!
+//! With the `s` flag every write is committed before it returns.
+//!
+//! A filesystem mounted on the disk needs more: its operations change
+//! several blocks (an inode, a bitmap, an indirect block) that must reach
+//! the image together, and only the filesystem knows where an operation
+//! ends. So it holds the disk's writeback ([`Ubd::hold_writeback`]): the
+//! disk then never commits on its own (neither the dirty limit nor the
+//! timer nor the `s` flag), and the filesystem commits, between
+//! operations, when [`Ubd::commit_due`] says so, and at sync and unmount
+//! (fs/ext2_mount.rs).
 //!
 //! Sequential reads are detected (`readahead`) and a miss then reads up
 //! to [`UbdConfig::readahead_max`] bytes past the request in the same
@@ -52,10 +66,12 @@ mod readahead;
 mod writeback;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use umvm_blockio::{Engine, EngineChoice, EngineConfig};
+use umvm_cow::wal::LogFile;
 use umvm_cow::{Disk, UbdSpec};
 
 use cache::PageCache;
@@ -76,7 +92,7 @@ pub struct UbdConfig {
     /// The most bytes of private pages (clean and dirty) to keep.
     pub cache_limit: u64,
     /// More dirty bytes than this start writeback, oldest first, down to
-    /// half of it. Kept at most half the cache limit, so that clean pages
+    /// half of it (a whole commit when writeback is held). Kept at most half the cache limit, so that clean pages
     /// are left to evict.
     pub dirty_limit: u64,
     /// Pages dirty longer than this are written back (and synced) by
@@ -108,6 +124,8 @@ pub struct Ubd {
     sync: bool,
     page: u64,
     config: UbdConfig,
+    /// A filesystem on it decides when to commit (`hold_writeback`).
+    held: AtomicBool,
     state: Mutex<State>,
     /// Set on drop; the writeback threads wait on it between ticks.
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -120,6 +138,8 @@ struct State {
     engine: Engine,
     cache: PageCache,
     readahead: Readahead,
+    /// The write-ahead log of commits.
+    log: LogFile,
     /// `close` already wrote everything back: drop need not.
     closed: bool,
 }
@@ -163,11 +183,13 @@ impl Ubd {
             sync: spec.flags.sync,
             page,
             config,
+            held: AtomicBool::new(false),
             state: Mutex::new(State {
                 disk,
                 engine,
                 cache: PageCache::new(page as usize),
                 readahead: Readahead::new(config.readahead_max),
+                log: LogFile::new(&spec.file),
                 closed: false,
             }),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
@@ -215,6 +237,33 @@ impl Ubd {
     /// Bytes written by the guest and not yet written back.
     pub fn dirty_bytes(&self) -> u64 {
         self.state().cache.dirty_bytes()
+    }
+
+    /// Makes the disk commit only when told (`true`: a filesystem is
+    /// mounted on it, see the module docs), or on its own again.
+    pub fn hold_writeback(&self, hold: bool) {
+        self.held.store(hold, Ordering::Relaxed);
+    }
+
+    /// Whether writeback is held.
+    pub fn writeback_held(&self) -> bool {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Whether a commit is due at `now`: more than the dirty limit is
+    /// dirty, a page has been dirty longer than the expiry, or the disk is
+    /// synchronous (`s`) and anything is dirty. For a filesystem holding
+    /// writeback, after each operation and on its timer.
+    pub fn commit_due(&self, now: Instant) -> bool {
+        let st = self.state();
+        match st.cache.oldest_since() {
+            None => false,
+            Some(since) => {
+                self.sync
+                    || st.cache.dirty_bytes() > self.config.dirty_limit
+                    || now.saturating_duration_since(since) >= self.config.dirty_expire
+            }
+        }
     }
 
     /// Bytes of private data cached (dirty included). Clean backing data
@@ -328,22 +377,21 @@ impl Ubd {
             }
             pos = stop;
             // Inside the loop: one huge write must not pin more than the
-            // limit either.
-            if st.cache.dirty_bytes() > self.config.dirty_limit {
+            // limit either. A holder commits after its operation instead.
+            if st.cache.dirty_bytes() > self.config.dirty_limit && !self.writeback_held() {
                 self.relieve(st)?;
             }
         }
-        if self.sync {
+        if self.sync && !self.writeback_held() {
             let all = st.cache.all_dirty();
-            self.write_back(st, all)?;
-            self.sync_disk(st)?;
+            self.commit_pages(st, all)?;
         }
         st.cache.evict_to(self.config.cache_limit);
         Ok(())
     }
 
-    /// Writes back the oldest dirty pages, down to half the dirty limit
-    /// (nothing is synced: this is memory pressure, not durability).
+    /// Commits the oldest dirty pages, down to half the dirty limit
+    /// (memory pressure).
     fn relieve(&self, st: &mut State) -> Result<(), UbdError> {
         let mut left = st.cache.dirty_bytes();
         let target = self.config.dirty_limit / 2;
@@ -352,14 +400,15 @@ impl Ubd {
             left = left.saturating_sub(self.page);
             go
         });
-        self.write_back(st, oldest)?;
+        self.commit_pages(st, oldest)?;
         st.cache.evict_to(self.config.cache_limit);
         Ok(())
     }
 
-    /// Writes back every dirty page, then makes the disk durable
-    /// (fdatasync; for COW, the bitmap after the data). When it returns
-    /// Ok, everything written before it survives a host crash.
+    /// Commits every dirty page, and makes the disk durable. When it
+    /// returns Ok, everything written before it survives a crash of umvm
+    /// or of the host. A filesystem holding writeback calls it between
+    /// its operations.
     pub fn flush(&self) -> Result<(), UbdError> {
         if self.read_only {
             return Ok(());
@@ -367,14 +416,22 @@ impl Ubd {
         let mut guard = self.state();
         let st = &mut *guard;
         let all = st.cache.all_dirty();
-        self.write_back(st, all)?;
-        self.sync_disk(st)
+        if all.is_empty() {
+            // Raw writes of others (a block device opened elsewhere) are
+            // not ours to sync; ours are all committed.
+            return self.sync_disk(st);
+        }
+        self.commit_pages(st, all)
     }
 
-    /// The writeback timer's work, to call every second or so: writes back
-    /// the pages dirty for longer than [`UbdConfig::dirty_expire`] at
-    /// `now`, and makes them durable. Returns the bytes written back.
+    /// The writeback timer's work, to call every second or so: commits the
+    /// pages dirty for longer than [`UbdConfig::dirty_expire`] at `now`.
+    /// Returns the bytes written back. Nothing while writeback is held
+    /// (the holder has a timer of its own).
     pub fn writeback_tick(&self, now: Instant) -> Result<u64, UbdError> {
+        if self.writeback_held() {
+            return Ok(0);
+        }
         let mut guard = self.state();
         let st = &mut *guard;
         let expire = self.config.dirty_expire;
@@ -383,8 +440,7 @@ impl Ubd {
             return Ok(0);
         }
         let bytes = old.len() as u64 * self.page;
-        self.write_back(st, old)?;
-        self.sync_disk(st)?;
+        self.commit_pages(st, old)?;
         Ok(bytes)
     }
 
@@ -399,8 +455,9 @@ impl Ubd {
     /// Writes everything back, makes it durable, and closes the disk.
     pub fn close(self) -> Result<(), UbdError> {
         let r = self.flush();
-        self.state().closed = r.is_ok();
-        r
+        let mut st = self.state();
+        st.closed = r.is_ok();
+        r.and_then(|()| self.remove_log(&mut st))
     }
 
     /// Ends the disk's use while others may still hold it (the kernel's
@@ -416,11 +473,18 @@ impl Ubd {
         wake.notify_all();
         let mut st = self.state();
         st.closed = r.is_ok();
+        let r = r.and_then(|()| if st.closed { self.remove_log(&mut st) } else { Ok(()) });
         let unlocked = match &st.disk {
             Disk::Plain(dev, _) => dev.unlock().map_err(|source| UbdError::Block { path: self.path.clone(), source }),
             Disk::Cow(cow) => cow.unlock().map_err(|source| UbdError::Cow { source }),
         };
         r.and(unlocked)
+    }
+
+    /// Removes the (empty) log once everything is committed at close: a
+    /// disk closed cleanly leaves no log beside it.
+    fn remove_log(&self, st: &mut State) -> Result<(), UbdError> {
+        st.log.remove().map_err(|source| UbdError::Cow { source })
     }
 
     /// Whether page `index` can come from the backing mapping: a COW disk's
@@ -441,9 +505,11 @@ impl Ubd {
         }
     }
 
-    /// Writes `pages` (dirty) to the image in one batch and marks them
-    /// clean. On failure they all stay dirty (writing again is harmless).
-    fn write_back(&self, st: &mut State, mut pages: Vec<u64>) -> Result<(), UbdError> {
+    /// Commits `pages` (dirty): writes them to the log and makes it
+    /// durable, then to the image in one batch, makes that durable, marks
+    /// them clean and empties the log. On failure they all stay dirty
+    /// (writing again is harmless).
+    fn commit_pages(&self, st: &mut State, mut pages: Vec<u64>) -> Result<(), UbdError> {
         if pages.is_empty() {
             return Ok(());
         }
@@ -462,15 +528,17 @@ impl Ubd {
             }
         }
         let refs: Vec<(u64, &[u8])> = extents.iter().map(|(o, d)| (*o, d.as_slice())).collect();
+        st.log.write(self.size, &refs).map_err(|source| UbdError::Cow { source })?;
         match &mut st.disk {
             Disk::Plain(dev, id) => batch::write_batch(dev, *id, &mut st.engine, &refs)
                 .map_err(|source| UbdError::Block { path: self.path.clone(), source })?,
             Disk::Cow(cow) => cow.write_blocks(&mut st.engine, &refs).map_err(|source| UbdError::Cow { source })?,
         }
+        self.sync_disk(st)?;
         for index in pages {
             st.cache.mark_clean(index);
         }
-        Ok(())
+        st.log.clear().map_err(|source| UbdError::Cow { source })
     }
 
     /// Makes what was written to the image durable.
@@ -491,8 +559,14 @@ impl Drop for Ubd {
         wake.notify_all();
         let closed = self.state.get_mut().unwrap_or_else(|e| e.into_inner()).closed;
         if !closed && !self.read_only {
-            if let Err(e) = self.flush() {
-                tracing::error!("ubd{}: writing back at close: {e}", self.unit);
+            match self.flush() {
+                Ok(()) => {
+                    let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+                    if let Err(e) = st.log.remove() {
+                        tracing::warn!("ubd{}: {e}", self.unit);
+                    }
+                }
+                Err(e) => tracing::error!("ubd{}: writing back at close: {e}", self.unit),
             }
         }
         // Now, not when the last copy of the descriptor goes: a child
