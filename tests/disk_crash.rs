@@ -219,3 +219,50 @@ fn filesystem_is_consistent_after_sigkill() {
         findings.join("\n")
     );
 }
+
+/// The commit timer: what a guest wrote without any sync reaches the
+/// image within the disk's expiry (5 s) and the timer's period (1 s), so
+/// a SIGKILL 7 s later leaves it there, in a consistent filesystem.
+#[test]
+fn unsynced_writes_are_committed_by_the_timer() {
+    let dir = TempDir::new("disk-crash-timer");
+    let tree = dir.path().join("tree");
+    disk_tree(&tree);
+    let backing = dir.path().join("root.img");
+    mke2fs(&tree, &backing, 64, &[]);
+    let cow = dir.path().join("timer.cow");
+    let script = "mkdir /t && seq 1 20000 > /t/numbers && echo written && sleep 60";
+    let mut child = Command::new(umvm())
+        .args(["run"])
+        .arg(ubd0(&cow, &backing))
+        .args(["--", "/bin/sh", "-c", script])
+        .env_remove("RUST_LOG")
+        .env_remove("UMVM_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "written\n", "the guest's output");
+    std::thread::sleep(Duration::from_secs(7));
+    // SAFETY: kill has no memory effects; the pid is umvm's.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    child.wait().unwrap();
+    let gone = Instant::now() + Duration::from_secs(10);
+    // SAFETY: signal 0 only checks that the group exists.
+    while unsafe { libc::kill(-pid, 0) } == 0 {
+        assert!(Instant::now() < gone, "umvm's guest outlived it by 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let img = dir.path().join("merged.img");
+    merge_after_kill(&cow, &img);
+    let want: String = (1..=20000).map(|n| format!("{n}\n")).collect();
+    assert_eq!(debugfs(&img, "cat /t/numbers"), want, "the file written 7 s before the kill");
+    let out = Command::new("e2fsck").arg("-fn").arg(&img).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && e2fsck_problems(&text).is_empty(), "e2fsck -fn:\n{text}");
+}

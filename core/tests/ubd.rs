@@ -1,8 +1,9 @@
 //! ubd disks through their page cache, over plain images and COW files:
 //! random reads, writes, flushes and reopens against an in-memory model;
 //! where data is cached (never clean backing data); writeback by the dirty
-//! limit, the timer and its thread; errnos; and ext2 over a disk, checked
-//! by e2fsck after `cow merge`.
+//! limit, the timer and its thread, and none of it while a filesystem holds
+//! the disk; the write-ahead log applied at open; errnos; and ext2 over a
+//! disk, checked by e2fsck after `cow merge`.
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -229,6 +230,80 @@ fn the_dirty_limit_writes_back_oldest_first() {
     ubd.flush().unwrap();
     host.read_exact_at(&mut on_host, 99 * 4096).unwrap();
     assert!(on_host.iter().all(|&b| b == 100));
+}
+
+#[test]
+fn a_held_disk_commits_only_when_told() {
+    let size = 4 << 20;
+    let data = pattern(size);
+    let img = file_with("held.img", &data);
+    let config = UbdConfig { cache_limit: 4 << 20, dirty_limit: 256 << 10, ..UbdConfig::default() };
+    let ubd = Ubd::open_with(&spec(&img, None, ""), false, config).unwrap();
+    ubd.hold_writeback(true);
+    let start = Instant::now();
+    assert!(!ubd.commit_due(start), "nothing dirty");
+    for i in 0..100u64 {
+        ubd.write_at(i * 4096, &[i as u8 + 1; 4096]).unwrap();
+    }
+    // Past the dirty limit, and nothing written back: the holder decides.
+    assert_eq!(ubd.dirty_bytes(), 100 * 4096);
+    assert!(ubd.commit_due(start), "over the dirty limit");
+    let later = start + ubd.config().dirty_expire + Duration::from_secs(1);
+    assert_eq!(ubd.writeback_tick(later).unwrap(), 0, "the timer leaves a held disk alone");
+    assert_eq!(std::fs::read(&img).unwrap(), data, "nothing reached the image");
+    ubd.flush().unwrap();
+    assert_eq!(ubd.dirty_bytes(), 0);
+    let on_host = std::fs::read(&img).unwrap();
+    assert!((0..100).all(|i| on_host[i * 4096..(i + 1) * 4096].iter().all(|&b| b == i as u8 + 1)));
+    // The log is emptied by the commit, and goes with the disk.
+    let log = umvm_cow::wal::log_path(&img);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 0);
+    // Young dirty data under the limit is not due; old data is.
+    ubd.write_at(0, &[7u8; 4096]).unwrap();
+    assert!(!ubd.commit_due(Instant::now()));
+    assert!(ubd.commit_due(Instant::now() + ubd.config().dirty_expire));
+    // Given back, the disk writes back on its own again.
+    ubd.hold_writeback(false);
+    assert_eq!(ubd.writeback_tick(Instant::now() + ubd.config().dirty_expire).unwrap(), 4096);
+    drop(ubd);
+    assert!(!log.exists(), "a disk closed cleanly leaves no log");
+}
+
+#[test]
+fn opening_a_disk_applies_a_complete_log_and_discards_a_torn_one() {
+    let (cow, _back, data) = cow_disk("replay", 2 << 20);
+    // A commit umvm was killed in after its log was durable.
+    let mut log = umvm_cow::wal::LogFile::new(&cow);
+    log.write(2 << 20, &[(8192, &[3u8; 4096][..]), (1 << 20, &[4u8; 8192][..])]).unwrap();
+    let ubd = Ubd::open(&spec(&cow, None, ""), false).unwrap();
+    let mut got = vec![0u8; 2 << 20];
+    ubd.read_at(0, &mut got).unwrap();
+    let mut want = data.clone();
+    want[8192..12288].fill(3);
+    want[1 << 20..(1 << 20) + 8192].fill(4);
+    assert!(got == want, "the log's pages are the disk's");
+    ubd.close().unwrap();
+    // One torn while it was written: the disk stays as it was.
+    let torn = log_bytes(&cow, &[(0, &[5u8; 4096][..])]);
+    std::fs::write(umvm_cow::wal::log_path(&cow), &torn[..torn.len() - 1]).unwrap();
+    let ubd = Ubd::open(&spec(&cow, None, ""), false).unwrap();
+    ubd.read_at(0, &mut got).unwrap();
+    assert!(got == want, "a torn log changes nothing");
+    ubd.close().unwrap();
+    let merged = temp_path("replay-merged.img");
+    umvm_cow::merge(&cow, &MergeTarget::NewImage(merged.clone()), &MergeOptions::default(), |_, _| {}).unwrap();
+    assert!(std::fs::read(&merged).unwrap() == want);
+}
+
+/// The bytes of a complete log of `extents` for the 2 MiB disk `image`.
+fn log_bytes(image: &Path, extents: &[(u64, &[u8])]) -> Vec<u8> {
+    let scratch = temp_path("log-scratch");
+    let mut log = umvm_cow::wal::LogFile::new(&scratch);
+    log.write(2 << 20, extents).unwrap();
+    let bytes = std::fs::read(umvm_cow::wal::log_path(&scratch)).unwrap();
+    log.remove().unwrap();
+    assert!(!umvm_cow::wal::log_path(image).exists());
+    bytes
 }
 
 /// Sectors the COW file's bitmap on disk names (read behind the disk's

@@ -280,13 +280,22 @@ impl LogFile {
         }
     }
 
-    /// Removes the (empty) log at a clean close, durably emptied first:
-    /// another program may write the image in place next, and a stale log
-    /// must not undo that later.
+    /// Removes the log at a clean close, durably emptied first: another
+    /// program may write the image in place next, and a stale log must not
+    /// undo that later. A log this disk never wrote goes only if empty
+    /// (left by a replay at open).
     pub fn remove(&mut self) -> Result<()> {
-        let Some(f) = self.file.take() else { return Ok(()) };
-        f.set_len(0).and_then(|()| f.sync_all()).map_err(Error::io(&self.path))?;
-        std::fs::remove_file(&self.path).map_err(Error::io(&self.path))
+        let io = Error::io(&self.path);
+        let r = match self.file.take() {
+            Some(f) => f.set_len(0).and_then(|()| f.sync_all()),
+            None => match std::fs::metadata(&self.path) {
+                Ok(m) if m.len() == 0 => Ok(()),
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => Err(e),
+            },
+        };
+        r.and_then(|()| std::fs::remove_file(&self.path)).map_err(io)
     }
 }
 
