@@ -371,23 +371,42 @@ impl CowDevice {
         let Some(dirty) = self.bitmap.take_dirty() else {
             return self.dev.flush(engine, self.id).map_err(Error::block(&self.path));
         };
-        let r = self.flush_chain(engine, dirty.clone());
+        let r = self.flush_chain(engine, dirty.clone(), true);
         if r.is_err() {
             self.bitmap.restore_dirty(dirty);
         }
         r
     }
 
-    fn flush_chain(&self, engine: &mut Engine, dirty: std::ops::Range<usize>) -> Result<()> {
+    /// Makes every completed write and the bitmap blocks that cover it
+    /// durable with one fdatasync, the bitmap not ordered after the data:
+    /// for a caller whose write-ahead log (`wal`) holds the data until this
+    /// returns, and writes data and bitmap again after a crash.
+    pub fn flush_logged(&mut self, engine: &mut Engine) -> Result<()> {
+        let Some(dirty) = self.bitmap.take_dirty() else {
+            return self.dev.flush(engine, self.id).map_err(Error::block(&self.path));
+        };
+        let r = self.flush_chain(engine, dirty.clone(), false);
+        if r.is_err() {
+            self.bitmap.restore_dirty(dirty);
+        }
+        r
+    }
+
+    /// Writes the `dirty` metadata and then fdatasyncs, in one linked
+    /// chain; `ordered`: fdatasync the data before the metadata too.
+    fn flush_chain(&self, engine: &mut Engine, dirty: std::ops::Range<usize>, ordered: bool) -> Result<()> {
         let err = Error::block(&self.path);
-        let mut tokens = vec![FLUSH_TOKEN];
+        let mut tokens = Vec::new();
         let push = |engine: &mut Engine, op: Op, order: Order, tokens: &mut Vec<u64>| {
-            let token = FLUSH_TOKEN + 1 + tokens.len() as u64;
+            let token = FLUSH_TOKEN + tokens.len() as u64;
             tokens.push(token);
             self.dev.push(engine, op, token, order)
         };
         let run = (|| {
-            self.dev.push(engine, Op::Fdatasync { file: self.id }, FLUSH_TOKEN, Order::LinkNext)?;
+            if ordered {
+                push(engine, Op::Fdatasync { file: self.id }, Order::LinkNext, &mut tokens)?;
+            }
             for op in self.meta_writes(engine, dirty)? {
                 push(engine, op, Order::LinkNext, &mut tokens)?;
             }

@@ -3,7 +3,7 @@
 //!
 //! A commit writes every page it carries to the log first, sequentially,
 //! and makes the log durable; only then are the pages written in place
-//! (data, then for a COW file the bitmap), the image made durable, and the
+//! (data, and for a COW file the bitmap), the image made durable, and the
 //! log emptied. A crash before the log is complete leaves the image as of
 //! the previous commit (the log is torn, and discarded at the next open);
 //! a crash after it leaves a complete log, which the next open applies

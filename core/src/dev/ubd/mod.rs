@@ -24,8 +24,9 @@
 //! disk's write-ahead log (`umvm_cow::wal`, one sequential write) and the
 //! log made durable; then they are written in place, in one engine
 //! submission per batch (COW: `CowDevice::write_blocks`; plain: `batch`),
-//! made durable (fdatasync, and for COW the bitmap after the data it
-//! covers: `CowDevice::flush`), and the log emptied. The next open applies
+//! made durable with the COW bitmap that covers them (one fdatasync:
+//! `CowDevice::flush_logged`; the log makes ordering them needless), and
+//! the log emptied. The next open applies
 //! a complete log left by a crash, and discards a torn one.
 //!
 //! What is committed, and when:
@@ -534,7 +535,14 @@ impl Ubd {
                 .map_err(|source| UbdError::Block { path: self.path.clone(), source })?,
             Disk::Cow(cow) => cow.write_blocks(&mut st.engine, &refs).map_err(|source| UbdError::Cow { source })?,
         }
-        self.sync_disk(st)?;
+        // The log holds it all: data and COW bitmap need no order between
+        // them, one fdatasync makes both durable.
+        match &mut st.disk {
+            Disk::Plain(dev, id) => {
+                dev.flush(&mut st.engine, *id).map_err(|source| UbdError::Block { path: self.path.clone(), source })?
+            }
+            Disk::Cow(cow) => cow.flush_logged(&mut st.engine).map_err(|source| UbdError::Cow { source })?,
+        }
         for index in pages {
             st.cache.mark_clean(index);
         }
