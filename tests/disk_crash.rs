@@ -193,7 +193,6 @@ fn files_reported_synced_survive_sigkill() {
 /// but the unclean shutdown (ACCEPTED_E2FSCK). Every crash is checked and
 /// all findings reported together.
 #[test]
-#[ignore = "a SIGKILL in the middle of a writeback can leave a partial commit (issue 7: being fixed)"]
 fn filesystem_is_consistent_after_sigkill() {
     let dir = TempDir::new("disk-crash-fsck");
     let mut findings = Vec::new();

@@ -952,7 +952,7 @@ mod tests {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let bytes = std::fs::read(&img).unwrap();
         let _ = std::fs::remove_file(&img);
-        Ext2Mount::new(Box::new(bytes), Box::new(|| Ok(())), 7, true, b"test").unwrap()
+        Ext2Mount::new(Box::new(bytes), Arc::new(InMemory), 7, true, b"test").unwrap()
     }
 
     fn rec(start: u64, end: u64, file_off: u64, ino: u32) -> DirectMapping {
