@@ -143,6 +143,8 @@ sync
         let img = dir.path().join("merged.img");
         merge(&cow, &img);
         e2fsck_clean(&img);
+        // init's exit unmounted the disk cleanly.
+        assert!(debugfs(&img, "stats").contains("Filesystem state:         clean"), "{cfg}");
         assert_eq!(dump(&img, "/w/c/b/g", dir.path()), b"one\ntwo\n", "{cfg}");
         let big = dump(&img, "/w/c/big", dir.path());
         let want: String = (1..=1000).map(|i| format!("{i}\n")).collect();
