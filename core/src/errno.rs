@@ -74,6 +74,20 @@ errnos!(
     ENODATA,
     ENOLCK,
     EUCLEAN,
+    // sockets
+    EADDRINUSE,
+    EADDRNOTAVAIL,
+    ECONNREFUSED,
+    ECONNRESET,
+    EDESTADDRREQ,
+    EISCONN,
+    EMSGSIZE,
+    ENOBUFS,
+    ENOPROTOOPT,
+    ENOTCONN,
+    EPROTONOSUPPORT,
+    EPROTOTYPE,
+    ESOCKTNOSUPPORT,
 );
 
 impl Errno {

@@ -87,6 +87,8 @@ pub struct Kernel {
     pub channel: Option<crate::trap::fdpass::Channel>,
     /// The pipes of open FIFOs, by host (device, inode).
     pub fifos: Mutex<std::collections::HashMap<(u64, u64), Weak<crate::fs::pipe::Pipe>>>,
+    /// The bound AF_UNIX names.
+    pub unix: crate::net::unix::Names,
     me: Weak<Kernel>,
 }
 
@@ -120,6 +122,7 @@ impl Kernel {
             unknown_logged: Mutex::new(HashSet::new()),
             console_input: ConsoleInput::default(),
             fifos: Mutex::default(),
+            unix: Default::default(),
             console_tty: ConsoleTty::default(),
             tty,
             channel: crate::trap::fdpass::Channel::new().ok(),

@@ -13,6 +13,7 @@ pub mod errno;
 pub mod fs;
 pub mod kernel;
 pub mod mm;
+pub mod net;
 pub mod power;
 pub mod sched;
 pub mod signal;

@@ -36,6 +36,8 @@ pub enum FileKind {
     EventFd(crate::fs::eventfd::EventFd),
     /// A timerfd.
     TimerFd(crate::fs::timerfd::TimerFd),
+    /// An AF_UNIX socket.
+    Unix(crate::net::unix::UnixFile),
     /// A file whose contents the kernel made (procfs): the snapshot taken
     /// at open, and the read offset.
     Synthetic(Vec<u8>, std::sync::atomic::AtomicUsize),
@@ -95,6 +97,7 @@ impl OpenFile {
             FileKind::Host { fd, .. } => Some(fd.as_fd()),
             FileKind::Console(s) => Some(s.fd()),
             FileKind::Pipe(_)
+            | FileKind::Unix(_)
             | FileKind::Dev(_)
             | FileKind::DevDir(_)
             | FileKind::Epoll(_)
@@ -122,6 +125,15 @@ impl OpenFile {
                 st.st_nlink = 1;
                 st.st_blksize = 4096;
                 st.st_ino = std::sync::Arc::as_ptr(&end.pipe) as u64 & 0xffff_ffff;
+                Ok(st)
+            }
+            FileKind::Unix(u) => {
+                // SAFETY: stat is plain integers; all-zero is valid.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                st.st_mode = libc::S_IFSOCK | 0o777;
+                st.st_nlink = 1;
+                st.st_blksize = 4096;
+                st.st_ino = u.sock.ino;
                 Ok(st)
             }
             FileKind::Dev(d) => Ok(d.stat()),
@@ -155,6 +167,7 @@ impl OpenFile {
             FileKind::Pipe(_) if self.path == crate::fs::pipe::ANON_PATH => {
                 format!("pipe:[{}]", self.stat().map_or(0, |st| st.st_ino)).into_bytes()
             }
+            FileKind::Unix(u) => format!("socket:[{}]", u.sock.ino).into_bytes(),
             FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
             FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
             FileKind::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
@@ -186,6 +199,7 @@ impl OpenFile {
             FileKind::Host { .. }
             | FileKind::Ext2(_)
             | FileKind::Console(_)
+            | FileKind::Unix(_)
             | FileKind::Epoll(_)
             | FileKind::EventFd(_)
             | FileKind::TimerFd(_) => false,

@@ -286,7 +286,8 @@ fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
         | FileKind::SynthDir(..)
         | FileKind::Epoll(_)
         | FileKind::EventFd(_)
-        | FileKind::TimerFd(_) => return Err(Errno::ENXIO),
+        | FileKind::TimerFd(_)
+        | FileKind::Unix(_) => return Err(Errno::ENXIO),
     };
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
     ctx.install(Arc::new(OpenFile::new(kind, f.path.clone(), guest_flags)), flags & libc::O_CLOEXEC != 0)
@@ -843,6 +844,8 @@ pub fn statx(ctx: &mut Ctx<'_>) -> SysResult {
 
 // ---------------------------------------------------------------- statfs
 
+/// Linux's SOCKFS_MAGIC.
+const SOCKFS_MAGIC: i64 = 0x534F_434B;
 /// Linux's PIPEFS_MAGIC.
 const PIPEFS_MAGIC: i64 = 0x5049_5045;
 /// Linux's ANON_INODE_FS_MAGIC (epoll, eventfd, timerfd).
@@ -956,6 +959,7 @@ fn file_statfs(ctx: &Ctx<'_>, f: &OpenFile) -> Result<Statfs, Errno> {
         FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Block(_) => made_statfs(TMPFS_MAGIC),
         FileKind::Synthetic(..) | FileKind::SynthDir(..) => synthetic_statfs(ctx, &f.path),
         FileKind::Pipe(_) => made_statfs(PIPEFS_MAGIC),
+        FileKind::Unix(_) => made_statfs(SOCKFS_MAGIC),
         FileKind::Ext2(e) => ext2::statfs(&e.fs)?,
         FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => made_statfs(ANON_INODE_FS_MAGIC),
     })

@@ -35,6 +35,7 @@ pub mod strace;
 pub mod time;
 pub mod timerfd;
 pub mod tty;
+pub mod unix;
 pub mod wait;
 pub mod xattr;
 
@@ -551,8 +552,9 @@ pub fn entry(n: u64) -> Entry {
         nr::FGETXATTR | nr::FSETXATTR | nr::FLISTXATTR | nr::FREMOVEXATTR => E(xattr::fd),
         // Known, and answered ENOSYS on purpose: callers fall back.
         nr::NAME_TO_HANDLE_AT | nr::INOTIFY_INIT | nr::INOTIFY_INIT1 | nr::PIVOT_ROOT => E(enosys),
-        // sockets (before the network step)
-        nr::SOCKET | nr::SOCKETPAIR => E(socket::socket),
+        // sockets
+        nr::SOCKET => E(socket::socket),
+        nr::SOCKETPAIR => E(socket::socketpair),
         nr::CONNECT
         | nr::BIND
         | nr::LISTEN

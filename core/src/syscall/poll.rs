@@ -39,6 +39,9 @@ fn pipe_events(f: &OpenFile) -> i16 {
         }
         return ev;
     }
+    if let FileKind::Unix(u) = &f.kind {
+        return u.sock.poll_events();
+    }
     let FileKind::Pipe(end) = &f.kind else { return 0 };
     let p = end.pipe.lock();
     let mut ev = 0;
@@ -151,6 +154,11 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
             FileKind::Pipe(end) => {
                 let q = if end.write { end.pipe.writers_wait.clone() } else { end.pipe.readers_wait.clone() };
                 ctx.block_on(&q);
+            }
+            FileKind::Unix(u) => {
+                for q in u.sock.queues() {
+                    ctx.block_on(&q);
+                }
             }
             FileKind::EventFd(e) => {
                 ctx.block_on(&e.readers);

@@ -1,21 +1,42 @@
-//! Sockets, before the network step (ARCHITECTURE §7) brings AF_UNIX and
-//! AF_INET: `socket` and `socketpair` fail with EAFNOSUPPORT for every
-//! family, as Linux does for a family it was built without, and every
-//! socket call on an fd fails as Linux fails it on an fd that is not a
-//! socket: EBADF for a closed fd, else ENOTSOCK. Programs probe this way
-//! (bash's getpeername on its stdin, glibc's nscd client) and cope.
+//! The socket syscalls: `socket` and `socketpair` dispatch on the address
+//! family, every other call on the kind of socket its fd is (ARCHITECTURE
+//! §7). AF_UNIX lives in `unix`; AF_INET, AF_INET6 and AF_NETLINK join
+//! here as their families arrive, and answer EAFNOSUPPORT until then, as
+//! Linux does for a family it was built without. A socket call on an fd
+//! that is not a socket fails with ENOTSOCK (EBADF for a closed fd):
+//! programs probe this way (bash's getpeername on its stdin) and cope.
 
 use super::Ctx;
 use crate::errno::{Errno, SysResult};
+use crate::fs::file::FileKind;
 
-/// `socket(domain, type, protocol)` and `socketpair(...)`.
+/// `socket(domain, type, protocol)`.
 pub fn socket(ctx: &mut Ctx<'_>) -> SysResult {
-    tracing::debug!("socket(domain {}): no socket family before the network step", ctx.int(0));
-    Err(Errno::EAFNOSUPPORT)
+    match ctx.int(0) {
+        libc::AF_UNIX => super::unix::socket(ctx),
+        d => {
+            tracing::debug!("socket(domain {d}): family not built");
+            Err(Errno::EAFNOSUPPORT)
+        }
+    }
+}
+
+/// `socketpair(domain, type, protocol, sv)`.
+pub fn socketpair(ctx: &mut Ctx<'_>) -> SysResult {
+    match ctx.int(0) {
+        libc::AF_UNIX => super::unix::socketpair(ctx),
+        _ => Err(Errno::EAFNOSUPPORT),
+    }
 }
 
 /// Every call whose first argument is a socket fd.
 pub fn on_fd(ctx: &mut Ctx<'_>) -> SysResult {
-    ctx.file(0)?;
-    Err(Errno::ENOTSOCK)
+    let f = ctx.file(0)?;
+    match &f.kind {
+        FileKind::Unix(u) => {
+            let sock = u.sock.clone();
+            super::unix::on_socket(ctx, &f, &sock)
+        }
+        _ => Err(Errno::ENOTSOCK),
+    }
 }
