@@ -1,7 +1,8 @@
 /* How umvm answers calls whose subsystem it does not have yet, or that
- * only report: no socket family (EAFNOSUPPORT; ENOTSOCK on any fd), no
- * xattrs (EOPNOTSUPP, ENOENT for a missing file), personality, CPU
- * affinity and getcpu, fadvise on a pipe (ESPIPE), nice values. */
+ * only report: a socket family it lacks (AF_IPX: EAFNOSUPPORT; ENOTSOCK on
+ * an fd that is no socket), no xattrs (EOPNOTSUPP, ENOENT for a missing
+ * file), personality, CPU affinity and getcpu, fadvise on a pipe (ESPIPE),
+ * nice values. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -18,9 +19,9 @@
 static void r(const char *what, long v) { printf("%s: %s\n", what, v < 0 ? strerror(errno) : "ok"); }
 
 int main(void) {
-    r("socket", socket(AF_UNIX, SOCK_STREAM, 0));
+    r("socket", socket(AF_IPX, SOCK_DGRAM, 0));
     int sv[2];
-    r("socketpair", socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    r("socketpair", socketpair(AF_IPX, SOCK_DGRAM, 0, sv));
     struct sockaddr sa;
     socklen_t len = sizeof sa;
     r("getpeername(0)", getpeername(0, &sa, &len));
