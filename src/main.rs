@@ -18,6 +18,7 @@ use umvm_core::{ConsoleMode, Ending, TrapMode, VmBuilder};
 use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
 mod cow;
+mod switch;
 
 #[derive(Parser)]
 #[command(name = "umvm", version, about = "A user-mode virtual machine for x86-64 Linux")]
@@ -34,6 +35,10 @@ enum Cmd {
     /// UML copy-on-write disks: create, inspect, merge.
     #[command(subcommand)]
     Cow(cow::CowCmd),
+    /// A hub or learning switch that UML (ethN=daemon) and umvm guests
+    /// join, speaking uml_switch's protocol. Default control socket:
+    /// /tmp/uml.ctl, as uml_switch.
+    Switch(switch::SwitchArgs),
 }
 
 #[derive(clap::Args)]
@@ -240,6 +245,7 @@ fn main() {
     let status = match cli.command {
         Cmd::Run(args) => run(args),
         Cmd::Cow(cmd) => cow::run(cmd),
+        Cmd::Switch(args) => switch::run(args),
     };
     match status {
         Ok(code) => std::process::exit(code),

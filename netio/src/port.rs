@@ -1,0 +1,179 @@
+//! A NIC's host side: one transport plus frame checks, counters and link state.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::NetError;
+use crate::frame;
+use crate::mac::Mac;
+use crate::stats::{Stats, StatsSnapshot};
+
+/// How many datagrams one [`Port::recv`] call may discard (bad or own
+/// frames) before it returns, so a flood cannot hold the caller forever.
+const MAX_DISCARDS_PER_RECV: usize = 64;
+
+/// One of UML's transports: moves whole datagrams, each one frame, and
+/// never blocks. Implementations do no frame checks ([`Port`] does).
+pub trait Transport: Send + Sync {
+    /// UML's name for it: "mcast", "ucast", "daemon" or "tuntap".
+    fn kind(&self) -> &'static str;
+    /// Readable when a datagram waits (for poll, epoll or io_uring).
+    fn fd(&self) -> RawFd;
+    /// Sends one datagram; `WouldBlock` when the host queue is full.
+    fn send(&self, frame: &[u8]) -> io::Result<()>;
+    /// Receives one datagram into `buf` and returns its full length,
+    /// which is more than `buf.len()` when it was truncated.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Whether the far side is there (a daemon port loses its switch).
+    fn carrier(&self) -> bool {
+        true
+    }
+}
+
+/// A port's link: the guest's up/down flag and the transport's carrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkState {
+    pub admin_up: bool,
+    pub carrier: bool,
+}
+
+impl LinkState {
+    /// Up and with carrier: frames move.
+    pub fn running(&self) -> bool {
+        self.admin_up && self.carrier
+    }
+}
+
+/// A guest NIC's backend. `send` and `recv` take `&self` so the port can
+/// sit behind an `Arc` shared by the receive and transmit paths.
+pub struct Port {
+    transport: Box<dyn Transport>,
+    mac: Mac,
+    stats: Stats,
+    admin_up: AtomicBool,
+}
+
+impl Port {
+    /// A port that is administratively up.
+    pub fn new(transport: Box<dyn Transport>, mac: Mac) -> Port {
+        Port { transport, mac, stats: Stats::default(), admin_up: AtomicBool::new(true) }
+    }
+
+    /// The NIC's own address: frames from it that come back (mcast loops
+    /// every frame back to its sender) are dropped silently.
+    pub fn mac(&self) -> Mac {
+        self.mac
+    }
+
+    /// The transport's UML name.
+    pub fn kind(&self) -> &'static str {
+        self.transport.kind()
+    }
+
+    /// Sends one frame. A malformed frame is refused (and counted as a TX
+    /// error); a full host queue drops it (a TX drop, as in UML) and says
+    /// [`NetError::WouldBlock`]; a port that is down drops it silently.
+    pub fn send(&self, frame: &[u8]) -> Result<(), NetError> {
+        if let Err(e) = frame::parse(frame) {
+            self.stats.tx_error();
+            return Err(e.into());
+        }
+        if !self.admin_up.load(Ordering::Relaxed) {
+            self.stats.tx_drop();
+            return Ok(());
+        }
+        loop {
+            match self.transport.send(frame) {
+                Ok(()) => {
+                    self.stats.tx_ok(frame.len());
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stats.tx_drop();
+                    return Err(NetError::WouldBlock);
+                }
+                Err(e) => {
+                    self.stats.tx_error();
+                    return Err(NetError::io(format!("{} send", self.kind()), e));
+                }
+            }
+        }
+    }
+
+    /// Receives the next valid frame into `buf` (use [`frame::FRAME_BUF`]
+    /// bytes) and returns its length, or `None` when nothing waits.
+    /// Malformed frames are dropped and counted, the port's own looped
+    /// frames dropped, frames while down dropped and counted.
+    pub fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, NetError> {
+        let mut discards = 0;
+        while discards < MAX_DISCARDS_PER_RECV {
+            let n = match self.transport.recv(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(NetError::io(format!("{} receive", self.kind()), e)),
+            };
+            discards += 1;
+            let checked = if n > buf.len() { Err(frame::FrameError::Oversized(n)) } else { frame::parse(&buf[..n]) };
+            match checked {
+                Err(e) => {
+                    tracing::debug!("{}: dropped {e}", self.kind());
+                    self.stats.rx_bad(&e);
+                }
+                Ok(h) if h.src == self.mac => {}
+                Ok(_) if !self.admin_up.load(Ordering::Relaxed) => self.stats.rx_drop(),
+                Ok(_) => {
+                    self.stats.rx_ok(n);
+                    return Ok(Some(n));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Counts a received frame its consumer could not take (a full queue).
+    pub fn note_rx_dropped(&self) {
+        self.stats.rx_drop();
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// The guest's `ifconfig up/down`.
+    pub fn set_admin_up(&self, up: bool) {
+        self.admin_up.store(up, Ordering::Relaxed);
+    }
+
+    /// The link now.
+    pub fn link(&self) -> LinkState {
+        LinkState { admin_up: self.admin_up.load(Ordering::Relaxed), carrier: self.transport.carrier() }
+    }
+}
+
+impl AsRawFd for Port {
+    fn as_raw_fd(&self) -> RawFd {
+        self.transport.fd()
+    }
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port").field("kind", &self.kind()).field("mac", &self.mac).finish()
+    }
+}
+
+/// `recv(2)` with MSG_TRUNC, so a datagram longer than `buf` says so.
+pub(crate) fn recv_trunc(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes; MSG_TRUNC makes the
+    // kernel report the full length without writing past it.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC | libc::MSG_DONTWAIT) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
