@@ -15,6 +15,9 @@ mod tcp;
 pub mod time;
 mod udp;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
@@ -227,10 +230,7 @@ impl Stack {
         if let Some(i) = self.nics.iter().position(|n| n.is_up() && !n.is_loopback() && n.on_link(dst)) {
             return Ok(i);
         }
-        self.nics
-            .iter_mut()
-            .position(|n| n.is_up() && !n.is_loopback() && n.reaches(dst))
-            .ok_or(errno::ENETUNREACH)
+        self.nics.iter_mut().position(|n| n.is_up() && !n.is_loopback() && n.reaches(dst)).ok_or(errno::ENETUNREACH)
     }
 
     /// Which NICs a socket bound to `addr` listens on: all for the wildcard, else the owner.

@@ -35,7 +35,13 @@ impl Nic {
         Nic::with_device(name, device, HardwareAddress::Ethernet(EthernetAddress(mac)), now, seed)
     }
 
-    pub(crate) fn with_device(name: &str, mut device: FrameDevice, hw: HardwareAddress, now: Instant, seed: u64) -> Nic {
+    pub(crate) fn with_device(
+        name: &str,
+        mut device: FrameDevice,
+        hw: HardwareAddress,
+        now: Instant,
+        seed: u64,
+    ) -> Nic {
         let mut config = Config::new(hw);
         config.random_seed = seed;
         let iface = Interface::new(config, &mut device, now);

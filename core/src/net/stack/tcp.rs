@@ -115,8 +115,12 @@ impl Stack {
     pub(super) fn refill_listeners(&mut self, only_nic: Option<usize>) {
         for i in 0..self.listeners.len() {
             let id = self.listeners[i];
-            let Some(Entry::Tcp(TcpEntry { phase: TcpPhase::Listening { backlog, queues }, bound: Some(b), nodelay, .. })) =
-                self.table.get_mut(&id)
+            let Some(Entry::Tcp(TcpEntry {
+                phase: TcpPhase::Listening { backlog, queues },
+                bound: Some(b),
+                nodelay,
+                ..
+            })) = self.table.get_mut(&id)
             else {
                 continue;
             };
@@ -360,9 +364,7 @@ impl Stack {
         match t.phase {
             // Linux reports an unconnected stream socket as writable and hung up.
             TcpPhase::Fresh => Readiness { writable: true, hup: true, error, ..Readiness::default() },
-            TcpPhase::Dead => {
-                Readiness { readable: true, writable: true, hup: true, rdhup: true, error }
-            }
+            TcpPhase::Dead => Readiness { readable: true, writable: true, hup: true, rdhup: true, error },
             TcpPhase::Listening { ref queues, .. } => {
                 let readable = queues.iter().any(|q| {
                     q.handles.iter().any(|h| {
