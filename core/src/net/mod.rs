@@ -3,4 +3,5 @@
 //! (`stack`, over smoltcp) joins here as its own module, and the socket
 //! syscalls dispatch to each family from `syscall::socket`.
 
+pub mod stack;
 pub mod unix;
