@@ -30,11 +30,15 @@ pub struct Power {
     cad_reboots: AtomicBool,
     /// The VM's event channel, while it runs.
     events: Mutex<Option<Sender<Event>>>,
+    /// A halt, power-off or restart was asked for: no guest syscall is
+    /// served any more (Linux's machine stops at once; nothing the guest
+    /// does after reboot(2) may show).
+    halting: AtomicBool,
 }
 
 impl Default for Power {
     fn default() -> Power {
-        Power { cad_reboots: AtomicBool::new(true), events: Mutex::new(None) }
+        Power { cad_reboots: AtomicBool::new(true), events: Mutex::new(None), halting: AtomicBool::new(false) }
     }
 }
 
@@ -55,6 +59,11 @@ impl Power {
         self.cad_reboots.store(on, Ordering::Relaxed);
     }
 
+    /// Whether the machine is going down (see `halting`).
+    pub fn halting(&self) -> bool {
+        self.halting.load(Ordering::SeqCst)
+    }
+
     /// Whether ctrl-alt-del restarts the machine at once.
     pub fn cad_reboots(&self) -> bool {
         self.cad_reboots.load(Ordering::Relaxed)
@@ -63,6 +72,7 @@ impl Power {
     /// Asks the VM to end with `action`. The first request wins; the VM
     /// then tears everything down (shut_down).
     pub fn request(&self, action: PowerAction) {
+        self.halting.store(true, Ordering::SeqCst);
         if let Some(tx) = &*self.events.lock().unwrap_or_else(|e| e.into_inner()) {
             let _ = tx.send(Event::Power(action));
         }
@@ -100,6 +110,24 @@ pub fn ctrl_alt_del(k: &Kernel) {
 
 /// How long shut_down waits for the guest's processes to die.
 const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// Sends SIGKILL to every live guest process but the one whose host pid
+/// is `spare`: the machine stops at once when reboot(2) asks (the caller
+/// stays, blocked in reboot, until shut_down).
+pub fn kill_others(k: &Kernel, spare: i32) {
+    for p in k.procs().processes() {
+        let pid = {
+            let st = p.state();
+            if st.exit.is_some() || st.host_pid == spare {
+                continue;
+            }
+            st.host_pid
+        };
+        // SAFETY: kill takes plain integers; the pid is a traced guest
+        // process (see shut_down).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
 
 /// Ends the machine, whatever ended it (init's exit or a reboot(2)
 /// command): kills every guest process, waits until the tracer loops saw

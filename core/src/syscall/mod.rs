@@ -388,6 +388,11 @@ pub enum Outcome {
     Restart,
 }
 
+/// A syscall made while the machine halts: it waits to be killed.
+fn block_until_killed(ctx: &mut Ctx<'_>) -> SysResult {
+    Err(ctx.block_forever())
+}
+
 /// Serves the syscall `task` is stopped at. `deadline` is what an earlier
 /// run of the same syscall chose, when it is re-run after a wake-up.
 pub fn dispatch(
@@ -401,7 +406,10 @@ pub fn dispatch(
 ) -> Outcome {
     let n = regs.orig_rax;
     let args = syscall_args(regs);
+    let halting = k.power.halting();
     let handler = match entry(n) {
+        // The machine is going down: nothing runs any more.
+        _ if halting => block_until_killed,
         Entry::Native(_) if seccomp::runs_natively(n, &args) => return Outcome::Native,
         Entry::Native(Some(h)) | Entry::Emulated(h) => h,
         Entry::Native(None) => return Outcome::Return(-(libc::ENOSYS as i64)),

@@ -64,7 +64,11 @@ pub fn reboot(ctx: &mut Ctx<'_>) -> SysResult {
         }
     }
     ctx.k.console_message(&power::message(action, restart_cmd.as_deref()));
+    // The request first (the VM then ends for it, not for init's death),
+    // then every other process stops at once, as the machine does.
     ctx.k.power.request(action);
+    let me = ctx.task.process.state().host_pid;
+    power::kill_others(ctx.k, me);
     // The caller waits, unkillable in effect, until the VM kills it; a
     // signal meanwhile would only end the wait early (EINTR).
     Err(ctx.block_forever())
