@@ -89,6 +89,8 @@ pub struct Kernel {
     pub fifos: Mutex<std::collections::HashMap<(u64, u64), Weak<crate::fs::pipe::Pipe>>>,
     /// The bound AF_UNIX names.
     pub unix: crate::net::unix::Names,
+    /// The AF_INET/AF_INET6 stack (its loopback only, for now).
+    pub inet: crate::net::inet::Inet,
     me: Weak<Kernel>,
 }
 
@@ -123,6 +125,7 @@ impl Kernel {
             console_input: ConsoleInput::default(),
             fifos: Mutex::default(),
             unix: Default::default(),
+            inet: Default::default(),
             console_tty: ConsoleTty::default(),
             tty,
             channel: crate::trap::fdpass::Channel::new().ok(),

@@ -38,6 +38,8 @@ pub enum FileKind {
     TimerFd(crate::fs::timerfd::TimerFd),
     /// An AF_UNIX socket.
     Unix(crate::net::unix::UnixFile),
+    /// An AF_INET or AF_INET6 socket.
+    Inet(crate::net::inet::InetFile),
     /// A file whose contents the kernel made (procfs): the snapshot taken
     /// at open, and the read offset.
     Synthetic(Vec<u8>, std::sync::atomic::AtomicUsize),
@@ -98,6 +100,7 @@ impl OpenFile {
             FileKind::Console(s) => Some(s.fd()),
             FileKind::Pipe(_)
             | FileKind::Unix(_)
+            | FileKind::Inet(_)
             | FileKind::Dev(_)
             | FileKind::DevDir(_)
             | FileKind::Epoll(_)
@@ -136,6 +139,15 @@ impl OpenFile {
                 st.st_ino = u.sock.ino;
                 Ok(st)
             }
+            FileKind::Inet(s) => {
+                // SAFETY: stat is plain integers; all-zero is valid.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                st.st_mode = libc::S_IFSOCK | 0o777;
+                st.st_nlink = 1;
+                st.st_blksize = 4096;
+                st.st_ino = s.ino;
+                Ok(st)
+            }
             FileKind::Dev(d) => Ok(d.stat()),
             FileKind::Block(b) => Ok(b.stat()),
             FileKind::DevDir(_) => Ok(devfs::dir_stat(0)),
@@ -168,6 +180,7 @@ impl OpenFile {
                 format!("pipe:[{}]", self.stat().map_or(0, |st| st.st_ino)).into_bytes()
             }
             FileKind::Unix(u) => format!("socket:[{}]", u.sock.ino).into_bytes(),
+            FileKind::Inet(s) => format!("socket:[{}]", s.ino).into_bytes(),
             FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
             FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
             FileKind::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
@@ -200,6 +213,7 @@ impl OpenFile {
             | FileKind::Ext2(_)
             | FileKind::Console(_)
             | FileKind::Unix(_)
+            | FileKind::Inet(_)
             | FileKind::Epoll(_)
             | FileKind::EventFd(_)
             | FileKind::TimerFd(_) => false,

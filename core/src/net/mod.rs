@@ -3,5 +3,6 @@
 //! (`stack`, over smoltcp) joins here as its own module, and the socket
 //! syscalls dispatch to each family from `syscall::socket`.
 
+pub mod inet;
 pub mod stack;
 pub mod unix;

@@ -47,6 +47,8 @@ pub enum TimerAction {
         /// The arming this entry belongs to.
         arming: u64,
     },
+    /// The TCP/IP stack's timers are due: poll it and wake its waiters.
+    NetPoll,
 }
 
 /// A scheduled action, as [`Timers::cancel`] names it.
@@ -111,6 +113,7 @@ impl Timers {
                         TimerAction::PosixTimer { vpid, id, arming } => {
                             crate::task::posix_timer::expire(k, vpid, id, arming)
                         }
+                        TimerAction::NetPoll => k.inet.on_timer(k),
                     }
                     q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
                 }

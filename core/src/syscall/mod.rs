@@ -14,6 +14,7 @@ pub mod eventfd;
 pub mod exec;
 pub mod ext2;
 pub mod fs;
+pub mod inet;
 pub mod io;
 pub mod limits;
 pub mod lock;

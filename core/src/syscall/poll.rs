@@ -42,6 +42,12 @@ fn pipe_events(f: &OpenFile) -> i16 {
     if let FileKind::Unix(u) = &f.kind {
         return u.sock.poll_events();
     }
+    if let FileKind::Inet(s) = &f.kind {
+        return match s.kernel() {
+            Some(k) => k.inet.events(s.id),
+            None => 0,
+        };
+    }
     let FileKind::Pipe(end) = &f.kind else { return 0 };
     let p = end.pipe.lock();
     let mut ev = 0;
@@ -159,6 +165,11 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
                 for q in u.sock.queues() {
                     ctx.block_on(&q);
                 }
+            }
+            FileKind::Inet(s) => {
+                let k = ctx.k;
+                k.inet.wait(k, ctx.me, s.id, p.events);
+                ctx.block_forever();
             }
             FileKind::EventFd(e) => {
                 ctx.block_on(&e.readers);

@@ -14,6 +14,8 @@ use crate::fs::file::FileKind;
 pub fn socket(ctx: &mut Ctx<'_>) -> SysResult {
     match ctx.int(0) {
         libc::AF_UNIX => super::unix::socket(ctx),
+        libc::AF_INET => super::inet::socket(ctx, false),
+        libc::AF_INET6 => super::inet::socket(ctx, true),
         d => {
             tracing::debug!("socket(domain {d}): family not built");
             Err(Errno::EAFNOSUPPORT)
@@ -25,6 +27,7 @@ pub fn socket(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn socketpair(ctx: &mut Ctx<'_>) -> SysResult {
     match ctx.int(0) {
         libc::AF_UNIX => super::unix::socketpair(ctx),
+        libc::AF_INET | libc::AF_INET6 => Err(Errno::EOPNOTSUPP),
         _ => Err(Errno::EAFNOSUPPORT),
     }
 }
@@ -37,6 +40,7 @@ pub fn on_fd(ctx: &mut Ctx<'_>) -> SysResult {
             let sock = u.sock.clone();
             super::unix::on_socket(ctx, &f, &sock)
         }
+        FileKind::Inet(s) => super::inet::on_socket(ctx, &f, s),
         _ => Err(Errno::ENOTSOCK),
     }
 }

@@ -142,7 +142,7 @@ fn read_name(ctx: &Ctx<'_>, addr: u64, len: u64) -> Result<UnixAddr, Errno> {
 
 /// Writes a name to a guest (sockaddr, socklen_t*) pair: as much as fits,
 /// and its whole length.
-fn put_name(ctx: &Ctx<'_>, addr: u64, lenp: u64, name: &[u8]) -> SysResult {
+pub(super) fn put_name(ctx: &Ctx<'_>, addr: u64, lenp: u64, name: &[u8]) -> SysResult {
     let room: i32 = ctx.mem.read_val(lenp)?;
     if room < 0 {
         return Err(Errno::EINVAL);
@@ -388,7 +388,7 @@ fn send(
 }
 
 /// Writes `data` across the guest segments, starting `skip` bytes in.
-fn scatter_at(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut skip: usize, mut data: &[u8]) -> Result<(), Errno> {
+pub(super) fn scatter_at(ctx: &Ctx<'_>, segs: &[(u64, usize)], mut skip: usize, mut data: &[u8]) -> Result<(), Errno> {
     for &(addr, len) in segs {
         if data.is_empty() {
             break;

@@ -420,6 +420,12 @@ impl Stack {
         }
     }
 
+    /// Every socket's readiness, in id order: comparing two of these tells whether a waiter may have
+    /// something new to see.
+    pub fn readiness_all(&self) -> Vec<(SocketId, Readiness)> {
+        self.table.keys().map(|id| (*id, self.readiness(*id))).collect()
+    }
+
     /// The local address (getsockname); the wildcard with port 0 when unbound.
     pub fn local_addr(&self, id: SocketId) -> Result<SocketAddr, Errno> {
         let e = self.table.get(&id).ok_or(Errno::EBADF)?;

@@ -153,6 +153,11 @@ impl SockState {
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(10_000);
 
+/// A fresh inode number for a socket of any family (fstat, /proc/PID/fd's socket:[N]).
+pub fn next_socket_ino() -> u64 {
+    NEXT_INO.fetch_add(1, Ordering::Relaxed)
+}
+
 /// An AF_UNIX socket.
 pub struct UnixSocket {
     /// Its type.
@@ -171,7 +176,7 @@ impl UnixSocket {
     pub fn new(k: &Kernel, ty: SockType) -> Arc<UnixSocket> {
         Arc::new(UnixSocket {
             ty,
-            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            ino: next_socket_ino(),
             state: Mutex::new(SockState {
                 addr: UnixAddr::Unnamed,
                 key: None,

@@ -1,0 +1,422 @@
+//! The socket calls on AF_INET and AF_INET6 sockets (Linux's net/ipv4/af_inet.c and friends): the
+//! guest's arguments are read and checked here, the sockets live in the VM's stack (`net::inet`). A call
+//! that would block has queued its task on the stack's wait queue (under the stack's lock) and is re-run
+//! when a poll changes some socket's readiness.
+
+use std::sync::Arc;
+
+use super::io::{gather, raise_sigpipe, read_iov, Segments};
+use super::unix::{put_name, scatter_at};
+use super::{names::nr, Ctx};
+use crate::errno::{Errno, SysResult};
+use crate::fs::file::{FileKind, OpenFile};
+use crate::net::inet::{encode_addr, parse_addr, InetFile};
+use crate::net::stack::{errno as net_errno, Protocol};
+use crate::sched::wait::TaskRef;
+
+/// The path open files of sockets carry.
+const SOCKET_PATH: &[u8] = b"socket:";
+/// The most one pass sends or receives (the rest on the next pass).
+const CHUNK: usize = 256 * 1024;
+/// The largest sockaddr a guest may pass (sizeof(struct sockaddr_storage)).
+const SOCKADDR_MAX: u64 = 128;
+/// `sizeof(struct msghdr)`.
+const MSGHDR_WORDS: usize = 7;
+/// What SO_SNDBUF/SO_RCVBUF report by default (Linux's tcp_wmem/rmem defaults are near this).
+const DEFAULT_BUF: i32 = 212_992;
+/// IP_TTL's default (net.ipv4.ip_default_ttl).
+const DEFAULT_TTL: i32 = 64;
+
+fn socket_file(file: InetFile, nonblock: bool) -> Arc<OpenFile> {
+    let flags = libc::O_RDWR | if nonblock { libc::O_NONBLOCK } else { 0 };
+    Arc::new(OpenFile::new(FileKind::Inet(file), SOCKET_PATH.to_vec(), flags))
+}
+
+/// `socket(AF_INET or AF_INET6, type, protocol)`.
+pub fn socket(ctx: &mut Ctx<'_>, ipv6: bool) -> SysResult {
+    let raw = ctx.int(1);
+    let flags = raw & !0xf;
+    if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let proto = match (raw & 0xf, ctx.int(2)) {
+        (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Protocol::Tcp,
+        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Protocol::Udp,
+        (libc::SOCK_STREAM | libc::SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
+        // Raw sockets need CAP_NET_RAW and a NIC to matter; ping sockets come later.
+        (libc::SOCK_RAW, _) => return Err(Errno::EPROTONOSUPPORT),
+        _ => return Err(Errno::ESOCKTNOSUPPORT),
+    };
+    let file = InetFile::new(ctx.k, ipv6, proto);
+    ctx.install(socket_file(file, flags & libc::SOCK_NONBLOCK != 0), flags & libc::SOCK_CLOEXEC != 0)
+}
+
+/// Every call on an inet socket fd, by syscall number.
+pub fn on_socket(ctx: &mut Ctx<'_>, f: &Arc<OpenFile>, s: &InetFile) -> SysResult {
+    match ctx.regs.orig_rax {
+        nr::BIND => {
+            let addr = read_addr(ctx, s, ctx.args[1], ctx.args[2])?;
+            let k = ctx.k;
+            k.inet.with(k, None, |st| st.bind(s.id, addr)).map(|()| 0)
+        }
+        nr::CONNECT => connect(ctx, f, s),
+        nr::LISTEN => {
+            if s.proto != Protocol::Tcp {
+                return Err(net_errno::EOPNOTSUPP);
+            }
+            let backlog = ctx.int(1);
+            let k = ctx.k;
+            k.inet.with(k, None, |st| st.tcp_listen(s.id, backlog)).map(|()| 0)
+        }
+        nr::ACCEPT => accept(ctx, f, s, 0),
+        nr::ACCEPT4 => accept(ctx, f, s, ctx.int(3)),
+        nr::GETSOCKNAME => {
+            let k = ctx.k;
+            let a = k.inet.with(k, None, |st| st.local_addr(s.id))?;
+            put_name(ctx, ctx.args[1], ctx.args[2], &encode_addr(s.ipv6, a))
+        }
+        nr::GETPEERNAME => {
+            let k = ctx.k;
+            let a = k.inet.with(k, None, |st| st.peer_addr(s.id))?;
+            put_name(ctx, ctx.args[1], ctx.args[2], &encode_addr(s.ipv6, a))
+        }
+        nr::SHUTDOWN => shutdown(ctx, s),
+        nr::GETSOCKOPT => getsockopt(ctx, s),
+        nr::SETSOCKOPT => setsockopt(ctx, s),
+        nr::SENDTO => {
+            let segs = vec![(ctx.args[1], ctx.args[2] as usize)];
+            let to = if ctx.args[4] != 0 { Some(read_addr(ctx, s, ctx.args[4], ctx.args[5])?) } else { None };
+            send(ctx, f, s, &segs, ctx.int(3), to)
+        }
+        nr::SENDMSG => {
+            let h: [u64; MSGHDR_WORDS] = ctx.mem.read_val(ctx.args[1])?;
+            let segs: Segments = read_iov(ctx, h[2], h[3])?;
+            let to = if h[0] != 0 && h[1] as u32 != 0 {
+                Some(read_addr(ctx, s, h[0], u64::from(h[1] as u32))?)
+            } else {
+                None
+            };
+            send(ctx, f, s, &segs, ctx.int(2), to)
+        }
+        nr::RECVFROM => {
+            let segs = vec![(ctx.args[1], ctx.args[2] as usize)];
+            let (n, from, _) = recv(ctx, f, s, &segs, ctx.int(3))?;
+            if ctx.args[4] != 0 {
+                match from {
+                    Some(a) => {
+                        put_name(ctx, ctx.args[4], ctx.args[5], &encode_addr(s.ipv6, a))?;
+                    }
+                    None => ctx.mem.write_val(ctx.args[5], &0u32)?,
+                }
+            }
+            Ok(n as i64)
+        }
+        nr::RECVMSG => {
+            let at = ctx.args[1];
+            let h: [u64; MSGHDR_WORDS] = ctx.mem.read_val(at)?;
+            let segs: Segments = read_iov(ctx, h[2], h[3])?;
+            let (n, from, mflags) = recv(ctx, f, s, &segs, ctx.int(2))?;
+            match (h[0], from) {
+                (0, _) | (_, None) => ctx.mem.write_val(at + 8, &0u32)?,
+                (name, Some(a)) => {
+                    put_name(ctx, name, at + 8, &encode_addr(s.ipv6, a))?;
+                }
+            }
+            ctx.mem.write_val(at + 40, &0u64)?;
+            ctx.mem.write_val(at + 48, &mflags)?;
+            Ok(n as i64)
+        }
+        nr::SENDMMSG | nr::RECVMMSG => Err(net_errno::EOPNOTSUPP),
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+/// Reads a guest sockaddr for this socket.
+fn read_addr(ctx: &Ctx<'_>, s: &InetFile, addr: u64, len: u64) -> Result<std::net::SocketAddr, Errno> {
+    if len > SOCKADDR_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = vec![0u8; len as usize];
+    ctx.mem.read(addr, &mut raw)?;
+    parse_addr(s.ipv6, &raw)
+}
+
+/// Registers the caller for a wake-up unless the call is non-blocking.
+fn waiter(ctx: &Ctx<'_>, nonblock: bool) -> Option<TaskRef> {
+    (!nonblock).then_some(ctx.me)
+}
+
+/// Turns "would block" into the caller's wait (registered already) or EAGAIN.
+fn would_block(ctx: &mut Ctx<'_>, e: Errno, nonblock: bool) -> Errno {
+    if e == Errno::EAGAIN && !nonblock {
+        ctx.block_forever()
+    } else {
+        e
+    }
+}
+
+fn connect(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile) -> SysResult {
+    let k = ctx.k;
+    let id = s.id;
+    let mut family = [0u8; 2];
+    if ctx.args[2] >= 2 {
+        ctx.mem.read(ctx.args[1], &mut family)?;
+    }
+    let unspec = ctx.args[2] >= 2 && i32::from(u16::from_ne_bytes(family)) == libc::AF_UNSPEC;
+    if s.proto == Protocol::Udp {
+        let to = if unspec { None } else { Some(read_addr(ctx, s, ctx.args[1], ctx.args[2])?) };
+        return k.inet.with(k, None, |st| st.udp_connect(id, to)).map(|()| 0);
+    }
+    let nonblock = f.nonblocking();
+    // A blocking connect re-run after its wait only looks at how the connection went.
+    if ctx.progress == 0 {
+        if unspec {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        let to = read_addr(ctx, s, ctx.args[1], ctx.args[2])?;
+        k.inet.with(k, None, |st| st.tcp_connect(id, to))?;
+        if nonblock {
+            return Err(Errno(libc::EINPROGRESS));
+        }
+        ctx.progress = 1;
+    }
+    let me = ctx.me;
+    let r = k.inet.with(k, Some(me), |st| {
+        if let Some(e) = st.take_error(id) {
+            return Err(e);
+        }
+        match st.tcp_state(id) {
+            // SYN_SENT and SYN_RECV: still under way.
+            Some(2 | 3) => Err(Errno::EAGAIN),
+            _ => Ok(()),
+        }
+    });
+    match r {
+        Ok(()) => Ok(0),
+        Err(e) => Err(would_block(ctx, e, false)),
+    }
+}
+
+fn accept(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile, flags: i32) -> SysResult {
+    if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if s.proto != Protocol::Tcp {
+        return Err(net_errno::EOPNOTSUPP);
+    }
+    let nonblock = f.nonblocking();
+    let k = ctx.k;
+    let (id, peer) = match k.inet.with(k, waiter(ctx, nonblock), |st| st.tcp_accept(s.id)) {
+        Ok(r) => r,
+        Err(e) => return Err(would_block(ctx, e, nonblock)),
+    };
+    let file = InetFile::adopt(k, id, s.ipv6, Protocol::Tcp);
+    let fd = ctx.install(socket_file(file, flags & libc::SOCK_NONBLOCK != 0), flags & libc::SOCK_CLOEXEC != 0)?;
+    if ctx.args[1] != 0 {
+        if let Err(e) = put_name(ctx, ctx.args[1], ctx.args[2], &encode_addr(s.ipv6, peer)) {
+            let _ = ctx.task.files.lock().remove(fd as i32);
+            return Err(e);
+        }
+    }
+    Ok(fd)
+}
+
+fn shutdown(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
+    let how = ctx.int(1);
+    let (read, write) = match how {
+        libc::SHUT_RD => (true, false),
+        libc::SHUT_WR => (false, true),
+        libc::SHUT_RDWR => (true, true),
+        _ => return Err(Errno::EINVAL),
+    };
+    let k = ctx.k;
+    match s.proto {
+        Protocol::Tcp => k.inet.with(k, None, |st| st.tcp_shutdown(s.id, read, write)).map(|()| 0),
+        // A datagram socket has no connection to end; Linux answers ENOTCONN unless connected.
+        _ => k.inet.with(k, None, |st| st.peer_addr(s.id)).map(|_| 0),
+    }
+}
+
+/// One send: the bytes of `segs` over the connection or to `to`. A long stream send goes in pieces as
+/// room appears, its progress kept across the call's re-runs.
+fn send(
+    ctx: &mut Ctx<'_>,
+    f: &OpenFile,
+    s: &InetFile,
+    segs: &[(u64, usize)],
+    flags: i32,
+    to: Option<std::net::SocketAddr>,
+) -> SysResult {
+    if flags & libc::MSG_OOB != 0 {
+        return Err(net_errno::EOPNOTSUPP);
+    }
+    let nonblock = f.nonblocking() || flags & libc::MSG_DONTWAIT != 0;
+    let total: usize = segs.iter().map(|s| s.1).sum();
+    let k = ctx.k;
+    let id = s.id;
+    if s.proto == Protocol::Udp {
+        let data = gather(ctx, segs, 0, total)?;
+        return match k.inet.with(k, waiter(ctx, nonblock), |st| st.udp_send_to(id, &data, to)) {
+            Ok(n) => Ok(n as i64),
+            Err(e) => Err(would_block(ctx, e, nonblock)),
+        };
+    }
+    // Linux ignores a TCP destination once connected (and refuses one when not).
+    let mut done = ctx.progress;
+    loop {
+        let chunk = (total - done).min(CHUNK);
+        let data = gather(ctx, segs, done, chunk)?;
+        match k.inet.with(k, waiter(ctx, nonblock), |st| st.tcp_send(id, &data)) {
+            Ok(n) => {
+                done += n;
+                ctx.progress = done;
+                if done >= total || n == 0 {
+                    return Ok(done as i64);
+                }
+            }
+            Err(e) if e == net_errno::EPIPE => {
+                if flags & libc::MSG_NOSIGNAL == 0 {
+                    raise_sigpipe(ctx);
+                }
+                return if done > 0 { Ok(done as i64) } else { Err(e) };
+            }
+            Err(Errno::EAGAIN) if done > 0 && nonblock => return Ok(done as i64),
+            Err(e) if e != Errno::EAGAIN && done > 0 => return Ok(done as i64),
+            Err(e) => return Err(would_block(ctx, e, nonblock)),
+        }
+    }
+}
+
+/// One receive into `segs`: the value the call returns, the sender (datagrams), and msg_flags.
+fn recv(
+    ctx: &mut Ctx<'_>,
+    f: &OpenFile,
+    s: &InetFile,
+    segs: &[(u64, usize)],
+    flags: i32,
+) -> Result<(usize, Option<std::net::SocketAddr>, i32), Errno> {
+    if flags & (libc::MSG_OOB | libc::MSG_PEEK) != 0 {
+        // The stack cannot look at data without taking it yet.
+        return Err(net_errno::EOPNOTSUPP);
+    }
+    let nonblock = f.nonblocking() || flags & libc::MSG_DONTWAIT != 0;
+    let max: usize = segs.iter().map(|s| s.1).sum();
+    let k = ctx.k;
+    let id = s.id;
+    if s.proto == Protocol::Udp {
+        let mut buf = vec![0u8; max.min(65536)];
+        let m = match k.inet.with(k, waiter(ctx, nonblock), |st| st.udp_recv_from(id, &mut buf)) {
+            Ok(m) => m,
+            Err(e) => return Err(would_block(ctx, e, nonblock)),
+        };
+        scatter_at(ctx, segs, 0, &buf[..m.len])?;
+        let mflags = if m.full_len > m.len { libc::MSG_TRUNC } else { 0 };
+        let n = if flags & libc::MSG_TRUNC != 0 { m.full_len } else { m.len };
+        return Ok((n, Some(m.from), mflags));
+    }
+    let waitall = flags & libc::MSG_WAITALL != 0 && !nonblock;
+    let mut done = ctx.progress;
+    loop {
+        let mut buf = vec![0u8; (max - done).min(CHUNK)];
+        let r = k.inet.with(k, waiter(ctx, nonblock), |st| st.tcp_recv(id, &mut buf));
+        let n = match r {
+            Ok(n) => n,
+            Err(e) if done > 0 && e != Errno::EAGAIN => return Ok((done, None, 0)),
+            Err(e) => return Err(would_block(ctx, e, nonblock)),
+        };
+        scatter_at(ctx, segs, done, &buf[..n])?;
+        done += n;
+        ctx.progress = done;
+        if !waitall || n == 0 || done >= max {
+            return Ok((done, None, 0));
+        }
+    }
+}
+
+fn getsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
+    let (level, name, val, lenp) = (ctx.int(1), ctx.int(2), ctx.args[3], ctx.args[4]);
+    let room: i32 = ctx.mem.read_val(lenp)?;
+    if room < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let k = ctx.k;
+    let id = s.id;
+    let v: i32 = match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_TYPE) => {
+            if s.proto == Protocol::Tcp {
+                libc::SOCK_STREAM
+            } else {
+                libc::SOCK_DGRAM
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_DOMAIN) => s.family(),
+        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => {
+            if s.proto == Protocol::Tcp {
+                libc::IPPROTO_TCP
+            } else {
+                libc::IPPROTO_UDP
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_ERROR) => k.inet.with(k, None, |st| Ok(st.take_error(id)))?.map_or(0, |e| e.0),
+        (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => {
+            i32::from(k.inet.with(k, None, |st| Ok(st.tcp_state(id)))? == Some(10))
+        }
+        (libc::SOL_SOCKET, libc::SO_SNDBUF | libc::SO_RCVBUF) => DEFAULT_BUF,
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR | libc::SO_KEEPALIVE | libc::SO_BROADCAST) => 0,
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) if s.proto == Protocol::Tcp => 0,
+        (libc::IPPROTO_IP, libc::IP_TTL) if !s.ipv6 => DEFAULT_TTL,
+        (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.ipv6 => 0,
+        _ => return Err(Errno::ENOPROTOOPT),
+    };
+    let bytes = v.to_le_bytes();
+    let n = bytes.len().min(room as usize);
+    ctx.mem.write(val, &bytes[..n])?;
+    ctx.mem.write_val(lenp, &(n as u32))?;
+    Ok(0)
+}
+
+fn setsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
+    let (level, name, val, len) = (ctx.int(1), ctx.int(2), ctx.args[3], ctx.args[4] as i32);
+    if len < 4 {
+        return Err(Errno::EINVAL);
+    }
+    let v: i32 = ctx.mem.read_val(val)?;
+    let k = ctx.k;
+    let id = s.id;
+    match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => k.inet.with(k, None, |st| st.set_reuse_addr(id, v != 0))?,
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE) if s.proto == Protocol::Tcp => {
+            k.inet.with(k, None, |st| st.tcp_set_keepalive(id, v != 0))?
+        }
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) if s.proto == Protocol::Tcp => {
+            k.inet.with(k, None, |st| st.tcp_set_nodelay(id, v != 0))?
+        }
+        // Accepted as Linux accepts them; the stack's buffers and TTL stay as they are.
+        (
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF
+            | libc::SO_RCVBUF
+            | libc::SO_KEEPALIVE
+            | libc::SO_REUSEPORT
+            | libc::SO_BROADCAST
+            | libc::SO_LINGER
+            | libc::SO_RCVTIMEO
+            | libc::SO_SNDTIMEO
+            | libc::SO_PRIORITY,
+        )
+        | (libc::IPPROTO_IP, libc::IP_TTL | libc::IP_TOS)
+        | (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY | libc::IPV6_UNICAST_HOPS) => {}
+        _ => return Err(Errno::ENOPROTOOPT),
+    }
+    Ok(0)
+}
+
+/// read and readv on a socket: recv with no flags.
+pub fn read(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile, segs: &[(u64, usize)]) -> SysResult {
+    recv(ctx, f, s, segs, 0).map(|(n, _, _)| n as i64)
+}
+
+/// write and writev on a socket: send with no flags.
+pub fn write(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile, segs: &[(u64, usize)]) -> SysResult {
+    send(ctx, f, s, segs, 0, None)
+}
