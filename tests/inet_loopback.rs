@@ -62,3 +62,23 @@ fn inet_sockets_work_over_the_loopback_in_every_configuration() {
         assert_eq!(run.code(), 0, "exit status; {what}");
     }
 }
+
+/// busybox's nc as server and client over 127.0.0.1, both ways: the client retries until the server
+/// listens, and each side's bytes reach the other (the second client keeps its stdin open a while:
+/// busybox nc may leave at its stdin's end before the server's reply arrives).
+#[test]
+fn busybox_nc_talks_over_the_loopback() {
+    let root = Rootfs::system();
+    let script = "busybox nc -l -p 1234 127.0.0.1 > /tmp/got < /dev/null & \
+                  for i in 1 2 3 4 5 6 7 8 9 10; do echo hello over nc | busybox nc 127.0.0.1 1234 && break; sleep 0.2; done; \
+                  wait; echo \"server got: $(cat /tmp/got)\"; \
+                  echo reply from server | busybox nc -l -p 1235 127.0.0.1 & \
+                  for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 | busybox nc 127.0.0.1 1235 > /tmp/back && break; sleep 0.2; done; \
+                  wait; echo \"client got: $(cat /tmp/back)\"";
+    for cfg in configs() {
+        let run = run_guest_timeout(cfg, root.path(), &["/bin/sh", "-c", script], b"", PROGRAM_TIMEOUT);
+        let what = format!("{cfg}\n{run}");
+        assert_eq!(run.out(), "server got: hello over nc\nclient got: reply from server\n", "stdout; {what}");
+        assert_eq!(run.code(), 0, "exit status; {what}");
+    }
+}
