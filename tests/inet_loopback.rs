@@ -1,7 +1,7 @@
 //! AF_INET and AF_INET6 sockets over the guest's loopback (tests/guest/inet_loopback.c): TCP echo
 //! between two processes, a 10 MB transfer with a checksum, UDP echo and truncation, ECONNREFUSED
 //! blocking and non-blocking, a non-blocking connect finished by poll, accept4's flags, socket options,
-//! getsockname/getpeername, fstat and /proc fd links, and TCP over ::1. The guest has no NIC: nothing
+//! getsockname/getpeername, fstat and /proc fd links, and TCP over ::1, MSG_PEEK and MSG_WAITALL, epoll. The guest has no NIC: nothing
 //! reaches the host's network, so the program runs in the guest only (a native run would use the
 //! host's loopback).
 
@@ -42,6 +42,10 @@ const WANT: &[&str] = &[
     "SO_TYPE stream 1, SO_ACCEPTCONN 1, TCP_NODELAY ok, SO_KEEPALIVE ok, SO_RCVBUF ok, IP_TTL ok\n",
     "fstat S_IFSOCK 1, fd link socket:[ino] yes\n",
     "peer closed: in 1, read 0\n",
+    "epoll: 1 in 1\n",
+    "tcp peek: peek, then read: peekaboo\n",
+    "MSG_WAITALL until EOF: 4 late\n",
+    "udp peek 9 then recv 9: to myself\n",
     "bind taken port: EADDRINUSE\n",
     "bind v6 address to v4 socket: EAFNOSUPPORT\n",
     "getpeername unconnected: ENOTCONN\n",

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -312,6 +313,48 @@ static void nonblocking_connect(void) {
     close(l);
 }
 
+static void peek_waitall_epoll(void) {
+    int port;
+    int l = listener4(&port);
+    pid_t p = fork();
+    if (p == 0) {
+        int c = connect4(port);
+        write(c, "peekaboo", 8);
+        usleep(100000);
+        write(c, "late", 4);
+        close(c);
+        _exit(0);
+    }
+    int s = accept(l, NULL, NULL);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = s};
+    epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+    struct epoll_event out;
+    int n = epoll_wait(ep, &out, 1, 5000);
+    printf("epoll: %d in %d\n", n, n == 1 && (out.events & EPOLLIN) != 0);
+    char buf[32];
+    ssize_t r = recv(s, buf, 4, MSG_PEEK);
+    printf("tcp peek: %.*s", (int)r, buf);
+    r = recv(s, buf, 8, 0);
+    printf(", then read: %.*s\n", (int)r, buf);
+    r = recv(s, buf, sizeof buf, MSG_WAITALL);
+    printf("MSG_WAITALL until EOF: %zd %.*s\n", r, (int)r, buf);
+    close(ep);
+    close(s);
+    wait_child(p);
+    close(l);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = lo4(0);
+    bind(u, (void *)&a, sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(u, (void *)&a, &len);
+    sendto(u, "to myself", 9, 0, (void *)&a, sizeof a);
+    r = recv(u, buf, sizeof buf, MSG_PEEK);
+    ssize_t r2 = recv(u, buf + 16, 16, 0);
+    printf("udp peek %zd then recv %zd: %.*s\n", r, r2, (int)r2, buf + 16);
+    close(u);
+}
+
 static void bind_errors(void) {
     int port;
     int l = listener4(&port);
@@ -372,6 +415,7 @@ int main(void) {
     udp_echo();
     refused();
     nonblocking_connect();
+    peek_waitall_epoll();
     bind_errors();
     tcp6();
     return 0;

@@ -295,17 +295,23 @@ fn recv(
     segs: &[(u64, usize)],
     flags: i32,
 ) -> Result<(usize, Option<std::net::SocketAddr>, i32), Errno> {
-    if flags & (libc::MSG_OOB | libc::MSG_PEEK) != 0 {
-        // The stack cannot look at data without taking it yet.
+    if flags & libc::MSG_OOB != 0 {
         return Err(net_errno::EOPNOTSUPP);
     }
+    let peek = flags & libc::MSG_PEEK != 0;
     let nonblock = f.nonblocking() || flags & libc::MSG_DONTWAIT != 0;
     let max: usize = segs.iter().map(|s| s.1).sum();
     let k = ctx.k;
     let id = s.id;
     if s.proto == Protocol::Udp {
         let mut buf = vec![0u8; max.min(65536)];
-        let m = match k.inet.with(k, waiter(ctx, nonblock), |st| st.udp_recv_from(id, &mut buf)) {
+        let m = match k.inet.with(k, waiter(ctx, nonblock), |st| {
+            if peek {
+                st.udp_peek_from(id, &mut buf)
+            } else {
+                st.udp_recv_from(id, &mut buf)
+            }
+        }) {
             Ok(m) => m,
             Err(e) => return Err(would_block(ctx, e, nonblock)),
         };
@@ -314,11 +320,17 @@ fn recv(
         let n = if flags & libc::MSG_TRUNC != 0 { m.full_len } else { m.len };
         return Ok((n, Some(m.from), mflags));
     }
-    let waitall = flags & libc::MSG_WAITALL != 0 && !nonblock;
+    let waitall = flags & libc::MSG_WAITALL != 0 && !nonblock && !peek;
     let mut done = ctx.progress;
     loop {
         let mut buf = vec![0u8; (max - done).min(CHUNK)];
-        let r = k.inet.with(k, waiter(ctx, nonblock), |st| st.tcp_recv(id, &mut buf));
+        let r = k.inet.with(k, waiter(ctx, nonblock), |st| {
+            if peek {
+                st.tcp_peek(id, &mut buf)
+            } else {
+                st.tcp_recv(id, &mut buf)
+            }
+        });
         let n = match r {
             Ok(n) => n,
             Err(e) if done > 0 && e != Errno::EAGAIN => return Ok((done, None, 0)),

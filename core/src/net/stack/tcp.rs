@@ -227,6 +227,15 @@ impl Stack {
 
     /// Receives bytes (recv(2)): 0 at end of stream, EAGAIN when nothing is there yet.
     pub fn tcp_recv(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.tcp_take(id, buf, false)
+    }
+
+    /// Copies the bytes [`Stack::tcp_recv`] would return without taking them (MSG_PEEK).
+    pub fn tcp_peek(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.tcp_take(id, buf, true)
+    }
+
+    fn tcp_take(&mut self, id: SocketId, buf: &mut [u8], peek: bool) -> Result<usize, Errno> {
         let t = tcp_entry(self, id)?;
         let (nic, handle) = match t.phase {
             TcpPhase::Active { nic, handle, .. } => (nic, handle),
@@ -238,7 +247,7 @@ impl Stack {
         }
         let s = self.nics[nic].sockets.get_mut::<tcp::Socket>(handle);
         if s.can_recv() {
-            return s.recv_slice(buf).map_err(|_| errno::ENOTCONN);
+            return if peek { s.peek_slice(buf) } else { s.recv_slice(buf) }.map_err(|_| errno::ENOTCONN);
         }
         match s.state() {
             State::SynSent | State::SynReceived => Err(Errno::EAGAIN),

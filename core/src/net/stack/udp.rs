@@ -98,19 +98,33 @@ impl Stack {
     /// Receives one datagram into `buf` (the rest of a longer one is lost, as Linux does): EAGAIN when
     /// none waits. A connected socket drops datagrams from anyone but its peer.
     pub fn udp_recv_from(&mut self, id: SocketId, buf: &mut [u8]) -> Result<RecvMeta, Errno> {
+        self.udp_take(id, buf, false)
+    }
+
+    /// Copies the datagram [`Stack::udp_recv_from`] would return, leaving it queued (MSG_PEEK).
+    pub fn udp_peek_from(&mut self, id: SocketId, buf: &mut [u8]) -> Result<RecvMeta, Errno> {
+        self.udp_take(id, buf, true)
+    }
+
+    fn udp_take(&mut self, id: SocketId, buf: &mut [u8], peek: bool) -> Result<RecvMeta, Errno> {
         let d = udp_entry(self, id)?;
         let peer = d.peer;
         let handles = d.handles.clone();
         for (nic, h) in handles {
             let s = self.nics[nic].sockets.get_mut::<udp::Socket>(h);
-            while let Ok((payload, meta)) = s.recv() {
+            while let Ok((payload, meta)) = s.peek() {
                 let from = SocketAddr::new(meta.endpoint.addr.into(), meta.endpoint.port);
                 if peer.is_some_and(|p| p != from) {
+                    let _ = s.recv();
                     continue;
                 }
                 let len = payload.len().min(buf.len());
                 buf[..len].copy_from_slice(&payload[..len]);
-                return Ok(RecvMeta { len, full_len: payload.len(), from });
+                let full_len = payload.len();
+                if !peek {
+                    let _ = s.recv();
+                }
+                return Ok(RecvMeta { len, full_len, from });
             }
         }
         Err(Errno::EAGAIN)
