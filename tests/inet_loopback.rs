@@ -1,9 +1,9 @@
 //! AF_INET and AF_INET6 sockets over the guest's loopback (tests/guest/inet_loopback.c): TCP echo
 //! between two processes, a 10 MB transfer with a checksum, UDP echo and truncation, ECONNREFUSED
 //! blocking and non-blocking, a non-blocking connect finished by poll, accept4's flags, socket options,
-//! getsockname/getpeername, fstat and /proc fd links, and TCP over ::1, MSG_PEEK and MSG_WAITALL, epoll. The guest has no NIC: nothing
-//! reaches the host's network, so the program runs in the guest only (a native run would use the
-//! host's loopback).
+//! getsockname/getpeername, fstat and /proc fd links, MSG_PEEK, MSG_WAITALL, epoll, and TCP over ::1.
+//! The guest has no NIC: nothing reaches the host's network, so the program runs in the guest only (a
+//! native run would use the host's loopback).
 
 mod common;
 
