@@ -51,6 +51,8 @@ const WANT: &[&str] = &[
     "getpeername unconnected: ENOTCONN\n",
     "v6 bind: ok, listen: ok\n",
     "v6 server got: over ::1 from ::1, len 28\n",
+    "dual stack: v4 client seen as ::ffff:127.0.0.1\n",
+    "v6 socket to mapped v4: ok, peer ::ffff:127.0.0.1\n",
 ];
 
 #[test]

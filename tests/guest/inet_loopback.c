@@ -406,6 +406,44 @@ static void tcp6(void) {
     close(l);
 }
 
+/* An IPv6 listener on :: takes IPv4 clients too, and names them IPv4-mapped. */
+static void dual_stack(void) {
+    int l = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_any;
+    bind(l, (void *)&a, sizeof a);
+    listen(l, 4);
+    socklen_t len = sizeof a;
+    getsockname(l, (void *)&a, &len);
+    int c = connect4(ntohs(a.sin6_port));
+    struct sockaddr_in6 peer;
+    socklen_t pl = sizeof peer;
+    int s = accept(l, (void *)&peer, &pl);
+    char ip[64];
+    inet_ntop(AF_INET6, &peer.sin6_addr, ip, sizeof ip);
+    printf("dual stack: v4 client seen as %s\n", ip);
+    close(s);
+    close(c);
+    /* And an IPv6 socket reaches an IPv4 listener through a mapped address. */
+    int port;
+    int l4 = listener4(&port);
+    int c6 = socket(AF_INET6, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(port);
+    inet_pton(AF_INET6, "::ffff:127.0.0.1", &a.sin6_addr);
+    printf("v6 socket to mapped v4: %s", err(connect(c6, (void *)&a, sizeof a)));
+    pl = sizeof peer;
+    getpeername(c6, (void *)&peer, &pl);
+    inet_ntop(AF_INET6, &peer.sin6_addr, ip, sizeof ip);
+    printf(", peer %s\n", ip);
+    close(c6);
+    close(l4);
+    close(l);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -418,5 +456,6 @@ int main(void) {
     peek_waitall_epoll();
     bind_errors();
     tcp6();
+    dual_stack();
     return 0;
 }
