@@ -352,6 +352,29 @@ static void peek_waitall_epoll(void) {
     r = recv(u, buf, sizeof buf, MSG_PEEK);
     ssize_t r2 = recv(u, buf + 16, 16, 0);
     printf("udp peek %zd then recv %zd: %.*s\n", r, r2, (int)r2, buf + 16);
+    struct mmsghdr mm[3];
+    struct iovec iv[3];
+    char bufs[3][8];
+    const char *words[3] = {"one", "two", "three"};
+    memset(mm, 0, sizeof mm);
+    for (int i = 0; i < 3; i++) {
+        iv[i].iov_base = (void *)words[i];
+        iv[i].iov_len = strlen(words[i]);
+        mm[i].msg_hdr.msg_iov = &iv[i];
+        mm[i].msg_hdr.msg_iovlen = 1;
+        mm[i].msg_hdr.msg_name = &a;
+        mm[i].msg_hdr.msg_namelen = sizeof a;
+    }
+    printf("sendmmsg: %d", sendmmsg(u, mm, 3, 0));
+    for (int i = 0; i < 3; i++) {
+        iv[i].iov_base = bufs[i];
+        iv[i].iov_len = sizeof bufs[i];
+        mm[i].msg_hdr.msg_name = NULL;
+        mm[i].msg_hdr.msg_namelen = 0;
+    }
+    int got = recvmmsg(u, mm, 3, 0, NULL);
+    printf(", recvmmsg: %d: %.*s %.*s %.*s\n", got, (int)mm[0].msg_len, bufs[0], (int)mm[1].msg_len, bufs[1],
+           (int)mm[2].msg_len, bufs[2]);
     close(u);
 }
 

@@ -20,8 +20,12 @@ const SOCKET_PATH: &[u8] = b"socket:";
 const CHUNK: usize = 256 * 1024;
 /// The largest sockaddr a guest may pass (sizeof(struct sockaddr_storage)).
 const SOCKADDR_MAX: u64 = 128;
-/// `sizeof(struct msghdr)`.
+/// `sizeof(struct msghdr)` in 64-bit words, in bytes, and `sizeof(struct mmsghdr)`.
 const MSGHDR_WORDS: usize = 7;
+const MSGHDR: u64 = 56;
+const MMSGHDR: u64 = 64;
+/// How many messages one sendmmsg/recvmmsg handles (UIO_MAXIOV).
+const MMSG_MAX: u64 = 1024;
 /// What SO_SNDBUF/SO_RCVBUF report by default (Linux's tcp_wmem/rmem defaults are near this).
 const DEFAULT_BUF: i32 = 212_992;
 /// IP_TTL's default (net.ipv4.ip_default_ttl).
@@ -88,16 +92,7 @@ pub fn on_socket(ctx: &mut Ctx<'_>, f: &Arc<OpenFile>, s: &InetFile) -> SysResul
             let to = if ctx.args[4] != 0 { Some(read_addr(ctx, s, ctx.args[4], ctx.args[5])?) } else { None };
             send(ctx, f, s, &segs, ctx.int(3), to)
         }
-        nr::SENDMSG => {
-            let h: [u64; MSGHDR_WORDS] = ctx.mem.read_val(ctx.args[1])?;
-            let segs: Segments = read_iov(ctx, h[2], h[3])?;
-            let to = if h[0] != 0 && h[1] as u32 != 0 {
-                Some(read_addr(ctx, s, h[0], u64::from(h[1] as u32))?)
-            } else {
-                None
-            };
-            send(ctx, f, s, &segs, ctx.int(2), to)
-        }
+        nr::SENDMSG => sendmsg(ctx, f, s, ctx.args[1], ctx.int(2)),
         nr::RECVFROM => {
             let segs = vec![(ctx.args[1], ctx.args[2] as usize)];
             let (n, from, _) = recv(ctx, f, s, &segs, ctx.int(3))?;
@@ -111,24 +106,68 @@ pub fn on_socket(ctx: &mut Ctx<'_>, f: &Arc<OpenFile>, s: &InetFile) -> SysResul
             }
             Ok(n as i64)
         }
-        nr::RECVMSG => {
-            let at = ctx.args[1];
-            let h: [u64; MSGHDR_WORDS] = ctx.mem.read_val(at)?;
-            let segs: Segments = read_iov(ctx, h[2], h[3])?;
-            let (n, from, mflags) = recv(ctx, f, s, &segs, ctx.int(2))?;
-            match (h[0], from) {
-                (0, _) | (_, None) => ctx.mem.write_val(at + 8, &0u32)?,
-                (name, Some(a)) => {
-                    put_name(ctx, name, at + 8, &encode_addr(s.ipv6, a))?;
-                }
-            }
-            ctx.mem.write_val(at + 40, &0u64)?;
-            ctx.mem.write_val(at + 48, &mflags)?;
-            Ok(n as i64)
-        }
-        nr::SENDMMSG | nr::RECVMMSG => Err(net_errno::EOPNOTSUPP),
+        nr::RECVMSG => recvmsg(ctx, f, s, ctx.args[1], ctx.int(2)),
+        nr::SENDMMSG => sendmmsg(ctx, f, s),
+        nr::RECVMMSG => recvmmsg(ctx, f, s),
         _ => Err(Errno::ENOSYS),
     }
+}
+
+fn sendmsg(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile, at: u64, flags: i32) -> SysResult {
+    let h: [u64; MSGHDR_WORDS] = ctx.mem.read_val(at)?;
+    let segs: Segments = read_iov(ctx, h[2], h[3])?;
+    let to = if h[0] != 0 && h[1] as u32 != 0 { Some(read_addr(ctx, s, h[0], u64::from(h[1] as u32))?) } else { None };
+    send(ctx, f, s, &segs, flags, to)
+}
+
+fn recvmsg(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile, at: u64, flags: i32) -> SysResult {
+    let h: [u64; MSGHDR_WORDS] = ctx.mem.read_val(at)?;
+    let segs: Segments = read_iov(ctx, h[2], h[3])?;
+    let (n, from, mflags) = recv(ctx, f, s, &segs, flags)?;
+    match (h[0], from) {
+        (0, _) | (_, None) => ctx.mem.write_val(at + 8, &0u32)?,
+        (name, Some(a)) => {
+            put_name(ctx, name, at + 8, &encode_addr(s.ipv6, a))?;
+        }
+    }
+    // No ancillary data: msg_controllen 0.
+    ctx.mem.write_val(at + 40, &0u64)?;
+    ctx.mem.write_val(at + 48, &mflags)?;
+    Ok(n as i64)
+}
+
+fn sendmmsg(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile) -> SysResult {
+    let (vec, vlen, flags) = (ctx.args[1], ctx.args[2].min(MMSG_MAX), ctx.int(3));
+    let mut sent = 0;
+    while sent < vlen {
+        let at = vec + sent * MMSGHDR;
+        ctx.progress = 0;
+        match sendmsg(ctx, f, s, at, flags) {
+            Ok(n) => ctx.mem.write_val(at + MSGHDR, &(n as u32))?,
+            Err(e) if sent == 0 => return Err(e),
+            Err(_) => break,
+        }
+        sent += 1;
+    }
+    Ok(sent as i64)
+}
+
+fn recvmmsg(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile) -> SysResult {
+    let (vec, vlen, flags) = (ctx.args[1], ctx.args[2].min(MMSG_MAX), ctx.int(3));
+    let mut got = 0;
+    while got < vlen {
+        let at = vec + got * MMSGHDR;
+        // After the first message, only what is already queued.
+        let fl = if got > 0 { flags | libc::MSG_DONTWAIT } else { flags };
+        ctx.progress = 0;
+        match recvmsg(ctx, f, s, at, fl & !libc::MSG_WAITFORONE) {
+            Ok(n) => ctx.mem.write_val(at + MSGHDR, &(n as u32))?,
+            Err(e) if got == 0 => return Err(e),
+            Err(_) => break,
+        }
+        got += 1;
+    }
+    Ok(got as i64)
 }
 
 /// Reads a guest sockaddr for this socket.
