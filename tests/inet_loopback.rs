@@ -40,6 +40,7 @@ const WANT: &[&str] = &[
     "after send: in 1, read 1\n",
     "accept none pending: EAGAIN\n",
     "SO_TYPE stream 1, SO_ACCEPTCONN 1, TCP_NODELAY ok, SO_KEEPALIVE ok, SO_RCVBUF ok, IP_TTL ok\n",
+    "read back: nodelay 1 keepalive 1 reuseaddr 0, linger 0 len 8\n",
     "fstat S_IFSOCK 1, fd link socket:[ino] yes\n",
     "peer closed: in 1, read 0\n",
     "epoll: 1 in 1\n",

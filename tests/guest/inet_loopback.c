@@ -295,6 +295,17 @@ static void nonblocking_connect(void) {
     printf(", SO_RCVBUF %s", err(setsockopt(c, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz)));
     int ttl = 32;
     printf(", IP_TTL %s\n", err(setsockopt(c, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl)));
+    int nd = -1, ka = -1, ra = -1;
+    vl = sizeof nd;
+    getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &nd, &vl);
+    vl = sizeof ka;
+    getsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &ka, &vl);
+    vl = sizeof ra;
+    getsockopt(c, SOL_SOCKET, SO_REUSEADDR, &ra, &vl);
+    struct linger lg = {1, 1};
+    socklen_t lgl = sizeof lg;
+    getsockopt(c, SOL_SOCKET, SO_LINGER, &lg, &lgl);
+    printf("read back: nodelay %d keepalive %d reuseaddr %d, linger %d len %d\n", nd != 0, ka != 0, ra, lg.l_onoff, (int)lgl);
     struct stat st;
     fstat(s, &st);
     char link[64], want[64];

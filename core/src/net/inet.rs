@@ -149,6 +149,18 @@ pub fn poll_bits(r: Readiness) -> i16 {
     ev
 }
 
+/// Boolean socket options getsockopt reports as they were set (bits of [`InetFile::opts`]).
+#[derive(Clone, Copy, Debug)]
+#[repr(u8)]
+pub enum OptFlag {
+    /// SO_REUSEADDR.
+    ReuseAddr = 1,
+    /// SO_KEEPALIVE.
+    KeepAlive = 2,
+    /// TCP_NODELAY.
+    NoDelay = 4,
+}
+
 /// An AF_INET or AF_INET6 socket as an open file holds it: the last close of the file closes it.
 pub struct InetFile {
     /// The stack's socket.
@@ -159,6 +171,8 @@ pub struct InetFile {
     pub proto: Protocol,
     /// The inode number fstat and /proc/PID/fd show.
     pub ino: u64,
+    /// [`OptFlag`] bits set by setsockopt.
+    pub opts: std::sync::atomic::AtomicU8,
     kernel: Weak<Kernel>,
 }
 
@@ -166,12 +180,26 @@ impl InetFile {
     /// A new socket in `k`'s stack.
     pub fn new(k: &Kernel, ipv6: bool, proto: Protocol) -> InetFile {
         let id = k.inet.lock().stack.socket(ipv6, proto);
-        InetFile { id, ipv6, proto, ino: super::unix::socket::next_socket_ino(), kernel: k.weak() }
+        InetFile {
+            id,
+            ipv6,
+            proto,
+            ino: super::unix::socket::next_socket_ino(),
+            opts: Default::default(),
+            kernel: k.weak(),
+        }
     }
 
     /// Wraps a socket the stack made (accept).
     pub fn adopt(k: &Kernel, id: SocketId, ipv6: bool, proto: Protocol) -> InetFile {
-        InetFile { id, ipv6, proto, ino: super::unix::socket::next_socket_ino(), kernel: k.weak() }
+        InetFile {
+            id,
+            ipv6,
+            proto,
+            ino: super::unix::socket::next_socket_ino(),
+            opts: Default::default(),
+            kernel: k.weak(),
+        }
     }
 
     /// The kernel the socket lives in, while it runs.

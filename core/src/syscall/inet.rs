@@ -10,7 +10,7 @@ use super::unix::{put_name, scatter_at};
 use super::{names::nr, Ctx};
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
-use crate::net::inet::{encode_addr, parse_addr, InetFile};
+use crate::net::inet::{encode_addr, parse_addr, InetFile, OptFlag};
 use crate::net::stack::{errno as net_errno, Protocol};
 use crate::sched::wait::TaskRef;
 
@@ -392,6 +392,19 @@ fn getsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
     }
     let k = ctx.k;
     let id = s.id;
+    let zeros = |n: usize| -> SysResult {
+        let n = n.min(room as usize);
+        ctx.mem.write(val, &vec![0u8; n])?;
+        ctx.mem.write_val(lenp, &(n as u32))?;
+        Ok(0)
+    };
+    match (level, name) {
+        // struct linger {0, 0} and a struct timeval of 0: no linger, no timeout.
+        (libc::SOL_SOCKET, libc::SO_LINGER) => return zeros(8),
+        (libc::SOL_SOCKET, libc::SO_RCVTIMEO | libc::SO_SNDTIMEO) => return zeros(16),
+        _ => {}
+    }
+    let flag = |o: OptFlag| i32::from(s.opts.load(std::sync::atomic::Ordering::Relaxed) & o as u8 != 0);
     let v: i32 = match (level, name) {
         (libc::SOL_SOCKET, libc::SO_TYPE) => {
             if s.proto == Protocol::Tcp {
@@ -413,8 +426,10 @@ fn getsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
             i32::from(k.inet.with(k, None, |st| Ok(st.tcp_state(id)))? == Some(10))
         }
         (libc::SOL_SOCKET, libc::SO_SNDBUF | libc::SO_RCVBUF) => DEFAULT_BUF,
-        (libc::SOL_SOCKET, libc::SO_REUSEADDR | libc::SO_KEEPALIVE | libc::SO_BROADCAST) => 0,
-        (libc::IPPROTO_TCP, libc::TCP_NODELAY) if s.proto == Protocol::Tcp => 0,
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => flag(OptFlag::ReuseAddr),
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => flag(OptFlag::KeepAlive),
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => 0,
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) if s.proto == Protocol::Tcp => flag(OptFlag::NoDelay),
         (libc::IPPROTO_IP, libc::IP_TTL) if !s.ipv6 => DEFAULT_TTL,
         (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.ipv6 => 0,
         _ => return Err(Errno::ENOPROTOOPT),
@@ -434,13 +449,25 @@ fn setsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
     let v: i32 = ctx.mem.read_val(val)?;
     let k = ctx.k;
     let id = s.id;
+    let remember = |o: OptFlag| {
+        if v != 0 {
+            s.opts.fetch_or(o as u8, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            s.opts.fetch_and(!(o as u8), std::sync::atomic::Ordering::Relaxed);
+        }
+    };
     match (level, name) {
-        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => k.inet.with(k, None, |st| st.set_reuse_addr(id, v != 0))?,
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
+            k.inet.with(k, None, |st| st.set_reuse_addr(id, v != 0))?;
+            remember(OptFlag::ReuseAddr);
+        }
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) if s.proto == Protocol::Tcp => {
-            k.inet.with(k, None, |st| st.tcp_set_keepalive(id, v != 0))?
+            k.inet.with(k, None, |st| st.tcp_set_keepalive(id, v != 0))?;
+            remember(OptFlag::KeepAlive);
         }
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) if s.proto == Protocol::Tcp => {
-            k.inet.with(k, None, |st| st.tcp_set_nodelay(id, v != 0))?
+            k.inet.with(k, None, |st| st.tcp_set_nodelay(id, v != 0))?;
+            remember(OptFlag::NoDelay);
         }
         // Accepted as Linux accepts them; the stack's buffers and TTL stay as they are.
         (
