@@ -1,8 +1,9 @@
 //! The socket syscalls: `socket` and `socketpair` dispatch on the address
 //! family, every other call on the kind of socket its fd is (ARCHITECTURE
-//! §7). AF_UNIX lives in `unix`; AF_INET, AF_INET6 and AF_NETLINK join
-//! here as their families arrive, and answer EAFNOSUPPORT until then, as
-//! Linux does for a family it was built without. A socket call on an fd
+//! §7). AF_UNIX lives in `unix`, AF_INET and AF_INET6 in `inet` (which has
+//! no socketpair: EOPNOTSUPP, as Linux); AF_NETLINK and other families
+//! answer EAFNOSUPPORT, as Linux does for a family it was built without.
+//! A socket call on an fd
 //! that is not a socket fails with ENOTSOCK (EBADF for a closed fd):
 //! programs probe this way (bash's getpeername on its stdin) and cope.
 
