@@ -48,6 +48,7 @@ const WANT: &[&str] = &[
     "MSG_WAITALL until EOF: 4 late\n",
     "udp peek 9 then recv 9: to myself\n",
     "sendmmsg: 3, recvmmsg: 3: one two three\n",
+    "blocked recv, then a signal: EINTR, blocked accept: EINTR\n",
     "bind taken port: EADDRINUSE\n",
     "bind v6 address to v4 socket: EAFNOSUPPORT\n",
     "getpeername unconnected: ENOTCONN\n",

@@ -389,6 +389,32 @@ static void peek_waitall_epoll(void) {
     close(u);
 }
 
+static void on_alarm(int sig) {
+    (void)sig;
+}
+
+/* A blocked recv and accept end with EINTR when a signal without SA_RESTART arrives. */
+static void interrupted(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    int port;
+    int l = listener4(&port);
+    int c = connect4(port);
+    int s = accept(l, NULL, NULL);
+    char buf[8];
+    ualarm(200000, 0);
+    ssize_t r = recv(s, buf, sizeof buf, 0);
+    printf("blocked recv, then a signal: %s", r < 0 && errno == EINTR ? "EINTR" : err(r));
+    ualarm(200000, 0);
+    r = accept(l, NULL, NULL);
+    printf(", blocked accept: %s\n", r < 0 && errno == EINTR ? "EINTR" : err(r));
+    close(s);
+    close(c);
+    close(l);
+}
+
 static void bind_errors(void) {
     int port;
     int l = listener4(&port);
@@ -488,6 +514,7 @@ int main(void) {
     refused();
     nonblocking_connect();
     peek_waitall_epoll();
+    interrupted();
     bind_errors();
     tcp6();
     dual_stack();
