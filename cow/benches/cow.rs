@@ -112,7 +112,7 @@ fn main() {
     let cow_write = timed(secs, size, |o| {
         dev.write(&mut eng, o, &data).unwrap();
         n += 1;
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             dev.flush(&mut eng).unwrap();
         }
     });

@@ -280,7 +280,7 @@ impl CowDevice {
         }
         let writable = (self.bitmap.sectors() * SECTOR64).min(self.size());
         let block = self.block;
-        let aligned = move |&(off, data): &&(u64, &[u8])| off % block == 0 && data.len() as u64 % block == 0;
+        let aligned = move |&(off, data): &&(u64, &[u8])| off % block == 0 && (data.len() as u64).is_multiple_of(block);
         for &(offset, data) in extents {
             self.check_range("write", offset, data.len(), writable)?;
         }

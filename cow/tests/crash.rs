@@ -63,7 +63,7 @@ fn crash_child() {
         let data: Vec<u8> = (s..s + k).flat_map(|t| stamp(n, t as u32)).collect();
         say(format!("w {n} {s} {k}\n"));
         dev.write(&mut eng, s * 512, &data).unwrap();
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             dev.flush(&mut eng).unwrap();
             say(format!("a {n}\n"));
         }

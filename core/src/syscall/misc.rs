@@ -110,7 +110,7 @@ pub fn sched_getaffinity(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ESRCH);
     }
     let size = ctx.args[1] as usize;
-    if size < 8 || size % 8 != 0 {
+    if size < 8 || !size.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     let cpus = ctx.k.loops.len().min(64);

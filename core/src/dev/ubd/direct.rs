@@ -90,7 +90,7 @@ impl Ubd {
     /// or None when the range's bytes are not (only) that file's. Both
     /// `offset` and `len` must be multiples of the host page.
     pub fn direct_source(&self, offset: u64, len: u64) -> Option<(Arc<DirectFile>, u64)> {
-        if len == 0 || offset % HOST_PAGE != 0 || len % HOST_PAGE != 0 {
+        if len == 0 || !offset.is_multiple_of(HOST_PAGE) || !len.is_multiple_of(HOST_PAGE) {
             return None;
         }
         let end = offset.checked_add(len).filter(|&e| e <= self.size)?;

@@ -154,7 +154,7 @@ impl<S: BlockSink> Ext2<S> {
     /// it, so a later grow reads zeros there.
     fn zero_tail(&mut self, inode: &Inode, size: u64) -> Result<(), Error> {
         let bs = u64::from(self.geo.block_size);
-        if size % bs == 0 {
+        if size.is_multiple_of(bs) {
             return Ok(());
         }
         if let Some(b) = self.map_block(inode, size / bs)? {

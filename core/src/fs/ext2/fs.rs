@@ -454,7 +454,7 @@ impl<S: BlockSource> Ext2<S> {
             return Err(Error::NotDir(dir.ino));
         }
         let bs = u64::from(self.geo.block_size);
-        if dir.size % bs != 0 || dir.size / bs > u64::from(self.geo.blocks_count) {
+        if !dir.size.is_multiple_of(bs) || dir.size / bs > u64::from(self.geo.blocks_count) {
             return Err(Error::corrupt(format!("directory {}: size {}", dir.ino, dir.size)));
         }
         let mut out = Vec::new();
