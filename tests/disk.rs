@@ -6,101 +6,12 @@
 
 mod common;
 
+use common::disk::*;
 use common::*;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-
-/// Busybox applets the disk tests use besides common::APPLETS.
-const MORE_APPLETS: &[&str] =
-    &["ln", "rmdir", "sync", "truncate", "sha256sum", "df", "find", "mknod", "ls", "mount", "grep"];
-
-/// A busybox system root (see make_system_rootfs) with MORE_APPLETS.
-fn system_tree(dir: &Path) {
-    make_system_rootfs(dir);
-    for a in MORE_APPLETS {
-        let link = dir.join("bin").join(a);
-        if !link.exists() {
-            std::os::unix::fs::symlink("busybox", link).unwrap();
-        }
-    }
-}
-
-/// Makes an ext2 image of `size_mb` MiB at `img` from the tree `dir`.
-fn mke2fs(dir: &Path, img: &Path, size_mb: u32, extra: &[&str]) {
-    let out = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext2"])
-        .args(extra)
-        .arg("-d")
-        .arg(dir)
-        .arg(img)
-        .arg(format!("{size_mb}M"))
-        .output()
-        .expect("mke2fs (e2fsprogs) must be installed");
-    assert!(out.status.success(), "mke2fs: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// `e2fsck -fn IMG` passes: exit 0 and no message beyond its passes.
-fn e2fsck_clean(img: &Path) {
-    let out = Command::new("e2fsck").arg("-fn").arg(img).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    // A superblock time less than a day ahead of e2fsck's clock is this
-    // VM's clock being stepped back, not a fault of the image.
-    let skew = |l: &str| {
-        l.starts_with("Superblock last mount time is in the future.")
-            || l.starts_with("Superblock last write time is in the future.")
-            || l.trim() == "(by less than a day, probably due to the hardware clock being incorrectly set)"
-    };
-    let noise = |l: &str| {
-        l.starts_with("Pass ") || l.starts_with("e2fsck ") || l.contains(" files (") || l.is_empty() || skew(l)
-    };
-    let problems: Vec<&str> = text.lines().filter(|l| !noise(l)).collect();
-    assert!(out.status.success() && problems.is_empty(), "e2fsck -fn {}:\n{text}", img.display());
-}
-
-/// What `debugfs -R CMD IMG` prints.
-fn debugfs(img: &Path, cmd: &str) -> String {
-    let out = Command::new("debugfs").arg("-R").arg(cmd).arg(img).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The bytes of `path` in `img` (debugfs dump).
-fn dump(img: &Path, path: &str, dir: &Path) -> Vec<u8> {
-    let out = dir.join("dumped");
-    let _ = std::fs::remove_file(&out);
-    debugfs(img, &format!("dump {path} {}", out.display()));
-    std::fs::read(&out).unwrap_or_default()
-}
-
-/// Runs `umvm run` in `cfg` with the UML switches `switches`, then
-/// `-- argv`.
-fn run_disk(cfg: Config, switches: &[OsString], argv: &[&str], timeout: Duration) -> Run {
-    let mut args: Vec<OsString> = vec!["run".into(), "--trap".into(), cfg.trap.name().into()];
-    let trace = cfg.strace.then(|| TempDir::new("strace"));
-    if let Some(t) = &trace {
-        args.extend(["--strace".into(), "--strace-file".into(), t.path().join("trace").into_os_string()]);
-    }
-    args.extend(switches.iter().cloned());
-    args.push("--".into());
-    args.extend(argv.iter().map(OsString::from));
-    run_umvm_timeout(&args, b"", timeout)
-}
-
-fn ubd0(cow: &Path, backing: &Path) -> OsString {
-    let mut s = OsString::from("ubd0=");
-    s.push(cow);
-    s.push(",");
-    s.push(backing);
-    s
-}
-
-/// Merges `cow` into a new image with `umvm cow merge`.
-fn merge(cow: &Path, out: &Path) {
-    let _ = std::fs::remove_file(out);
-    let run = run_umvm(&[Path::new("cow"), Path::new("merge"), cow, Path::new("-o"), out], b"");
-    assert_eq!(run.code(), 0, "{run}");
-}
 
 /// A guest's file operations, each one the issue names, on a fresh COW
 /// over one backing image: what debugfs finds in the merged image is what
@@ -109,7 +20,7 @@ fn merge(cow: &Path, out: &Path) {
 fn file_operations_reach_the_disk() {
     let dir = TempDir::new("disk-ops");
     let tree = dir.path().join("tree");
-    system_tree(&tree);
+    disk_tree(&tree);
     let backing = dir.path().join("root.img");
     mke2fs(&tree, &backing, 32, &[]);
     let script = r#"
@@ -137,7 +48,7 @@ sync
 "#;
     for cfg in configs() {
         let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
-        let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], Duration::from_secs(60));
+        let run = run_disk_in(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], b"", Duration::from_secs(60));
         assert_eq!(run.code(), 0, "{cfg}: {run}");
         assert_eq!(run.out(), "one\ntwo\nc\nfifo\nh\nnull\ns\nslow\nsparse\n", "{cfg}: {run}");
         let img = dir.path().join("merged.img");
@@ -177,7 +88,7 @@ sync
 fn a_big_file_and_a_big_directory_survive_both_merges() {
     let dir = TempDir::new("disk-big");
     let tree = dir.path().join("tree");
-    system_tree(&tree);
+    disk_tree(&tree);
     let backing = dir.path().join("root.img");
     mke2fs(&tree, &backing, 256, &[]);
     let cow = dir.path().join("guest.cow");
@@ -195,7 +106,7 @@ ls | wc -l
 sync
 "#;
     let cfg = configs()[0];
-    let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], Duration::from_secs(300));
+    let run = run_disk_in(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], b"", Duration::from_secs(300));
     assert_eq!(run.code(), 0, "{run}");
     assert_eq!(run.out().trim(), "2500", "{run}");
     let img = dir.path().join("merged.img");
@@ -213,7 +124,7 @@ sync
     let ls = debugfs(&img, "ls /many");
     assert!(ls.contains("f4999") && ls.contains("f1 ") && !ls.contains("f4998"), "{ls}");
     assert_eq!(String::from_utf8(dump(&img, "/many/f777", dir.path())).unwrap(), "777\n");
-    if which("uml_moo") {
+    if find_tool("uml_moo").is_some() {
         let moo = dir.path().join("moo.img");
         let out = Command::new("uml_moo").arg(&cow).arg(&moo).output().unwrap();
         assert!(out.status.success(), "uml_moo: {}", String::from_utf8_lossy(&out.stderr));
@@ -224,18 +135,13 @@ sync
     }
 }
 
-/// Whether `cmd` is on PATH.
-fn which(cmd: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
-}
-
 /// Bad images: one line naming the disk and the fault, a non-zero exit,
 /// never a panic.
 #[test]
 fn bad_images_are_refused_with_one_line() {
     let dir = TempDir::new("disk-bad");
     let tree = dir.path().join("tree");
-    system_tree(&tree);
+    disk_tree(&tree);
     let good = dir.path().join("good.img");
     mke2fs(&tree, &good, 8, &[]);
     let mut cases: Vec<(PathBuf, &str)> = Vec::new();
@@ -253,7 +159,7 @@ fn bad_images_are_refused_with_one_line() {
     for (img, want) in cases {
         let mut sw = OsString::from("ubd0=");
         sw.push(&img);
-        let run = run_disk(configs()[0], &[sw], &["/bin/true"], Duration::from_secs(30));
+        let run = run_disk_in(configs()[0], &[sw], &["/bin/true"], b"", Duration::from_secs(30));
         assert_ne!(run.code(), 0, "{run}");
         assert!(!run.err().contains("panicked"), "{run}");
         assert!(run.err().contains(want) && run.err().contains(&*img.to_string_lossy()), "{want}: {run}");
@@ -267,7 +173,7 @@ fn bad_images_are_refused_with_one_line() {
 fn deleting_while_reading_and_unlinked_open_files() {
     let dir = TempDir::new("disk-rm");
     let tree = dir.path().join("tree");
-    system_tree(&tree);
+    disk_tree(&tree);
     let backing = dir.path().join("root.img");
     mke2fs(&tree, &backing, 32, &[]);
     let script = r#"
@@ -288,7 +194,7 @@ sync
 "#;
     let cfg = configs()[0];
     let cow = dir.path().join("a.cow");
-    let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], Duration::from_secs(120));
+    let run = run_disk_in(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], b"", Duration::from_secs(120));
     assert_eq!(run.code(), 0, "{run}");
     assert_eq!(run.out(), "0\nkeep\n", "{run}");
     let img = dir.path().join("merged.img");
@@ -307,7 +213,7 @@ sync
 fn a_corrupt_inode_is_euclean_to_the_guest() {
     let dir = TempDir::new("disk-corrupt");
     let tree = dir.path().join("tree");
-    system_tree(&tree);
+    disk_tree(&tree);
     write_file(&tree.join("victim"), "the victim\n", 0o644);
     let img = dir.path().join("root.img");
     mke2fs(&tree, &img, 16, &["-b", "1024"]);
@@ -327,7 +233,7 @@ fn a_corrupt_inode_is_euclean_to_the_guest() {
     sw.push(&img);
     let script = "cat /victim; echo status $?; cat /bin/busybox > /dev/null && echo others fine";
     for cfg in configs() {
-        let run = run_disk(cfg, &[sw.clone()], &["/bin/sh", "-c", script], Duration::from_secs(30));
+        let run = run_disk_in(cfg, &[sw.clone()], &["/bin/sh", "-c", script], b"", Duration::from_secs(30));
         assert_eq!(run.code(), 0, "{cfg}: {run}");
         assert_eq!(run.out(), "status 1\nothers fine\n", "{cfg}: {run}");
         assert!(run.err().contains("Structure needs cleaning"), "{cfg}: {run}");
@@ -343,10 +249,8 @@ fn a_corrupt_inode_is_euclean_to_the_guest() {
 fn busybox_init_on_a_disk_powers_off_with_the_disk_clean() {
     let dir = TempDir::new("disk-init");
     let tree = dir.path().join("tree");
-    system_tree(&tree);
-    for a in ["poweroff", "reboot"] {
-        std::os::unix::fs::symlink("busybox", tree.join("bin").join(a)).unwrap();
-    }
+    disk_tree(&tree);
+    std::os::unix::fs::symlink("busybox", tree.join("bin/reboot")).unwrap();
     std::fs::create_dir_all(tree.join("sbin")).unwrap();
     std::fs::create_dir_all(tree.join("etc/init.d")).unwrap();
     std::os::unix::fs::symlink("../bin/busybox", tree.join("sbin/init")).unwrap();
@@ -382,13 +286,13 @@ fn busybox_init_on_a_disk_powers_off_with_the_disk_clean() {
 fn file_locks_on_a_disk_file() {
     let dir = TempDir::new("disk-locks");
     let tree = dir.path().join("tree");
-    system_tree(&tree);
+    disk_tree(&tree);
     std::fs::copy(guest_program("disk_locks"), tree.join("bin/disk_locks")).unwrap();
     let backing = dir.path().join("root.img");
     mke2fs(&tree, &backing, 16, &[]);
     for cfg in configs() {
         let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
-        let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/disk_locks"], Duration::from_secs(30));
+        let run = run_disk_in(cfg, &[ubd0(&cow, &backing)], &["/bin/disk_locks"], b"", Duration::from_secs(30));
         assert_eq!(run.code(), 0, "{cfg}: {run}");
         assert_eq!(
             run.out(),
@@ -414,7 +318,8 @@ fn debian_runs_from_a_disk() {
                   echo written > /root/new; cat /root/new";
     for cfg in configs() {
         let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
-        let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/bash", "-c", script], Duration::from_secs(120));
+        let run =
+            run_disk_in(cfg, &[ubd0(&cow, &backing)], &["/bin/bash", "-c", script], b"", Duration::from_secs(120));
         assert_eq!(run.code(), 0, "{cfg}: {run}");
         let native = run_guest(cfg, debian, &["/bin/bash", "-c", "dpkg -l | wc -l"]);
         let out = run.out();
@@ -436,14 +341,14 @@ fn debian_runs_from_a_disk() {
 fn the_disk_root_remounts_read_only_and_back() {
     let dir = TempDir::new("disk-remount");
     let tree = dir.path().join("tree");
-    system_tree(&tree);
+    disk_tree(&tree);
     let backing = dir.path().join("root.img");
     mke2fs(&tree, &backing, 16, &[]);
     let script = "echo one > /one; mount -o remount,ro /; grep ' / ' /proc/mounts; \
                   touch /two || echo refused; sync; cat /one; mount -o remount,rw /; touch /three && echo written";
     let cfg = configs()[0];
     let cow = dir.path().join("a.cow");
-    let run = run_disk(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], Duration::from_secs(30));
+    let run = run_disk_in(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], b"", Duration::from_secs(30));
     assert_eq!(run.code(), 0, "{run}");
     assert_eq!(run.out(), "/dev/root / ext2 ro,noatime 0 0\nrefused\none\nwritten\n", "{run}");
     assert!(run.err().contains("Read-only file system"), "{run}");

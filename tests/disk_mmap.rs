@@ -7,10 +7,9 @@
 
 mod common;
 
+use common::disk::*;
 use common::*;
-use std::ffi::OsString;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
@@ -32,58 +31,9 @@ child store child (status 0)
 size after shrink 5000
 ";
 
-/// Makes an ext2 image of `size_mb` MiB at `img` from the tree `dir`.
-fn mke2fs(dir: &Path, img: &Path, size_mb: u32) {
-    let out = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext2", "-d"])
-        .arg(dir)
-        .arg(img)
-        .arg(format!("{size_mb}M"))
-        .output()
-        .expect("mke2fs (e2fsprogs) must be installed");
-    assert!(out.status.success(), "mke2fs: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// `e2fsck -fn IMG` passes: exit 0 and no message beyond its passes.
-fn e2fsck_clean(img: &Path) {
-    let out = Command::new("e2fsck").arg("-fn").arg(img).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let noise = |l: &str| l.starts_with("Pass ") || l.starts_with("e2fsck ") || l.contains(" files (") || l.is_empty();
-    let problems: Vec<&str> = text.lines().filter(|l| !noise(l)).collect();
-    assert!(out.status.success() && problems.is_empty(), "e2fsck -fn {}:\n{text}", img.display());
-}
-
-/// The bytes of `path` in `img` (debugfs dump).
-fn dump(img: &Path, path: &str, dir: &Path) -> Vec<u8> {
-    let out = dir.join("dumped");
-    let _ = std::fs::remove_file(&out);
-    let run = Command::new("debugfs").arg("-R").arg(format!("dump {path} {}", out.display())).arg(img).output();
-    run.unwrap();
-    std::fs::read(&out).unwrap_or_default()
-}
-
 /// Runs `umvm run` in `cfg` booted from `cow` over `backing`, then `argv`.
-fn run_disk(cfg: Config, cow: &Path, backing: &Path, argv: &[&str]) -> Run {
-    let mut args: Vec<OsString> = vec!["run".into(), "--trap".into(), cfg.trap.name().into()];
-    let trace = cfg.strace.then(|| TempDir::new("strace"));
-    if let Some(t) = &trace {
-        args.extend(["--strace".into(), "--strace-file".into(), t.path().join("trace").into_os_string()]);
-    }
-    let mut ubd0 = OsString::from("ubd0=");
-    ubd0.push(cow);
-    ubd0.push(",");
-    ubd0.push(backing);
-    args.push(ubd0);
-    args.push("--".into());
-    args.extend(argv.iter().map(OsString::from));
-    run_umvm_timeout(&args, b"", T)
-}
-
-/// Merges `cow` into a new image with `umvm cow merge`.
-fn merge(cow: &Path, out: &Path) {
-    let _ = std::fs::remove_file(out);
-    let run = run_umvm(&[Path::new("cow"), Path::new("merge"), cow, Path::new("-o"), out], b"");
-    assert_eq!(run.code(), 0, "{run}");
+fn run_on(cfg: Config, cow: &Path, backing: &Path, argv: &[&str]) -> Run {
+    run_disk_in(cfg, &[ubd0(cow, backing)], argv, b"", T)
 }
 
 /// The read-only file disk_mmap maps privately: bytes that are not all
@@ -131,14 +81,14 @@ fn mapped_files_on_a_disk_reach_the_file() {
     root.install("filemap");
     data_dir(&root, "/data");
     let backing = dir.path().join("root.img");
-    mke2fs(root.path(), &backing, 32);
+    mke2fs(root.path(), &backing, 32, &[]);
     // filemap (tests/process.rs): two processes sharing one mapping.
     let filemap = "mapped 1 1\nparent sees child\nchild sees parent\nprivate Phild shared child\nfile child parent\n\
          rdonly shared write: Permission denied\nzero 0\nshared zero page 42\n";
     for cfg in configs() {
         let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
         let script = "/bin/disk_mmap /data && /bin/filemap /data/shared.dat";
-        let run = run_disk(cfg, &cow, &backing, &["/bin/sh", "-c", script]);
+        let run = run_on(cfg, &cow, &backing, &["/bin/sh", "-c", script]);
         assert_eq!(run.out(), format!("{EXPECTED}{filemap}"), "{cfg}: {run}");
         assert_eq!(run.code(), 0, "{cfg}: {run}");
         let img = dir.path().join("merged.img");
@@ -167,13 +117,13 @@ fn dynamic_programs_run_from_a_disk_root() {
     data_dir(&root, "/musl");
     data_dir(&root, "/glibc");
     let backing = dir.path().join("root.img");
-    mke2fs(root.path(), &backing, 64);
+    mke2fs(root.path(), &backing, 64, &[]);
     let script = "/bin/disk_mmap_musl /musl > /tmp/musl.out && /bin/disk_mmap_glibc /glibc > /tmp/glibc.out && \
                   /bin/busybox cmp /tmp/musl.out /tmp/glibc.out && cat /tmp/musl.out && \
                   /lib/ld-musl-x86_64.so.1 --list /bin/disk_mmap_musl >/dev/null && echo listed";
     for cfg in configs() {
         let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
-        let run = run_disk(cfg, &cow, &backing, &["/bin/sh", "-c", script]);
+        let run = run_on(cfg, &cow, &backing, &["/bin/sh", "-c", script]);
         assert_eq!(run.out(), format!("{EXPECTED}listed\n"), "{cfg}: {run}");
         assert_eq!(run.code(), 0, "{cfg}: {run}");
         let img = dir.path().join("merged.img");
