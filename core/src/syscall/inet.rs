@@ -20,12 +20,8 @@ const SOCKET_PATH: &[u8] = b"socket:";
 const CHUNK: usize = 256 * 1024;
 /// The largest sockaddr a guest may pass (sizeof(struct sockaddr_storage)).
 const SOCKADDR_MAX: u64 = 128;
-/// `sizeof(struct msghdr)` in 64-bit words, in bytes, and `sizeof(struct mmsghdr)`.
+/// `sizeof(struct msghdr)` in 64-bit words.
 const MSGHDR_WORDS: usize = 7;
-const MSGHDR: u64 = 56;
-const MMSGHDR: u64 = 64;
-/// How many messages one sendmmsg/recvmmsg handles (UIO_MAXIOV).
-const MMSG_MAX: u64 = 1024;
 /// What SO_SNDBUF/SO_RCVBUF report by default (Linux's tcp_wmem/rmem defaults are near this).
 const DEFAULT_BUF: i32 = 212_992;
 /// IP_TTL's default (net.ipv4.ip_default_ttl).
@@ -107,8 +103,8 @@ pub fn on_socket(ctx: &mut Ctx<'_>, f: &Arc<OpenFile>, s: &InetFile) -> SysResul
             Ok(n as i64)
         }
         nr::RECVMSG => recvmsg(ctx, f, s, ctx.args[1], ctx.int(2)),
-        nr::SENDMMSG => sendmmsg(ctx, f, s),
-        nr::RECVMMSG => recvmmsg(ctx, f, s),
+        nr::SENDMMSG => super::socket::sendmmsg_with(ctx, |ctx, at, fl| sendmsg(ctx, f, s, at, fl)),
+        nr::RECVMMSG => super::socket::recvmmsg_with(ctx, |ctx, at, fl| recvmsg(ctx, f, s, at, fl)),
         _ => Err(Errno::ENOSYS),
     }
 }
@@ -134,40 +130,6 @@ fn recvmsg(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile, at: u64, flags: i32) -
     ctx.mem.write_val(at + 40, &0u64)?;
     ctx.mem.write_val(at + 48, &mflags)?;
     Ok(n as i64)
-}
-
-fn sendmmsg(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile) -> SysResult {
-    let (vec, vlen, flags) = (ctx.args[1], ctx.args[2].min(MMSG_MAX), ctx.int(3));
-    let mut sent = 0;
-    while sent < vlen {
-        let at = vec + sent * MMSGHDR;
-        ctx.progress = 0;
-        match sendmsg(ctx, f, s, at, flags) {
-            Ok(n) => ctx.mem.write_val(at + MSGHDR, &(n as u32))?,
-            Err(e) if sent == 0 => return Err(e),
-            Err(_) => break,
-        }
-        sent += 1;
-    }
-    Ok(sent as i64)
-}
-
-fn recvmmsg(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile) -> SysResult {
-    let (vec, vlen, flags) = (ctx.args[1], ctx.args[2].min(MMSG_MAX), ctx.int(3));
-    let mut got = 0;
-    while got < vlen {
-        let at = vec + got * MMSGHDR;
-        // After the first message, only what is already queued.
-        let fl = if got > 0 { flags | libc::MSG_DONTWAIT } else { flags };
-        ctx.progress = 0;
-        match recvmsg(ctx, f, s, at, fl & !libc::MSG_WAITFORONE) {
-            Ok(n) => ctx.mem.write_val(at + MSGHDR, &(n as u32))?,
-            Err(e) if got == 0 => return Err(e),
-            Err(_) => break,
-        }
-        got += 1;
-    }
-    Ok(got as i64)
 }
 
 /// Reads a guest sockaddr for this socket.

@@ -45,3 +45,54 @@ pub fn on_fd(ctx: &mut Ctx<'_>) -> SysResult {
         _ => Err(Errno::ENOTSOCK),
     }
 }
+
+/// `sizeof(struct msghdr)` in bytes, and `sizeof(struct mmsghdr)`.
+const MSGHDR: u64 = 56;
+const MMSGHDR: u64 = 64;
+/// How many messages one sendmmsg/recvmmsg handles (UIO_MAXIOV).
+const MMSG_MAX: u64 = 1024;
+
+/// `sendmmsg(fd, vec, vlen, flags)` for any family, over its sendmsg of
+/// the `msghdr` at a guest address: each message's count goes in its
+/// `msg_len`; an error after the first message ends the batch with what
+/// was sent, as Linux does.
+pub(super) fn sendmmsg_with(
+    ctx: &mut Ctx<'_>,
+    mut sendmsg: impl FnMut(&mut Ctx<'_>, u64, i32) -> SysResult,
+) -> SysResult {
+    let (vec, vlen, flags) = (ctx.args[1], ctx.args[2].min(MMSG_MAX), ctx.int(3));
+    let mut sent = 0;
+    while sent < vlen {
+        let at = vec + sent * MMSGHDR;
+        ctx.progress = 0;
+        match sendmsg(ctx, at, flags) {
+            Ok(n) => ctx.mem.write_val(at + MSGHDR, &(n as u32))?,
+            Err(e) if sent == 0 => return Err(e),
+            Err(_) => break,
+        }
+        sent += 1;
+    }
+    Ok(sent as i64)
+}
+
+/// `recvmmsg(fd, vec, vlen, flags, timeout)` for any family, over its
+/// recvmsg: after the first message only what is already queued is taken.
+pub(super) fn recvmmsg_with(
+    ctx: &mut Ctx<'_>,
+    mut recvmsg: impl FnMut(&mut Ctx<'_>, u64, i32) -> SysResult,
+) -> SysResult {
+    let (vec, vlen, flags) = (ctx.args[1], ctx.args[2].min(MMSG_MAX), ctx.int(3));
+    let mut got = 0;
+    while got < vlen {
+        let at = vec + got * MMSGHDR;
+        let fl = if got > 0 { flags | libc::MSG_DONTWAIT } else { flags };
+        ctx.progress = 0;
+        match recvmsg(ctx, at, fl & !libc::MSG_WAITFORONE) {
+            Ok(n) => ctx.mem.write_val(at + MSGHDR, &(n as u32))?,
+            Err(e) if got == 0 => return Err(e),
+            Err(_) => break,
+        }
+        got += 1;
+    }
+    Ok(got as i64)
+}

@@ -22,11 +22,6 @@ use crate::task::caps;
 const SOCKET_PATH: &[u8] = b"socket:";
 /// The most a stream send queues per pass (the rest on the next pass).
 const SEND_CHUNK: usize = 1 << 20;
-/// `sizeof(struct msghdr)` and `sizeof(struct mmsghdr)`.
-const MSGHDR: u64 = 56;
-const MMSGHDR: u64 = 64;
-/// How many messages one sendmmsg/recvmmsg handles (UIO_MAXIOV).
-const MMSG_MAX: u64 = 1024;
 
 /// The calling process's credentials as a peer sees them: SO_PEERCRED
 /// shows the effective ids, SCM_CREDENTIALS the real ones.
@@ -114,7 +109,7 @@ pub fn on_socket(ctx: &mut Ctx<'_>, f: &Arc<OpenFile>, sock: &Arc<UnixSocket>) -
             send(ctx, f, sock, &segs, ctx.int(3), to, None)
         }
         nr::SENDMSG => sendmsg(ctx, f, sock, ctx.args[1], ctx.int(2)),
-        nr::SENDMMSG => sendmmsg(ctx, f, sock),
+        nr::SENDMMSG => super::socket::sendmmsg_with(ctx, |ctx, at, fl| sendmsg(ctx, f, sock, at, fl)),
         nr::RECVFROM => {
             let segs = vec![(ctx.args[1], ctx.args[2] as usize)];
             let (n, r, _) = recv(ctx, f, sock, &segs, ctx.int(3))?;
@@ -124,7 +119,7 @@ pub fn on_socket(ctx: &mut Ctx<'_>, f: &Arc<OpenFile>, sock: &Arc<UnixSocket>) -
             Ok(n as i64)
         }
         nr::RECVMSG => recvmsg(ctx, f, sock, ctx.args[1], ctx.int(2)),
-        nr::RECVMMSG => recvmmsg(ctx, f, sock),
+        nr::RECVMMSG => super::socket::recvmmsg_with(ctx, |ctx, at, fl| recvmsg(ctx, f, sock, at, fl)),
         _ => Err(Errno::ENOSYS),
     }
 }
@@ -516,40 +511,6 @@ fn recvmsg(ctx: &mut Ctx<'_>, f: &OpenFile, sock: &Arc<UnixSocket>, at: u64, fla
     ctx.mem.write_val(at + 40, &(out.buf.len() as u64))?;
     ctx.mem.write_val(at + 48, &mflags)?;
     Ok(n as i64)
-}
-
-fn sendmmsg(ctx: &mut Ctx<'_>, f: &OpenFile, sock: &Arc<UnixSocket>) -> SysResult {
-    let (vec, vlen, flags) = (ctx.args[1], ctx.args[2].min(MMSG_MAX), ctx.int(3));
-    let mut sent = 0;
-    while sent < vlen {
-        let at = vec + sent * MMSGHDR;
-        ctx.progress = 0;
-        match sendmsg(ctx, f, sock, at, flags) {
-            Ok(n) => ctx.mem.write_val(at + MSGHDR, &(n as u32))?,
-            Err(e) if sent == 0 => return Err(e),
-            Err(_) => break,
-        }
-        sent += 1;
-    }
-    Ok(sent as i64)
-}
-
-fn recvmmsg(ctx: &mut Ctx<'_>, f: &OpenFile, sock: &Arc<UnixSocket>) -> SysResult {
-    let (vec, vlen, flags) = (ctx.args[1], ctx.args[2].min(MMSG_MAX), ctx.int(3));
-    let mut got = 0;
-    while got < vlen {
-        let at = vec + got * MMSGHDR;
-        // After the first message, only what is already queued.
-        let fl = if got > 0 { flags | libc::MSG_DONTWAIT } else { flags };
-        ctx.progress = 0;
-        match recvmsg(ctx, f, sock, at, fl & !libc::MSG_WAITFORONE) {
-            Ok(n) => ctx.mem.write_val(at + MSGHDR, &(n as u32))?,
-            Err(e) if got == 0 => return Err(e),
-            Err(_) => break,
-        }
-        got += 1;
-    }
-    Ok(got as i64)
 }
 
 fn getsockopt(ctx: &mut Ctx<'_>, sock: &UnixSocket) -> SysResult {
