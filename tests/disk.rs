@@ -9,7 +9,7 @@ mod common;
 use common::disk::*;
 use common::*;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -357,4 +357,37 @@ fn the_disk_root_remounts_read_only_and_back() {
     e2fsck_clean(&img);
     let ls = debugfs(&img, "ls /");
     assert!(ls.contains("one") && ls.contains("three") && !ls.contains("two"), "{ls}");
+}
+
+/// Bad disk switches: one `umvm:` line naming the switch or file and the
+/// fault, a non-zero exit, and nothing created on the host.
+#[test]
+fn bad_disk_switches_are_one_line_errors() {
+    let dir = TempDir::new("disk-switches");
+    let tree = dir.path().join("tree");
+    disk_tree(&tree);
+    let img = dir.path().join("root.img");
+    mke2fs(&tree, &img, 8, &[]);
+    let cow = dir.path().join("new.cow");
+    let missing = dir.path().join("missing.img");
+    let word = |k: &str, v: &Path| {
+        let mut s = OsString::from(k);
+        s.push(v);
+        s
+    };
+    let cases: Vec<(Vec<OsString>, String)> = vec![
+        (vec![word("ubdz=", &img)], "expected a device number (0 to 15) or letter (a to p)".into()),
+        (vec![word("ubd0=", &img), "root=/dev/ubdb".into()], "root=/dev/ubdb: no such disk (give ubd1=IMAGE)".into()),
+        (vec![word("ubd0=", &img), "rootfstype=xfs".into()], "rootfstype=xfs: umvm mounts ext2".into()),
+        (vec![ubd0(&cow, &missing)], format!("backing file {}", missing.display())),
+        (vec![word("ubd0=", &missing)], format!("{}: No such file or directory", missing.display())),
+    ];
+    for (switches, want) in cases {
+        let run = run_disk_in(configs()[0], &switches, &["/bin/true"], b"", Duration::from_secs(30));
+        assert_eq!(run.code(), 1, "{run}");
+        let err = run.err();
+        assert!(err.starts_with("umvm: ") && err.lines().count() == 1 && err.contains(&want), "{want}: {run}");
+    }
+    assert!(!cow.exists(), "a COW file was made over a missing backing file");
+    assert!(!missing.exists());
 }
