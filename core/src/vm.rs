@@ -7,6 +7,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use crate::cmdline::{Cmdline, CmdlineError};
 use crate::dev::console::{ConsoleMode, TerminalGuard};
+use crate::dev::net::{PortLink, TxBell};
 use crate::dev::ubd::Ubd;
 use crate::errno::Errno;
 use crate::fs::do_mounts::{mount_root, RootError, RootSpec};
@@ -265,7 +266,7 @@ impl VmBuilder {
             machine.hostname = h.clone().into_bytes();
         }
         let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, machine, cpus.clone(), tty);
-        let ports = attach_nics(&kernel, std::mem::take(&mut self.nics));
+        let nics = attach_nics(&kernel, std::mem::take(&mut self.nics))?;
         if let Some(c) = ip {
             configure_ip(&kernel, &c).map_err(|why| VmError::Ip {
                 value: String::from_utf8_lossy(self.cmdline.ip.as_deref().unwrap_or_default()).into_owned(),
@@ -277,20 +278,27 @@ impl VmBuilder {
             args: self.cmdline.init_args.clone(),
             envp: self.cmdline.merge_env(&self.env),
         };
-        Ok(Vm { kernel, init: Some(init), pin: self.pin, cpus, ports })
+        Ok(Vm { kernel, init: Some(init), pin: self.pin, cpus, nics: Some(nics) })
     }
 }
 
-/// Adds each card to the guest's stack; returns the ports the receive thread will watch.
-fn attach_nics(k: &Kernel, nics: Vec<(String, umvm_netio::Port)>) -> Vec<Arc<umvm_netio::Port>> {
-    let mut ports = Vec::new();
+/// Adds each card to the guest's stack; returns the links the NIC thread will serve.
+fn attach_nics(k: &Kernel, nics: Vec<(String, umvm_netio::Port)>) -> Result<NicLinks, VmError> {
+    let bell = Arc::new(TxBell::new().map_err(VmError::NetThread)?);
+    let mut links = Vec::new();
     for (name, port) in nics {
-        let port = Arc::new(port);
-        let link = Arc::new(crate::dev::net::PortLink::new(port.clone()));
-        k.inet.configure(|st| st.add_ethernet(&name, port.mac().0, link));
-        ports.push(port);
+        let mac = port.mac().0;
+        let link = Arc::new(PortLink::new(Arc::new(port), bell.clone()));
+        k.inet.configure(|st| st.add_ethernet(&name, mac, link.clone()));
+        links.push(link);
     }
-    ports
+    Ok(NicLinks { links, bell })
+}
+
+/// The network cards' host sides, for the NIC thread.
+struct NicLinks {
+    links: Vec<Arc<PortLink>>,
+    bell: Arc<TxBell>,
 }
 
 /// Applies `ip=`: the address, the link up, the default gateway.
@@ -344,8 +352,8 @@ pub struct Vm {
     init: Option<InitSpec>,
     pin: bool,
     cpus: Vec<usize>,
-    /// The network cards' host ports, for the receive thread.
-    ports: Vec<Arc<umvm_netio::Port>>,
+    /// The network cards' host sides, for the NIC thread.
+    nics: Option<NicLinks>,
 }
 
 impl Vm {
@@ -392,8 +400,9 @@ impl Vm {
                 None => k.console_input.watch(&k),
             })
             .map_err(|_| VmError::Lost)?;
-        crate::dev::net::receiver::spawn(self.kernel.clone(), std::mem::take(&mut self.ports))
-            .map_err(VmError::NetThread)?;
+        if let Some(n) = self.nics.take() {
+            crate::dev::net::receiver::spawn(self.kernel.clone(), n.links, n.bell).map_err(VmError::NetThread)?;
+        }
         self.kernel.power.connect(events_tx);
         let spec = self.init.take().ok_or(VmError::Lost)?;
         self.kernel.post(0, Msg::StartInit(spec));

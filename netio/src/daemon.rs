@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::error::NetError;
 use crate::port::{recv_trunc, Transport};
 use crate::switch::protocol::request_v3;
-use crate::unix_addr::{bind_dgram, send_to, UnixAddr, SOCKADDR_UN_LEN};
+use crate::unix_addr::{bind_dgram, connect_dgram, send_to, UnixAddr, SOCKADDR_UN_LEN};
 
 /// The control socket Debian's UML 6.1 uses when `ethN=daemon` names
 /// none (Kconfig UML_NET_DAEMON_DEFAULT_SOCK). uml_switch itself and
@@ -48,6 +48,9 @@ impl Daemon {
             NetError::Switch { ctl: PathBuf::from(ctl), why }
         })?;
         let switch = UnixAddr::from_wire(&reply);
+        // The wire stays UML's (datagrams to the switch's data socket); connecting lets a full switch
+        // queue be waited for with POLLOUT, and keeps out datagrams from anyone but the switch.
+        connect_dgram(data.as_raw_fd(), &switch).map_err(|e| NetError::io(what("connect data socket"), e))?;
         stream.set_nonblocking(true).map_err(|e| NetError::io(what("O_NONBLOCK"), e))?;
         Ok(Daemon { ctl: stream, data, local, switch })
     }

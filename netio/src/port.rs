@@ -75,6 +75,18 @@ impl Port {
     /// error); a full host queue drops it (a TX drop, as in UML) and says
     /// [`NetError::WouldBlock`]; a port that is down drops it silently.
     pub fn send(&self, frame: &[u8]) -> Result<(), NetError> {
+        let r = self.try_send(frame);
+        if let Err(NetError::WouldBlock) = r {
+            self.stats.tx_drop();
+        }
+        r
+    }
+
+    /// [`Port::send`] for a caller that keeps a frame the host queue had
+    /// no room for (a NIC's transmit queue): [`NetError::WouldBlock`] is
+    /// not counted as a drop; call [`Port::note_tx_dropped`] if the frame
+    /// is given up after all.
+    pub fn try_send(&self, frame: &[u8]) -> Result<(), NetError> {
         if let Err(e) = frame::parse(frame) {
             self.stats.tx_error();
             return Err(e.into());
@@ -90,10 +102,7 @@ impl Port {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.stats.tx_drop();
-                    return Err(NetError::WouldBlock);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(NetError::WouldBlock),
                 Err(e) => {
                     self.stats.tx_error();
                     return Err(NetError::io(format!("{} send", self.kind()), e));
@@ -131,6 +140,11 @@ impl Port {
             }
         }
         Ok(None)
+    }
+
+    /// Counts a frame given up on the way out (its transmit queue was full).
+    pub fn note_tx_dropped(&self) {
+        self.stats.tx_drop();
     }
 
     /// Counts a received frame its consumer could not take (a full queue).

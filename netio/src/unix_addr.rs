@@ -136,6 +136,16 @@ pub fn bind_dgram(addr: &UnixAddr) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Connects a datagram socket to `to`: it then receives only from there,
+/// and polls writable only while `to`'s queue has room (an unconnected
+/// socket always polls writable, so a full peer could not be waited for).
+pub fn connect_dgram(fd: RawFd, to: &UnixAddr) -> io::Result<()> {
+    let sa = to.raw();
+    // SAFETY: `sa` is a valid sockaddr_un and `to.len` ≤ its size.
+    cvt(unsafe { libc::connect(fd, (&sa as *const libc::sockaddr_un).cast(), to.len) })?;
+    Ok(())
+}
+
 /// sendto(2) without blocking.
 pub fn send_to(fd: RawFd, buf: &[u8], to: &UnixAddr) -> io::Result<()> {
     let sa = to.raw();

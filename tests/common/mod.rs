@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod disk;
+pub mod netns;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr, OsString};

@@ -10,4 +10,4 @@
 pub mod port_link;
 pub mod receiver;
 
-pub use port_link::PortLink;
+pub use port_link::{PortLink, TxBell};
