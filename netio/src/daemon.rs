@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::error::NetError;
 use crate::port::{recv_trunc, Transport};
 use crate::switch::protocol::request_v3;
-use crate::unix_addr::{bind_dgram, connect_dgram, send_to, UnixAddr, SOCKADDR_UN_LEN};
+use crate::unix_addr::{bind_dgram, room_probe, send_to, UnixAddr, SOCKADDR_UN_LEN};
 
 /// The control socket Debian's UML 6.1 uses when `ethN=daemon` names
 /// none (Kconfig UML_NET_DAEMON_DEFAULT_SOCK). uml_switch itself and
@@ -27,6 +27,8 @@ pub struct Daemon {
     data: OwnedFd,
     local: UnixAddr,
     switch: UnixAddr,
+    /// Polls writable when the switch's socket has room (see [`room_probe`]).
+    probe: Option<OwnedFd>,
 }
 
 impl Daemon {
@@ -48,11 +50,12 @@ impl Daemon {
             NetError::Switch { ctl: PathBuf::from(ctl), why }
         })?;
         let switch = UnixAddr::from_wire(&reply);
-        // The wire stays UML's (datagrams to the switch's data socket); connecting lets a full switch
-        // queue be waited for with POLLOUT, and keeps out datagrams from anyone but the switch.
-        connect_dgram(data.as_raw_fd(), &switch).map_err(|e| NetError::io(what("connect data socket"), e))?;
+        crate::port::grow_recv_buffer(data.as_raw_fd());
+        crate::port::grow_send_buffer(data.as_raw_fd());
+        // Tells when a full switch socket has room again (None: such sends are dropped, as in UML).
+        let probe = room_probe(&switch).ok();
         stream.set_nonblocking(true).map_err(|e| NetError::io(what("O_NONBLOCK"), e))?;
-        Ok(Daemon { ctl: stream, data, local, switch })
+        Ok(Daemon { ctl: stream, data, local, switch, probe })
     }
 
     /// The abstract address this port's data socket is bound to.
@@ -82,6 +85,10 @@ impl Transport for Daemon {
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         send_to(self.data.as_raw_fd(), frame, &self.switch)
+    }
+
+    fn room_fd(&self) -> RawFd {
+        self.probe.as_ref().map_or(self.data.as_raw_fd(), AsRawFd::as_raw_fd)
     }
 
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -44,6 +44,7 @@ impl Mcast {
             }
         })?;
         sock.set_nonblocking(true).map_err(|e| NetError::io(what("O_NONBLOCK"), e))?;
+        crate::port::grow_recv_buffer(sock.as_raw_fd());
         Ok(Mcast { sock, group, dest: addr })
     }
 }

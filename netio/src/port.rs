@@ -25,6 +25,11 @@ pub trait Transport: Send + Sync {
     /// Receives one datagram into `buf` and returns its full length,
     /// which is more than `buf.len()` when it was truncated.
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// The fd that polls writable when a send that said `WouldBlock` may
+    /// succeed (the data fd unless the transport has a better one).
+    fn room_fd(&self) -> RawFd {
+        self.fd()
+    }
     /// Whether the far side is there (a daemon port loses its switch).
     fn carrier(&self) -> bool {
         true
@@ -64,6 +69,12 @@ impl Port {
     /// every frame back to its sender) are dropped silently.
     pub fn mac(&self) -> Mac {
         self.mac
+    }
+
+    /// Polls writable (POLLOUT) when a send that said
+    /// [`NetError::WouldBlock`] is worth trying again.
+    pub fn room_fd(&self) -> RawFd {
+        self.transport.room_fd()
     }
 
     /// The transport's UML name.
@@ -177,6 +188,46 @@ impl AsRawFd for Port {
 impl std::fmt::Debug for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Port").field("kind", &self.kind()).field("mac", &self.mac).finish()
+    }
+}
+
+/// How much a transport's socket may hold before the host drops what
+/// arrives: about 1,000 full frames, a NIC ring's worth. The host's
+/// default (rmem_default, ~200 KiB) holds ~90, which one TCP window
+/// burst overflows.
+pub const RECV_BUFFER: usize = 4 << 20;
+
+/// Gives a transport's socket a receive buffer of [`RECV_BUFFER`]:
+/// SO_RCVBUFFORCE where allowed (CAP_NET_ADMIN), else SO_RCVBUF, which
+/// the host caps at its rmem_max. Best effort: a smaller buffer only
+/// loses more frames under bursts.
+pub(crate) fn grow_recv_buffer(fd: RawFd) {
+    grow_buffer(fd, [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF]);
+}
+
+/// The same for the send side of a unix datagram socket, whose frames
+/// count against its sender until the receiver reads them: with the
+/// default, a switch could have only ~90 frames in all its ports' queues.
+pub(crate) fn grow_send_buffer(fd: RawFd) {
+    grow_buffer(fd, [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF]);
+}
+
+fn grow_buffer(fd: RawFd, opts: [libc::c_int; 2]) {
+    let bytes = RECV_BUFFER as libc::c_int;
+    for opt in opts {
+        // SAFETY: passes a valid int of the stated size.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            return;
+        }
     }
 }
 

@@ -24,6 +24,7 @@ impl Ucast {
         let local = SockAddr::from(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, lport)));
         sock.bind(&local).map_err(|e| NetError::io(what("bind"), e))?;
         sock.set_nonblocking(true).map_err(|e| NetError::io(what("O_NONBLOCK"), e))?;
+        crate::port::grow_recv_buffer(sock.as_raw_fd());
         Ok(Ucast { sock, dest: SockAddr::from(SocketAddr::V4(SocketAddrV4::new(remote, rport))) })
     }
 }

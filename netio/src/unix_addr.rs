@@ -136,14 +136,22 @@ pub fn bind_dgram(addr: &UnixAddr) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Connects a datagram socket to `to`: it then receives only from there,
-/// and polls writable only while `to`'s queue has room (an unconnected
-/// socket always polls writable, so a full peer could not be waited for).
-pub fn connect_dgram(fd: RawFd, to: &UnixAddr) -> io::Result<()> {
+/// A datagram socket connected to `to` and never sent on: it polls
+/// writable exactly when `to`'s queue has room (Linux wakes a connected
+/// datagram socket's pollers when its peer's queue drains). A socket that
+/// sends with sendto(2) from an unconnected socket has no such signal, so
+/// UML's wire (datagrams between unconnected sockets) keeps unchanged and
+/// the probe tells when to send again.
+pub fn room_probe(to: &UnixAddr) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the fd is owned at once.
+    let fd =
+        cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let sa = to.raw();
     // SAFETY: `sa` is a valid sockaddr_un and `to.len` ≤ its size.
-    cvt(unsafe { libc::connect(fd, (&sa as *const libc::sockaddr_un).cast(), to.len) })?;
-    Ok(())
+    cvt(unsafe { libc::connect(fd.as_raw_fd(), (&sa as *const libc::sockaddr_un).cast(), to.len) })?;
+    Ok(fd)
 }
 
 /// sendto(2) without blocking.

@@ -124,6 +124,42 @@ fn hub_floods_everything() {
 }
 
 #[test]
+fn a_full_port_gets_its_frames_later_not_dropped() {
+    in_netns("a_full_port_gets_its_frames_later_not_dropped", || {
+        let ctl = ctl_path("queue");
+        let sw = serve(&ctl, false);
+        let a = daemon_port(&ctl, 1);
+        let b = daemon_port(&ctl, 2);
+        // b's socket holds 10 datagrams (net.unix.max_dgram_qlen): the switch must queue the rest
+        // until b reads, and a must wait for room at the switch rather than lose frames.
+        let hello = eth(a.mac(), b.mac(), 0x88b5, b"learn b");
+        b.send(&hello).unwrap();
+        expect_frame(&a, &hello, "b learned");
+        let frames: Vec<Vec<u8>> = (0..300u32).map(|i| eth(b.mac(), a.mac(), 0x88b5, &i.to_be_bytes())).collect();
+        let mut sent = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while sent < frames.len() {
+            match a.try_send(&frames[sent]) {
+                Ok(()) => sent += 1,
+                Err(umvm_netio::NetError::WouldBlock) => {
+                    let mut p = libc::pollfd { fd: a.room_fd(), events: libc::POLLOUT, revents: 0 };
+                    // SAFETY: one valid pollfd.
+                    unsafe { libc::poll(&mut p, 1, 100) };
+                }
+                Err(e) => panic!("send {sent}: {e}"),
+            }
+            assert!(Instant::now() < deadline, "a's frames found no room at the switch");
+        }
+        for (i, f) in frames.iter().enumerate() {
+            expect_frame(&b, f, &format!("frame {i} of 300"));
+        }
+        assert_quiet(&b, "b got more than was sent");
+        let stats = sw.stop();
+        assert_eq!(stats.dropped, 0, "{stats:?}");
+    });
+}
+
+#[test]
 fn a_vanished_port_takes_its_macs_along() {
     in_netns("a_vanished_port_takes_its_macs_along", || {
         let ctl = ctl_path("vanish");

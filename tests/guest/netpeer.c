@@ -4,6 +4,8 @@
  *   netpeer udp-ping HOST PORT COUNT  send COUNT numbered datagrams, check each echo (retrying lost ones)
  *   netpeer tcp-serve PORT COUNT      accept COUNT connections one by one: read to EOF, answer "echo:" + data
  *   netpeer tcp-parallel HOST PORT N  open N connections at once, then send on each, check each answer
+ *   netpeer tcp-sink PORT             accept one connection, read it to EOF in 64 KiB reads, print bytes and MB/s
+ *   netpeer tcp-send HOST PORT BYTES  connect (retrying), send BYTES in 64 KiB writes
  * Every failure prints what failed and exits 1. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static void die(const char *what) {
@@ -140,12 +143,63 @@ static int tcp_parallel(const char *host, int port, int n) {
     return 0;
 }
 
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int tcp_sink(int port) {
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = addr_of(NULL, port);
+    if (l < 0 || bind(l, (void *)&a, sizeof a) || listen(l, 1)) die("tcp listen");
+    int c = accept(l, NULL, NULL);
+    if (c < 0) die("accept");
+    static char buf[65536];
+    unsigned long long total = 0;
+    double t0 = now();
+    ssize_t n;
+    while ((n = read(c, buf, sizeof buf)) > 0) total += n;
+    if (n < 0) die("read");
+    double dt = now() - t0;
+    printf("tcp-sink: %llu bytes in %.3f s: %.1f MB/s\n", total, dt, total / dt / 1e6);
+    return 0;
+}
+
+static int tcp_send(const char *host, int port, unsigned long long bytes) {
+    struct sockaddr_in a = addr_of(host, port);
+    int s;
+    for (int tries = 0;; tries++) {
+        s = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(s, (void *)&a, sizeof a) == 0) break;
+        if (errno != ECONNREFUSED || tries == 100) die("connect");
+        close(s);
+        usleep(100000);
+    }
+    static char buf[65536];
+    memset(buf, 'x', sizeof buf);
+    while (bytes > 0) {
+        size_t n = bytes < sizeof buf ? bytes : sizeof buf;
+        ssize_t w = write(s, buf, n);
+        if (w <= 0) die("write");
+        bytes -= w;
+    }
+    /* Wait for the sink to close: umvm ends with its init, and unsent data would go with it. */
+    shutdown(s, SHUT_WR);
+    while (read(s, buf, sizeof buf) > 0) {}
+    close(s);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 4 && !strcmp(argv[1], "gen")) return gen(strtoull(argv[2], 0, 10), strtoull(argv[3], 0, 10));
     if (argc == 4 && !strcmp(argv[1], "udp-echo")) return udp_echo(atoi(argv[2]), atoi(argv[3]));
     if (argc == 5 && !strcmp(argv[1], "udp-ping")) return udp_ping(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc == 4 && !strcmp(argv[1], "tcp-serve")) return tcp_serve(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 3 && !strcmp(argv[1], "tcp-sink")) return tcp_sink(atoi(argv[2]));
+    if (argc == 5 && !strcmp(argv[1], "tcp-send")) return tcp_send(argv[2], atoi(argv[3]), strtoull(argv[4], 0, 10));
     if (argc == 5 && !strcmp(argv[1], "tcp-parallel")) return tcp_parallel(argv[2], atoi(argv[3]), atoi(argv[4]));
     fprintf(stderr, "usage: see netpeer.c\n");
     return 2;

@@ -11,7 +11,7 @@
 pub mod protocol;
 pub mod table;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -31,6 +31,12 @@ pub const DEFAULT_CTL: &str = "/tmp/uml.ctl";
 /// Datagrams handled per wakeup before the control streams get a turn.
 const DATA_BATCH: usize = 256;
 
+/// Frames a port's queue holds while the port's socket is full (a unix
+/// datagram socket takes only net.unix.max_dgram_qlen, 10 by default):
+/// more than a TCP window of full frames, so one connection never loses
+/// one to a burst. Beyond it frames are dropped, as on a real switch.
+const PORT_QUEUE: usize = 1024;
+
 /// What the switch has done, for tests and logs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SwitchStats {
@@ -46,6 +52,8 @@ pub struct SwitchStats {
     pub joined: u64,
     /// Ports that left.
     pub left: u64,
+    /// Frames dropped because a port's queue was full.
+    pub dropped: u64,
 }
 
 struct Client {
@@ -54,6 +62,13 @@ struct Client {
     request: Vec<u8>,
     /// The data address once registered.
     addr: Option<UnixAddr>,
+    /// Frames waiting for room in the port's socket, oldest first.
+    queue: VecDeque<Vec<u8>>,
+    /// A socket connected to the port's, never sent on: it polls writable
+    /// exactly when the port's socket has room again (Linux wakes a
+    /// connected datagram socket's writers when its peer drains), which
+    /// the shared data socket cannot tell.
+    probe: Option<OwnedFd>,
 }
 
 /// A running switch (the sockets are bound; [`Switch::run`] serves).
@@ -121,6 +136,8 @@ impl Switch {
         let Some((data, data_addr)) = data else {
             return Err(NetError::io("switch: bind data socket", io::Error::from(io::ErrorKind::AddrInUse)));
         };
+        crate::port::grow_recv_buffer(data.as_raw_fd());
+        crate::port::grow_send_buffer(data.as_raw_fd());
         Ok(Switch {
             ctl_path: ctl.to_path_buf(),
             ctl_ino,
@@ -171,6 +188,13 @@ impl Switch {
         fds.push(pollfd(self.listener.as_raw_fd()));
         fds.push(pollfd(self.data.as_raw_fd()));
         fds.extend(ids.iter().map(|id| pollfd(self.clients[id].stream.as_raw_fd())));
+        // Ports with a queue: wait for room in their sockets.
+        let waiting: Vec<PortId> = ids.iter().copied().filter(|id| !self.clients[id].queue.is_empty()).collect();
+        fds.extend(waiting.iter().map(|id| libc::pollfd {
+            fd: self.clients[id].probe.as_ref().map_or(-1, |p| p.as_raw_fd()),
+            events: libc::POLLOUT,
+            revents: 0,
+        }));
         let until_aging = AGING_INTERVAL.saturating_sub(self.last_aging.elapsed());
         let ms = timeout.min(until_aging).as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: `fds` is a valid array of pollfd of the length given.
@@ -184,6 +208,11 @@ impl Switch {
         }
         if fds[0].revents != 0 {
             return Ok(true);
+        }
+        for (i, id) in waiting.iter().enumerate() {
+            if fds[3 + ids.len() + i].revents != 0 {
+                self.flush(*id);
+            }
         }
         if fds[2].revents != 0 {
             self.serve_data();
@@ -213,7 +242,10 @@ impl Switch {
                     }
                     let id = self.next_id;
                     self.next_id += 1;
-                    self.clients.insert(id, Client { stream, request: Vec::new(), addr: None });
+                    self.clients.insert(
+                        id,
+                        Client { stream, request: Vec::new(), addr: None, queue: VecDeque::new(), probe: None },
+                    );
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -262,6 +294,7 @@ impl Switch {
                     return;
                 }
                 tracing::info!("switch: new port {id} at {addr:?}");
+                c.probe = crate::unix_addr::room_probe(&addr).ok();
                 c.addr = Some(addr.clone());
                 self.by_addr.insert(addr, id);
                 self.stats.joined += 1;
@@ -307,27 +340,55 @@ impl Switch {
             let frame = &buf[..n];
             match fwd {
                 Forward::Drop => {}
-                Forward::To(port) => {
-                    if let Some(addr) = self.clients.get(&port).and_then(|c| c.addr.as_ref()) {
-                        self.send(frame, addr);
-                    }
-                }
+                Forward::To(port) => self.send(frame, port),
                 Forward::Flood => {
                     self.stats.flooded += 1;
-                    for (addr, &port) in &self.by_addr {
-                        if port != ingress {
-                            self.send(frame, addr);
-                        }
+                    let ports: Vec<PortId> = self.by_addr.values().copied().filter(|&p| p != ingress).collect();
+                    for port in ports {
+                        self.send(frame, port);
                     }
                 }
             }
         }
     }
 
-    fn send(&self, frame: &[u8], to: &UnixAddr) {
-        // A full or vanished port loses the frame, as on a real switch.
-        if let Err(e) = send_to(self.data.as_raw_fd(), frame, to) {
-            tracing::trace!("switch: send to {to:?}: {e}");
+    /// Sends a frame to a port, or queues it while the port's socket is
+    /// full; a full queue or a vanished port loses it, as on a real switch.
+    fn send(&mut self, frame: &[u8], port: PortId) {
+        let data = self.data.as_raw_fd();
+        let Some(c) = self.clients.get_mut(&port) else { return };
+        let Some(to) = c.addr.as_ref() else { return };
+        if c.queue.is_empty() {
+            match send_to(data, frame, to) {
+                Ok(()) => return,
+                // Only a port that can say when it has room gets a queue.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && c.probe.is_some() => {}
+                Err(e) => {
+                    tracing::trace!("switch: send to {to:?}: {e}");
+                    return;
+                }
+            }
+        }
+        if c.queue.len() < PORT_QUEUE {
+            c.queue.push_back(frame.to_vec());
+        } else {
+            self.stats.dropped += 1;
+        }
+    }
+
+    /// Sends what a port's queue holds until its socket is full again.
+    fn flush(&mut self, port: PortId) {
+        let data = self.data.as_raw_fd();
+        let Some(c) = self.clients.get_mut(&port) else { return };
+        let Some(to) = c.addr.as_ref() else { return };
+        while let Some(frame) = c.queue.front() {
+            match send_to(data, frame, to) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(()) => {}
+                Err(e) => tracing::trace!("switch: send to {to:?}: {e}"),
+            }
+            c.queue.pop_front();
         }
     }
 }

@@ -71,6 +71,8 @@ const WRITABLE: u64 = 1 << 32;
 struct Uring {
     ring: IoUring,
     fds: Vec<RawFd>,
+    /// The fds that poll writable when each port has room (see `Port::room_fd`).
+    room_fds: Vec<RawFd>,
     bell_fd: RawFd,
     /// Polls to (re)submit, by user data.
     arm: Vec<u64>,
@@ -81,9 +83,10 @@ impl Uring {
         let entries = (2 * links.len() as u32 + 1).next_power_of_two().max(8);
         let ring = IoUring::new(entries)?;
         let fds = links.iter().map(|l| l.port().as_raw_fd()).collect();
+        let room_fds = links.iter().map(|l| l.port().room_fd()).collect();
         let mut arm: Vec<u64> = (0..links.len() as u64).collect();
         arm.push(BELL);
-        let mut u = Uring { ring, fds, bell_fd: bell.as_raw_fd(), arm };
+        let mut u = Uring { ring, fds, room_fds, bell_fd: bell.as_raw_fd(), arm };
         u.submit_arms()?;
         Ok(u)
     }
@@ -93,7 +96,7 @@ impl Uring {
             let sqe = match data {
                 BELL => opcode::PollAdd::new(types::Fd(self.bell_fd), libc::POLLIN as u32).multi(true).build(),
                 d if d & WRITABLE != 0 => {
-                    let fd = self.fds[(d & !WRITABLE) as usize];
+                    let fd = self.room_fds[(d & !WRITABLE) as usize];
                     opcode::PollAdd::new(types::Fd(fd), libc::POLLOUT as u32).build()
                 }
                 d => opcode::PollAdd::new(types::Fd(self.fds[d as usize]), libc::POLLIN as u32).multi(true).build(),
