@@ -9,6 +9,7 @@
 pub mod device;
 mod icmp;
 pub mod loopback;
+pub mod netdev;
 pub mod nic;
 pub mod sockets;
 mod tcp;
@@ -66,6 +67,8 @@ pub struct Stack {
     seed: u64,
     tcp_buffer: usize,
     connect_timeout: Duration,
+    /// Labels and broadcast addresses of addresses (`netdev`).
+    addr_info: BTreeMap<(NicId, IpAddr), netdev::AddrInfo>,
 }
 
 impl Default for Stack {
@@ -100,6 +103,7 @@ impl Stack {
             seed,
             tcp_buffer: 256 * 1024,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            addr_info: BTreeMap::new(),
         }
     }
 
@@ -222,7 +226,8 @@ impl Stack {
     pub fn route(&mut self, dst: IpAddr) -> Result<NicId, Errno> {
         let dst = canonical(dst);
         if dst.is_loopback() {
-            return Ok(0);
+            // As Linux: with `lo` down, its addresses have no route.
+            return if self.nics[0].is_up() { Ok(0) } else { Err(errno::ENETUNREACH) };
         }
         if dst.is_unspecified() || dst.is_multicast() {
             return Err(errno::ENETUNREACH);
