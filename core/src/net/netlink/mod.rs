@@ -10,6 +10,7 @@
 pub mod addr;
 pub mod link;
 pub mod route;
+pub mod socket;
 pub mod wire;
 
 use crate::errno::Errno;
