@@ -57,10 +57,10 @@ const MIN_MTU: u32 = 68;
 /// How many counters `struct rtnl_link_stats` and `rtnl_link_stats64` hold.
 const STATS_FIELDS: usize = 24;
 
-/// A NIC's flags as netlink reports them: SIOCGIFFLAGS's, with IFF_LOWER_UP while up.
+/// A NIC's flags as netlink reports them: SIOCGIFFLAGS's, with IFF_LOWER_UP while it runs.
 pub fn netlink_flags(stack: &Stack, id: NicId) -> u32 {
     let f = stack.if_flags(id);
-    if f & iff::UP != 0 {
+    if f & iff::RUNNING != 0 {
         f | iff::LOWER_UP
     } else {
         f
@@ -74,7 +74,8 @@ pub fn message(stack: &Stack, id: NicId, flags: u16, seq: u32, portid: u32) -> V
     let (ty, operstate, mac, brd) = if n.is_loopback() {
         (ARPHRD_LOOPBACK, IF_OPER_UNKNOWN, [0u8; 6], [0u8; 6])
     } else {
-        (ARPHRD_ETHER, if up { IF_OPER_UP } else { IF_OPER_DOWN }, n.mac().unwrap_or_default(), [0xff; 6])
+        let oper = if n.is_running() { IF_OPER_UP } else { IF_OPER_DOWN };
+        (ARPHRD_ETHER, oper, n.mac().unwrap_or_default(), [0xff; 6])
     };
     let mut hdr = [0u8; IFINFOMSG_LEN];
     hdr[2..4].copy_from_slice(&ty.to_ne_bytes());
@@ -91,9 +92,9 @@ pub fn message(stack: &Stack, id: NicId, flags: u16, seq: u32, portid: u32) -> V
         c.rx_bytes,
         c.tx_bytes,
         c.rx_errors,
-        0,
+        c.tx_errors,
         c.rx_dropped,
-        0,
+        c.tx_dropped,
         c.multicast,
         0,
         c.rx_length_errors,
@@ -113,7 +114,7 @@ pub fn message(stack: &Stack, id: NicId, flags: u16, seq: u32, portid: u32) -> V
         .u32(IFLA_PROMISCUITY, 0)
         .u32(IFLA_NUM_TX_QUEUES, 1)
         .u32(IFLA_NUM_RX_QUEUES, 1)
-        .u8(IFLA_CARRIER, 1)
+        .u8(IFLA_CARRIER, u8::from(!up || n.is_running()))
         // No queueing discipline: Linux names that noqueue, and noop for a device that is down.
         .str(IFLA_QDISC, if up { "noqueue" } else { "noop" })
         .attr(IFLA_ADDRESS, &mac)

@@ -187,12 +187,15 @@ impl Stack {
         (id < self.nics.len()).then_some(id)
     }
 
-    /// A NIC's IFF_* flags as SIOCGIFFLAGS reports them (netlink adds [`iff::LOWER_UP`] when up).
+    /// A NIC's IFF_* flags as SIOCGIFFLAGS reports them (netlink adds [`iff::LOWER_UP`] when running).
     pub fn if_flags(&self, id: NicId) -> u32 {
         let Some(n) = self.nics.get(id) else { return 0 };
         let mut f = if n.is_loopback() { iff::LOOPBACK } else { iff::BROADCAST | iff::MULTICAST };
         if n.is_up() {
-            f |= iff::UP | iff::RUNNING;
+            f |= iff::UP;
+        }
+        if n.is_running() {
+            f |= iff::RUNNING;
         }
         f
     }
