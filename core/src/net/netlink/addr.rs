@@ -133,8 +133,10 @@ fn parse<'a>(m: &wire::Message<'a>) -> Result<Request<'a>, Errno> {
 /// the NIC has it (unless NLM_F_REPLACE without NLM_F_EXCL, which updates broadcast and label).
 pub fn add(stack: &mut Stack, m: &wire::Message<'_>) -> Result<(), Errno> {
     let r = parse(m)?;
+    // Linux checks the address before the device; IPv4 wants IFA_LOCAL.
+    let addr = if r.family == libc::AF_INET as u8 { r.local } else { r.local.or(r.address) };
+    let addr = addr.ok_or(Errno::EINVAL)?;
     let id = stack.nic_by_ifindex(i64::from(r.index)).ok_or(Errno::ENODEV)?;
-    let addr = r.local.or(r.address).ok_or(Errno::EINVAL)?;
     // A peer address (point-to-point) differs from the local one: not modelled.
     if r.local.is_some() && r.address.is_some_and(|a| Some(a) != r.local) {
         return Err(Errno::EOPNOTSUPP);

@@ -115,8 +115,9 @@ pub fn message(stack: &Stack, id: NicId, flags: u16, seq: u32, portid: u32) -> V
         .u32(IFLA_NUM_TX_QUEUES, 1)
         .u32(IFLA_NUM_RX_QUEUES, 1)
         .u8(IFLA_CARRIER, u8::from(!up || n.is_running()))
-        // No queueing discipline: Linux names that noqueue, and noop for a device that is down.
-        .str(IFLA_QDISC, if up { "noqueue" } else { "noop" })
+        // No queueing discipline: Linux names that noqueue (lo's, up since boot), and noop for a
+        // device not yet up.
+        .str(IFLA_QDISC, if up || n.is_loopback() { "noqueue" } else { "noop" })
         .attr(IFLA_ADDRESS, &mac)
         .attr(IFLA_BROADCAST, &brd)
         .attr(IFLA_STATS64, &stats64)

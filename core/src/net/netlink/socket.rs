@@ -242,7 +242,9 @@ impl NetlinkFile {
         if let Some(Queued::Dump(ms)) = st.queue.front_mut() {
             let mut d = Vec::new();
             while let Some(m) = ms.front() {
-                if !d.is_empty() && d.len() + m.len() > limit {
+                // Linux fills a datagram per pass of the dump and adds NLMSG_DONE (the last message)
+                // on the pass that finds nothing more: in a datagram of its own after any others.
+                if !d.is_empty() && (d.len() + m.len() > limit || ms.len() == 1) {
                     break;
                 }
                 d.extend_from_slice(m);
@@ -315,7 +317,7 @@ mod tests {
     fn dumps_continue_over_reads_and_peek_sees_the_next_datagram() {
         let s = state_only();
         assert_eq!(s.take(100, false), Err(Errno::EAGAIN));
-        s.queue(vec![dump_of(10, 1000), Reply::Datagram(vec![9; 20])]);
+        s.queue(vec![dump_of(11, 1000), Reply::Datagram(vec![9; 20])]);
         assert!(s.readable());
         // A zero-length peek with MSG_TRUNC learns the size of the first datagram.
         let p = s.take(0, true).unwrap();
@@ -326,6 +328,8 @@ mod tests {
         let t = s.take(8192, false).unwrap();
         assert_eq!(t.full, 7000);
         assert_eq!(t.data, (3..10).flat_map(|i| vec![i as u8; 1000]).collect::<Vec<_>>());
+        // The last message (NLMSG_DONE) comes alone.
+        assert_eq!(s.take(8192, false).unwrap().data, vec![10; 1000]);
         assert_eq!(s.take(8192, false).unwrap().data, vec![9; 20]);
         assert!(!s.readable());
         // A short read truncates: the rest of that datagram is gone.

@@ -200,9 +200,21 @@ impl Stack {
         f
     }
 
-    /// Brings a NIC up or down (SIOCSIFFLAGS, `ip link set up/down`).
+    /// Brings a NIC up or down (SIOCSIFFLAGS, `ip link set up/down`). As Linux (without
+    /// keep_addr_on_down), a NIC going down loses its IPv6 addresses, and `lo` coming up gets ::1 back.
     pub fn set_if_up(&mut self, id: NicId, up: bool) -> Result<(), Errno> {
-        self.nics.get_mut(id).ok_or(Errno::ENODEV)?.set_up(up);
+        let nic = self.nics.get_mut(id).ok_or(Errno::ENODEV)?;
+        let was = nic.is_up();
+        nic.set_up(up);
+        if was && !up {
+            for (a, _) in nic.addresses().into_iter().filter(|(a, _)| a.is_ipv6()) {
+                let _ = nic.remove_address(a);
+                self.addr_info.remove(&(id, a));
+            }
+        }
+        if !was && up && nic.is_loopback() && !nic.owns(Ipv6Addr::LOCALHOST.into()) {
+            nic.add_address(Ipv6Addr::LOCALHOST.into(), 128)?;
+        }
         Ok(())
     }
 
@@ -550,9 +562,15 @@ mod tests {
         );
         st.remove_if_addr(0, "127.0.0.2".parse().unwrap()).unwrap();
         assert_eq!(st.remove_if_addr(0, "127.0.0.2".parse().unwrap()), Err(errno::EADDRNOTAVAIL));
+        st.add_if_addr(0, "fd00::2".parse().unwrap(), 64, None, None).unwrap();
         st.set_if_up(0, false).unwrap();
         assert_eq!(st.if_flags(0), iff::LOOPBACK);
         assert!(st.routes().is_empty());
+        // Down loses the IPv6 addresses; lo up gets ::1 back.
+        assert_eq!(st.nics()[0].addresses(), vec![("127.0.0.1".parse().unwrap(), 8)]);
+        st.set_if_up(0, true).unwrap();
+        assert_eq!(st.nics()[0].addresses(), vec![("127.0.0.1".parse().unwrap(), 8), ("::1".parse().unwrap(), 128)]);
+        st.set_if_up(0, false).unwrap();
         assert_eq!(st.set_if_up(5, true), Err(Errno::ENODEV));
         assert_eq!(st.nic_by_ifindex(1), Some(0));
         assert_eq!(st.nic_by_ifindex(0), None);
