@@ -125,9 +125,42 @@ pub fn message(stack: &Stack, id: NicId, flags: u16, seq: u32, portid: u32) -> V
         .build()
 }
 
-/// RTM_GETLINK with NLM_F_DUMP: every NIC.
+/// The RTM_NEWLINK message IPv6 answers a link dump of family AF_INET6 with (Linux's
+/// inet6_fill_ifinfo: name, address, MTU and operational state; no per-device IPv6 settings here).
+pub fn inet6_message(stack: &Stack, id: NicId, flags: u16, seq: u32, portid: u32) -> Vec<u8> {
+    let n = &stack.nics()[id];
+    let (ty, operstate) = if n.is_loopback() {
+        (ARPHRD_LOOPBACK, if n.is_up() { IF_OPER_UNKNOWN } else { IF_OPER_DOWN })
+    } else {
+        (ARPHRD_ETHER, if n.is_running() { IF_OPER_UP } else { IF_OPER_DOWN })
+    };
+    let mut hdr = [0u8; IFINFOMSG_LEN];
+    hdr[0] = libc::AF_INET6 as u8;
+    hdr[2..4].copy_from_slice(&ty.to_ne_bytes());
+    hdr[4..8].copy_from_slice(&(Stack::ifindex(id) as i32).to_ne_bytes());
+    hdr[8..12].copy_from_slice(&netlink_flags(stack, id).to_ne_bytes());
+    MessageBuilder::new(RTM_NEWLINK, flags, seq, portid)
+        .raw(&hdr)
+        .str(IFLA_IFNAME, n.name())
+        .attr(IFLA_ADDRESS, &n.mac().unwrap_or_default())
+        .u32(IFLA_MTU, n.mtu() as u32)
+        .u8(IFLA_OPERSTATE, operstate)
+        .build()
+}
+
+/// RTM_GETLINK with NLM_F_DUMP: every NIC (in IPv6's form for family AF_INET6, which Linux serves
+/// from its own handler).
 pub fn dump(stack: &Stack, m: &wire::Message<'_>, sender: &Sender) -> Vec<Vec<u8>> {
-    (0..stack.nics().len()).map(|id| message(stack, id, NLM_F_MULTI, m.seq(), sender.portid)).collect()
+    let inet6 = super::dump_family(m) == libc::AF_INET6 as u8;
+    (0..stack.nics().len())
+        .map(|id| {
+            if inet6 {
+                inet6_message(stack, id, NLM_F_MULTI, m.seq(), sender.portid)
+            } else {
+                message(stack, id, NLM_F_MULTI, m.seq(), sender.portid)
+            }
+        })
+        .collect()
 }
 
 /// The NIC a link request names: by `ifi_index`, else by IFLA_IFNAME (EINVAL with neither, ENODEV

@@ -83,6 +83,13 @@ fn link_dump_describes_lo_then_done() {
     assert_eq!(find(&a, IFLA_IFNAME).unwrap().str(15).unwrap(), "lo");
     assert_eq!(find(&a, IFLA_MTU).unwrap().u32().unwrap(), st.nics()[0].mtu() as u32);
     assert_eq!(find(&a, IFLA_ADDRESS).unwrap().data, &[0; 6]);
+    // Family AF_INET6: IPv6's own, shorter form.
+    let r6 = run(&mut st, &request(RTM_GETLINK, NLM_F_DUMP, 6, &[libc::AF_INET6 as u8]).build(), &USER);
+    let m6 = Message::new_checked(&r6[0]).unwrap();
+    assert_eq!(m6.payload()[0], libc::AF_INET6 as u8);
+    let a6 = attrs(&m6.payload()[16..]).unwrap();
+    assert_eq!(find(&a6, IFLA_ADDRESS).unwrap().data, &[0; 6]);
+    assert!(find(&a6, super::link::IFLA_QDISC).is_none());
     let d = Message::new_checked(&r[1]).unwrap();
     assert_eq!((d.ty(), d.flags(), d.seq(), d.len()), (NLMSG_DONE, NLM_F_MULTI, 5, 20));
 }

@@ -218,10 +218,31 @@ impl Stack {
         Ok(())
     }
 
-    /// Every address of every NIC, NIC by NIC, in the order they were added.
+    /// Every address of every NIC, NIC by NIC, in Linux's order: IPv4 primaries then secondaries, in
+    /// the order they were added; IPv6 by decreasing scope, the newest first.
     pub fn if_addrs(&self) -> Vec<IfAddr> {
         let mut out = Vec::new();
-        for (id, n) in self.nics.iter().enumerate() {
+        let rank = |a: &IfAddr| match a.scope() {
+            RT_SCOPE_HOST => 0,
+            RT_SCOPE_LINK => 1,
+            _ => 2,
+        };
+        for id in 0..self.nics.len() {
+            let all = self.if_addrs_as_added(id);
+            let (mut v4, mut v6): (Vec<IfAddr>, Vec<IfAddr>) = all.into_iter().partition(|a| a.addr.is_ipv4());
+            v4.sort_by_key(|a| a.secondary);
+            v6.reverse();
+            v6.sort_by_key(|a| std::cmp::Reverse(rank(a)));
+            out.extend(v4);
+            out.extend(v6);
+        }
+        out
+    }
+
+    /// One NIC's addresses in the order they were added.
+    fn if_addrs_as_added(&self, nic: NicId) -> Vec<IfAddr> {
+        let mut out = Vec::new();
+        for (id, n) in self.nics.iter().enumerate().filter(|(id, _)| *id == nic) {
             let addrs = n.addresses();
             for (i, &(addr, prefix)) in addrs.iter().enumerate() {
                 let info = self.addr_info.get(&(id, addr)).cloned().unwrap_or_default();
@@ -474,7 +495,8 @@ impl Stack {
     /// /proc/net/if_inet6: every IPv6 address, in Linux's format.
     pub fn proc_net_if_inet6(&self) -> String {
         let mut s = String::new();
-        for a in self.if_addrs() {
+        // Linux walks a hash table here; for a few addresses that is the order they were added.
+        for a in (0..self.nics.len()).flat_map(|id| self.if_addrs_as_added(id)) {
             let IpAddr::V6(v6) = a.addr else { continue };
             let scope = match a.scope() {
                 RT_SCOPE_HOST => 0x10,
