@@ -12,6 +12,7 @@ mod common;
 
 use common::*;
 use std::process::Command;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -253,4 +254,125 @@ unknown message type: EOPNOTSUPP
         assert_eq!(run.out(), format!("{want}{perm}"), "stdout; {what}");
         assert_eq!(run.code(), 0, "exit status; {what}");
     }
+}
+
+const NETNS_CHILD: &str = "UMVM_NETCONFIG_NETNS_CHILD";
+
+/// Runs `body` in a network namespace of its own (a re-exec of this test under `unshare --net`), whose
+/// lo carries the multicast group the guest's `eth0=mcast` joins.
+fn in_netns(name: &str, body: impl FnOnce()) {
+    if std::env::var_os(NETNS_CHILD).is_some() {
+        for cmd in ["ip link set lo up", "ip link set lo multicast on", "ip route add 224.0.0.0/4 dev lo"] {
+            let out = Command::new(HOST_BUSYBOX).args(cmd.split(' ')).output().unwrap();
+            assert!(out.status.success(), "busybox {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        body();
+        return;
+    }
+    let mut cmd = Command::new("unshare");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    let out = cmd
+        .arg("--net")
+        .arg(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(NETNS_CHILD, "1")
+        .output()
+        .expect("cannot run unshare (util-linux)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "{name} in its network namespace:\n{text}");
+}
+
+/// A multicast port of its own for each guest run, so runs never hear each other.
+fn mcast_switch() -> String {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let port = 41_000 + (std::process::id() % 2000) as u16 * 4 + NEXT.fetch_add(1, Ordering::Relaxed) % 4;
+    format!("eth0=mcast,02:00:00:00:00:05,239.192.77.9,{port}")
+}
+
+const ETH0_DOWN_IFCONFIG: &str = "\
+eth0      Link encap:Ethernet  HWaddr 02:00:00:00:00:05  
+          BROADCAST MULTICAST  MTU:1500  Metric:1
+          RX packets:0 errors:0 dropped:0 overruns:0 frame:0
+          TX packets:0 errors:0 dropped:0 overruns:0 carrier:0
+          collisions:0 txqueuelen:1000 
+          RX bytes:0 (0.0 B)  TX bytes:0 (0.0 B)
+
+";
+
+/// eth0 (an `eth0=mcast` card) configured by ifconfig, ip and route: up with an address, its
+/// network route, a default gateway, a secondary address, a new MAC, and down again (which takes the
+/// gateway with it, as Linux).
+#[test]
+fn eth0_is_configured_by_ifconfig_ip_and_route() {
+    in_netns("eth0_is_configured_by_ifconfig_ip_and_route", || {
+        let root = Rootfs::system();
+        let script = "\
+exec 2>&1
+busybox ip link show eth0
+busybox ifconfig -a eth0
+busybox ifconfig eth0 10.0.0.5 netmask 255.255.255.0 up; echo \"up: $?\"
+busybox ifconfig eth0 | busybox head -3
+busybox ip addr show eth0
+busybox ip route; busybox route -n; cat /proc/net/route
+busybox route add default gw 10.0.0.1; echo \"gw: $?\"
+busybox ip route; cat /proc/net/route
+busybox ip addr add 10.0.0.6/24 dev eth0; busybox ip addr show eth0
+busybox ifconfig eth0 hw ether 02:11:22:33:44:55; echo \"hw: $?\"
+busybox ip link show eth0
+busybox ifconfig eth0 mtu 9000; echo \"mtu: $?\"
+busybox ip link set eth0 down; echo \"down: $?\"
+busybox ip link show eth0; busybox ip route; busybox route -n
+";
+        let line = |s: &str| format!("{s:<127}\n");
+        let want = [
+            "2: eth0: <BROADCAST,MULTICAST> mtu 1500 qdisc noop qlen 1000\n",
+            "    link/ether 02:00:00:00:00:05 brd ff:ff:ff:ff:ff:ff\n",
+            ETH0_DOWN_IFCONFIG,
+            "up: 0\n",
+            "eth0      Link encap:Ethernet  HWaddr 02:00:00:00:00:05  \n",
+            "          inet addr:10.0.0.5  Bcast:10.0.0.255  Mask:255.255.255.0\n",
+            "          UP BROADCAST RUNNING MULTICAST  MTU:1500  Metric:1\n",
+            "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue qlen 1000\n",
+            "    link/ether 02:00:00:00:00:05 brd ff:ff:ff:ff:ff:ff\n",
+            "    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth0\n",
+            "       valid_lft forever preferred_lft forever\n",
+            "10.0.0.0/24 dev eth0 scope link  src 10.0.0.5 \n",
+            ROUTE_N_HEADER,
+            "10.0.0.0        0.0.0.0         255.255.255.0   U     0      0        0 eth0\n",
+            &route_header(),
+            &line("eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0"),
+            "gw: 0\n",
+            "10.0.0.0/24 dev eth0 scope link  src 10.0.0.5 \n",
+            "default via 10.0.0.1 dev eth0 \n",
+            &route_header(),
+            &line("eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0"),
+            &line("eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0"),
+            "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue qlen 1000\n",
+            "    link/ether 02:00:00:00:00:05 brd ff:ff:ff:ff:ff:ff\n",
+            "    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth0\n",
+            "       valid_lft forever preferred_lft forever\n",
+            "    inet 10.0.0.6/24 scope global secondary eth0\n",
+            "       valid_lft forever preferred_lft forever\n",
+            "hw: 0\n",
+            "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue qlen 1000\n",
+            "    link/ether 02:11:22:33:44:55 brd ff:ff:ff:ff:ff:ff\n",
+            "ifconfig: SIOCSIFMTU: Invalid argument\nmtu: 1\n",
+            "down: 0\n",
+            "2: eth0: <BROADCAST,MULTICAST> mtu 1500 qdisc noop qlen 1000\n",
+            "    link/ether 02:11:22:33:44:55 brd ff:ff:ff:ff:ff:ff\n",
+            ROUTE_N_HEADER,
+        ]
+        .concat();
+        for cfg in configs() {
+            let switch = mcast_switch();
+            let run =
+                run_guest_opts(cfg, root.path(), &[switch.as_str()], &["/bin/sh", "-c", script], b"", RUN_TIMEOUT);
+            let what = format!("{cfg}\n{run}");
+            assert_eq!(run.out(), want, "stdout; {what}");
+            assert_eq!(run.code(), 0, "exit status; {what}");
+        }
+    });
 }

@@ -201,12 +201,16 @@ impl Stack {
     }
 
     /// Brings a NIC up or down (SIOCSIFFLAGS, `ip link set up/down`). As Linux (without
-    /// keep_addr_on_down), a NIC going down loses its IPv6 addresses, and `lo` coming up gets ::1 back.
+    /// keep_addr_on_down), a NIC going down loses its IPv6 addresses and the gateways through it, and
+    /// `lo` coming up gets ::1 back.
     pub fn set_if_up(&mut self, id: NicId, up: bool) -> Result<(), Errno> {
         let nic = self.nics.get_mut(id).ok_or(Errno::ENODEV)?;
         let was = nic.is_up();
         nic.set_up(up);
         if was && !up {
+            for ipv6 in [false, true] {
+                let _ = nic.remove_default_gateway(ipv6);
+            }
             for (a, _) in nic.addresses().into_iter().filter(|(a, _)| a.is_ipv6()) {
                 let _ = nic.remove_address(a);
                 self.addr_info.remove(&(id, a));
@@ -565,6 +569,12 @@ mod tests {
         st.remove_default_route(false, None, None).unwrap();
         assert_eq!(st.proc_net_route(), header);
         assert_eq!(st.add_default_route("10.1.1.1".parse().unwrap(), None, false), Err(errno::ENETUNREACH));
+        // Down takes the gateways through the NIC with it, as Linux flushes their routes.
+        st.add_default_route("10.9.8.1".parse().unwrap(), None, false).unwrap();
+        st.set_if_up(0, false).unwrap();
+        assert!(st.default_gateways().is_empty());
+        st.set_if_up(0, true).unwrap();
+        assert!(st.default_gateways().is_empty());
     }
 
     #[test]
