@@ -215,7 +215,7 @@ fn ifreq_request(ctx: &mut Ctx<'_>, fam: i32, admin: bool, req: u64, arg: u64) -
             | req::SIOCGIFNETMASK
             | req::SIOCSIFNETMASK
     );
-    if !device_request && !(address_request && inet) {
+    if !(device_request || (address_request && inet)) {
         return Err(Errno::ENOTTY);
     }
     let mut ifr: [u8; IFREQ_LEN] = ctx.mem.read_val(arg)?;
