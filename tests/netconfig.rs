@@ -211,8 +211,8 @@ wait; echo \"server got: $(cat /tmp/got)\"
     }
 }
 
-/// getifaddrs, if_nametoindex and friends, SIOCGIF* on three socket families, and a raw
-/// NETLINK_ROUTE socket, as on Linux; changes by an unprivileged user are EPERM.
+/// getifaddrs, if_nametoindex and friends, SIOCGIF* on three socket families, a raw NETLINK_ROUTE
+/// socket and FIONREAD on TCP and UDP sockets, as on Linux; changes by an unprivileged user are EPERM.
 #[test]
 fn libc_and_raw_netlink_see_lo_as_on_linux() {
     let root = Rootfs::system();
@@ -243,13 +243,26 @@ add it again: EEXIST
 no IFA_LOCAL: EINVAL
 no such interface: ENODEV
 unknown message type: EOPNOTSUPP
+listener FIONREAD: EINVAL
+tcp nothing sent: 0
+tcp after 5 bytes: 5
+tcp after reading 2: 3
+udp empty: 0
+udp next datagram: 7
+udp then: 3
 ";
     let perm = "user SIOCGIFFLAGS up 1\nuser SIOCSIFFLAGS: EPERM\nuser RTM_NEWADDR: EPERM\n";
-    if let Some(native) = linux(&format!("{} ifaddrs netlink", guest_program("netconfig").display())) {
+    if let Some(native) = linux(&format!("{} ifaddrs netlink fionread", guest_program("netconfig").display())) {
         assert_eq!(native, want, "Linux prints something else");
     }
     for cfg in configs() {
-        let run = run_guest_timeout(cfg, root.path(), &[prog.as_str(), "ifaddrs", "netlink", "perm"], b"", RUN_TIMEOUT);
+        let run = run_guest_timeout(
+            cfg,
+            root.path(),
+            &[prog.as_str(), "ifaddrs", "netlink", "fionread", "perm"],
+            b"",
+            RUN_TIMEOUT,
+        );
         let what = format!("{cfg}\n{run}");
         assert_eq!(run.out(), format!("{want}{perm}"), "stdout; {what}");
         assert_eq!(run.code(), 0, "exit status; {what}");

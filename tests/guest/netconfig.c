@@ -5,6 +5,7 @@
  *   of three families.
  * netconfig netlink: a raw NETLINK_ROUTE socket: autobind and getsockname, MSG_PEEK|MSG_TRUNC sizing,
  *   a dump read to NLMSG_DONE, a truncated read, acks and their errnos, EPROTONOSUPPORT.
+ * netconfig fionread: FIONREAD on TCP and UDP sockets.
  * netconfig perm: changes as an unprivileged user: EPERM by ioctl and by netlink.
  * Each prints lines the test compares with what Linux prints. */
 #define _GNU_SOURCE
@@ -272,6 +273,52 @@ static void perm(void) {
     waitpid(c, NULL, 0);
 }
 
+/* FIONREAD (SIOCINQ) and SIOCOUTQ on TCP and UDP sockets over 127.0.0.1. */
+static void fionread(void) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    bind(l, (struct sockaddr *)&a, sizeof a);
+    listen(l, 1);
+    getsockname(l, (struct sockaddr *)&a, &len);
+    int n = -1;
+    printf("listener FIONREAD: %s\n", errname(ioctl(l, FIONREAD, &n) ? errno : 0));
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    connect(c, (struct sockaddr *)&a, sizeof a);
+    int srv = accept(l, NULL, NULL);
+    ioctl(srv, FIONREAD, &n);
+    printf("tcp nothing sent: %d\n", n);
+    write(c, "hello", 5);
+    struct pollfd p = {srv, POLLIN, 0};
+    poll(&p, 1, 5000);
+    ioctl(srv, FIONREAD, &n);
+    printf("tcp after 5 bytes: %d\n", n);
+    char buf[16];
+    read(srv, buf, 2);
+    ioctl(srv, FIONREAD, &n);
+    printf("tcp after reading 2: %d\n", n);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in ua = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    len = sizeof ua;
+    bind(u, (struct sockaddr *)&ua, sizeof ua);
+    getsockname(u, (struct sockaddr *)&ua, &len);
+    ioctl(u, FIONREAD, &n);
+    printf("udp empty: %d\n", n);
+    sendto(u, "seven!!", 7, 0, (struct sockaddr *)&ua, sizeof ua);
+    sendto(u, "abc", 3, 0, (struct sockaddr *)&ua, sizeof ua);
+    struct pollfd up = {u, POLLIN, 0};
+    poll(&up, 1, 5000);
+    ioctl(u, FIONREAD, &n);
+    printf("udp next datagram: %d\n", n);
+    recv(u, buf, sizeof buf, 0);
+    ioctl(u, FIONREAD, &n);
+    printf("udp then: %d\n", n);
+    close(u);
+    close(c);
+    close(srv);
+    close(l);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     for (int i = 1; i < argc; i++) {
@@ -279,6 +326,8 @@ int main(int argc, char **argv) {
             ifaddrs();
         else if (!strcmp(argv[i], "netlink"))
             netlink();
+        else if (!strcmp(argv[i], "fionread"))
+            fionread();
         else if (!strcmp(argv[i], "perm"))
             perm();
     }

@@ -613,6 +613,9 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         _ => {}
     }
+    if let (FileKind::Inet(s), libc::FIONREAD | libc::TIOCOUTQ) = (&f.kind, req) {
+        return super::inet::ioctl(ctx, s, req, arg);
+    }
     if super::netdev_ioctl::is_netdev_request(req)
         && matches!(f.kind, FileKind::Unix(_) | FileKind::Inet(_) | FileKind::Netlink(_))
     {

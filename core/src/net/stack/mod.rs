@@ -11,6 +11,7 @@ mod icmp;
 pub mod loopback;
 pub mod netdev;
 pub mod nic;
+mod queues;
 pub mod sockets;
 mod tcp;
 pub mod time;
