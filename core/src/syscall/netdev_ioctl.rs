@@ -381,7 +381,7 @@ fn address(st: &mut Stack, id: NicId, name: &str, req: u64, data: &[u8; 24]) -> 
     }
 }
 
-/// SIOCADDRT/SIOCDELRT with a `struct rtentry` (ip_rt_ioctl): default gateways only.
+/// SIOCADDRT/SIOCDELRT with a `struct rtentry` (ip_rt_ioctl): routes through gateways.
 fn route_v4(ctx: &mut Ctx<'_>, add: bool, arg: u64) -> SysResult {
     let mut rt = [0u8; RTENTRY_LEN];
     ctx.mem.read(arg, &mut rt)?;
@@ -410,20 +410,21 @@ fn route_v4(ctx: &mut Ctx<'_>, add: bool, arg: u64) -> SysResult {
             Some(d) => Some(st.nic_by_name(device(d)).ok_or(Errno::ENODEV)?),
             None => None,
         };
-        match (add, prefix, gateway) {
-            (true, 0, Some(g)) => st.add_default_route(g, oif, false).map(|_| ()),
-            (false, 0, g) => st.remove_default_route(false, g, oif),
-            (true, _, _) => Err(Errno::EOPNOTSUPP),
-            (false, _, _) => Err(Errno::ESRCH),
+        match (add, gateway) {
+            (true, Some(g)) => st.add_gateway_route(dst.into(), prefix, g, oif, false).map(|_| ()),
+            // A network reached without a gateway (`route add -net N dev D`): not modelled.
+            (true, None) => Err(Errno::EOPNOTSUPP),
+            (false, g) => st.remove_gateway_route(dst.into(), prefix, g, oif),
         }
     })?;
     Ok(0)
 }
 
-/// SIOCADDRT/SIOCDELRT with a `struct in6_rtmsg` (ipv6_route_ioctl): default gateways only.
+/// SIOCADDRT/SIOCDELRT with a `struct in6_rtmsg` (ipv6_route_ioctl): routes through gateways.
 fn route_v6(ctx: &mut Ctx<'_>, add: bool, arg: u64) -> SysResult {
     let mut rt = [0u8; IN6_RTMSG_LEN];
     ctx.mem.read(arg, &mut rt)?;
+    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&rt[..16]).expect("16 bytes"));
     let gw = Ipv6Addr::from(<[u8; 16]>::try_from(&rt[32..48]).expect("16 bytes"));
     let dst_len = u16::from_ne_bytes([rt[52], rt[53]]);
     let flags = u32_at(&rt, 72);
@@ -432,14 +433,14 @@ fn route_v6(ctx: &mut Ctx<'_>, add: bool, arg: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let gateway = (flags & u32::from(RTF_GATEWAY) != 0).then_some(IpAddr::V6(gw));
+    let dst = crate::net::stack::netdev::network(IpAddr::V6(dst), dst_len as u8);
     let k = ctx.k;
     k.inet.with(k, None, |st| {
         let oif = if index != 0 { Some(st.nic_by_ifindex(i64::from(index)).ok_or(Errno::ENODEV)?) } else { None };
-        match (add, dst_len, gateway) {
-            (true, 0, Some(g)) => st.add_default_route(g, oif, false).map(|_| ()),
-            (false, 0, g) => st.remove_default_route(true, g, oif),
-            (true, _, _) => Err(Errno::EOPNOTSUPP),
-            (false, _, _) => Err(Errno::ESRCH),
+        match (add, gateway) {
+            (true, Some(g)) => st.add_gateway_route(dst, dst_len as u8, g, oif, false).map(|_| ()),
+            (true, None) => Err(Errno::EOPNOTSUPP),
+            (false, g) => st.remove_gateway_route(dst, dst_len as u8, g, oif),
         }
     })?;
     Ok(0)

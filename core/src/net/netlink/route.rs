@@ -1,6 +1,6 @@
 //! The route family (RTM_GETROUTE, RTM_NEWROUTE, RTM_DELROUTE): `struct rtmsg` and the RTA_*
 //! attributes. The routes are the stack's (`netdev::Stack::routes`): those Linux derives from the
-//! addresses, and the default gateways, which are the routes a user may add and delete.
+//! addresses, and the routes through gateways, which are the ones a user may add and delete.
 
 use std::net::IpAddr;
 
@@ -143,6 +143,16 @@ fn parse(stack: &Stack, m: &wire::Message<'_>) -> Result<Request, Errno> {
     Ok(r)
 }
 
+/// The request's destination network: RTA_DST (host bits cleared, as Linux's fib keys), or the
+/// unspecified address of its family.
+fn destination(r: &Request) -> IpAddr {
+    match r.dst {
+        Some(d) => crate::net::stack::netdev::network(d, r.dst_len),
+        None if r.family == libc::AF_INET6 as u8 => IpAddr::from([0u8; 16]),
+        None => IpAddr::from([0u8; 4]),
+    }
+}
+
 /// Whether a request names a route the stack derived from an address (which it keeps while the
 /// address is there).
 fn is_derived(stack: &mut Stack, r: &Request) -> bool {
@@ -155,9 +165,9 @@ fn is_derived(stack: &mut Stack, r: &Request) -> bool {
     })
 }
 
-/// RTM_NEWROUTE: a default gateway of the main table (`ip route add default via G [dev D]`). Other
-/// routes are EOPNOTSUPP (the stack routes by its addresses and default gateways only), or EEXIST
-/// for one the stack derived already.
+/// RTM_NEWROUTE: a route through a gateway in the main table (`ip route add default via G`, `ip route
+/// add NET via G [dev D]`). Routes without a gateway are EOPNOTSUPP (the stack routes by its
+/// addresses and gateways only), or EEXIST for one the stack derived already.
 pub fn add(stack: &mut Stack, m: &wire::Message<'_>) -> Result<(), Errno> {
     let r = parse(stack, m)?;
     if r.table != RT_TABLE_UNSPEC && r.table != u32::from(RT_TABLE_MAIN) {
@@ -166,27 +176,26 @@ pub fn add(stack: &mut Stack, m: &wire::Message<'_>) -> Result<(), Errno> {
     if r.kind != RTN_UNSPEC && r.kind != RTN_UNICAST {
         return Err(Errno::EOPNOTSUPP);
     }
-    match (r.dst_len, r.gateway) {
-        (0, Some(g)) => {
+    match r.gateway {
+        Some(g) => {
             let replace = m.flags() & NLM_F_REPLACE != 0 && m.flags() & NLM_F_EXCL == 0;
-            stack.add_default_route(g, r.oif, replace).map(|_| ())
+            stack.add_gateway_route(destination(&r), r.dst_len, g, r.oif, replace).map(|_| ())
         }
-        _ if is_derived(stack, &r) => Err(Errno::EEXIST),
-        _ => Err(Errno::EOPNOTSUPP),
+        None if is_derived(stack, &r) => Err(Errno::EEXIST),
+        // A route to a network without a gateway (`ip route add NET dev D`): not modelled.
+        None => Err(Errno::EOPNOTSUPP),
     }
 }
 
-/// RTM_DELROUTE: removes a default gateway (ESRCH when none matches); the routes derived from
+/// RTM_DELROUTE: removes a gateway route (ESRCH when none matches); the routes derived from
 /// addresses go with their address (EOPNOTSUPP).
 pub fn del(stack: &mut Stack, m: &wire::Message<'_>) -> Result<(), Errno> {
     let r = parse(stack, m)?;
-    if r.dst_len == 0 {
-        return stack.remove_default_route(r.family == libc::AF_INET6 as u8, r.gateway, r.oif);
+    let dst = destination(&r);
+    match stack.remove_gateway_route(dst, r.dst_len, r.gateway, r.oif) {
+        Err(Errno::ESRCH) if r.gateway.is_none() && is_derived(stack, &r) => Err(Errno::EOPNOTSUPP),
+        other => other,
     }
-    if is_derived(stack, &r) {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    Err(Errno::ESRCH)
 }
 
 /// RTM_GETROUTE for one destination (`ip route get D`): the route a packet to it takes.
@@ -198,7 +207,15 @@ pub fn get(stack: &mut Stack, m: &wire::Message<'_>, sender: &Sender) -> Result<
         None => stack.route(dst)?,
     };
     let on_link = dst.is_loopback() || stack.nics()[nic].on_link(dst);
-    let gateway = if on_link { None } else { stack.nic_mut(nic).and_then(|n| n.default_gateway(dst.is_ipv6())) };
+    let gateway = if on_link {
+        None
+    } else {
+        let net = crate::net::stack::netdev::network;
+        let routes = stack.gateway_routes();
+        let via =
+            routes.iter().filter(|g| g.nic == nic && g.dst.is_ipv4() == dst.is_ipv4() && net(dst, g.prefix) == g.dst);
+        via.max_by_key(|g| g.prefix).map(|g| g.gateway)
+    };
     let local = stack.nics().iter().any(|n| n.owns(dst)) || dst.is_loopback();
     let entry = RouteEntry {
         table: if local { RT_TABLE_LOCAL } else { RT_TABLE_MAIN },

@@ -223,7 +223,18 @@ fn default_routes_add_dump_delete() {
         .ip(super::route::RTA_DST, "10.1.0.0".parse().unwrap())
         .ip(RTA_GATEWAY, gw)
         .build();
-    assert_eq!(ack_errno(&mut st, &net, &ADMIN), libc::EOPNOTSUPP);
+    assert_eq!(ack_errno(&mut st, &net, &ADMIN), 0);
+    assert!(st.gateway_routes().iter().any(|r| r.prefix == 16 && r.gateway == gw));
+    let del_net = request(RTM_DELROUTE, NLM_F_ACK, 5, &rtmsg(libc::AF_INET, 16))
+        .ip(super::route::RTA_DST, "10.1.0.0".parse().unwrap())
+        .build();
+    assert_eq!(ack_errno(&mut st, &del_net, &ADMIN), 0);
+    assert_eq!(ack_errno(&mut st, &del_net, &ADMIN), libc::ESRCH);
+    // A network without a gateway: not modelled; one derived from an address: exists.
+    let dev_route = request(RTM_NEWROUTE, NLM_F_ACK, 5, &rtmsg(libc::AF_INET, 16))
+        .ip(super::route::RTA_DST, "10.1.0.0".parse().unwrap())
+        .build();
+    assert_eq!(ack_errno(&mut st, &dev_route, &ADMIN), libc::EOPNOTSUPP);
     let get = request(RTM_GETROUTE, 0, 6, &rtmsg(libc::AF_INET, 32))
         .ip(super::route::RTA_DST, "127.0.0.1".parse().unwrap())
         .build();

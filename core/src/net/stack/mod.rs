@@ -12,6 +12,7 @@ pub mod loopback;
 pub mod netdev;
 pub mod nic;
 mod queues;
+pub mod routes;
 pub mod sockets;
 mod tcp;
 pub mod time;
@@ -223,7 +224,7 @@ impl Stack {
     }
 
     /// The NIC a packet to `dst` leaves by: `lo` for loopback addresses and the stack's own, else an up
-    /// NIC on the destination's network, else one with a gateway of its family.
+    /// NIC on the destination's network, else the one with the most specific gateway route to it.
     pub fn route(&mut self, dst: IpAddr) -> Result<NicId, Errno> {
         let dst = canonical(dst);
         if dst.is_loopback() {
@@ -236,7 +237,7 @@ impl Stack {
         if let Some(i) = self.nics.iter().position(|n| n.is_up() && !n.is_loopback() && n.on_link(dst)) {
             return Ok(i);
         }
-        self.nics.iter_mut().position(|n| n.is_up() && !n.is_loopback() && n.reaches(dst)).ok_or(errno::ENETUNREACH)
+        self.gateway_nic(dst).ok_or(errno::ENETUNREACH)
     }
 
     /// Which NICs a socket bound to `addr` listens on: all for the wildcard, else the owner.

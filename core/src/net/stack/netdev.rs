@@ -43,6 +43,7 @@ pub const RT_SCOPE_LINK: u8 = 253;
 pub const RT_SCOPE_HOST: u8 = 254;
 /// The metric Linux gives IPv6 prefix routes and IPv6 gateways added by hand.
 const IP6_RT_PRIO_ADDRCONF: u32 = 256;
+/// See [`IP6_RT_PRIO_ADDRCONF`].
 const IP6_RT_PRIO_USER: u32 = 1024;
 /// Longest interface name or label, without its NUL (IFNAMSIZ - 1).
 pub const IFNAMSIZ_MAX: usize = 15;
@@ -208,9 +209,7 @@ impl Stack {
         let was = nic.is_up();
         nic.set_up(up);
         if was && !up {
-            for ipv6 in [false, true] {
-                let _ = nic.remove_default_gateway(ipv6);
-            }
+            nic.iface.routes_mut().update(|routes| routes.clear());
             for (a, _) in nic.addresses().into_iter().filter(|(a, _)| a.is_ipv6()) {
                 let _ = nic.remove_address(a);
                 self.addr_info.remove(&(id, a));
@@ -301,75 +300,9 @@ impl Stack {
         Ok(())
     }
 
-    /// The default gateways, as (NIC, gateway) pairs, IPv4 first.
-    pub fn default_gateways(&mut self) -> Vec<(NicId, IpAddr)> {
-        let mut out = Vec::new();
-        for ipv6 in [false, true] {
-            for (id, n) in self.nics.iter_mut().enumerate() {
-                if let Some(g) = n.default_gateway(ipv6) {
-                    out.push((id, g));
-                }
-            }
-        }
-        out
-    }
-
-    /// Sets a default gateway (`ip route add default via G [dev D]`, `route add default gw G`): on
-    /// `oif` or the up NIC whose network holds it. ENETUNREACH when no up NIC reaches the gateway,
-    /// EEXIST when the family has a default route already, unless `replace`.
-    pub fn add_default_route(&mut self, gateway: IpAddr, oif: Option<NicId>, replace: bool) -> Result<NicId, Errno> {
-        if gateway.is_unspecified() || gateway.is_multicast() {
-            return Err(Errno::EINVAL);
-        }
-        let id = match oif {
-            Some(id) => {
-                let n = self.nics.get(id).ok_or(Errno::ENODEV)?;
-                if !n.is_up() {
-                    return Err(Errno(libc::ENETDOWN));
-                }
-                if !n.on_link(gateway) {
-                    return Err(errno::ENETUNREACH);
-                }
-                id
-            }
-            None => self.nics.iter().position(|n| n.is_up() && n.on_link(gateway)).ok_or(errno::ENETUNREACH)?,
-        };
-        let ipv6 = gateway.is_ipv6();
-        let existing: Vec<(NicId, IpAddr)> =
-            self.default_gateways().into_iter().filter(|(_, g)| g.is_ipv6() == ipv6).collect();
-        if !existing.is_empty() {
-            if !replace {
-                return Err(Errno::EEXIST);
-            }
-            for (nic, _) in existing {
-                let _ = self.nics[nic].remove_default_gateway(ipv6);
-            }
-        }
-        self.nics[id].set_default_gateway(gateway)?;
-        Ok(id)
-    }
-
-    /// Removes the default gateway of a family, when it matches `gateway` and `oif` if they are
-    /// given (ESRCH when none matches, as Linux's `route del` and `ip route del` report).
-    pub fn remove_default_route(
-        &mut self,
-        ipv6: bool,
-        gateway: Option<IpAddr>,
-        oif: Option<NicId>,
-    ) -> Result<(), Errno> {
-        let found = self
-            .default_gateways()
-            .into_iter()
-            .find(|&(nic, g)| g.is_ipv6() == ipv6 && gateway.is_none_or(|w| w == g) && oif.is_none_or(|o| o == nic));
-        match found {
-            Some((nic, _)) => self.nics[nic].remove_default_gateway(ipv6),
-            None => Err(Errno::ESRCH),
-        }
-    }
-
     /// The routes of the main and local tables, as Linux derives them from the addresses of up NICs
     /// (a network route in main, or in local for the loopback; a local route for each address; the
-    /// broadcast route of each IPv4 network) plus the default gateways.
+    /// broadcast route of each IPv4 network) plus the gateway routes, in Linux's order.
     pub fn routes(&mut self) -> Vec<RouteEntry> {
         let mut out = Vec::new();
         let addrs = self.if_addrs();
@@ -442,24 +375,30 @@ impl Stack {
                 }
             }
         }
-        for (nic, g) in self.default_gateways() {
-            let (dst, metric) = match g {
-                IpAddr::V4(_) => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-                IpAddr::V6(_) => (IpAddr::V6(Ipv6Addr::UNSPECIFIED), IP6_RT_PRIO_USER),
-            };
+        for g in self.gateway_routes() {
+            let metric = if g.gateway.is_ipv6() { IP6_RT_PRIO_USER } else { 0 };
             out.push(RouteEntry {
                 table: RT_TABLE_MAIN,
                 kind: RouteType::Unicast,
-                dst,
-                prefix: 0,
-                gateway: Some(g),
-                nic,
+                dst: g.dst,
+                prefix: g.prefix,
+                gateway: Some(g.gateway),
+                nic: g.nic,
                 prefsrc: None,
                 protocol: RTPROT_BOOT,
                 scope: RT_SCOPE_UNIVERSE,
                 metric,
             });
         }
+        // Linux walks its tables in address order (IPv6's default route last).
+        out.sort_by_key(|r| {
+            let key = match r.dst {
+                IpAddr::V4(a) => u128::from(u32::from(a)),
+                IpAddr::V6(_) if r.prefix == 0 => u128::MAX,
+                IpAddr::V6(a) => u128::from(a),
+            };
+            (r.dst.is_ipv6(), r.table == RT_TABLE_LOCAL, key)
+        });
         out
     }
 
