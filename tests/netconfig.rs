@@ -284,35 +284,6 @@ udp then: 3
     }
 }
 
-const NETNS_CHILD: &str = "UMVM_NETCONFIG_NETNS_CHILD";
-
-/// Runs `body` in a network namespace of its own (a re-exec of this test under `unshare --net`), whose
-/// lo carries the multicast group the guest's `eth0=mcast` joins.
-fn in_netns(name: &str, body: impl FnOnce()) {
-    if std::env::var_os(NETNS_CHILD).is_some() {
-        for cmd in ["ip link set lo up", "ip link set lo multicast on", "ip route add 224.0.0.0/4 dev lo"] {
-            let out = Command::new(HOST_BUSYBOX).args(cmd.split(' ')).output().unwrap();
-            assert!(out.status.success(), "busybox {cmd}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        body();
-        return;
-    }
-    let mut cmd = Command::new("unshare");
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        cmd.args(["--user", "--map-root-user"]);
-    }
-    let out = cmd
-        .arg("--net")
-        .arg(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(NETNS_CHILD, "1")
-        .output()
-        .expect("cannot run unshare (util-linux)");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("1 passed"), "{name} in its network namespace:\n{text}");
-}
-
 /// A multicast port of its own for each guest run, so runs never hear each other.
 fn mcast_switch() -> String {
     static NEXT: AtomicU16 = AtomicU16::new(0);
@@ -335,7 +306,7 @@ eth0      Link encap:Ethernet  HWaddr 02:00:00:00:00:05
 /// and down again (which takes the gateways with it, as Linux).
 #[test]
 fn eth0_is_configured_by_ifconfig_ip_and_route() {
-    in_netns("eth0_is_configured_by_ifconfig_ip_and_route", || {
+    netns::in_netns("eth0_is_configured_by_ifconfig_ip_and_route", || {
         let root = Rootfs::system();
         let script = "\
 exec 2>&1
