@@ -226,12 +226,15 @@ wait; echo \"server got: $(cat /tmp/got)\"
     }
 }
 
-/// getifaddrs, if_nametoindex and friends, SIOCGIF* on three socket families, a raw NETLINK_ROUTE
-/// socket and FIONREAD on TCP and UDP sockets, as on Linux; changes by an unprivileged user are EPERM.
+/// getifaddrs, if_nametoindex and friends (musl's and glibc's), SIOCGIF* on three socket families, a
+/// raw NETLINK_ROUTE socket and FIONREAD on TCP and UDP sockets, as on Linux; changes by an
+/// unprivileged user are EPERM.
 #[test]
 fn libc_and_raw_netlink_see_lo_as_on_linux() {
     let root = Rootfs::system();
     let prog = root.install("netconfig");
+    let glibc = "/bin/netconfig-glibc";
+    root.write(glibc, std::fs::read(guest_program_static_pie("netconfig")).unwrap(), 0o755);
     let want = "\
 lo packet flags 0x10049
 lo inet flags 0x10049 addr 127.0.0.1 mask 255.0.0.0
@@ -280,6 +283,11 @@ udp then: 3
         );
         let what = format!("{cfg}\n{run}");
         assert_eq!(run.out(), format!("{want}{perm}"), "stdout; {what}");
+        assert_eq!(run.code(), 0, "exit status; {what}");
+        // glibc asks NETLINK_ROUTE its own way (getifaddrs, if_nameindex) and must see the same.
+        let run = run_guest_timeout(cfg, root.path(), &[glibc, "ifaddrs", "netlink", "fionread"], b"", RUN_TIMEOUT);
+        let what = format!("{cfg}\n{run}");
+        assert_eq!(run.out(), want, "glibc's stdout; {what}");
         assert_eq!(run.code(), 0, "exit status; {what}");
     }
 }
