@@ -13,7 +13,7 @@ use std::time::Duration;
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(120);
 
 const WANT: &[&str] = &[
-    "AF_NETLINK: EAFNOSUPPORT\n",
+    "AF_NETLINK audit: EPROTONOSUPPORT\n",
     "tcp listen: port ephemeral 1\n",
     "accepted: ok, peer len 16, peer 127.0.0.1 1\n",
     "server end: local port 1, peer port equals accept's 1\n",

@@ -91,6 +91,8 @@ pub struct Kernel {
     pub unix: crate::net::unix::Names,
     /// The AF_INET/AF_INET6 stack (its loopback only, for now).
     pub inet: crate::net::inet::Inet,
+    /// The bound AF_NETLINK port ids.
+    pub netlink: crate::net::netlink::socket::Ports,
     me: Weak<Kernel>,
 }
 
@@ -126,6 +128,7 @@ impl Kernel {
             fifos: Mutex::default(),
             unix: Default::default(),
             inet: Default::default(),
+            netlink: Default::default(),
             console_tty: ConsoleTty::default(),
             tty,
             channel: crate::trap::fdpass::Channel::new().ok(),

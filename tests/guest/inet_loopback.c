@@ -507,7 +507,7 @@ static void dual_stack(void) {
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
-    printf("AF_NETLINK: %s\n", err(socket(AF_NETLINK, SOCK_RAW, 0)));
+    printf("AF_NETLINK audit: %s\n", err(socket(AF_NETLINK, SOCK_RAW, 9 /* NETLINK_AUDIT */)));
     tcp_echo();
     big_transfer();
     udp_echo();

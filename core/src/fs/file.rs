@@ -40,6 +40,8 @@ pub enum FileKind {
     Unix(crate::net::unix::UnixFile),
     /// An AF_INET or AF_INET6 socket.
     Inet(crate::net::inet::InetFile),
+    /// An AF_NETLINK socket.
+    Netlink(crate::net::netlink::socket::NetlinkFile),
     /// A file whose contents the kernel made (procfs): the snapshot taken
     /// at open, and the read offset.
     Synthetic(Vec<u8>, std::sync::atomic::AtomicUsize),
@@ -101,6 +103,7 @@ impl OpenFile {
             FileKind::Pipe(_)
             | FileKind::Unix(_)
             | FileKind::Inet(_)
+            | FileKind::Netlink(_)
             | FileKind::Dev(_)
             | FileKind::DevDir(_)
             | FileKind::Epoll(_)
@@ -148,6 +151,15 @@ impl OpenFile {
                 st.st_ino = s.ino;
                 Ok(st)
             }
+            FileKind::Netlink(s) => {
+                // SAFETY: stat is plain integers; all-zero is valid.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                st.st_mode = libc::S_IFSOCK | 0o777;
+                st.st_nlink = 1;
+                st.st_blksize = 4096;
+                st.st_ino = s.ino;
+                Ok(st)
+            }
             FileKind::Dev(d) => Ok(d.stat()),
             FileKind::Block(b) => Ok(b.stat()),
             FileKind::DevDir(_) => Ok(devfs::dir_stat(0)),
@@ -181,6 +193,7 @@ impl OpenFile {
             }
             FileKind::Unix(u) => format!("socket:[{}]", u.sock.ino).into_bytes(),
             FileKind::Inet(s) => format!("socket:[{}]", s.ino).into_bytes(),
+            FileKind::Netlink(s) => format!("socket:[{}]", s.ino).into_bytes(),
             FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
             FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
             FileKind::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
@@ -214,6 +227,7 @@ impl OpenFile {
             | FileKind::Console(_)
             | FileKind::Unix(_)
             | FileKind::Inet(_)
+            | FileKind::Netlink(_)
             | FileKind::Epoll(_)
             | FileKind::EventFd(_)
             | FileKind::TimerFd(_) => false,

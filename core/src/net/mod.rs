@@ -5,5 +5,6 @@
 
 pub mod inet;
 pub mod ipconfig;
+pub mod netlink;
 pub mod stack;
 pub mod unix;

@@ -288,7 +288,8 @@ fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
         | FileKind::EventFd(_)
         | FileKind::TimerFd(_)
         | FileKind::Unix(_)
-        | FileKind::Inet(_) => return Err(Errno::ENXIO),
+        | FileKind::Inet(_)
+        | FileKind::Netlink(_) => return Err(Errno::ENXIO),
     };
     let guest_flags = flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
     ctx.install(Arc::new(OpenFile::new(kind, f.path.clone(), guest_flags)), flags & libc::O_CLOEXEC != 0)
@@ -960,7 +961,7 @@ fn file_statfs(ctx: &Ctx<'_>, f: &OpenFile) -> Result<Statfs, Errno> {
         FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Block(_) => made_statfs(TMPFS_MAGIC),
         FileKind::Synthetic(..) | FileKind::SynthDir(..) => synthetic_statfs(ctx, &f.path),
         FileKind::Pipe(_) => made_statfs(PIPEFS_MAGIC),
-        FileKind::Unix(_) | FileKind::Inet(_) => made_statfs(SOCKFS_MAGIC),
+        FileKind::Unix(_) | FileKind::Inet(_) | FileKind::Netlink(_) => made_statfs(SOCKFS_MAGIC),
         FileKind::Ext2(e) => ext2::statfs(&e.fs)?,
         FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => made_statfs(ANON_INODE_FS_MAGIC),
     })

@@ -565,3 +565,17 @@ pub fn read(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile, segs: &[(u64, usize)]
 pub fn write(ctx: &mut Ctx<'_>, f: &OpenFile, s: &InetFile, segs: &[(u64, usize)]) -> SysResult {
     send(ctx, f, s, segs, 0, None)
 }
+
+/// The ioctls of an inet socket itself (the SIOC* device requests are `netdev_ioctl`'s): FIONREAD
+/// (SIOCINQ) and TIOCOUTQ (SIOCOUTQ). ENOTTY for anything else.
+pub fn ioctl(ctx: &mut Ctx<'_>, s: &InetFile, req: u64, arg: u64) -> SysResult {
+    let k = ctx.k;
+    let id = s.id;
+    let n = match req {
+        libc::FIONREAD => k.inet.with(k, None, |st| st.recv_queue_len(id))?,
+        libc::TIOCOUTQ => k.inet.with(k, None, |st| st.send_queue_len(id))?,
+        _ => return Err(Errno::ENOTTY),
+    };
+    ctx.mem.write_val(arg, &(n.min(i32::MAX as usize) as i32))?;
+    Ok(0)
+}

@@ -29,7 +29,10 @@ const IOV_MAX: usize = 1024;
 pub(super) fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Result<usize, Errno> {
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::read(s, buf),
-        (FileKind::Console(_) | FileKind::Pipe(_) | FileKind::Unix(_) | FileKind::Inet(_), _) => Err(Errno::ESPIPE),
+        (
+            FileKind::Console(_) | FileKind::Pipe(_) | FileKind::Unix(_) | FileKind::Inet(_) | FileKind::Netlink(_),
+            _,
+        ) => Err(Errno::ESPIPE),
         (FileKind::Synthetic(data, pos), off) => {
             let at = off.map_or_else(|| pos.load(Ordering::Relaxed), |o| o as usize);
             let n = data.len().saturating_sub(at).min(buf.len());
@@ -69,7 +72,10 @@ pub(super) fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Resul
 pub(super) fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<usize, Errno> {
     match (&f.kind, off) {
         (FileKind::Console(s), None) => console::write(s, data),
-        (FileKind::Console(_) | FileKind::Pipe(_) | FileKind::Unix(_) | FileKind::Inet(_), _) => Err(Errno::ESPIPE),
+        (
+            FileKind::Console(_) | FileKind::Pipe(_) | FileKind::Unix(_) | FileKind::Inet(_) | FileKind::Netlink(_),
+            _,
+        ) => Err(Errno::ESPIPE),
         (FileKind::Synthetic(..), _) => Err(Errno::EACCES),
         (
             FileKind::Dev(_)
@@ -226,6 +232,7 @@ fn read_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysRes
         FileKind::Pipe(end) => pipe_read(ctx, f, end, segs),
         FileKind::Unix(u) => super::unix::read(ctx, f, &u.sock, segs),
         FileKind::Inet(s) => super::inet::read(ctx, f, s, segs),
+        FileKind::Netlink(s) => super::netlink::read(ctx, f, s, segs),
         FileKind::EventFd(e) => eventfd_read(ctx, f, e, segs),
         FileKind::TimerFd(t) => timerfd_read(ctx, f, t, segs),
         FileKind::Console(s) => console_read(ctx, f, s, segs),
@@ -354,6 +361,7 @@ fn write_stream(ctx: &mut Ctx<'_>, f: &OpenFile, segs: &[(u64, usize)]) -> SysRe
         FileKind::Pipe(end) => pipe_write(ctx, f, end, segs),
         FileKind::Unix(u) => super::unix::write(ctx, f, &u.sock, segs),
         FileKind::Inet(s) => super::inet::write(ctx, f, s, segs),
+        FileKind::Netlink(s) => super::netlink::write(ctx, f, s, segs),
         FileKind::EventFd(e) => eventfd_write(ctx, f, e, segs),
         FileKind::Dev(Dev::Full) => Err(Errno::ENOSPC),
         FileKind::Dev(Dev::Tty | Dev::Console) if ctx.k.tty.is_some() => {
@@ -545,6 +553,7 @@ pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
         | FileKind::Pipe(_)
         | FileKind::Unix(_)
         | FileKind::Inet(_)
+        | FileKind::Netlink(_)
         | FileKind::Epoll(_)
         | FileKind::EventFd(_)
         | FileKind::TimerFd(_)
@@ -603,6 +612,14 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             return Ok(0);
         }
         _ => {}
+    }
+    if let (FileKind::Inet(s), libc::FIONREAD | libc::TIOCOUTQ) = (&f.kind, req) {
+        return super::inet::ioctl(ctx, s, req, arg);
+    }
+    if super::netdev_ioctl::is_netdev_request(req)
+        && matches!(f.kind, FileKind::Unix(_) | FileKind::Inet(_) | FileKind::Netlink(_))
+    {
+        return super::netdev_ioctl::ioctl(ctx, &f, req, arg);
     }
     if let FileKind::Block(b) = &f.kind {
         return block_ioctl(ctx, b, req, arg);

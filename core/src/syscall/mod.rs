@@ -23,6 +23,8 @@ pub mod misc;
 pub mod mm;
 pub mod mount;
 pub mod names;
+pub mod netdev_ioctl;
+pub mod netlink;
 pub mod pipe;
 pub mod poll;
 pub mod posix_timer;

@@ -42,6 +42,10 @@ fn pipe_events(f: &OpenFile) -> i16 {
     if let FileKind::Unix(u) = &f.kind {
         return u.sock.poll_events();
     }
+    if let FileKind::Netlink(s) = &f.kind {
+        let readable = if s.readable() { libc::POLLIN | libc::POLLRDNORM } else { 0 };
+        return readable | libc::POLLOUT | libc::POLLWRNORM;
+    }
     if let FileKind::Inet(s) = &f.kind {
         return match s.kernel() {
             Some(k) => k.inet.events(s.id),
@@ -170,6 +174,9 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
                 let k = ctx.k;
                 k.inet.wait(k, ctx.me, s.id, p.events);
                 ctx.block_forever();
+            }
+            FileKind::Netlink(s) => {
+                ctx.block_on(&s.readers);
             }
             FileKind::EventFd(e) => {
                 ctx.block_on(&e.readers);

@@ -4,7 +4,7 @@ use super::ProcNode;
 use crate::kernel::Kernel;
 
 /// The files of /proc/net.
-pub const FILES: [&str; 1] = ["dev"];
+pub const FILES: [&str; 3] = ["dev", "if_inet6", "route"];
 
 /// /proc/net and what is under it.
 pub fn node(k: &Kernel, rest: &[&[u8]]) -> ProcNode {
@@ -15,6 +15,8 @@ pub fn node(k: &Kernel, rest: &[&[u8]]) -> ProcNode {
             ProcNode::Dir(e)
         }
         [b"dev"] => ProcNode::File(k.inet.configure(|st| st.proc_net_dev()).into_bytes()),
+        [b"if_inet6"] => ProcNode::File(k.inet.configure(|st| st.proc_net_if_inet6()).into_bytes()),
+        [b"route"] => ProcNode::File(k.inet.configure(|st| st.proc_net_route()).into_bytes()),
         _ => ProcNode::Missing,
     }
 }

@@ -9,7 +9,10 @@
 pub mod device;
 mod icmp;
 pub mod loopback;
+pub mod netdev;
 pub mod nic;
+mod queues;
+pub mod routes;
 pub mod sockets;
 mod tcp;
 pub mod time;
@@ -66,6 +69,8 @@ pub struct Stack {
     seed: u64,
     tcp_buffer: usize,
     connect_timeout: Duration,
+    /// Labels and broadcast addresses of addresses (`netdev`).
+    addr_info: BTreeMap<(NicId, IpAddr), netdev::AddrInfo>,
 }
 
 impl Default for Stack {
@@ -100,6 +105,7 @@ impl Stack {
             seed,
             tcp_buffer: 256 * 1024,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            addr_info: BTreeMap::new(),
         }
     }
 
@@ -218,11 +224,12 @@ impl Stack {
     }
 
     /// The NIC a packet to `dst` leaves by: `lo` for loopback addresses and the stack's own, else an up
-    /// NIC on the destination's network, else one with a gateway of its family.
+    /// NIC on the destination's network, else the one with the most specific gateway route to it.
     pub fn route(&mut self, dst: IpAddr) -> Result<NicId, Errno> {
         let dst = canonical(dst);
         if dst.is_loopback() {
-            return Ok(0);
+            // As Linux: with `lo` down, its addresses have no route.
+            return if self.nics[0].is_up() { Ok(0) } else { Err(errno::ENETUNREACH) };
         }
         if dst.is_unspecified() || dst.is_multicast() {
             return Err(errno::ENETUNREACH);
@@ -230,7 +237,7 @@ impl Stack {
         if let Some(i) = self.nics.iter().position(|n| n.is_up() && !n.is_loopback() && n.on_link(dst)) {
             return Ok(i);
         }
-        self.nics.iter_mut().position(|n| n.is_up() && !n.is_loopback() && n.reaches(dst)).ok_or(errno::ENETUNREACH)
+        self.gateway_nic(dst).ok_or(errno::ENETUNREACH)
     }
 
     /// Which NICs a socket bound to `addr` listens on: all for the wildcard, else the owner.

@@ -57,6 +57,10 @@ impl Nic {
 
     /// The MAC address, for an Ethernet NIC.
     pub fn mac(&self) -> Option<[u8; 6]> {
+        // smoltcp asserts an Ethernet medium in hardware_addr.
+        if self.device.medium() != Medium::Ethernet {
+            return None;
+        }
         match self.iface.hardware_addr() {
             HardwareAddress::Ethernet(EthernetAddress(m)) => Some(m),
             _ => None,
