@@ -299,3 +299,28 @@ fn bad_network_switches_are_one_line_errors() {
         }
     });
 }
+
+#[test]
+fn ip_configures_eth0_at_boot() {
+    in_netns("ip_configures_eth0_at_boot", || {
+        let root = lab_root();
+        let show = "ip addr show eth0; ip route; hostname";
+        let run = |ip: &str| {
+            let words = ["eth0=mcast,fe:fd:0a:00:00:07", ip, "--", "/bin/sh", "-c", show];
+            let r = run_umvm_words(configs()[0], root.path(), &words, b"", Duration::from_secs(60));
+            assert_eq!(r.code(), 0, "{r}");
+            r.out()
+        };
+        let out = run("ip=10.0.0.7/24,10.0.0.1");
+        assert!(out.contains("<BROADCAST,MULTICAST,UP,LOWER_UP>"), "{out}");
+        assert!(out.contains("link/ether fe:fd:0a:00:00:07"), "{out}");
+        assert!(out.contains("inet 10.0.0.7/24 brd 10.0.0.255 "), "{out}");
+        assert!(out.contains("default via 10.0.0.1 dev eth0"), "{out}");
+        assert!(out.contains("10.0.0.0/24 dev eth0"), "{out}");
+        // Linux's own form, with a host name.
+        let out = run("ip=10.0.0.8::10.0.0.1:255.255.0.0:labhost:eth0:off");
+        assert!(out.contains("inet 10.0.0.8/16 "), "{out}");
+        assert!(out.contains("default via 10.0.0.1 dev eth0"), "{out}");
+        assert!(out.trim_end().ends_with("labhost"), "{out}");
+    });
+}

@@ -301,19 +301,24 @@ struct NicLinks {
     bell: Arc<TxBell>,
 }
 
-/// Applies `ip=`: the address, the link up, the default gateway.
+/// Applies `ip=`: the address, the link up, the default gateway, as `ip addr add`, `ip link set up` and
+/// `ip route add default via` would.
 fn configure_ip(k: &Kernel, c: &crate::net::ipconfig::IpConfig) -> Result<(), String> {
     k.inet.configure(|st| {
         let id =
             st.nic_by_name(&c.device).ok_or_else(|| format!("no network card {} (give {}=...)", c.device, c.device))?;
-        let nic = st.nic_mut(id).ok_or("no such card")?;
-        nic.add_address(c.addr, c.prefix).map_err(|e| format!("{}: {e}", c.device))?;
-        nic.set_up(true);
+        // Linux's ipconfig gives an IPv4 address its subnet's broadcast address.
+        let brd = match c.addr {
+            std::net::IpAddr::V4(a) => crate::net::stack::netdev::v4_broadcast(a, c.prefix),
+            std::net::IpAddr::V6(_) => None,
+        };
+        st.add_if_addr(id, c.addr, c.prefix, brd, None).map_err(|e| format!("{}: {e}", c.device))?;
+        st.set_if_up(id, true).map_err(|e| format!("{}: {e}", c.device))?;
         if let Some(g) = c.gateway {
-            if !nic.on_link(g) {
+            if !st.nics()[id].on_link(g) {
                 return Err(format!("the gateway {g} is not on {}/{}", c.addr, c.prefix));
             }
-            nic.set_default_gateway(g).map_err(|e| format!("{}: {e}", c.device))?;
+            st.add_default_route(g, Some(id), false).map_err(|e| format!("{}: {e}", c.device))?;
         }
         Ok(())
     })
