@@ -113,7 +113,7 @@ fn do_wait(ctx: &mut Ctx<'_>, timeout: Option<Duration>) -> SysResult {
             let want = i.events & !(EPOLLET | EPOLLONESHOT);
             let (revents, gen) = file_events(ctx.k, &f, (want & 0xffff) as i16);
             let ready = revents as u16 as u32 & (want | ALWAYS);
-            watched.push(f);
+            watched.push((f, (want & 0xffff) as i16));
             if ready == 0 {
                 continue;
             }

@@ -88,8 +88,11 @@ pub(crate) fn file_events(k: &Kernel, f: &Arc<OpenFile>, events: i16) -> (i16, O
 }
 
 /// Registers a wait on everything `files` can change on.
-pub(crate) fn wait_on_files(ctx: &mut Ctx<'_>, files: &[Arc<OpenFile>]) {
-    let list: Vec<Polled> = files.iter().map(|f| Polled { file: Some(f.clone()), events: 0, bad: false }).collect();
+pub(crate) fn wait_on_files(ctx: &mut Ctx<'_>, files: &[(Arc<OpenFile>, i16)]) {
+    // The events matter to files whose readiness is checked again under the lock that queues the
+    // waiter (inet sockets): a change after epoll looked then wakes the waiter at once.
+    let list: Vec<Polled> =
+        files.iter().map(|(f, events)| Polled { file: Some(f.clone()), events: *events, bad: false }).collect();
     register(ctx, &list);
 }
 
