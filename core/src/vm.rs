@@ -406,7 +406,8 @@ impl Vm {
             })
             .map_err(|_| VmError::Lost)?;
         if let Some(n) = self.nics.take() {
-            crate::dev::net::receiver::spawn(self.kernel.clone(), n.links, n.bell).map_err(VmError::NetThread)?;
+            let cpu = self.pin.then(|| self.cpus.first().copied()).flatten();
+            crate::dev::net::receiver::spawn(self.kernel.clone(), n.links, n.bell, cpu).map_err(VmError::NetThread)?;
         }
         self.kernel.power.connect(events_tx);
         let spec = self.init.take().ok_or(VmError::Lost)?;

@@ -836,7 +836,7 @@ fn trace(k: &Kernel, vtid: i32, call: &Option<String>, ret: Option<i64>) {
 }
 
 /// Pins the calling thread to one CPU.
-fn pin_to(cpu: usize) {
+pub(crate) fn pin_to(cpu: usize) {
     // SAFETY: cpu_set_t is plain bits; CPU_SET stays within it for cpu <
     // CPU_SETSIZE, which the caller's CPU list guarantees.
     unsafe {

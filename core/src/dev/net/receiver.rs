@@ -19,7 +19,7 @@ use super::port_link::{PortLink, TxBell};
 use crate::kernel::Kernel;
 
 /// Starts the thread for `links`, whose transmit queues ring `bell` (nothing to do without links).
-pub fn spawn(k: Arc<Kernel>, links: Vec<Arc<PortLink>>, bell: Arc<TxBell>) -> io::Result<()> {
+pub fn spawn(k: Arc<Kernel>, links: Vec<Arc<PortLink>>, bell: Arc<TxBell>, cpu: Option<usize>) -> io::Result<()> {
     if links.is_empty() {
         return Ok(());
     }
@@ -31,6 +31,10 @@ pub fn spawn(k: Arc<Kernel>, links: Vec<Arc<PortLink>>, bell: Arc<TxBell>) -> io
         }
     };
     std::thread::Builder::new().name("umvm-net".into()).spawn(move || {
+        // Beside a tracer loop, waking a task costs ~2.5 us instead of 25-50 us across CPUs.
+        if let Some(cpu) = cpu {
+            crate::sched::pin_to(cpu);
+        }
         // The links and their ports live as long as this thread, which outlives the machine (the
         // process's end ends it).
         loop {
