@@ -6,6 +6,9 @@
 #![allow(dead_code)]
 
 pub mod disk;
+pub mod netns;
+pub mod tools;
+pub mod uml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr, OsString};
