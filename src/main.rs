@@ -86,6 +86,12 @@ The kernel command line (shown in the guest's /proc/cmdline, words joined by spa
   hostname=NAME     the initial host name (default umvm; at most 64 bytes)
   root=DEV, rootfstype=TYPE, ro, rw, ubdN=FILE
                     the root device and disks (UML syntax)
+  ethN=mcast[,MAC[,GROUP[,PORT[,TTL]]]], ethN=daemon[,MAC[,unix[,CTL]]],
+  ethN=tuntap,TAPDEV[,MAC], ethN=ucast,[MAC],REMOTE[,LPORT[,RPORT]]
+                    a network card on one of UML's transports (UML syntax)
+  ip=ADDR/PREFIX[,GATEWAY[,DEV]]
+                    configure eth0 (or DEV) at boot; Linux's
+                    ip=CLIENT::GW:NETMASK:HOST:DEV:off form too
   quiet             accepted as in Linux (umvm prints few kernel messages)
   KEY=VALUE         any other switch with `=` is put in init's environment
   WORD              any other bare word is passed to init as an argument
@@ -111,7 +117,9 @@ fn run(args: RunArgs) -> Result<i32> {
         words.extend(args.after.into_iter().map(OsStringExt::into_vec));
     }
     vm = vm.cmdline(&words)?;
-    vm = disks(vm, &Cmdline::parse(&words)?)?;
+    let cl = Cmdline::parse(&words)?;
+    vm = disks(vm, &cl)?;
+    vm = nics(vm, &cl)?;
     let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
     vm = vm.env(vec![
         b"HOME=/".to_vec(),
@@ -196,6 +204,28 @@ fn disks(mut vm: VmBuilder, cl: &Cmdline) -> Result<VmBuilder> {
             anyhow::bail!("hostfs={spec}: expected hostfs=DIR or hostfs=DIR,append");
         }
         vm = vm.hostfs_prefix(dir);
+    }
+    Ok(vm)
+}
+
+/// Opens each `ethN=` network card's host transport (UML's syntax and
+/// messages; a later switch for a unit replaces an earlier one). UML's
+/// warnings (a random MAC, a global one) are printed, not fatal.
+fn nics(mut vm: VmBuilder, cl: &Cmdline) -> Result<VmBuilder> {
+    let mut specs: Vec<(u32, String, umvm_netio::ParsedSpec)> = Vec::new();
+    for (key, val) in &cl.nics {
+        let word = format!("{}={}", String::from_utf8_lossy(key), String::from_utf8_lossy(val));
+        let (unit, spec) = umvm_netio::spec::parse_eth(&word).map_err(|e| anyhow::anyhow!("{word}: {e}"))?;
+        specs.retain(|(u, _, _)| *u != unit);
+        specs.push((unit, word, spec));
+    }
+    specs.sort_by_key(|(u, _, _)| *u);
+    for (unit, word, spec) in specs {
+        for w in &spec.warnings {
+            eprintln!("umvm: eth{unit}: {w}");
+        }
+        let port = umvm_netio::open(&spec).with_context(|| word.clone())?;
+        vm = vm.nic(&format!("eth{unit}"), port);
     }
     Ok(vm)
 }

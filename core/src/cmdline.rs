@@ -94,6 +94,10 @@ pub struct Cmdline {
     pub disks: Vec<(Vec<u8>, Vec<u8>)>,
     /// UML's `hostfs=DIR[,append]`: where hostfs mounts come from.
     pub hostfs: Option<Vec<u8>>,
+    /// UML's `ethN=TRANSPORT,...` words (network cards), as (key, value), in order.
+    pub nics: Vec<(Vec<u8>, Vec<u8>)>,
+    /// `ip=`: an interface's address at boot (net::ipconfig), the last word winning.
+    pub ip: Option<Vec<u8>>,
 }
 
 impl Cmdline {
@@ -177,7 +181,11 @@ impl Cmdline {
             b"root" => self.root = Some(val.to_vec()),
             b"rootfstype" => self.rootfstype = Some(val.to_vec()),
             b"hostfs" => self.hostfs = Some(val.to_vec()),
+            b"ip" => self.ip = Some(val.to_vec()),
             _ if key.starts_with(b"ubd") => self.disks.push((key.to_vec(), val.to_vec())),
+            _ if key.len() > 3 && key.starts_with(b"eth") && key[3..].iter().all(u8::is_ascii_digit) => {
+                self.nics.push((key.to_vec(), val.to_vec()))
+            }
             _ if CONSUMED_KEYS.contains(&key) => {}
             // A module's parameter (`mod.param=v`): not for init.
             _ if key.contains(&b'.') => {}

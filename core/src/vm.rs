@@ -40,6 +40,17 @@ pub enum VmError {
         /// Why it cannot be used.
         errno: Errno,
     },
+    /// `ip=` cannot be applied.
+    #[error("ip={value}: {why}")]
+    Ip {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The NIC receive thread could not start.
+    #[error("network: cannot start the receive thread: {0}")]
+    NetThread(std::io::Error),
     /// No root filesystem was given.
     #[error("no root filesystem: give ubd0=IMAGE or --root-dir DIR")]
     NoRoot,
@@ -65,6 +76,7 @@ pub struct VmBuilder {
     root_dir: Option<PathBuf>,
     root_disk: Option<Arc<Ext2Mount>>,
     disks: Vec<Arc<Ubd>>,
+    nics: Vec<(String, umvm_netio::Port)>,
     root: RootSpec,
     hostfs_prefix: Option<PathBuf>,
     trap: TrapMode,
@@ -82,6 +94,7 @@ impl Default for VmBuilder {
             root_dir: None,
             root_disk: None,
             disks: Vec::new(),
+            nics: Vec::new(),
             root: RootSpec::default(),
             hostfs_prefix: None,
             trap: TrapMode::default(),
@@ -179,6 +192,13 @@ impl VmBuilder {
         self
     }
 
+    /// Gives the VM a network card `name` (`eth0`) over a host transport (`ethN=`); cards are named in
+    /// the order given, after `lo`. It starts down, unless `ip=` configures it.
+    pub fn nic(mut self, name: &str, port: umvm_netio::Port) -> Self {
+        self.nics.push((name.to_string(), port));
+        self
+    }
+
     /// Where the root filesystem is, when the VM boots from a disk
     /// (`root=`, `rootfstype=`, `ro`, `rw`).
     pub fn root(mut self, spec: RootSpec) -> Self {
@@ -233,14 +253,62 @@ impl VmBuilder {
             cmdline: self.cmdline.proc_text(),
             hostname: self.cmdline.hostname.clone().unwrap_or_else(|| b"umvm".to_vec()),
         };
+        let ip = match &self.cmdline.ip {
+            Some(v) => {
+                let value = String::from_utf8_lossy(v).into_owned();
+                crate::net::ipconfig::parse(&value).map_err(|why| VmError::Ip { value, why: why.into() })?
+            }
+            None => None,
+        };
+        let mut machine = machine;
+        if let (Some(h), None) = (ip.as_ref().and_then(|c| c.hostname.as_ref()), &self.cmdline.hostname) {
+            machine.hostname = h.clone().into_bytes();
+        }
         let kernel = Kernel::new(vfs, self.trap.platform(), filter, strace, machine, cpus.clone(), tty);
+        let ports = attach_nics(&kernel, std::mem::take(&mut self.nics));
+        if let Some(c) = ip {
+            configure_ip(&kernel, &c).map_err(|why| VmError::Ip {
+                value: String::from_utf8_lossy(self.cmdline.ip.as_deref().unwrap_or_default()).into_owned(),
+                why,
+            })?;
+        }
         let init = InitSpec {
             choice: self.cmdline.init_choice(),
             args: self.cmdline.init_args.clone(),
             envp: self.cmdline.merge_env(&self.env),
         };
-        Ok(Vm { kernel, init: Some(init), pin: self.pin, cpus })
+        Ok(Vm { kernel, init: Some(init), pin: self.pin, cpus, ports })
     }
+}
+
+/// Adds each card to the guest's stack; returns the ports the receive thread will watch.
+fn attach_nics(k: &Kernel, nics: Vec<(String, umvm_netio::Port)>) -> Vec<Arc<umvm_netio::Port>> {
+    let mut ports = Vec::new();
+    for (name, port) in nics {
+        let port = Arc::new(port);
+        let link = Arc::new(crate::dev::net::PortLink::new(port.clone()));
+        k.inet.configure(|st| st.add_ethernet(&name, port.mac().0, link));
+        ports.push(port);
+    }
+    ports
+}
+
+/// Applies `ip=`: the address, the link up, the default gateway.
+fn configure_ip(k: &Kernel, c: &crate::net::ipconfig::IpConfig) -> Result<(), String> {
+    k.inet.configure(|st| {
+        let id =
+            st.nic_by_name(&c.device).ok_or_else(|| format!("no network card {} (give {}=...)", c.device, c.device))?;
+        let nic = st.nic_mut(id).ok_or("no such card")?;
+        nic.add_address(c.addr, c.prefix).map_err(|e| format!("{}: {e}", c.device))?;
+        nic.set_up(true);
+        if let Some(g) = c.gateway {
+            if !nic.on_link(g) {
+                return Err(format!("the gateway {g} is not on {}/{}", c.addr, c.prefix));
+            }
+            nic.set_default_gateway(g).map_err(|e| format!("{}: {e}", c.device))?;
+        }
+        Ok(())
+    })
 }
 
 /// How a VM's run ended.
@@ -276,6 +344,8 @@ pub struct Vm {
     init: Option<InitSpec>,
     pin: bool,
     cpus: Vec<usize>,
+    /// The network cards' host ports, for the receive thread.
+    ports: Vec<Arc<umvm_netio::Port>>,
 }
 
 impl Vm {
@@ -322,6 +392,8 @@ impl Vm {
                 None => k.console_input.watch(&k),
             })
             .map_err(|_| VmError::Lost)?;
+        crate::dev::net::receiver::spawn(self.kernel.clone(), std::mem::take(&mut self.ports))
+            .map_err(VmError::NetThread)?;
         self.kernel.power.connect(events_tx);
         let spec = self.init.take().ok_or(VmError::Lost)?;
         self.kernel.post(0, Msg::StartInit(spec));

@@ -103,6 +103,17 @@ impl Inet {
         self.settle(k, st);
     }
 
+    /// The NIC receive thread's poll after frames arrived.
+    pub fn on_frames(&self, k: &Kernel) {
+        let st = self.lock();
+        self.settle(k, st);
+    }
+
+    /// Runs `op` on the stack without polling it (configuring NICs before the machine runs).
+    pub fn configure<T>(&self, op: impl FnOnce(&mut Stack) -> T) -> T {
+        op(&mut self.lock().stack)
+    }
+
     /// A socket's poll(2) events now.
     pub fn events(&self, id: SocketId) -> i16 {
         poll_bits(self.lock().stack.readiness(id))
@@ -167,8 +178,12 @@ pub struct InetFile {
     pub id: SocketId,
     /// AF_INET6 (else AF_INET).
     pub ipv6: bool,
-    /// TCP (SOCK_STREAM) or UDP (SOCK_DGRAM).
+    /// TCP (SOCK_STREAM), UDP (SOCK_DGRAM) or ICMP echo (a ping socket, or a raw one).
     pub proto: Protocol,
+    /// A SOCK_RAW ICMP socket: it reads IPv4 packets whole (header included) and sends echo messages
+    /// as given; a ping socket (SOCK_DGRAM) reads ICMP messages and has its identifier set by the
+    /// kernel.
+    pub raw: bool,
     /// The inode number fstat and /proc/PID/fd show.
     pub ino: u64,
     /// [`OptFlag`] bits set by setsockopt.
@@ -178,12 +193,13 @@ pub struct InetFile {
 
 impl InetFile {
     /// A new socket in `k`'s stack.
-    pub fn new(k: &Kernel, ipv6: bool, proto: Protocol) -> InetFile {
+    pub fn new(k: &Kernel, ipv6: bool, proto: Protocol, raw: bool) -> InetFile {
         let id = k.inet.lock().stack.socket(ipv6, proto);
         InetFile {
             id,
             ipv6,
             proto,
+            raw,
             ino: super::unix::socket::next_socket_ino(),
             opts: Default::default(),
             kernel: k.weak(),
@@ -196,6 +212,7 @@ impl InetFile {
             id,
             ipv6,
             proto,
+            raw: false,
             ino: super::unix::socket::next_socket_ino(),
             opts: Default::default(),
             kernel: k.weak(),

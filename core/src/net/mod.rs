@@ -4,5 +4,6 @@
 //! syscalls dispatch to each family from `syscall::socket`.
 
 pub mod inet;
+pub mod ipconfig;
 pub mod stack;
 pub mod unix;

@@ -39,15 +39,25 @@ pub fn socket(ctx: &mut Ctx<'_>, ipv6: bool) -> SysResult {
     if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return Err(Errno::EINVAL);
     }
-    let proto = match (raw & 0xf, ctx.int(2)) {
-        (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Protocol::Tcp,
-        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Protocol::Udp,
+    let icmp = if ipv6 { libc::IPPROTO_ICMPV6 } else { libc::IPPROTO_ICMP };
+    let (proto, is_raw) = match (raw & 0xf, ctx.int(2)) {
+        (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => (Protocol::Tcp, false),
+        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => (Protocol::Udp, false),
+        // A ping socket: Linux allows it to the groups of net.ipv4.ping_group_range, which distributions
+        // open to everyone.
+        (libc::SOCK_DGRAM, p) if p == icmp => (Protocol::Icmp, false),
         (libc::SOCK_STREAM | libc::SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
-        // Raw sockets need CAP_NET_RAW and a NIC to matter; ping sockets come later.
+        (libc::SOCK_RAW, p) if p == icmp => {
+            if !ctx.task.process.state().creds.capable(crate::task::caps::CAP_NET_RAW) {
+                return Err(Errno::EPERM);
+            }
+            (Protocol::Icmp, true)
+        }
+        // Other raw protocols (and packet sockets) would need the stack to hand over whole packets.
         (libc::SOCK_RAW, _) => return Err(Errno::EPROTONOSUPPORT),
         _ => return Err(Errno::ESOCKTNOSUPPORT),
     };
-    let file = InetFile::new(ctx.k, ipv6, proto);
+    let file = InetFile::new(ctx.k, ipv6, proto, is_raw);
     ctx.install(socket_file(file, flags & libc::SOCK_NONBLOCK != 0), flags & libc::SOCK_CLOEXEC != 0)
 }
 
@@ -255,6 +265,13 @@ fn send(
     let total: usize = segs.iter().map(|s| s.1).sum();
     let k = ctx.k;
     let id = s.id;
+    if s.proto == Protocol::Icmp {
+        let data = gather(ctx, segs, 0, total)?;
+        return match k.inet.with(k, waiter(ctx, nonblock), |st| icmp_send(st, s, data, to)) {
+            Ok(n) => Ok(n as i64),
+            Err(e) => Err(would_block(ctx, e, nonblock)),
+        };
+    }
     if s.proto == Protocol::Udp {
         let data = gather(ctx, segs, 0, total)?;
         return match k.inet.with(k, waiter(ctx, nonblock), |st| st.udp_send_to(id, &data, to)) {
@@ -304,6 +321,21 @@ fn recv(
     let max: usize = segs.iter().map(|s| s.1).sum();
     let k = ctx.k;
     let id = s.id;
+    if s.proto == Protocol::Icmp {
+        if peek {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let mut buf = vec![0u8; 65536];
+        let (m, packet) = match k.inet.with(k, waiter(ctx, nonblock), |st| icmp_recv(st, s, &mut buf)) {
+            Ok(r) => r,
+            Err(e) => return Err(would_block(ctx, e, nonblock)),
+        };
+        let n = packet.len().min(max);
+        scatter_at(ctx, segs, 0, &packet[..n])?;
+        let mflags = if packet.len() > n { libc::MSG_TRUNC } else { 0 };
+        let n = if flags & libc::MSG_TRUNC != 0 { packet.len() } else { n };
+        return Ok((n, Some(m.from), mflags));
+    }
     if s.proto == Protocol::Udp {
         let mut buf = vec![0u8; max.min(65536)];
         let m = match k.inet.with(k, waiter(ctx, nonblock), |st| {
@@ -346,6 +378,77 @@ fn recv(
     }
 }
 
+/// Sends an ICMP echo message. A ping socket gets an identifier of its own (its "port") on first use,
+/// which replaces the message's, as Linux's ping_v4_sendmsg does; a raw socket's message goes as given.
+/// The stack computes the checksum either way.
+fn icmp_send(
+    st: &mut crate::net::stack::Stack,
+    s: &InetFile,
+    mut data: Vec<u8>,
+    to: Option<std::net::SocketAddr>,
+) -> Result<usize, Errno> {
+    let dst = match to {
+        Some(a) => a.ip(),
+        None => st.peer_addr(s.id).map_err(|_| net_errno::EDESTADDRREQ)?.ip(),
+    };
+    if !s.raw && data.len() >= 8 {
+        let wildcard = if s.ipv6 { "[::]:0" } else { "0.0.0.0:0" };
+        if st.local_addr(s.id)?.port() == 0 {
+            st.bind(s.id, wildcard.parse().map_err(|_| Errno::EINVAL)?)?;
+        }
+        let ident = st.local_addr(s.id)?.port();
+        data[4..6].copy_from_slice(&ident.to_be_bytes());
+    }
+    // A ping socket takes echo requests only (Linux: EINVAL for anything else).
+    let echo_request = if s.ipv6 { 128 } else { 8 };
+    if !s.raw && data.first() != Some(&echo_request) {
+        return Err(Errno::EINVAL);
+    }
+    st.icmp_send_to(s.id, &data, dst)
+}
+
+/// Receives one ICMP message: a raw IPv4 socket sees it behind an IPv4 header, as Linux's raw sockets
+/// deliver packets.
+fn icmp_recv(
+    st: &mut crate::net::stack::Stack,
+    s: &InetFile,
+    buf: &mut [u8],
+) -> Result<(crate::net::stack::RecvMeta, Vec<u8>), Errno> {
+    let m = st.icmp_recv_from(s.id, buf)?;
+    let message = &buf[..m.len];
+    if !s.raw || s.ipv6 {
+        return Ok((m, message.to_vec()));
+    }
+    let (std::net::IpAddr::V4(src), Ok(nic)) = (m.from.ip(), st.route(m.from.ip())) else {
+        return Ok((m, message.to_vec()));
+    };
+    let dst = match st.nics()[nic].source_for(m.from.ip()) {
+        Some(std::net::IpAddr::V4(d)) => d,
+        _ => std::net::Ipv4Addr::UNSPECIFIED,
+    };
+    Ok((m, ipv4_header(src, dst, message)))
+}
+
+/// `message` behind an IPv4 header from `src` to `dst`. smoltcp does not hand on the received header;
+/// its TTL is shown as 64, the initial TTL of Linux (and UML) senders, which is what a host on the same
+/// link receives.
+fn ipv4_header(src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, message: &[u8]) -> Vec<u8> {
+    let total = (20 + message.len()).min(usize::from(u16::MAX)) as u16;
+    let mut p = Vec::with_capacity(usize::from(total));
+    p.extend_from_slice(&[0x45, 0]);
+    p.extend_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0x40, 0, 64, libc::IPPROTO_ICMP as u8, 0, 0]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let mut sum: u32 = p.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    p.extend_from_slice(&message[..usize::from(total) - 20]);
+    p
+}
+
 fn getsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
     let (level, name, val, lenp) = (ctx.int(1), ctx.int(2), ctx.args[3], ctx.args[4]);
     let room: i32 = ctx.mem.read_val(lenp)?;
@@ -368,21 +471,18 @@ fn getsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
     }
     let flag = |o: OptFlag| i32::from(s.opts.load(std::sync::atomic::Ordering::Relaxed) & o as u8 != 0);
     let v: i32 = match (level, name) {
-        (libc::SOL_SOCKET, libc::SO_TYPE) => {
-            if s.proto == Protocol::Tcp {
-                libc::SOCK_STREAM
-            } else {
-                libc::SOCK_DGRAM
-            }
-        }
+        (libc::SOL_SOCKET, libc::SO_TYPE) => match s.proto {
+            Protocol::Tcp => libc::SOCK_STREAM,
+            Protocol::Icmp if s.raw => libc::SOCK_RAW,
+            _ => libc::SOCK_DGRAM,
+        },
         (libc::SOL_SOCKET, libc::SO_DOMAIN) => s.family(),
-        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => {
-            if s.proto == Protocol::Tcp {
-                libc::IPPROTO_TCP
-            } else {
-                libc::IPPROTO_UDP
-            }
-        }
+        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => match s.proto {
+            Protocol::Tcp => libc::IPPROTO_TCP,
+            Protocol::Udp => libc::IPPROTO_UDP,
+            Protocol::Icmp if s.ipv6 => libc::IPPROTO_ICMPV6,
+            Protocol::Icmp => libc::IPPROTO_ICMP,
+        },
         (libc::SOL_SOCKET, libc::SO_ERROR) => k.inet.with(k, None, |st| Ok(st.take_error(id)))?.map_or(0, |e| e.0),
         (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => {
             i32::from(k.inet.with(k, None, |st| Ok(st.tcp_state(id)))? == Some(10))
@@ -444,7 +544,12 @@ fn setsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
             | libc::SO_SNDTIMEO
             | libc::SO_PRIORITY,
         )
-        | (libc::IPPROTO_IP, libc::IP_TTL | libc::IP_TOS)
+        | (libc::IPPROTO_IP, libc::IP_TTL | libc::IP_TOS | libc::IP_MULTICAST_TTL | libc::IP_RECVERR)
+        // ping's ICMP_FILTER (raw ICMP sockets; its level is SOL_RAW) and ICMPV6_FILTER: the stack
+        // delivers only echo replies to ICMP sockets anyway.
+        | (libc::SOL_RAW, 1)
+        | (libc::IPPROTO_ICMPV6, 1)
+        | (libc::IPPROTO_IPV6, libc::IPV6_RECVERR | libc::IPV6_CHECKSUM | libc::IPV6_RECVHOPLIMIT)
         | (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY | libc::IPV6_UNICAST_HOPS) => {}
         _ => return Err(Errno::ENOPROTOOPT),
     }

@@ -32,6 +32,10 @@ pub const CAP_SETUID: u32 = 7;
 pub const CAP_SETPCAP: u32 = 8;
 /// CAP_LINUX_IMMUTABLE.
 pub const CAP_LINUX_IMMUTABLE: u32 = 9;
+/// CAP_NET_ADMIN (configuring interfaces and routes).
+pub const CAP_NET_ADMIN: u32 = 12;
+/// CAP_NET_RAW (raw sockets: ping).
+pub const CAP_NET_RAW: u32 = 13;
 /// CAP_SYS_CHROOT.
 pub const CAP_SYS_CHROOT: u32 = 18;
 /// CAP_SYS_ADMIN (mount, umount2).

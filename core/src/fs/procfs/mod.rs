@@ -11,6 +11,7 @@
 
 mod host;
 pub mod machine;
+pub mod net;
 pub mod pid;
 
 use std::sync::Arc;
@@ -101,6 +102,7 @@ pub fn classify(k: &Kernel, caller: &Task, abs: &[u8]) -> Option<ProcNode> {
     Some(match &stack[1..] {
         [] => root_dir(k),
         [b"sys", rest @ ..] => machine::sys_node(k, rest),
+        [b"net", rest @ ..] => net::node(k, rest),
         [name] if machine::FILES.iter().any(|f| f.as_bytes() == *name) => {
             ProcNode::File(machine::file(k, &root_path, name))
         }
@@ -184,6 +186,7 @@ fn root_dir(k: &Kernel) -> ProcNode {
     e.push((b"self".to_vec(), libc::DT_LNK));
     e.push((b"thread-self".to_vec(), libc::DT_LNK));
     e.push((b"sys".to_vec(), libc::DT_DIR));
+    e.push((b"net".to_vec(), libc::DT_DIR));
     let mut pids: Vec<i32> = k.procs().processes().map(|p| p.vpid).collect();
     pids.sort_unstable();
     e.extend(pids.into_iter().map(|p| (p.to_string().into_bytes(), libc::DT_DIR)));

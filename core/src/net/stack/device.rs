@@ -24,6 +24,33 @@ pub trait FrameLink: Send + Sync {
     fn send(&self, frame: &[u8]);
     /// The next incoming frame, if any.
     fn recv(&self) -> Option<Vec<u8>>;
+    /// Tells the host side the guest brought the NIC up or down (`ifconfig eth0 down`): a link that
+    /// is down drops what arrives, as a NIC that is down does.
+    fn set_up(&self, _up: bool) {}
+    /// Whether the far side is there (a switch connection can lose its switch): Linux's carrier.
+    fn carrier(&self) -> bool {
+        true
+    }
+    /// What the host side dropped or failed to send before the stack saw a frame (bad frames a
+    /// backend already refused, a full host queue): added to the NIC's own counters.
+    fn host_counters(&self) -> LinkCounters {
+        LinkCounters::default()
+    }
+}
+
+/// Counters a [`FrameLink`]'s host side keeps (see [`FrameLink::host_counters`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// Frames refused as malformed before the stack saw them.
+    pub rx_errors: u64,
+    /// Good frames dropped (the NIC was down, or the host side was full).
+    pub rx_dropped: u64,
+    /// Of `rx_errors`: runts and oversized frames.
+    pub rx_length_errors: u64,
+    /// Frames the host failed to send.
+    pub tx_errors: u64,
+    /// Frames dropped because the host's queue was full.
+    pub tx_dropped: u64,
 }
 
 /// One direction of an in-memory wire: a bounded frame queue.
@@ -103,6 +130,10 @@ pub struct DevCounters {
     pub tx_bytes: u64,
     /// Frames sent.
     pub tx_packets: u64,
+    /// Frames the host failed to send.
+    pub tx_errors: u64,
+    /// Frames dropped on the way out (the host's queue was full).
+    pub tx_dropped: u64,
 }
 
 /// Why a received frame was refused.
@@ -161,9 +192,21 @@ impl FrameDevice {
         FrameDevice { link, medium, mtu, counters: DevCounters::default(), scratch: Vec::new(), starved: false }
     }
 
-    /// The counters so far.
+    /// The counters so far, the host side's drops and errors included.
     pub fn counters(&self) -> DevCounters {
-        self.counters
+        let mut c = self.counters;
+        let h = self.link.host_counters();
+        c.rx_errors += h.rx_errors;
+        c.rx_dropped += h.rx_dropped;
+        c.rx_length_errors += h.rx_length_errors;
+        c.tx_errors += h.tx_errors;
+        c.tx_dropped += h.tx_dropped;
+        c
+    }
+
+    /// The link under the device.
+    pub fn link(&self) -> &dyn FrameLink {
+        &*self.link
     }
 
     /// The IP MTU.

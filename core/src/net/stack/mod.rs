@@ -27,7 +27,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::{icmp as smol_icmp, tcp as smol_tcp, udp as smol_udp};
 use smoltcp::time::{Duration, Instant};
 
-pub use device::{memory_link_pair, DevCounters, FrameLink, MemoryLink};
+pub use device::{memory_link_pair, DevCounters, FrameLink, LinkCounters, MemoryLink};
 pub use loopback::LoopbackLink;
 pub use nic::Nic;
 pub use sockets::{errno, Protocol, Readiness, RecvMeta, SocketId};

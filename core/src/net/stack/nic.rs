@@ -31,6 +31,8 @@ pub struct Nic {
 impl Nic {
     /// An Ethernet NIC named `name` (`eth0`) with this MAC over `link`; down and without addresses.
     pub fn ethernet(name: &str, mac: [u8; 6], link: Arc<dyn FrameLink>, now: Instant, seed: u64) -> Nic {
+        // The host side drops what arrives until the guest brings the NIC up.
+        link.set_up(false);
         let device = FrameDevice::new(link, Medium::Ethernet, ETHERNET_MTU);
         Nic::with_device(name, device, HardwareAddress::Ethernet(EthernetAddress(mac)), now, seed)
     }
@@ -83,6 +85,12 @@ impl Nic {
     /// Brings the NIC up or down.
     pub fn set_up(&mut self, up: bool) {
         self.up = up;
+        self.device.link().set_up(up);
+    }
+
+    /// Whether frames can move: up, and the link has its carrier (IFF_RUNNING, IFF_LOWER_UP).
+    pub fn is_running(&self) -> bool {
+        self.up && self.device.link().carrier()
     }
 
     /// Whether this is the loopback interface.
@@ -202,8 +210,8 @@ impl Nic {
             c.multicast,
             c.tx_bytes,
             c.tx_packets,
-            0,
-            0,
+            c.tx_errors,
+            c.tx_dropped,
             0,
             0,
             0,
