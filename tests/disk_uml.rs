@@ -76,7 +76,7 @@ fn uml_init(create: bool) -> String {
 /// `ubd0=COW,BACKING` with `init` and returns what its init printed
 /// between the LIST markers.
 fn uml_list(linux: &Path, cow: &Path, backing: &Path, init: &str, dir: &Path) -> String {
-    let spec = UmlSpec::new(linux, backing, &dir.join("uml-guest")).unwrap().cow(cow).init(init);
+    let spec = GuestSpec::new(linux, backing, &dir.join("uml-guest")).unwrap().cow(cow).init(init);
     let (status, out) = spec.run(UML_TIMEOUT).unwrap();
     assert!(status.success() && out.contains("INIT-DONE"), "UML failed:\n{out}");
     for bad in ["EXT4-fs error", "EXT2-fs error", "EXT4-fs warning", "I/O error"] {

@@ -109,69 +109,69 @@ fn sha256_file(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
 }
 
-/// The lines that configure eth0 as `me` and ping `peer` until it answers
-/// (ARP and the peer's boot), then three pings that must all come back.
-fn up_and_ping(me: &str, peer: &str) -> String {
+/// A guest's script: listens with busybox nc on port 5000 (before
+/// anything else, so that the peer finds it), configures eth0 as `me` with
+/// ifconfig (UML; umvm gets `ip=` on its command line), pings `peer` until
+/// it answers (ARP and the peer's boot) and then three times, all of
+/// which must come back; sends /host/data to the peer's port 5000, trying
+/// again while the peer is not listening yet; then prints GOT and the
+/// sha256 of what arrived.
+///
+/// nc's stdin (a FIFO the script holds open) must not end: on its EOF
+/// busybox nc shuts down its sending half, and the sender's nc stops at
+/// that EOF.
+fn guest_script(me: &str, peer: &str, ifconfig: bool) -> String {
+    let configure =
+        if ifconfig { format!("ifconfig eth0 {me} netmask 255.255.255.0 up || exit 10\n") } else { String::new() };
     format!(
-        r#"ifconfig eth0 {me} netmask 255.255.255.0 up || exit 10
-echo NET-UP
+        r#"mkfifo /tmp/hold
+nc -l -p 5000 < /tmp/hold > /tmp/got &
+NC=$!
+exec 3> /tmp/hold
+{configure}echo NET-UP
 i=0
 until ping -c 1 -W 1 {peer} >/dev/null 2>&1; do
     i=$((i+1)); [ $i -lt 60 ] || {{ echo PING-TIMEOUT; exit 11; }}
 done
 ping -c 3 -W 2 {peer}
 echo PING-DONE
+i=0
+until nc {peer} 5000 < /host/data; do
+    i=$((i+1)); [ $i -lt 100 ] || {{ echo SEND-FAILED; exit 12; }}
+    sleep 0.2
+done
+echo SENT
+wait $NC || exit 13
+echo "GOT $(sha256sum /tmp/got)"
 "#
     )
 }
 
-/// The receiving guest: listens with busybox nc on port 5000 (before
-/// pinging, so that the sender finds it), then prints GOT and the sha256
-/// of what arrived. nc's stdin (a FIFO the script holds open) must not end:
-/// on its EOF busybox nc shuts down its sending half, and the sender's nc
-/// stops at that EOF.
-fn receiver_script(me: &str, peer: &str) -> String {
-    format!(
-        "mkfifo /tmp/hold\nnc -l -p 5000 < /tmp/hold > /tmp/got &\nNC=$!\nexec 3> /tmp/hold\n{}wait $NC || exit 12\necho \"GOT $(sha256sum /tmp/got)\"\n",
-        up_and_ping(me, peer)
-    )
-}
-
-/// The sending guest: sends /host/data to the receiver's port 5000,
-/// trying again while the receiver is not listening yet.
-fn sender_script(me: &str, peer: &str) -> String {
-    format!(
-        r#"{}i=0
-until nc {peer} 5000 < /host/data; do
-    i=$((i+1)); [ $i -lt 100 ] || {{ echo SEND-FAILED; exit 13; }}
-    sleep 0.2
-done
-echo SENT
-"#,
-        up_and_ping(me, peer)
-    )
-}
-
-/// Boots two UML guests, guest 1 receiving and guest 2 sending, with eth0
-/// given by `eth(n, mac)`; checks pings both ways and the file's sha256.
-/// Returns how long the scripts took after boot.
-fn pair_test(linux: &Path, image: &Path, dir: &Path, eth: impl Fn(u8, &str) -> OsString) -> Duration {
-    let data = pseudo_random(FILE_BYTES, 0x5eed_0008);
-    let spec = |n: u8, script: String| {
-        UmlSpec::new(linux, image, &dir.join(format!("guest{n}")))
+/// Boots guest 1 of kernel `kinds[0]` and guest 2 of `kinds[1]`, with
+/// eth0 given by `eth(mac)`; checks pings both ways and the sha256 of a
+/// file each sends the other over TCP.
+fn pair_test(image: &Path, dir: &Path, kinds: [&Kernel; 2], eth: impl Fn(&str) -> OsString) {
+    let mut guests = Vec::new();
+    let mut sums = Vec::new();
+    for (i, kernel) in kinds.into_iter().enumerate() {
+        let (n, peer) = (i as u8 + 1, 2 - i as u8);
+        let umvm = matches!(kernel, Kernel::Umvm(_));
+        let mut spec = GuestSpec::with(kernel.clone(), image, &dir.join(format!("guest{n}")))
             .unwrap()
-            .switch(eth(n, &guest_mac(n)))
-            .script(&script)
-            .unwrap()
-    };
-    let rx = spec(1, receiver_script(&addr(1), &addr(2)));
-    let tx = spec(2, sender_script(&addr(2), &addr(1)));
-    std::fs::write(tx.share().join("data"), &data).unwrap();
-    let want = sha256_file(&tx.share().join("data"));
-    let mut a = rx.boot().unwrap();
-    let mut b = tx.boot().unwrap();
+            .switch(eth(&guest_mac(n)))
+            .script(&guest_script(&addr(n), &addr(peer), !umvm))
+            .unwrap();
+        if umvm {
+            spec = spec.switch(format!("ip={}/24", addr(n)));
+        }
+        let data = spec.share().join("data");
+        std::fs::write(&data, pseudo_random(FILE_BYTES, 0x5eed_0800 + n as u64)).unwrap();
+        sums.push(sha256_file(&data));
+        guests.push((spec, kernel.name()));
+    }
+    let mut running: Vec<Guest> = guests.iter().map(|(spec, _)| spec.boot().unwrap()).collect();
     let start = Instant::now();
-    for (g, who) in [(&mut a, "receiver"), (&mut b, "sender")] {
+    for (g, (_, who)) in running.iter_mut().zip(&guests) {
         let console = g.wait_for(INIT_DONE, SCRIPT_TIMEOUT).unwrap();
         assert!(console.contains("INIT-DONE 0"), "{who}'s script failed:\n{console}");
         assert!(
@@ -180,56 +180,102 @@ fn pair_test(linux: &Path, image: &Path, dir: &Path, eth: impl Fn(u8, &str) -> O
         );
     }
     let took = start.elapsed();
-    let got = a.line("GOT ").unwrap_or_default();
-    assert_eq!(
-        got.split_whitespace().next(),
-        Some(want.as_str()),
-        "the sha256 of what arrived over TCP:\nreceiver:\n{}\nsender:\n{}",
-        a.console(),
-        b.console()
+    for (i, g) in running.iter().enumerate() {
+        let got = g.line("GOT ").unwrap_or_default();
+        assert_eq!(
+            got.split_whitespace().next(),
+            Some(sums[1 - i].as_str()),
+            "the sha256 of what guest {} ({}) got over TCP:\n{}",
+            i + 1,
+            guests[i].1,
+            g.console()
+        );
+    }
+    println!(
+        "{} <-> {}: pings and {} MiB over TCP both ways in {took:.2?} after boot",
+        guests[0].1,
+        guests[1].1,
+        FILE_BYTES >> 20
     );
-    println!("{} MiB over TCP and pings both ways in {took:.2?} after boot", FILE_BYTES >> 20);
-    took
 }
 
-/// The pair on `umvm switch --unix CTL` (with `--hub` if `hub`).
-fn on_umvm_switch(linux: &Path, image: &Path, hub: bool) {
+/// A pair on `umvm switch --unix CTL` (with `--hub` if `hub`).
+fn on_umvm_switch(image: &Path, kinds: [&Kernel; 2], hub: bool) {
     let dir = TempDir::new("uml-net-umvm-switch");
     let ctl = dir.path().join("switch.ctl");
     let mut sw = SwitchProcess::umvm_switch(umvm(), &ctl, hub).unwrap();
-    pair_test(linux, image, dir.path(), |_, mac| sw.eth(0, mac));
+    pair_test(image, dir.path(), kinds, |mac| sw.eth(0, mac));
     assert!(sw.running(), "umvm switch died:\n{}", sw.output());
     let status = sw.stop().unwrap();
     assert_eq!(status.code(), Some(0), "umvm switch exits cleanly on SIGTERM:\n{}", sw.output());
     assert!(!ctl.exists(), "umvm switch removes its control socket");
 }
 
+/// A pair on one multicast group.
+fn on_mcast(image: &Path, kinds: [&Kernel; 2]) {
+    let dir = TempDir::new("uml-net-mcast");
+    pair_test(image, dir.path(), kinds, |mac| format!("eth0=mcast,{mac},239.192.8.1,1108,1").into());
+}
+
+/// A pair on Debian's uml_switch (skipped without it, outside CI).
+fn on_uml_switch(test: &str, image: &Path, kinds: [&Kernel; 2]) {
+    let dir = TempDir::new("uml-net-uml-switch");
+    let ctl = dir.path().join("uml_switch.ctl");
+    let Some(sw) = SwitchProcess::uml_switch(test, &ctl, false) else { return };
+    let mut sw = sw.unwrap();
+    pair_test(image, dir.path(), kinds, |mac| sw.eth(0, mac));
+    assert!(sw.running(), "uml_switch died:\n{}", sw.output());
+}
+
 #[test]
 fn uml_guests_on_umvm_switch() {
-    in_netns_uml("uml_guests_on_umvm_switch", |linux, image| on_umvm_switch(linux, image, false));
+    in_netns_uml("uml_guests_on_umvm_switch", |linux, image| {
+        let uml = Kernel::Uml(linux.into());
+        on_umvm_switch(image, [&uml, &uml], false)
+    });
 }
 
 #[test]
 fn uml_guests_on_umvm_switch_hub() {
-    in_netns_uml("uml_guests_on_umvm_switch_hub", |linux, image| on_umvm_switch(linux, image, true));
+    in_netns_uml("uml_guests_on_umvm_switch_hub", |linux, image| {
+        let uml = Kernel::Uml(linux.into());
+        on_umvm_switch(image, [&uml, &uml], true)
+    });
 }
 
 #[test]
 fn uml_guests_on_mcast() {
     in_netns_uml("uml_guests_on_mcast", |linux, image| {
-        let dir = TempDir::new("uml-net-mcast");
-        pair_test(linux, image, dir.path(), |_, mac| format!("eth0=mcast,{mac},239.192.8.1,1108,1").into());
+        let uml = Kernel::Uml(linux.into());
+        on_mcast(image, [&uml, &uml])
     });
 }
 
 #[test]
 fn uml_guests_on_uml_switch() {
     in_netns_uml("uml_guests_on_uml_switch", |linux, image| {
-        let dir = TempDir::new("uml-net-uml-switch");
-        let ctl = dir.path().join("uml_switch.ctl");
-        let Some(sw) = SwitchProcess::uml_switch("uml_guests_on_uml_switch", &ctl, false) else { return };
-        let mut sw = sw.unwrap();
-        pair_test(linux, image, dir.path(), |_, mac| sw.eth(0, mac));
-        assert!(sw.running(), "uml_switch died:\n{}", sw.output());
+        let uml = Kernel::Uml(linux.into());
+        on_uml_switch("uml_guests_on_uml_switch", image, [&uml, &uml])
+    });
+}
+
+#[test]
+fn uml_and_umvm_on_mcast() {
+    in_netns_uml("uml_and_umvm_on_mcast", |linux, image| {
+        on_mcast(image, [&Kernel::Uml(linux.into()), &Kernel::Umvm(umvm().into())])
+    });
+}
+
+#[test]
+fn uml_and_umvm_on_uml_switch() {
+    in_netns_uml("uml_and_umvm_on_uml_switch", |linux, image| {
+        on_uml_switch("uml_and_umvm_on_uml_switch", image, [&Kernel::Umvm(umvm().into()), &Kernel::Uml(linux.into())])
+    });
+}
+
+#[test]
+fn uml_and_umvm_on_umvm_switch() {
+    in_netns_uml("uml_and_umvm_on_umvm_switch", |linux, image| {
+        on_umvm_switch(image, [&Kernel::Uml(linux.into()), &Kernel::Umvm(umvm().into())], false)
     });
 }

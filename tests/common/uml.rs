@@ -1,17 +1,19 @@
-//! Real UML guests (Debian's user-mode-linux, /usr/bin/linux) for the tests
-//! and benches that compare umvm with it: the kernel lookup, a guest booted
-//! from a shared read-only ext2 image through a COW file of its own, its
-//! console captured in a file, boots retried once after UML 6.1's panic
-//! before init, and background guests killed (their whole process group)
-//! on drop. Also the switches guests join: Debian's `uml_switch` and
-//! `umvm switch`, run in the background the same way.
+//! UML-style guests for the tests and benches that compare umvm with Debian's
+//! user-mode-linux (/usr/bin/linux): the kernel lookup, a guest booted from
+//! a shared read-only ext2 image through a COW file of its own, its console
+//! captured in a file, boots retried once after UML 6.1's panic before
+//! init, and background guests killed (their whole process group) on drop.
+//! The same spec boots umvm (`umvm run ubd0=COW,IMAGE init=...`) instead of
+//! UML, so that a test or bench runs both kinds of guest alike. Also the
+//! switches guests join: Debian's `uml_switch` and `umvm switch`, run in
+//! the background the same way.
 //!
-//! A guest's directory holds its COW file, its `uml_dir` (UML's pid and
+//! A guest's directory holds its COW file, UML's `uml_dir` (its pid and
 //! mconsole files), its console log and `share/`, which [`NET_INIT`]
-//! mounts at /host with hostfs: the init script reads the test's script
-//! from there, and tests put input files in it. UML's memory file goes in
-//! /dev/shm (TMPDIR). Needs only std and libc plus [`super::tools`], so
-//! that benches can include it with `#[path]`.
+//! mounts at /host with hostfs (UML's, or umvm's own): the init script
+//! reads the test's script from there, and tests put input files in it.
+//! UML's memory file goes in /dev/shm (TMPDIR). Needs only std and libc
+//! plus [`super::tools`], so that benches can include it with `#[path]`.
 
 use super::tools::require_tool;
 
@@ -129,15 +131,34 @@ pub fn guest_mac(n: u8) -> String {
     format!("02:00:00:00:08:{n:02x}")
 }
 
-/// How to boot one UML guest: a builder, then [`UmlSpec::boot`] (in the
-/// background) or [`UmlSpec::run`] (to its end).
+/// Which kernel boots a guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// A UML kernel binary (Debian's /usr/bin/linux).
+    Uml(PathBuf),
+    /// The umvm binary (`umvm run`).
+    Umvm(PathBuf),
+}
+
+impl Kernel {
+    /// "UML" or "umvm", for messages and tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kernel::Uml(_) => "UML",
+            Kernel::Umvm(_) => "umvm",
+        }
+    }
+}
+
+/// How to boot one guest: a builder, then [`GuestSpec::boot`] (in the
+/// background) or [`GuestSpec::run`] (to its end).
 #[derive(Clone, Debug)]
-pub struct UmlSpec {
-    /// The kernel binary.
-    pub kernel: PathBuf,
+pub struct GuestSpec {
+    /// The kernel.
+    pub kernel: Kernel,
     /// The guest's directory: console log, uml_dir, share/.
     pub dir: PathBuf,
-    /// ubd0's COW file (made by UML if missing) over `image`.
+    /// ubd0's COW file (made by the kernel if missing) over `image`.
     pub cow: PathBuf,
     /// The read-only backing image.
     pub image: PathBuf,
@@ -149,13 +170,18 @@ pub struct UmlSpec {
     pub switches: Vec<OsString>,
 }
 
-impl UmlSpec {
+impl GuestSpec {
+    /// A UML guest of the kernel `linux`: see [`GuestSpec::with`].
+    pub fn new(linux: &Path, image: &Path, dir: &Path) -> Result<GuestSpec, String> {
+        GuestSpec::with(Kernel::Uml(linux.to_path_buf()), image, dir)
+    }
+
     /// A guest of `kernel` booting `image` (through `dir/root.cow`) with
     /// [`NET_INIT`] and 64 MiB; makes `dir` and `dir/share`.
-    pub fn new(kernel: &Path, image: &Path, dir: &Path) -> Result<UmlSpec, String> {
+    pub fn with(kernel: Kernel, image: &Path, dir: &Path) -> Result<GuestSpec, String> {
         fs::create_dir_all(dir.join("share")).map_err(|e| format!("{}: {e}", dir.display()))?;
-        Ok(UmlSpec {
-            kernel: kernel.to_path_buf(),
+        Ok(GuestSpec {
+            kernel,
             dir: dir.to_path_buf(),
             cow: dir.join("root.cow"),
             image: image.to_path_buf(),
@@ -166,31 +192,31 @@ impl UmlSpec {
     }
 
     /// Adds a switch such as `eth0=mcast,MAC,GROUP,PORT,1`.
-    pub fn switch(mut self, s: impl Into<OsString>) -> UmlSpec {
+    pub fn switch(mut self, s: impl Into<OsString>) -> GuestSpec {
         self.switches.push(s.into());
         self
     }
 
     /// Sets `init=`.
-    pub fn init(mut self, init: &str) -> UmlSpec {
+    pub fn init(mut self, init: &str) -> GuestSpec {
         self.init = init.into();
         self
     }
 
     /// Sets `mem=` (MiB).
-    pub fn mem(mut self, mb: u32) -> UmlSpec {
+    pub fn mem(mut self, mb: u32) -> GuestSpec {
         self.mem_mb = mb;
         self
     }
 
     /// Sets the COW file (instead of `dir/root.cow`).
-    pub fn cow(mut self, cow: &Path) -> UmlSpec {
+    pub fn cow(mut self, cow: &Path) -> GuestSpec {
         self.cow = cow.to_path_buf();
         self
     }
 
     /// Writes the shell script [`NET_INIT`] runs (share/script).
-    pub fn script(self, text: &str) -> Result<UmlSpec, String> {
+    pub fn script(self, text: &str) -> Result<GuestSpec, String> {
         let path = self.share().join("script");
         fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(self)
@@ -201,7 +227,7 @@ impl UmlSpec {
         self.dir.join("share")
     }
 
-    /// The console log (stdout and stderr of UML).
+    /// The console log (the kernel's stdout and stderr).
     pub fn log(&self) -> PathBuf {
         self.dir.join("console.log")
     }
@@ -218,16 +244,26 @@ impl UmlSpec {
         let mut share = OsString::from("UMVM_SHARE=");
         share.push(self.share());
         let shm = Path::new("/dev/shm");
-        let mut cmd = Command::new(&self.kernel);
-        cmd.arg(ubd)
-            .args(["root=/dev/ubda", "con=null", "ssl=null", "con0=fd:0,fd:1", "quiet"])
-            .arg(format!("mem={}M", self.mem_mb))
+        let mut cmd = match &self.kernel {
+            Kernel::Uml(linux) => {
+                let mut cmd = Command::new(linux);
+                cmd.arg(ubd)
+                    .args(["root=/dev/ubda", "con=null", "ssl=null", "con0=fd:0,fd:1", "quiet"])
+                    .arg(format!("uml_dir={}", uml_dir.display()))
+                    // UML's memory file goes in TMPDIR.
+                    .env("TMPDIR", if shm.is_dir() { shm } else { &self.dir });
+                cmd
+            }
+            Kernel::Umvm(umvm) => {
+                let mut cmd = Command::new(umvm);
+                cmd.arg("run").arg(ubd);
+                cmd
+            }
+        };
+        cmd.arg(format!("mem={}M", self.mem_mb))
             .arg(format!("init={}", self.init))
-            .arg(format!("uml_dir={}", uml_dir.display()))
             .arg(share)
             .args(&self.switches)
-            // UML's memory file goes in TMPDIR.
-            .env("TMPDIR", if shm.is_dir() { shm } else { &self.dir })
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -236,16 +272,16 @@ impl UmlSpec {
     }
 
     /// Starts the guest and returns at once.
-    pub fn spawn(&self) -> Result<UmlGuest, String> {
+    pub fn spawn(&self) -> Result<Guest, String> {
         let mut cmd = self.command()?;
-        let child = cmd.spawn().map_err(|e| format!("{}: {e}", self.kernel.display()))?;
-        Ok(UmlGuest { child: Some(child), log: self.log(), cmdline: format!("{cmd:?}") })
+        let child = cmd.spawn().map_err(|e| format!("{cmd:?}: {e}"))?;
+        Ok(Guest { child: Some(child), log: self.log(), cmdline: format!("{cmd:?}") })
     }
 
     /// Starts the guest and waits until its init prints [`INIT_STARTED`],
     /// booting once more after a panic before that (UML 6.1 sometimes fails
     /// to mount its root with -12 under host load).
-    pub fn boot(&self) -> Result<UmlGuest, String> {
+    pub fn boot(&self) -> Result<Guest, String> {
         let mut last = String::new();
         for attempt in 0..2 {
             let mut guest = self.spawn()?;
@@ -253,7 +289,8 @@ impl UmlSpec {
                 Ok(_) => return Ok(guest),
                 Err(e) => {
                     let console = guest.console();
-                    if attempt == 0 && guest.exited() && console.contains("Kernel panic") {
+                    let uml = matches!(self.kernel, Kernel::Uml(_));
+                    if uml && attempt == 0 && guest.exited() && console.contains("Kernel panic") {
                         eprintln!("UML panicked before init; booting again. Its output:\n{console}");
                         last = e;
                         continue;
@@ -265,7 +302,7 @@ impl UmlSpec {
         Err(last)
     }
 
-    /// Boots the guest ([`UmlSpec::boot`]) and waits up to `timeout` for it
+    /// Boots the guest ([`GuestSpec::boot`]) and waits up to `timeout` for it
     /// to exit; returns its exit status and console.
     pub fn run(&self, timeout: Duration) -> Result<(ExitStatus, String), String> {
         let mut guest = self.boot()?;
@@ -274,14 +311,15 @@ impl UmlSpec {
     }
 }
 
-/// A running UML guest; killed with its whole process group on drop.
-pub struct UmlGuest {
+/// A running guest (UML or umvm); killed with its whole process group on
+/// drop.
+pub struct Guest {
     child: Option<Child>,
     log: PathBuf,
     cmdline: String,
 }
 
-impl UmlGuest {
+impl Guest {
     /// The console so far, carriage returns removed.
     pub fn console(&self) -> String {
         String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).replace('\r', "")
@@ -292,7 +330,7 @@ impl UmlGuest {
         self.console().lines().find_map(|l| l.strip_prefix(prefix).map(str::to_string))
     }
 
-    /// Whether UML has exited.
+    /// Whether the guest has exited.
     pub fn exited(&mut self) -> bool {
         match self.child.as_mut() {
             Some(c) => !matches!(c.try_wait(), Ok(None)),
@@ -301,31 +339,34 @@ impl UmlGuest {
     }
 
     /// Waits up to `timeout` for a console line starting with `marker`;
-    /// returns the console then. Fails (with the console) if UML exits
+    /// returns the console then. Fails (with the console) if the guest exits
     /// first or time runs out.
     pub fn wait_for(&mut self, marker: &str, timeout: Duration) -> Result<String, String> {
         let end = Instant::now() + timeout;
         loop {
-            // Read before checking for exit: what UML printed last counts.
+            // Read before checking for exit: what the guest printed last counts.
             let exited = self.exited();
             let console = self.console();
             if console.lines().any(|l| l.starts_with(marker)) {
                 return Ok(console);
             }
             if exited {
-                return Err(format!("UML exited before printing {marker:?}; {}:\n{console}", self.cmdline));
+                return Err(format!("the guest exited before printing {marker:?}; {}:\n{console}", self.cmdline));
             }
             if Instant::now() >= end {
-                return Err(format!("UML printed no {marker:?} within {timeout:?}; {}:\n{console}", self.cmdline));
+                return Err(format!(
+                    "the guest printed no {marker:?} within {timeout:?}; {}:\n{console}",
+                    self.cmdline
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Waits up to `timeout` for UML to exit (and kills it then).
+    /// Waits up to `timeout` for the guest to exit (and kills it then).
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
         let end = Instant::now() + timeout;
-        let child = self.child.as_mut().ok_or("UML already reaped")?;
+        let child = self.child.as_mut().ok_or("the guest is already reaped")?;
         loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
                 self.child = None;
@@ -333,14 +374,18 @@ impl UmlGuest {
             }
             if Instant::now() >= end {
                 self.kill();
-                return Err(format!("UML did not exit within {timeout:?}; {}:\n{}", self.cmdline, self.console()));
+                return Err(format!(
+                    "the guest did not exit within {timeout:?}; {}:\n{}",
+                    self.cmdline,
+                    self.console()
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Kills UML's process group (UML runs its helpers and the guest's
-    /// processes as host processes of its own group) and reaps it.
+    /// Kills the guest's process group (UML and umvm run their helpers and
+    /// the guest's processes as host processes of that group) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             kill_group(&child);
@@ -349,7 +394,7 @@ impl UmlGuest {
     }
 }
 
-impl Drop for UmlGuest {
+impl Drop for Guest {
     fn drop(&mut self) {
         self.kill();
     }
