@@ -7,7 +7,8 @@
  *     Listens on ports 5001 (sink: reads one connection to its end, then
  *     closes it) and 5002 (echo: sends every byte of one connection back),
  *     prints "SERVE-READY" once both listen, serves one connection on each
- *     and exits 0.
+ *     (printing SINK-ACCEPTED and ECHO-ACCEPTED as it takes them, which
+ *     tells where a stalled run stopped) and exits 0.
  * netbench client HOST MIB TRIPS
  *     Connects to HOST:5001 (trying again for up to 60 s while nobody
  *     listens), writes MIB MiB in 64 KiB writes, shuts down its sending
@@ -80,6 +81,8 @@ static int accept_one(int lfd)
 static void sink(int lfd)
 {
 	int fd = accept_one(lfd);
+	printf("SINK-ACCEPTED\n");
+	fflush(stdout);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n == 0)
@@ -95,6 +98,8 @@ static void echo(int lfd)
 	int fd = accept_one(lfd);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	printf("ECHO-ACCEPTED\n");
+	fflush(stdout);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n == 0)
