@@ -8,6 +8,11 @@
 //!   same checks where umvm plays no part, which validates the harness and
 //!   is the baseline the umvm cases must match.
 //!
+//! Then the same checks between a real UML guest and an umvm guest (booted
+//! from the same image and init, eth0 configured by `ip=`) on a multicast
+//! group, on uml_switch and on umvm switch, and between two umvm guests on
+//! a multicast group and on umvm switch.
+//!
 //! Each test runs in a network namespace of its own (a re-run of this test
 //! binary under `unshare --net`, with multicast on `lo`). The guests boot
 //! one busybox ext2 image, made once per run of this binary and shared
@@ -277,5 +282,21 @@ fn uml_and_umvm_on_uml_switch() {
 fn uml_and_umvm_on_umvm_switch() {
     in_netns_uml("uml_and_umvm_on_umvm_switch", |linux, image| {
         on_umvm_switch(image, [&Kernel::Uml(linux.into()), &Kernel::Umvm(umvm().into())], false)
+    });
+}
+
+#[test]
+fn umvm_guests_on_umvm_switch() {
+    in_netns_uml("umvm_guests_on_umvm_switch", |_, image| {
+        let u = Kernel::Umvm(umvm().into());
+        on_umvm_switch(image, [&u, &u], false)
+    });
+}
+
+#[test]
+fn umvm_guests_on_mcast() {
+    in_netns_uml("umvm_guests_on_mcast", |_, image| {
+        let u = Kernel::Umvm(umvm().into());
+        on_mcast(image, [&u, &u])
     });
 }
