@@ -176,8 +176,12 @@ fn pair_test(image: &Path, dir: &Path, kinds: [&Kernel; 2], eth: impl Fn(&str) -
     }
     let mut running: Vec<Guest> = guests.iter().map(|(spec, _)| spec.boot().unwrap()).collect();
     let start = Instant::now();
-    for (g, (_, who)) in running.iter_mut().zip(&guests) {
-        let console = g.wait_for(INIT_DONE, SCRIPT_TIMEOUT).unwrap();
+    for i in 0..running.len() {
+        let who = guests[i].1;
+        let console = running[i].wait_for(INIT_DONE, SCRIPT_TIMEOUT).unwrap_or_else(|e| {
+            // The peer's console tells which side stalled.
+            panic!("guest {} ({who}): {e}\nguest {} ({}):\n{}", i + 1, 2 - i, guests[1 - i].1, running[1 - i].console())
+        });
         assert!(console.contains("INIT-DONE 0"), "{who}'s script failed:\n{console}");
         assert!(
             console.contains("3 packets transmitted, 3 packets received, 0% packet loss"),
