@@ -275,7 +275,8 @@ impl GuestSpec {
     pub fn spawn(&self) -> Result<Guest, String> {
         let mut cmd = self.command()?;
         let child = cmd.spawn().map_err(|e| format!("{cmd:?}: {e}"))?;
-        Ok(Guest { child: Some(child), log: self.log(), cmdline: format!("{cmd:?}") })
+        let term_first = matches!(self.kernel, Kernel::Umvm(_));
+        Ok(Guest { child: Some(child), log: self.log(), cmdline: format!("{cmd:?}"), term_first })
     }
 
     /// Starts the guest and waits until its init prints [`INIT_STARTED`],
@@ -317,6 +318,9 @@ pub struct Guest {
     child: Option<Child>,
     log: PathBuf,
     cmdline: String,
+    /// SIGTERM before SIGKILL: umvm then removes its tmpfs directories in
+    /// /dev/shm, which a SIGKILL leaves behind.
+    term_first: bool,
 }
 
 impl Guest {
@@ -387,10 +391,21 @@ impl Guest {
     /// Kills the guest's process group (UML and umvm run their helpers and
     /// the guest's processes as host processes of that group) and reaps it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            kill_group(&child);
-            let _ = child.wait();
+        let Some(mut child) = self.child.take() else { return };
+        // An exited (reaped) child's pid may already be someone else's.
+        let exited = !matches!(child.try_wait(), Ok(None));
+        if self.term_first && !exited {
+            // SAFETY: signalling our own child by its pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let end = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
+        if !exited {
+            kill_group(&child);
+        }
+        let _ = child.wait();
     }
 }
 
@@ -491,6 +506,10 @@ impl SwitchProcess {
     /// exit status.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
+        // An exited (reaped) child's pid may already be someone else's.
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
         // SAFETY: signalling our own child by its pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let end = Instant::now() + Duration::from_secs(5);
