@@ -14,12 +14,11 @@
 mod common;
 
 use common::disk::*;
+use common::uml::*;
 use common::*;
-use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long one UML boot may take (about 2 s here).
 const UML_TIMEOUT: Duration = Duration::from_secs(40);
@@ -72,68 +71,14 @@ fn uml_init(create: bool) -> String {
     )
 }
 
-/// Debian's UML kernel, or None (with a message) when it is absent
-/// outside CI.
-fn uml_kernel() -> Option<PathBuf> {
-    let linux = Path::new("/usr/bin/linux");
-    if linux.is_file() {
-        return Some(linux.to_path_buf());
-    }
-    assert!(!under_ci(), "disk_uml: /usr/bin/linux is missing (scripts/deps --test installs user-mode-linux)");
-    let msg = "\n*** SKIPPED disk_uml: no /usr/bin/linux (install user-mode-linux)\n\n";
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
-    None
-}
-
-/// Boots UML once with `init` on `ubd0=COW,BACKING`; returns whether it
-/// exited successfully and its console (carriage returns removed) and
-/// stderr.
-fn uml_boot_once(linux: &Path, cow: &Path, backing: &Path, init: &str, dir: &Path) -> (bool, String) {
-    let uml_dir = dir.join("uml");
-    fs::create_dir_all(&uml_dir).unwrap();
-    let (log, errlog) = (dir.join("console.log"), dir.join("stderr.log"));
-    let shm = Path::new("/dev/shm");
-    let mut cmd = Command::new(linux);
-    cmd.arg(ubd0(cow, backing))
-        .args(["root=/dev/ubda", "mem=64M", "con=null", "ssl=null", "con0=fd:0,fd:1", "quiet"])
-        .arg(format!("init={init}"))
-        .arg(format!("uml_dir={}", uml_dir.display()))
-        // UML's memory file goes in TMPDIR.
-        .env("TMPDIR", if shm.is_dir() { shm } else { dir })
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&log).unwrap())
-        .stderr(fs::File::create(&errlog).unwrap())
-        .process_group(0);
-    let mut child = cmd.spawn().unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > UML_TIMEOUT {
-            // SAFETY: kill has no memory effects; the group is UML's own.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            child.wait().unwrap();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let read = |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap()).replace('\r', "");
-    let out = format!("{}\n--- stderr ---\n{}", read(&log), read(&errlog));
-    assert!(status.is_some(), "UML did not exit within {UML_TIMEOUT:?}; {cmd:?}:\n{out}");
-    (status.unwrap().success(), out)
-}
-
 /// Boots UML (once more after a panic before init: UML 6.1 sometimes
-/// fails to mount its root with -12 under host load) and returns what its
-/// init printed between the LIST markers.
+/// fails to mount its root with -12 under host load) on
+/// `ubd0=COW,BACKING` with `init` and returns what its init printed
+/// between the LIST markers.
 fn uml_list(linux: &Path, cow: &Path, backing: &Path, init: &str, dir: &Path) -> String {
-    let (mut ok, mut out) = uml_boot_once(linux, cow, backing, init, dir);
-    if !ok && out.contains("Kernel panic") && !out.contains("INIT-STARTED") {
-        eprintln!("disk_uml: UML panicked before init; booting again. Its output:\n{out}");
-        (ok, out) = uml_boot_once(linux, cow, backing, init, dir);
-    }
-    assert!(ok && out.contains("INIT-DONE"), "UML failed:\n{out}");
+    let spec = GuestSpec::new(linux, backing, &dir.join("uml-guest")).unwrap().cow(cow).init(init);
+    let (status, out) = spec.run(UML_TIMEOUT).unwrap();
+    assert!(status.success() && out.contains("INIT-DONE"), "UML failed:\n{out}");
     for bad in ["EXT4-fs error", "EXT2-fs error", "EXT4-fs warning", "I/O error"] {
         assert!(!out.contains(bad), "UML complained about the disk ({bad}):\n{out}");
     }
@@ -196,7 +141,7 @@ fn first_difference(a: &str, b: &str) -> String {
 
 #[test]
 fn uml_reads_what_umvm_wrote() {
-    let Some(linux) = uml_kernel() else { return };
+    let Some(linux) = uml_kernel("disk_uml") else { return };
     let dir = TempDir::new("disk-uml");
     let backing = root_image(dir.path());
     let cow = dir.path().join("umvm.cow");
@@ -223,7 +168,7 @@ fn uml_reads_what_umvm_wrote() {
 
 #[test]
 fn umvm_reads_what_uml_wrote() {
-    let Some(linux) = uml_kernel() else { return };
+    let Some(linux) = uml_kernel("disk_uml") else { return };
     let dir = TempDir::new("disk-uml-rev");
     let backing = root_image(dir.path());
     // UML makes the COW file itself.

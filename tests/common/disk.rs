@@ -4,6 +4,9 @@
 //! and `debugfs`.
 
 use super::*;
+// Where the disk tests have always found them.
+#[allow(unused_imports)]
+pub use super::tools::{find_tool, under_ci};
 
 /// Busybox applets the disk tests use besides APPLETS.
 pub const DISK_APPLETS: &[&str] =
@@ -113,19 +116,4 @@ pub fn merge(cow: &Path, out: &Path) {
     let _ = fs::remove_file(out);
     let run = run_umvm(&[Path::new("cow"), Path::new("merge"), cow, Path::new("-o"), out], b"");
     assert_eq!(run.code(), 0, "{run}");
-}
-
-/// `name` on the PATH or in the sbin directories, if there.
-pub fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Whether the CI variable is set (to anything but empty or "false"): a
-/// missing tool is then a failure, never a skip.
-pub fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
 }

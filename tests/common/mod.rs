@@ -7,6 +7,8 @@
 
 pub mod disk;
 pub mod netns;
+pub mod tools;
+pub mod uml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr, OsString};
