@@ -487,12 +487,22 @@ fn getsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
         (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => {
             i32::from(k.inet.with(k, None, |st| Ok(st.tcp_state(id)))? == Some(10))
         }
+        // Linux reports twice what was asked (its bookkeeping overhead); the stack's buffer holds what
+        // was asked.
+        (libc::SOL_SOCKET, libc::SO_SNDBUF | libc::SO_RCVBUF) if s.proto == Protocol::Tcp => {
+            let o = k.inet.with(k, None, |st| Ok(st.sock_opts(id)))?;
+            let set = if name == libc::SO_RCVBUF { o.rx_buffer } else { o.tx_buffer };
+            set.map_or(DEFAULT_BUF, |b| (b * 2).min(i32::MAX as usize) as i32)
+        }
         (libc::SOL_SOCKET, libc::SO_SNDBUF | libc::SO_RCVBUF) => DEFAULT_BUF,
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => flag(OptFlag::ReuseAddr),
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => flag(OptFlag::KeepAlive),
         (libc::SOL_SOCKET, libc::SO_BROADCAST) => 0,
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) if s.proto == Protocol::Tcp => flag(OptFlag::NoDelay),
-        (libc::IPPROTO_IP, libc::IP_TTL) if !s.ipv6 => DEFAULT_TTL,
+        (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) => {
+            let o = k.inet.with(k, None, |st| Ok(st.sock_opts(id)))?;
+            o.hop_limit.map_or(DEFAULT_TTL, i32::from)
+        }
         (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.ipv6 => 0,
         _ => return Err(Errno::ENOPROTOOPT),
     };
@@ -531,7 +541,20 @@ fn setsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
             k.inet.with(k, None, |st| st.tcp_set_nodelay(id, v != 0))?;
             remember(OptFlag::NoDelay);
         }
-        // Accepted as Linux accepts them; the stack's buffers and TTL stay as they are.
+        (libc::SOL_SOCKET, libc::SO_SNDBUF | libc::SO_RCVBUF) if s.proto == Protocol::Tcp => {
+            let rx = name == libc::SO_RCVBUF;
+            k.inet.with(k, None, |st| st.set_buffer_size(id, rx, v.max(0) as usize))?;
+        }
+        // -1 is the default again; 0 and over 255 are EINVAL, as in Linux.
+        (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) => {
+            let hops = match v {
+                -1 => None,
+                1..=255 => Some(v as u8),
+                _ => return Err(Errno::EINVAL),
+            };
+            k.inet.with(k, None, |st| st.set_hop_limit(id, hops))?;
+        }
+        // Accepted as Linux accepts them: datagram sockets keep the stack's buffer sizes.
         (
             libc::SOL_SOCKET,
             libc::SO_SNDBUF
@@ -544,13 +567,13 @@ fn setsockopt(ctx: &mut Ctx<'_>, s: &InetFile) -> SysResult {
             | libc::SO_SNDTIMEO
             | libc::SO_PRIORITY,
         )
-        | (libc::IPPROTO_IP, libc::IP_TTL | libc::IP_TOS | libc::IP_MULTICAST_TTL | libc::IP_RECVERR)
+        | (libc::IPPROTO_IP, libc::IP_TOS | libc::IP_MULTICAST_TTL | libc::IP_RECVERR)
         // ping's ICMP_FILTER (raw ICMP sockets; its level is SOL_RAW) and ICMPV6_FILTER: the stack
         // delivers only echo replies to ICMP sockets anyway.
         | (libc::SOL_RAW, 1)
         | (libc::IPPROTO_ICMPV6, 1)
         | (libc::IPPROTO_IPV6, libc::IPV6_RECVERR | libc::IPV6_CHECKSUM | libc::IPV6_RECVHOPLIMIT)
-        | (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY | libc::IPV6_UNICAST_HOPS) => {}
+        | (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) => {}
         _ => return Err(Errno::ENOPROTOOPT),
     }
     Ok(0)

@@ -35,6 +35,7 @@ impl Stack {
             let tx = icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; ICMP_PACKETS], vec![0; ICMP_BUFFER]);
             let mut s = icmp::Socket::new(rx, tx);
             s.bind(icmp::Endpoint::Ident(b.port)).map_err(|_| Errno::EINVAL)?;
+            s.set_hop_limit(self.sock_opts(id).hop_limit);
             handles.push((nic, self.nics[nic].sockets.add(s)));
         }
         let d = icmp_entry(self, id)?;

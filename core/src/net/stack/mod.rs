@@ -11,6 +11,7 @@ mod icmp;
 pub mod loopback;
 pub mod netdev;
 pub mod nic;
+mod options;
 mod queues;
 pub mod routes;
 pub mod sockets;
@@ -33,6 +34,7 @@ use smoltcp::time::{Duration, Instant};
 pub use device::{memory_link_pair, DevCounters, FrameLink, LinkCounters, MemoryLink};
 pub use loopback::LoopbackLink;
 pub use nic::Nic;
+pub use options::SockOpts;
 pub use sockets::{errno, Protocol, Readiness, RecvMeta, SocketId};
 pub use time::Clock;
 
@@ -69,6 +71,8 @@ pub struct Stack {
     seed: u64,
     tcp_buffer: usize,
     connect_timeout: Duration,
+    /// The options sockets set (see [`options`]), by socket.
+    opts: BTreeMap<SocketId, SockOpts>,
     /// Labels and broadcast addresses of addresses (`netdev`).
     addr_info: BTreeMap<(NicId, IpAddr), netdev::AddrInfo>,
 }
@@ -104,6 +108,7 @@ impl Stack {
             next_port: *EPHEMERAL_PORTS.start() + (seed % 20000) as u16,
             seed,
             tcp_buffer: 256 * 1024,
+            opts: BTreeMap::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             addr_info: BTreeMap::new(),
         }
@@ -357,6 +362,7 @@ impl Stack {
     /// Closes a socket: a connected TCP socket finishes with FIN (RST if unread data remains).
     pub fn close(&mut self, id: SocketId) {
         let Some(e) = self.table.remove(&id) else { return };
+        self.opts.remove(&id);
         match e {
             Entry::Tcp(t) => match t.phase {
                 TcpPhase::Active { nic, handle, .. } => {

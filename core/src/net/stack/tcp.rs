@@ -29,12 +29,6 @@ fn tcp_entry(stack: &mut Stack, id: SocketId) -> Result<&mut TcpEntry, Errno> {
 }
 
 impl Stack {
-    fn new_tcp_socket(&self) -> tcp::Socket<'static> {
-        let rx = tcp::SocketBuffer::new(vec![0; self.tcp_buffer]);
-        let tx = tcp::SocketBuffer::new(vec![0; self.tcp_buffer]);
-        tcp::Socket::new(rx, tx)
-    }
-
     /// Starts a connection (connect(2)). `Ok` means under way: the socket turns writable when
     /// established, or gets an error (ECONNREFUSED, ETIMEDOUT, ...) in [`Stack::take_error`].
     pub fn tcp_connect(&mut self, id: SocketId, dst: SocketAddr) -> Result<(), Errno> {
@@ -56,7 +50,7 @@ impl Stack {
             Some(b) => b,
             None => Binding { addr: None, port: self.ephemeral_port(super::Protocol::Tcp, None, id)? },
         };
-        let mut sock = self.new_tcp_socket();
+        let mut sock = self.new_tcp_socket(id);
         sock.set_nagle_enabled(!nodelay);
         let local = IpListenEndpoint { addr: binding.addr.map(Into::into), port: binding.port };
         let iface = &mut self.nics[nic].iface;
@@ -115,6 +109,8 @@ impl Stack {
     pub(super) fn refill_listeners(&mut self, only_nic: Option<usize>) {
         for i in 0..self.listeners.len() {
             let id = self.listeners[i];
+            let (rx_len, tx_len) = self.buffer_sizes(id);
+            let hops = self.sock_opts(id).hop_limit;
             let Some(Entry::Tcp(TcpEntry {
                 phase: TcpPhase::Listening { backlog, queues },
                 bound: Some(b),
@@ -138,9 +134,7 @@ impl Stack {
                 let mut spare = q.handles.iter().filter(|h| sockets.get::<tcp::Socket>(**h).is_listening()).count();
                 // Linux queues backlog + 1 connections.
                 while spare < SPARE_LISTENERS && q.handles.len() <= backlog {
-                    let rx = tcp::SocketBuffer::new(vec![0; self.tcp_buffer]);
-                    let tx = tcp::SocketBuffer::new(vec![0; self.tcp_buffer]);
-                    let mut s = tcp::Socket::new(rx, tx);
+                    let mut s = spare_socket(rx_len, tx_len, hops);
                     s.set_nagle_enabled(!nodelay);
                     if s.listen(IpListenEndpoint { addr: b.addr.map(Into::into), port: b.port }).is_err() {
                         break;
@@ -191,6 +185,7 @@ impl Stack {
             peer: Some(peer),
         }));
         self.refill_listeners(Some(nic));
+        self.inherit_opts(id, new);
         Ok((new, peer))
     }
 
@@ -402,4 +397,11 @@ impl Stack {
             }
         }
     }
+}
+
+/// A listener's spare socket, with the listener's buffers and TTL.
+fn spare_socket(rx: usize, tx: usize, hops: Option<u8>) -> tcp::Socket<'static> {
+    let mut s = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; rx]), tcp::SocketBuffer::new(vec![0; tx]));
+    s.set_hop_limit(hops);
+    s
 }

@@ -458,3 +458,42 @@ fn an_idle_connection_sleeps() {
     assert!(p.a.poll(now).is_none_or(|d| d > now + Duration::from_secs(1)));
     let _ = (c, s);
 }
+
+/// The frames a sent so far (taken off the wire: b never sees them).
+fn frames_from_a(p: &mut Pair) -> Vec<Vec<u8>> {
+    p.a.poll(p.a.clock().now());
+    std::iter::from_fn(|| p.lb.recv()).collect()
+}
+
+#[test]
+fn ip_ttl_and_tcp_buffer_sizes_apply() {
+    let mut p = pair();
+    // ARP first, so the next UDP datagram leaves at once.
+    ping(&mut p, true, B4.into(), 9);
+    let u = p.a.socket(false, Protocol::Udp);
+    p.a.set_hop_limit(u, Some(7)).unwrap();
+    assert_eq!(p.a.sock_opts(u).hop_limit, Some(7));
+    assert_eq!(p.a.set_hop_limit(u, Some(0)), Err(Errno::EINVAL));
+    p.a.udp_send_to(u, b"ttl seven", Some(sa(B4, 9999))).unwrap();
+    let f = frames_from_a(&mut p);
+    let udp: Vec<&Vec<u8>> = f.iter().filter(|f| f[12..14] == [8, 0] && f[23] == 17).collect();
+    assert_eq!(udp.len(), 1, "{f:?}");
+    assert_eq!(udp[0][22], 7, "the IPv4 TTL");
+    // Back to the default.
+    p.a.set_hop_limit(u, None).unwrap();
+    p.a.udp_send_to(u, b"ttl default", Some(sa(B4, 9999))).unwrap();
+    let f = frames_from_a(&mut p);
+    assert_eq!(f.iter().find(|f| f[23] == 17).unwrap()[22], 64);
+
+    // SO_RCVBUF before connect: the SYN offers that window.
+    let t = p.a.socket(false, Protocol::Tcp);
+    assert_eq!(p.a.set_buffer_size(t, true, 8192), Ok(8192));
+    assert_eq!(p.a.buffer_sizes(t).0, 8192);
+    p.a.set_hop_limit(t, Some(9)).unwrap();
+    p.a.tcp_connect(t, sa(B4, 80)).unwrap();
+    let f = frames_from_a(&mut p);
+    let syn = f.iter().find(|f| f[23] == 6).expect("a SYN");
+    assert_eq!(syn[22], 9, "the SYN's TTL");
+    let tcp = &syn[14 + 20..];
+    assert_eq!(u16::from_be_bytes([tcp[14], tcp[15]]), 8192, "the SYN's window");
+}

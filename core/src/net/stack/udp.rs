@@ -34,6 +34,7 @@ impl Stack {
             let tx = udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; UDP_PACKETS], vec![0; UDP_BUFFER]);
             let mut s = udp::Socket::new(rx, tx);
             s.bind(IpListenEndpoint { addr: b.addr.map(Into::into), port: b.port }).map_err(|_| Errno::EINVAL)?;
+            s.set_hop_limit(self.sock_opts(id).hop_limit);
             handles.push((nic, self.nics[nic].sockets.add(s)));
         }
         let d = udp_entry(self, id)?;
