@@ -9,6 +9,11 @@
 //! when that is a tmpfs (the pages then never reach a disk), else under
 //! the host's temp directory. Each mount's root starts empty with mode
 //! 1777, like a real /tmp. The whole tree is removed when the VM ends.
+//!
+//! A SIGKILLed umvm cannot remove its tree, so each holds an exclusive
+//! flock on a `.lock` file in it for its whole life (the host drops it
+//! whatever way the process ends), and the next umvm to make a backing
+//! directory removes every tree of the same user whose lock is free.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -36,7 +41,12 @@ pub struct BackingError {
 pub struct Backing {
     dir: PathBuf,
     removed: AtomicBool,
+    /// Held (flock) while this process lives: see the module's doc.
+    _lock: std::fs::File,
 }
+
+/// The lock file in a backing directory.
+const LOCK_FILE: &str = ".lock";
 
 /// Where backing directories go: the host's /dev/shm when it is a tmpfs
 /// we may write to, else the host's temp directory.
@@ -72,9 +82,16 @@ impl Backing {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 r => r.map_err(fail(&dir))?,
             }
-            let backing = Backing { dir, removed: AtomicBool::new(false) };
             // The umask may have taken bits umvm itself needs.
-            std::fs::set_permissions(&backing.dir, PermissionsExt::from_mode(0o700)).map_err(fail(&backing.dir))?;
+            std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o700)).map_err(fail(&dir))?;
+            let lock_path = dir.join(LOCK_FILE);
+            let lock = std::fs::File::create(&lock_path).map_err(fail(&lock_path))?;
+            // SAFETY: flock on an fd this function owns.
+            if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                return Err(fail(&lock_path)(std::io::Error::last_os_error()));
+            }
+            let backing = Backing { dir, removed: AtomicBool::new(false), _lock: lock };
+            sweep_stale(&base, &backing.dir);
             return Ok(backing);
         }
     }
@@ -119,6 +136,41 @@ impl Backing {
 impl Drop for Backing {
     fn drop(&mut self) {
         self.remove();
+    }
+}
+
+/// Removes the backing trees under `base` that killed umvm processes of
+/// this user left: their lock is free, or (trees made before the lock
+/// existed) the pid in their name is gone. Trees of other users, of live
+/// processes and anything else are left alone.
+fn sweep_stale(base: &Path, ours: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else { continue };
+        if path == ours || !e.metadata().is_ok_and(|m| m.is_dir() && m.uid() == uid) {
+            continue;
+        }
+        let stale = match std::fs::File::open(path.join(LOCK_FILE)) {
+            Ok(f) => {
+                // SAFETY: flock on a file this loop owns; its lock goes with it.
+                let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) };
+                r == 0
+            }
+            Err(_) => rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).is_some_and(|pid| {
+                // SAFETY: kill with signal 0 only checks for the process.
+                pid > 0 && unsafe { libc::kill(pid, 0) } != 0 && Errno::last() == Errno::ESRCH
+            }),
+        };
+        if stale {
+            if let Err(err) = remove_tree(&path) {
+                tracing::debug!("cannot remove stale tmpfs directory {}: {err}", path.display());
+            }
+        }
     }
 }
 
@@ -169,5 +221,19 @@ mod tests {
         assert!(!dir.exists());
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
         std::fs::remove_file(outside).unwrap();
+    }
+
+    #[test]
+    fn trees_of_killed_processes_are_swept_and_live_ones_kept() {
+        let live = Backing::create().unwrap();
+        // A tree whose owner died: its lock file is there but nobody holds it.
+        let dead = host_base().join(format!("{DIR_PREFIX}{}-dead{}", std::process::id(), std::process::id()));
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join(LOCK_FILE), "").unwrap();
+        std::fs::create_dir(dead.join("0")).unwrap();
+        std::fs::write(dead.join("0/left"), "behind").unwrap();
+        let next = Backing::create().unwrap();
+        assert!(!dead.exists(), "a tree with a free lock was kept");
+        assert!(live.path().exists() && next.path().exists(), "a live tree was swept");
     }
 }
