@@ -189,8 +189,11 @@ impl Nic {
 
 /// Reads and checks the lab file `file`.
 pub fn load(file: &Path) -> Result<Lab, LabFileError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| LabFileError { file: file.to_path_buf(), line: None, message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(file).map_err(|e| LabFileError {
+        file: file.to_path_buf(),
+        line: None,
+        message: format!("cannot read: {e}"),
+    })?;
     parse(file, &text)
 }
 
@@ -201,7 +204,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Lab, LabFileError> {
         let line = e.span().map(|s| cx.line(&s));
         cx.err_line(line, e.message().trim().replace('\n', " "))
     })?;
-    let base = file.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new("."));
+    let base =
+        file.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new("."));
     let name = raw.lab.name.get_ref().clone();
     check_name(&cx, &raw.lab.name, "[lab] name")?;
     let dir = match &raw.lab.dir {
@@ -285,10 +289,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Lab, LabFileError> {
     let mut used: BTreeMap<(usize, Ipv4Addr), String> = BTreeMap::new();
     let mut claim = |nic: &Nic, guest: &str, at: &Range<usize>| -> Result<(), LabFileError> {
         if let Some(other) = used.insert((nic.network, nic.addr), guest.to_string()) {
-            return Err(cx.err_at(
-                at,
-                format!("addresses: {} on {:?} is {other}'s too", nic.addr, networks[nic.network].name),
-            ));
+            return Err(
+                cx.err_at(at, format!("addresses: {} on {:?} is {other}'s too", nic.addr, networks[nic.network].name))
+            );
         }
         Ok(())
     };
@@ -301,7 +304,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Lab, LabFileError> {
         let mut nics = Vec::new();
         for (net, addr) in &g.addresses {
             let network = net_index(net, "[[guest]] addresses")?;
-            let (a, prefix) = parse_cidr(addr.get_ref()).map_err(|m| cx.err(addr, format!("[[guest]] addresses: {m}")))?;
+            let (a, prefix) =
+                parse_cidr(addr.get_ref()).map_err(|m| cx.err(addr, format!("[[guest]] addresses: {m}")))?;
             let nic = Nic { network, addr: a, prefix };
             claim(&nic, &gname, &addr.span())?;
             nics.push(nic);
@@ -326,7 +330,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Lab, LabFileError> {
             Some(n) => net_index(n, "[guests] network")?,
             None if networks.len() == 1 => 0,
             None => {
-                return Err(cx.err_at(&span, "[guests]: say which network with network = \"NAME\" (the lab has not one)"))
+                return Err(
+                    cx.err_at(&span, "[guests]: say which network with network = \"NAME\" (the lab has not one)")
+                )
             }
         };
         let (net, plen) =
@@ -341,10 +347,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Lab, LabFileError> {
         let size = 1u64 << (32 - plen);
         let last = u64::from(first) + u64::from(count) - 1;
         if first == 0 || size < 4 || last > size - 2 {
-            return Err(cx.err(
-                &group.count,
-                format!("[guests]: {count} guests from host {first} do not fit in {net}/{plen}"),
-            ));
+            return Err(
+                cx.err(&group.count, format!("[guests]: {count} guests from host {first} do not fit in {net}/{plen}"))
+            );
         }
         if let Some(m) = &group.mem {
             check_mem(&cx, m, "[guests] mem")?;
@@ -437,7 +442,8 @@ fn check_mem(cx: &Cx, mem: &Spanned<String>, field: &str) -> Result<(), LabFileE
 fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?}: expected ADDRESS/PREFIX, e.g. 10.0.0.1/24"))?;
     let addr: Ipv4Addr = a.parse().map_err(|_| format!("{s:?}: {a:?} is not an IPv4 address"))?;
-    let prefix: u8 = p.parse().ok().filter(|p| (1..=30).contains(p)).ok_or_else(|| format!("{s:?}: prefix {p:?} is not 1 to 30"))?;
+    let prefix: u8 =
+        p.parse().ok().filter(|p| (1..=30).contains(p)).ok_or_else(|| format!("{s:?}: prefix {p:?} is not 1 to 30"))?;
     if addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() || addr.is_loopback() {
         return Err(format!("{s:?}: {addr} cannot be a guest's address"));
     }
