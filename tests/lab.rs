@@ -218,4 +218,75 @@ fn bad_lab_files_are_one_line_errors_naming_the_file_and_fault() {
     assert!(run.err().contains("none.toml: cannot read: No such file"), "{run}");
     // Nothing was started: no lab directory was made.
     assert!(!dir.path().join("lab-x").exists());
+
+    // A guest that cannot boot (the image is no ext2) fails the start,
+    // naming it and its console; nothing is left running.
+    let file = dir.path().join("noboot.toml");
+    write_file(&file, "[lab]\nname = \"x\"\nbacking = \"rootfs.img\"\n[[guest]]\nname = \"a\"\n", 0o644);
+    let run = lab(&["start", file.to_str().unwrap()], TIMEOUT);
+    assert_eq!(run.code(), 1, "{run}");
+    let labdir = dir.path().join("lab-x");
+    let want = "umvm: lab x did not start (stopped): guest a exited during boot (exit status: 1): umvm: ";
+    assert!(run.err().starts_with(want), "{run}");
+    assert!(run.err().ends_with(&format!("its console is {}\n", labdir.join("a.console").display())), "{run}");
+    assert_eq!(run.err().lines().count(), 1, "{run}");
+    assert!(!labdir.join("state.json").exists());
+    assert!(processes_naming(&labdir).is_empty());
+}
+
+#[test]
+fn twenty_guests_on_a_switch_and_a_router_with_files_and_a_startup_script() {
+    in_netns("twenty_guests_on_a_switch_and_a_router_with_files_and_a_startup_script", || {
+        let dir = TempDir::new("lab20");
+        backing_image(dir.path());
+        write_file(&dir.path().join("motd.txt"), "welcome to the lab\n", 0o644);
+        let file = dir.path().join("lab.toml");
+        write_file(
+            &file,
+            "[lab]\nname = \"big\"\nbacking = \"rootfs.img\"\ndir = \"state\"\nmem = \"64M\"\n\n\
+             [[network]]\nname = \"lan\"\nkind = \"mcast\"\ngroup = \"239.192.168.7\"\nport = 1200\n\n\
+             [[network]]\nname = \"sw\"\nkind = \"switch\"\n\n\
+             [[guest]]\nname = \"router\"\naddresses = { lan = \"10.0.0.254/24\", sw = \"10.1.0.254/24\" }\n\
+             files = { \"/etc/motd\" = \"motd.txt\", \"/opt/x/y\" = \"motd.txt\" }\nstartup = \"cat /etc/motd\"\n\n\
+             [guests]\ncount = 20\nsubnet = \"10.1.0.0/24\"\nnetwork = \"sw\"\nfirst = 11\n",
+            0o644,
+        );
+        let f = file.to_str().unwrap();
+        let labdir = dir.path().join("state");
+        let start = lab(&[f], LAB_TIMEOUT);
+        assert_eq!(start.code(), 0, "{start}");
+        println!("{}", start.out().trim());
+        assert!(start.out().contains("lab big: 21 guests ready in"), "{start}");
+        let console = std::fs::read_to_string(labdir.join("router.console")).unwrap();
+        assert!(
+            console.contains("welcome to the lab\numvm lab: startup script exit status 0\nLAB-READY router\n"),
+            "{console}"
+        );
+        let run = lab(&["exec", f, "router", "cat /opt/x/y; ifconfig eth1 | grep -o 'inet addr:[0-9.]*'"], LAB_TIMEOUT);
+        assert_eq!((run.code(), run.out().as_str()), (0, "welcome to the lab\ninet addr:10.1.0.254\n"), "{run}");
+        // Each guest on the switch reaches the router and its neighbour.
+        let pingers: Vec<_> = (1..=20u32)
+            .map(|k| {
+                let f = f.to_string();
+                std::thread::spawn(move || {
+                    let next = 11 + k % 20;
+                    let script = format!(
+                        "for a in 10.1.0.254 10.1.0.{next}; do ping -c 1 -W 3 $a > /dev/null || \
+                         ping -c 1 -W 5 $a > /dev/null || echo NO-ANSWER-$a; done; hostname"
+                    );
+                    (k, lab(&["exec", &f, &format!("g{k:02}"), &script], LAB_TIMEOUT))
+                })
+            })
+            .collect();
+        for p in pingers {
+            let (k, run) = p.join().unwrap();
+            assert_eq!((run.code(), run.out()), (0, format!("g{k:02}\n")), "{run}");
+        }
+        let stop = lab(&["stop", f], LAB_TIMEOUT);
+        assert_eq!(stop.code(), 0, "{stop}");
+        assert!(stop.out().contains("stopped 21 guests and 1 switch"), "{stop}");
+        assert!(!labdir.join("sw.ctl").exists());
+        let left = processes_naming(&labdir);
+        assert!(left.is_empty(), "left running: {left:?}");
+    });
 }

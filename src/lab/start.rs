@@ -126,11 +126,11 @@ pub fn start(lab: &Lab, timeout: Duration) -> Result<i32> {
     st.startup_secs = t0.elapsed().as_secs_f64();
     state::write(lab, &st)?;
     println!(
-        "lab {}: {} guests ready in {:.2} s ({} switches in {:.2} s; state in {})",
+        "lab {}: {} ready in {:.2} s ({} started in {:.2} s; state in {})",
         lab.name,
-        st.guests.len(),
+        plural(st.guests.len(), "guest"),
         st.startup_secs,
-        st.switches.len(),
+        plural(st.switches.len(), "switch"),
         switches_secs,
         state::path(lab).display()
     );
@@ -236,5 +236,14 @@ pub fn last_line(console: &Path) -> String {
     match text.lines().rev().find(|l| !l.trim().is_empty()) {
         Some(l) => format!(": {}", l.trim()),
         None => String::new(),
+    }
+}
+
+/// `N THING` or `N THINGs` (`N switches`).
+pub fn plural(n: usize, thing: &str) -> String {
+    match (n, thing.ends_with("ch")) {
+        (1, _) => format!("{n} {thing}"),
+        (_, true) => format!("{n} {thing}es"),
+        (_, false) => format!("{n} {thing}s"),
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::file::Lab;
+use super::start::plural;
 use super::state::{self, State};
 
 /// How long guests (then switches) get to end after SIGTERM.
@@ -16,7 +17,7 @@ const GRACE: Duration = Duration::from_secs(10);
 pub fn stop(lab: &Lab) -> Result<i32> {
     let st = state::read(lab)?;
     let (guests, switches) = stop_state(lab, &st, true)?;
-    println!("lab {}: stopped {guests} guests and {switches} switches", lab.name);
+    println!("lab {}: stopped {} and {}", lab.name, plural(guests, "guest"), plural(switches, "switch"));
     Ok(0)
 }
 
