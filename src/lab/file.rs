@@ -538,6 +538,19 @@ network = "lan"
     }
 
     #[test]
+    fn the_documented_example_is_a_good_lab_file() {
+        let d = tmp("example");
+        std::fs::write(d.join("rootfs.img"), b"x").unwrap();
+        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/motd.txt"), d.join("motd.txt")).unwrap();
+        let text = include_str!("../../examples/lab.toml");
+        let lab = parse(&d.join("lab.toml"), text).unwrap();
+        assert_eq!((lab.name.as_str(), lab.networks.len(), lab.guests.len()), ("demo", 2, 11));
+        assert_eq!(lab.guests[10].name, "c10");
+        assert_eq!(lab.guests[10].mem.as_deref(), Some("64M"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn faults_name_the_file_line_and_field() {
         let d = tmp("bad");
         let file = d.join("lab.toml").display().to_string();
