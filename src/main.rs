@@ -18,6 +18,7 @@ use umvm_core::{ConsoleMode, Ending, TrapMode, VmBuilder};
 use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
 mod cow;
+mod lab;
 mod switch;
 
 #[derive(Parser)]
@@ -39,6 +40,9 @@ enum Cmd {
     /// join, speaking uml_switch's protocol. Default control socket:
     /// /tmp/uml.ctl, as uml_switch.
     Switch(switch::SwitchArgs),
+    /// Many guests from one lab file: `umvm lab LABFILE` starts them;
+    /// `umvm lab status|exec|stop LABFILE` manage them (docs/lab.md).
+    Lab(lab::LabArgs),
 }
 
 #[derive(clap::Args)]
@@ -276,6 +280,7 @@ fn main() {
         Cmd::Run(args) => run(args),
         Cmd::Cow(cmd) => cow::run(cmd),
         Cmd::Switch(args) => switch::run(args),
+        Cmd::Lab(args) => lab::run(args),
     };
     match status {
         Ok(code) => std::process::exit(code),
