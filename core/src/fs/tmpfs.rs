@@ -84,12 +84,14 @@ impl Backing {
             }
             // The umask may have taken bits umvm itself needs.
             std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o700)).map_err(fail(&dir))?;
-            let lock_path = dir.join(LOCK_FILE);
-            let lock = std::fs::File::create(&lock_path).map_err(fail(&lock_path))?;
+            // Locked under another name, then renamed: a sweeping umvm never sees a free `.lock` here.
+            let (lock_path, fresh) = (dir.join(LOCK_FILE), dir.join(".lock-new"));
+            let lock = std::fs::File::create(&fresh).map_err(fail(&fresh))?;
             // SAFETY: flock on an fd this function owns.
             if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-                return Err(fail(&lock_path)(std::io::Error::last_os_error()));
+                return Err(fail(&fresh)(std::io::Error::last_os_error()));
             }
+            std::fs::rename(&fresh, &lock_path).map_err(fail(&lock_path))?;
             let backing = Backing { dir, removed: AtomicBool::new(false), _lock: lock };
             sweep_stale(&base, &backing.dir);
             return Ok(backing);
