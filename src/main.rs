@@ -17,6 +17,7 @@ use umvm_core::vm::DEFAULT_MEM;
 use umvm_core::{ConsoleMode, Ending, TrapMode, VmBuilder};
 use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
+mod bench;
 mod cow;
 mod switch;
 
@@ -39,6 +40,9 @@ enum Cmd {
     /// join, speaking uml_switch's protocol. Default control socket:
     /// /tmp/uml.ctl, as uml_switch.
     Switch(switch::SwitchArgs),
+    /// Runs workloads on the host and in a guest, alternating, and prints
+    /// host time, guest time and their ratio (see `umvm bench --help`).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -276,6 +280,7 @@ fn main() {
         Cmd::Run(args) => run(args),
         Cmd::Cow(cmd) => cow::run(cmd),
         Cmd::Switch(args) => switch::run(args),
+        Cmd::Bench(args) => bench::run(args),
     };
     match status {
         Ok(code) => std::process::exit(code),
