@@ -267,6 +267,34 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// The command line, or exit: help and version are printed as clap
+/// prints them; a usage error is one line, `umvm: WHAT`, exit status 2.
+fn parse_args() -> Cli {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // The usage line says which command lacks its subcommand.
+            let text = e.render().to_string();
+            let usage = text.lines().find_map(|l| l.trim().strip_prefix("Usage: ")).unwrap_or("umvm <COMMAND>");
+            eprintln!("umvm: a command is missing: usage: {usage} (see --help)");
+            std::process::exit(2);
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let words: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+                .collect();
+            eprintln!("umvm: {} (see umvm --help)", words.join(" "));
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("UMVM_LOG").unwrap_or_else(|_| "warn".into()))
@@ -275,7 +303,7 @@ fn main() {
         .without_time()
         .with_target(false)
         .init();
-    let cli = Cli::parse();
+    let cli = parse_args();
     let status = match cli.command {
         Cmd::Run(args) => run(args),
         Cmd::Cow(cmd) => cow::run(cmd),
