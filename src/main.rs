@@ -18,6 +18,7 @@ use umvm_core::{ConsoleMode, Ending, TrapMode, VmBuilder};
 use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
 mod bench;
+mod chan;
 mod cow;
 mod switch;
 
@@ -86,7 +87,10 @@ struct RunArgs {
 const CMDLINE_HELP: &str = "\
 The kernel command line (shown in the guest's /proc/cmdline, words joined by spaces):
   init=PATH         run PATH as init; if it cannot run, umvm fails naming it
-  mem=SIZE          the guest's memory: a number with K, M or G (default 256M)
+  mem=SIZE          the guest's memory: a number with K, M or G (default 256M;
+                    UML's is 64M). /proc/meminfo and sysinfo(2) report it,
+                    tmpfs's size=N% is a share of it, and each disk's page
+                    cache is held under three quarters of it
   hostname=NAME     the initial host name (default umvm; at most 64 bytes)
   root=DEV, rootfstype=TYPE, ro, rw, ubdN=FILE
                     the root device and disks (UML syntax)
@@ -96,6 +100,27 @@ The kernel command line (shown in the guest's /proc/cmdline, words joined by spa
   ip=ADDR/PREFIX[,GATEWAY[,DEV]]
                     configure eth0 (or DEV) at boot; Linux's
                     ip=CLIENT::GW:NETMASK:HOST:DEV:off form too
+  hostfs=DIR[,append]
+                    confine hostfs mounts (mount none /mnt -t hostfs -o PATH)
+                    to DIR, as UML
+  ubd=sync          open every disk O_SYNC (UML syntax)
+  con=CHAN, con0=CHAN, conN=CHAN
+                    UML's virtual consoles: con= sets every console, conN= one
+                    (N < 16). umvm's guest has one console, con0 (its fds 0, 1
+                    and 2; default fd:0,fd:1); con1..con15 are accepted and
+                    ignored
+  ssl=CHAN, sslN=CHAN
+                    UML's serial lines (N < 64): accepted and ignored (umvm
+                    has none)
+      CHAN is IN[,OUT] (one channel for both when OUT is missing), or none:
+        null        no input, output discarded
+        fd:N        umvm's file descriptor N
+        pty, pts    a new host pseudo-terminal; umvm prints its name as UML
+                    does (\"Virtual console 0 assigned device '/dev/pts/N'\")
+        port:N      the first TCP connection to 127.0.0.1:N (umvm waits for it)
+        tty:DEV     the host terminal DEV
+        xterm       not supported (use pty and attach a terminal to it)
+  console=TTY       accepted as in Linux (the console is con0)
   quiet             accepted as in Linux (umvm prints few kernel messages)
   KEY=VALUE         any other switch with `=` is put in init's environment
   WORD              any other bare word is passed to init as an argument
@@ -122,6 +147,12 @@ fn run(args: RunArgs) -> Result<i32> {
     }
     vm = vm.cmdline(&words)?;
     let cl = Cmdline::parse(&words)?;
+    let lines: Vec<(String, String)> = cl
+        .consoles
+        .iter()
+        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    let console = chan::console_conf(&lines)?;
     vm = disks(vm, &cl)?;
     vm = nics(vm, &cl)?;
     let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
@@ -149,6 +180,8 @@ fn run(args: RunArgs) -> Result<i32> {
         };
         vm = vm.strace(sink);
     }
+    // Last, so that an error before it still reaches umvm's own stderr.
+    chan::apply_console(&console)?;
     match vm.build()?.run()? {
         Ending::Restart => restart(),
         ending => Ok(ending.exit_code()),
