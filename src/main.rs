@@ -17,6 +17,8 @@ use umvm_core::vm::DEFAULT_MEM;
 use umvm_core::{ConsoleMode, Ending, TrapMode, VmBuilder};
 use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
+mod bench;
+mod chan;
 mod cow;
 mod lab;
 mod switch;
@@ -43,6 +45,9 @@ enum Cmd {
     /// Many guests from one lab file: `umvm lab LABFILE` starts them;
     /// `umvm lab status|exec|stop LABFILE` manage them (docs/lab.md).
     Lab(lab::LabArgs),
+    /// Runs workloads on the host and in a guest, alternating, and prints
+    /// host time, guest time and their ratio (see `umvm bench --help`).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -86,7 +91,10 @@ struct RunArgs {
 const CMDLINE_HELP: &str = "\
 The kernel command line (shown in the guest's /proc/cmdline, words joined by spaces):
   init=PATH         run PATH as init; if it cannot run, umvm fails naming it
-  mem=SIZE          the guest's memory: a number with K, M or G (default 256M)
+  mem=SIZE          the guest's memory: a number with K, M or G (default 256M;
+                    UML's is 64M). /proc/meminfo and sysinfo(2) report it,
+                    tmpfs's size=N% is a share of it, and each disk's page
+                    cache is held under three quarters of it
   hostname=NAME     the initial host name (default umvm; at most 64 bytes)
   root=DEV, rootfstype=TYPE, ro, rw, ubdN=FILE
                     the root device and disks (UML syntax)
@@ -96,6 +104,27 @@ The kernel command line (shown in the guest's /proc/cmdline, words joined by spa
   ip=ADDR/PREFIX[,GATEWAY[,DEV]]
                     configure eth0 (or DEV) at boot; Linux's
                     ip=CLIENT::GW:NETMASK:HOST:DEV:off form too
+  hostfs=DIR[,append]
+                    confine hostfs mounts (mount none /mnt -t hostfs -o PATH)
+                    to DIR, as UML
+  ubd=sync          open every disk O_SYNC (UML syntax)
+  con=CHAN, con0=CHAN, conN=CHAN
+                    UML's virtual consoles: con= sets every console, conN= one
+                    (N < 16). umvm's guest has one console, con0 (its fds 0, 1
+                    and 2; default fd:0,fd:1); con1..con15 are accepted and
+                    ignored
+  ssl=CHAN, sslN=CHAN
+                    UML's serial lines (N < 64): accepted and ignored (umvm
+                    has none)
+      CHAN is IN[,OUT] (one channel for both when OUT is missing), or none:
+        null        no input, output discarded
+        fd:N        umvm's file descriptor N
+        pty, pts    a new host pseudo-terminal; umvm prints its name as UML
+                    does (\"Virtual console 0 assigned device '/dev/pts/N'\")
+        port:N      the first TCP connection to 127.0.0.1:N (umvm waits for it)
+        tty:DEV     the host terminal DEV
+        xterm       not supported (use pty and attach a terminal to it)
+  console=TTY       accepted as in Linux (the console is con0)
   quiet             accepted as in Linux (umvm prints few kernel messages)
   KEY=VALUE         any other switch with `=` is put in init's environment
   WORD              any other bare word is passed to init as an argument
@@ -122,6 +151,12 @@ fn run(args: RunArgs) -> Result<i32> {
     }
     vm = vm.cmdline(&words)?;
     let cl = Cmdline::parse(&words)?;
+    let lines: Vec<(String, String)> = cl
+        .consoles
+        .iter()
+        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    let console = chan::console_conf(&lines)?;
     vm = disks(vm, &cl)?;
     vm = nics(vm, &cl)?;
     let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
@@ -149,6 +184,8 @@ fn run(args: RunArgs) -> Result<i32> {
         };
         vm = vm.strace(sink);
     }
+    // Last, so that an error before it still reaches umvm's own stderr.
+    chan::apply_console(&console)?;
     match vm.build()?.run()? {
         Ending::Restart => restart(),
         ending => Ok(ending.exit_code()),
@@ -267,6 +304,34 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// The command line, or exit: help and version are printed as clap
+/// prints them; a usage error is one line, `umvm: WHAT`, exit status 2.
+fn parse_args() -> Cli {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // The usage line says which command lacks its subcommand.
+            let text = e.render().to_string();
+            let usage = text.lines().find_map(|l| l.trim().strip_prefix("Usage: ")).unwrap_or("umvm <COMMAND>");
+            eprintln!("umvm: a command is missing: usage: {usage} (see --help)");
+            std::process::exit(2);
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let words: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+                .collect();
+            eprintln!("umvm: {} (see umvm --help)", words.join(" "));
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("UMVM_LOG").unwrap_or_else(|_| "warn".into()))
@@ -275,12 +340,13 @@ fn main() {
         .without_time()
         .with_target(false)
         .init();
-    let cli = Cli::parse();
+    let cli = parse_args();
     let status = match cli.command {
         Cmd::Run(args) => run(args),
         Cmd::Cow(cmd) => cow::run(cmd),
         Cmd::Switch(args) => switch::run(args),
         Cmd::Lab(args) => lab::run(args),
+        Cmd::Bench(args) => bench::run(args),
     };
     match status {
         Ok(code) => std::process::exit(code),

@@ -76,6 +76,9 @@ pub struct Cmdline {
     /// Unknown `key=value` words, for init's environment; a later word
     /// replaces an earlier one with the same key, as in Linux.
     pub init_env: Vec<Vec<u8>>,
+    /// UML's console and serial line switches (`con=`, `conN=`, `ssl=`,
+    /// `sslN=`) as (key, value), in command-line order.
+    pub consoles: Vec<(Vec<u8>, Vec<u8>)>,
     /// `mem=`: the guest's memory in bytes.
     pub mem: Option<u64>,
     /// `hostname=`: the initial host name (at most [`MAX_HOSTNAME`] bytes;
@@ -186,6 +189,7 @@ impl Cmdline {
             _ if key.len() > 3 && key.starts_with(b"eth") && key[3..].iter().all(u8::is_ascii_digit) => {
                 self.nics.push((key.to_vec(), val.to_vec()))
             }
+            _ if is_line_key(key) => self.consoles.push((key.to_vec(), val.to_vec())),
             _ if CONSUMED_KEYS.contains(&key) => {}
             // A module's parameter (`mod.param=v`): not for init.
             _ if key.contains(&b'.') => {}
@@ -231,6 +235,11 @@ fn key_of(entry: &[u8]) -> &[u8] {
     }
 }
 
+/// `con`, `conN`, `ssl` or `sslN` (N decimal digits; `console` is not).
+fn is_line_key(key: &[u8]) -> bool {
+    [&b"con"[..], b"ssl"].iter().any(|p| key.strip_prefix(*p).is_some_and(|n| n.iter().all(u8::is_ascii_digit)))
+}
+
 /// Parses a UML size (`mem=`): a decimal number with an optional K, M or
 /// G suffix.
 pub fn parse_size(s: &[u8]) -> Result<u64, &'static str> {
@@ -248,6 +257,15 @@ pub fn parse_size(s: &[u8]) -> Result<u64, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn console_switches_are_taken_not_passed_to_init() {
+        let c = parse(&["con=null", "con0=fd:0,fd:1", "ssl=pty", "ssl12=null", "console=tty0", "cons=1", "con1x=2"]);
+        let keys: Vec<&[u8]> = c.consoles.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(keys, [&b"con"[..], b"con0", b"ssl", b"ssl12"]);
+        assert_eq!(c.consoles[1].1, b"fd:0,fd:1");
+        assert_eq!(c.init_env, bytes(&["cons=1", "con1x=2"]));
+    }
 
     fn parse(words: &[&str]) -> Cmdline {
         Cmdline::parse(words).unwrap()

@@ -1,0 +1,90 @@
+//! `umvm bench --json`: the report for machines, written by hand (the
+//! format is small and fixed, and umvm has no JSON library).
+//!
+//! ```json
+//! {"size":"tiny","rounds":1,"results":[
+//!   {"workload":"syscall","metric":"syscall","label":"...","unit":"call",
+//!    "status":"ok","host_s":2.1e-7,"guest_s":1.2e-6,"ratio":5.7,"reason":null}],
+//!  "notes":["..."]}
+//! ```
+//! Times are seconds per operation; `status` is ok, skipped or failed,
+//! with `reason` saying why for the last two.
+
+use std::fmt::Write as _;
+
+use super::report::{Outcome, Report};
+
+/// `s` as a JSON string literal.
+fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A finite number, or null (JSON has no NaN).
+fn number(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:e}")
+    } else {
+        "null".into()
+    }
+}
+
+/// The report as one JSON object (one line, then a newline).
+pub fn to_json(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{{\"size\":{},\"rounds\":{},\"results\":[",
+        string(&format!("{:?}", r.size).to_lowercase()),
+        r.params.rounds
+    );
+    for (i, row) in r.rows.iter().enumerate() {
+        let m = &row.metric;
+        let (status, host, guest, reason) = match &row.outcome {
+            Outcome::Measured { host, guest, .. } => ("ok", number(*host), number(*guest), "null".to_string()),
+            Outcome::Skipped(why) => ("skipped", "null".into(), "null".into(), string(why)),
+            Outcome::Failed(why) => ("failed", "null".into(), "null".into(), string(why)),
+        };
+        let ratio = row.ratio().map(number).unwrap_or_else(|| "null".into());
+        let _ = write!(
+            s,
+            "{}{{\"workload\":{},\"metric\":{},\"label\":{},\"unit\":{},\"status\":\"{status}\",\
+             \"host_s\":{host},\"guest_s\":{guest},\"ratio\":{ratio},\"reason\":{reason}}}",
+            if i > 0 { "," } else { "" },
+            string(m.workload.name()),
+            string(m.key),
+            string(m.label),
+            string(m.unit),
+        );
+    }
+    let notes: Vec<String> = r.notes.iter().map(|n| string(n)).collect();
+    let _ = writeln!(s, "],\"notes\":[{}]}}", notes.join(","));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped() {
+        assert_eq!(string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+        assert_eq!(number(f64::NAN), "null");
+        assert_eq!(number(0.5), "5e-1");
+    }
+}

@@ -1,0 +1,160 @@
+//! The bench's results: one row per metric with the host's and the
+//! guest's median time per operation and their ratio, and the table
+//! `umvm bench` prints.
+
+use std::fmt::Write as _;
+
+use super::workloads::{Metric, Params, Size};
+
+/// How a row ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Medians of the rounds' figures, in seconds per operation.
+    Measured { host: f64, guest: f64, rounds: usize },
+    /// Not run here, and why (a missing tool, no namespace).
+    Skipped(String),
+    /// A run failed: the first error.
+    Failed(String),
+}
+
+/// One metric's result.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub metric: Metric,
+    pub outcome: Outcome,
+}
+
+impl Row {
+    /// Guest time / host time: 2.0 means the guest takes twice as long.
+    pub fn ratio(&self) -> Option<f64> {
+        match self.outcome {
+            Outcome::Measured { host, guest, .. } => Some(guest / host),
+            _ => None,
+        }
+    }
+}
+
+/// Everything one `umvm bench` run found.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub size: Size,
+    pub params: Params,
+    pub rows: Vec<Row>,
+    /// Lines about what was not compared (no UML, no runsc).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn failed(&self) -> usize {
+        self.rows.iter().filter(|r| matches!(r.outcome, Outcome::Failed(_))).count()
+    }
+}
+
+/// The median of `v` (not empty).
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// A time per operation with a unit that keeps it readable: "812 ns".
+pub fn human_time(secs: f64) -> String {
+    let (v, unit) = if secs < 1e-6 {
+        (secs * 1e9, "ns")
+    } else if secs < 1e-3 {
+        (secs * 1e6, "us")
+    } else if secs < 1.0 {
+        (secs * 1e3, "ms")
+    } else {
+        (secs, "s")
+    };
+    let digits = if v < 10.0 {
+        2
+    } else if v < 100.0 {
+        1
+    } else {
+        0
+    };
+    format!("{v:.digits$} {unit}")
+}
+
+/// The table: workload, host time, guest time (each per operation) and
+/// the ratio, then skipped and failed rows, then the notes.
+pub fn table(r: &Report) -> String {
+    let mut s = String::new();
+    let p = &r.params;
+    let _ = writeln!(
+        s,
+        "umvm bench --size {}: median of {} round(s), host and guest alternating; time per operation; \
+         ratio = guest / host",
+        format!("{:?}", r.size).to_lowercase(),
+        p.rounds
+    );
+    let _ = writeln!(s, "{:<34} {:>9} {:>14} {:>14} {:>9}", "workload", "per", "host", "umvm", "ratio");
+    for row in &r.rows {
+        let m = &row.metric;
+        match &row.outcome {
+            Outcome::Measured { host, guest, .. } => {
+                let _ = writeln!(
+                    s,
+                    "{:<34} {:>9} {:>14} {:>14} {:>8.2}x",
+                    m.label,
+                    m.unit,
+                    human_time(*host),
+                    human_time(*guest),
+                    guest / host
+                );
+            }
+            Outcome::Skipped(why) => {
+                let _ = writeln!(s, "{:<34} {:>9} skipped: {why}", m.label, m.unit);
+            }
+            Outcome::Failed(why) => {
+                let _ = writeln!(s, "{:<34} {:>9} FAILED: {why}", m.label, m.unit);
+            }
+        }
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "({n})");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::workloads::Workload;
+
+    #[test]
+    fn medians_and_units() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(human_time(812e-9), "812 ns");
+        assert_eq!(human_time(1.5e-6), "1.50 us");
+        assert_eq!(human_time(0.0255), "25.5 ms");
+        assert_eq!(human_time(3.0), "3.00 s");
+    }
+
+    #[test]
+    fn table_has_a_row_per_metric() {
+        let m = Workload::Tcp.metrics();
+        let r = Report {
+            size: Size::Tiny,
+            params: Size::Tiny.params(),
+            rows: vec![
+                Row { metric: m[0], outcome: Outcome::Measured { host: 1e-3, guest: 3e-3, rounds: 1 } },
+                Row { metric: m[1], outcome: Outcome::Skipped("no namespace".into()) },
+            ],
+            notes: vec!["no runsc".into()],
+        };
+        let t = table(&r);
+        assert!(t.contains("TCP stream between two guests") && t.contains("3.00x"), "{t}");
+        assert!(t.contains("skipped: no namespace") && t.contains("(no runsc)"), "{t}");
+        assert_eq!(r.rows[0].ratio(), Some(3.0));
+        assert_eq!(r.failed(), 0);
+    }
+}
