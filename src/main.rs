@@ -18,6 +18,7 @@ use umvm_core::{ConsoleMode, Ending, TrapMode, VmBuilder};
 use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
 mod cow;
+mod mconsole;
 mod switch;
 
 #[derive(Parser)]
@@ -39,6 +40,9 @@ enum Cmd {
     /// join, speaking uml_switch's protocol. Default control socket:
     /// /tmp/uml.ctl, as uml_switch.
     Switch(switch::SwitchArgs),
+    /// Sends a command to a running machine's management console, as
+    /// uml_mconsole: `umvm mconsole UMID version`.
+    Mconsole(mconsole::MconsoleArgs),
 }
 
 #[derive(clap::Args)]
@@ -93,6 +97,9 @@ The kernel command line (shown in the guest's /proc/cmdline, words joined by spa
                     configure eth0 (or DEV) at boot; Linux's
                     ip=CLIENT::GW:NETMASK:HOST:DEV:off form too
   quiet             accepted as in Linux (umvm prints few kernel messages)
+  umid=NAME, uml_dir=DIR, mconsole=notify:SOCKET
+                    the management console socket DIR/NAME/mconsole (default
+                    ~/.uml and a random NAME, printed at boot), as UML's
   KEY=VALUE         any other switch with `=` is put in init's environment
   WORD              any other bare word is passed to init as an argument
   /PATH ARGS...     a bare path: the program to run as init, with the words
@@ -106,7 +113,7 @@ guest halts or powers off (reboot(2), e.g. busybox poweroff). A guest reboot
 boots the same command line again.";
 
 fn run(args: RunArgs) -> Result<i32> {
-    let mut vm = VmBuilder::new().trap(args.trap).console(args.console);
+    let mut vm = VmBuilder::new().trap(args.trap).console(args.console).mconsole(true);
     if let Some(dir) = &args.root_dir {
         vm = vm.root_dir(dir);
     }
@@ -276,6 +283,7 @@ fn main() {
         Cmd::Run(args) => run(args),
         Cmd::Cow(cmd) => cow::run(cmd),
         Cmd::Switch(args) => switch::run(args),
+        Cmd::Mconsole(args) => mconsole::run(args),
     };
     match status {
         Ok(code) => std::process::exit(code),
