@@ -157,8 +157,9 @@ impl Vfs {
 
     /// Unplugs disk `unit` while the VM runs (mconsole `remove ubdN`), as
     /// UML's ubd_remove: ENODEV when there is none, EBUSY while it is open
-    /// (a filesystem on it mounted, even lazily unmounted, or its block
-    /// device open). The disk is written back and shut down.
+    /// (a filesystem on it mounted, even lazily unmounted with files still
+    /// open, or its block device open). The disk is written back and shut
+    /// down; what still holds it (an unmounted filesystem) gets EIO.
     pub fn unplug_disk(&self, unit: u8) -> Result<(), Errno> {
         let disk = {
             let mut disks = self.disks.write().unwrap_or_else(|e| e.into_inner());
@@ -167,9 +168,7 @@ impl Vfs {
                 .mounts()
                 .iter_all()
                 .any(|m| m.disk.as_ref().is_some_and(|fs| fs.dev() == do_mounts::ubd_dev(unit) && !fs.is_unmounted()));
-            // The list's reference is the only one unless something has
-            // it open (a mount, an open block device, a syscall using it).
-            if mounted || Arc::strong_count(&disks[at]) > 1 {
+            if mounted || disks[at].is_open() {
                 return Err(Errno::EBUSY);
             }
             disks.remove(at)
