@@ -99,7 +99,7 @@ The kernel command line (shown in the guest's /proc/cmdline, words joined by spa
   quiet             accepted as in Linux (umvm prints few kernel messages)
   umid=NAME, uml_dir=DIR, mconsole=notify:SOCKET
                     the management console socket DIR/NAME/mconsole (default
-                    ~/.uml and a random NAME, printed at boot), as UML's
+                    ~/.uml and a random NAME, printed at boot on a terminal)
   KEY=VALUE         any other switch with `=` is put in init's environment
   WORD              any other bare word is passed to init as an argument
   /PATH ARGS...     a bare path: the program to run as init, with the words

@@ -31,6 +31,11 @@ struct Guest {
 
 impl Guest {
     fn boot(umid: &str) -> Guest {
+        Guest::boot_with(umid, &[])
+    }
+
+    /// Boots with more switches on the kernel command line.
+    fn boot_with(umid: &str, switches: &[String]) -> Guest {
         let root = Rootfs::system();
         for a in ["mount", "umount"] {
             std::os::unix::fs::symlink("busybox", root.host_path(&format!("/bin/{a}"))).unwrap();
@@ -44,6 +49,7 @@ impl Guest {
             .arg(root.path())
             .arg(format!("umid={umid}"))
             .arg(format!("uml_dir={}", dir.path().join("uml").display()))
+            .args(switches)
             .args(["--", "/bin/sh", "-c", LOOP])
             .env("HOME", dir.path())
             .env_remove("UMVM_LOG")
@@ -289,8 +295,23 @@ fn reboot_cad_and_halt() {
 }
 
 #[test]
-fn sysrq_poweroff_and_the_umvm_client_errors() {
-    let mut g = Guest::boot("mc3");
+fn sysrq_poweroff_notify_and_the_umvm_client_errors() {
+    let notify_dir = TempDir::new("mconsole-notify");
+    let notify_path = notify_dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut g = Guest::boot_with("mc3", &[format!("mconsole=notify:{}", notify_path.display())]);
+    // The boot notification: magic, version, type 0 (socket), len, the path and its NUL.
+    let mut buf = [0u8; 1024];
+    let n = notify.recv(&mut buf).unwrap();
+    let word = |i: usize| u32::from_ne_bytes(buf[i * 4..i * 4 + 4].try_into().unwrap());
+    let path = format!("{}\0", g.socket().display());
+    assert_eq!((word(0), word(1), word(2), word(3) as usize), (0xCAFEBABE, 2, 0, path.len()));
+    assert_eq!(&buf[16..n], path.as_bytes());
+    // The switches are the kernel's: in /proc/cmdline, not in init's environment.
+    assert!(g.sh("cat /proc/cmdline").contains(" mconsole=notify:"));
+    let env = g.sh("env");
+    assert!(env.contains("PATH=") && !["mconsole=", "umid=", "uml_dir="].iter().any(|k| env.contains(k)), "{env}");
     let (code, out) = mc(&g, Client::Umvm, &[]);
     assert_ne!(code, 0, "{out}");
     let nobody = Command::new(common::umvm())

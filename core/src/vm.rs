@@ -193,7 +193,8 @@ impl VmBuilder {
 
     /// Serves UML's management console while the VM runs (off by
     /// default): the socket `<uml_dir>/<umid>/mconsole`, from the command
-    /// line's `umid=` (else a random one, said on stderr) and `uml_dir=`
+    /// line's `umid=` (else a random one, said on stderr when it is a
+    /// terminal) and `uml_dir=`
     /// (else `$HOME/.uml`), with a `pid` file beside it, all removed when
     /// the VM ends; `mconsole=notify:PATH` is told the socket's path at
     /// boot. A socket that cannot be made is said on stderr, as UML does,
@@ -406,7 +407,14 @@ impl Vm {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         match Server::start(&spec.location, home.as_deref(), handler) {
             Ok(s) => {
-                eprintln!("mconsole (version 2) initialized on {}", s.socket().display());
+                // UML's boot message; on a terminal (where a person needs
+                // the random umid) or when umid= was given, so that a
+                // script's view of umvm's stderr stays its errors alone.
+                if spec.location.umid.is_some() || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    eprintln!("mconsole (version 2) initialized on {}", s.socket().display());
+                } else {
+                    tracing::info!("mconsole (version 2) initialized on {}", s.socket().display());
+                }
                 if let Some(n) = &spec.notify {
                     if let Err(e) = crate::mconsole::server::notify_socket(n, s.socket()) {
                         eprintln!("umvm: mconsole=notify:{}: {e}", n.display());
