@@ -21,6 +21,7 @@ mod bench;
 mod chan;
 mod cow;
 mod lab;
+mod mconsole;
 mod switch;
 
 #[derive(Parser)]
@@ -48,6 +49,9 @@ enum Cmd {
     /// Runs workloads on the host and in a guest, alternating, and prints
     /// host time, guest time and their ratio (see `umvm bench --help`).
     Bench(bench::BenchArgs),
+    /// Sends a command to a running machine's management console, as
+    /// uml_mconsole: `umvm mconsole UMID version`.
+    Mconsole(mconsole::MconsoleArgs),
 }
 
 #[derive(clap::Args)]
@@ -126,6 +130,9 @@ The kernel command line (shown in the guest's /proc/cmdline, words joined by spa
         xterm       not supported (use pty and attach a terminal to it)
   console=TTY       accepted as in Linux (the console is con0)
   quiet             accepted as in Linux (umvm prints few kernel messages)
+  umid=NAME, uml_dir=DIR, mconsole=notify:SOCKET
+                    the management console socket DIR/NAME/mconsole (default
+                    ~/.uml and a random NAME, printed at boot on a terminal)
   KEY=VALUE         any other switch with `=` is put in init's environment
   WORD              any other bare word is passed to init as an argument
   /PATH ARGS...     a bare path: the program to run as init, with the words
@@ -139,7 +146,7 @@ guest halts or powers off (reboot(2), e.g. busybox poweroff). A guest reboot
 boots the same command line again.";
 
 fn run(args: RunArgs) -> Result<i32> {
-    let mut vm = VmBuilder::new().trap(args.trap).console(args.console);
+    let mut vm = VmBuilder::new().trap(args.trap).console(args.console).mconsole(true);
     if let Some(dir) = &args.root_dir {
         vm = vm.root_dir(dir);
     }
@@ -347,6 +354,7 @@ fn main() {
         Cmd::Switch(args) => switch::run(args),
         Cmd::Lab(args) => lab::run(args),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Mconsole(args) => mconsole::run(args),
     };
     match status {
         Ok(code) => std::process::exit(code),

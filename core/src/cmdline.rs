@@ -19,7 +19,7 @@ pub const MAX_HOSTNAME: usize = 64;
 /// Kernel parameters the generic Linux kernel consumes that umvm has no
 /// use for (yet): taken, so that they do not reach init's environment.
 const CONSUMED_BARE: [&[u8]; 4] = [b"debug", b"rootwait", b"noreboot", b"nosysemu"];
-const CONSUMED_KEYS: [&[u8]; 6] = [b"console", b"loglevel", b"rootflags", b"rootdelay", b"umid", b"uml_dir"];
+const CONSUMED_KEYS: [&[u8]; 4] = [b"console", b"loglevel", b"rootflags", b"rootdelay"];
 
 /// A command-line word the kernel knows, with a value it cannot use.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,12 @@ pub struct Cmdline {
     pub nics: Vec<(Vec<u8>, Vec<u8>)>,
     /// `ip=`: an interface's address at boot (net::ipconfig), the last word winning.
     pub ip: Option<Vec<u8>>,
+    /// UML's `umid=`: the machine's name, for its mconsole directory.
+    pub umid: Option<Vec<u8>>,
+    /// UML's `uml_dir=`: where umid directories go (default ~/.uml).
+    pub uml_dir: Option<Vec<u8>>,
+    /// UML's `mconsole=notify:PATH`: the socket told of the mconsole.
+    pub mconsole_notify: Option<Vec<u8>>,
 }
 
 impl Cmdline {
@@ -185,6 +191,13 @@ impl Cmdline {
             b"rootfstype" => self.rootfstype = Some(val.to_vec()),
             b"hostfs" => self.hostfs = Some(val.to_vec()),
             b"ip" => self.ip = Some(val.to_vec()),
+            b"umid" => self.umid = Some(val.to_vec()),
+            b"uml_dir" => self.uml_dir = Some(val.to_vec()),
+            b"mconsole" => match val.strip_prefix(b"notify:") {
+                Some(path) => self.mconsole_notify = Some(path.to_vec()),
+                // UML's mconsole_setup says so and goes on.
+                None => tracing::warn!("mconsole_setup : Unknown option - '{}'", String::from_utf8_lossy(val)),
+            },
             _ if key.starts_with(b"ubd") => self.disks.push((key.to_vec(), val.to_vec())),
             _ if key.len() > 3 && key.starts_with(b"eth") && key[3..].iter().all(u8::is_ascii_digit) => {
                 self.nics.push((key.to_vec(), val.to_vec()))
@@ -295,6 +308,11 @@ mod tests {
         assert_eq!(c.disks, vec![(b"ubd0".to_vec(), b"a.img".to_vec())]);
         assert!(c.init_env.is_empty() && c.init_args.is_empty(), "{c:?}");
         assert_eq!(parse(&["ro", "rw"]).read_only, Some(false));
+        let c = parse(&["umid=vm1", "uml_dir=/tmp/u", "mconsole=notify:/tmp/n.sock", "mconsole=bogus"]);
+        assert_eq!(c.umid.as_deref(), Some(&b"vm1"[..]));
+        assert_eq!(c.uml_dir.as_deref(), Some(&b"/tmp/u"[..]));
+        assert_eq!(c.mconsole_notify.as_deref(), Some(&b"/tmp/n.sock"[..]));
+        assert!(c.init_env.is_empty(), "{c:?}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod dev;
 pub mod errno;
 pub mod fs;
 pub mod kernel;
+pub mod mconsole;
 pub mod mm;
 pub mod net;
 pub mod power;

@@ -34,11 +34,18 @@ pub struct Power {
     /// served any more (Linux's machine stops at once; nothing the guest
     /// does after reboot(2) may show).
     halting: AtomicBool,
+    /// The machine is frozen (mconsole `stop`) until `go`.
+    frozen: AtomicBool,
 }
 
 impl Default for Power {
     fn default() -> Power {
-        Power { cad_reboots: AtomicBool::new(true), events: Mutex::new(None), halting: AtomicBool::new(false) }
+        Power {
+            cad_reboots: AtomicBool::new(true),
+            events: Mutex::new(None),
+            halting: AtomicBool::new(false),
+            frozen: AtomicBool::new(false),
+        }
     }
 }
 
@@ -77,6 +84,32 @@ impl Power {
             let _ = tx.send(Event::Power(action));
         }
     }
+}
+
+/// Freezes every guest process where it stands (mconsole `stop`): each
+/// tracer loop holds its tasks, and what happens to them, until [`thaw`].
+/// The guest cannot tell (no signal, no job-control stop); its clocks go
+/// on. False when it was frozen already.
+pub fn freeze(k: &Kernel) -> bool {
+    if k.power.frozen.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    for id in 0..k.loops.len() {
+        k.post(id, crate::sched::Msg::Freeze);
+    }
+    true
+}
+
+/// Lets a frozen machine go on (mconsole `go`). False when it was not
+/// frozen.
+pub fn thaw(k: &Kernel) -> bool {
+    if !k.power.frozen.swap(false, Ordering::SeqCst) {
+        return false;
+    }
+    for id in 0..k.loops.len() {
+        k.post(id, crate::sched::Msg::Go);
+    }
+    true
 }
 
 /// The console line Linux's kernel_halt, kernel_power_off and

@@ -2,6 +2,7 @@
 //! status out. The CLI is a thin client of this API.
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -15,6 +16,8 @@ use crate::fs::ext2_mount::Ext2Mount;
 use crate::fs::hostfs::HostFs;
 use crate::fs::Vfs;
 use crate::kernel::{Kernel, MachineSpec};
+use crate::mconsole::commands::Commands;
+use crate::mconsole::server::{Location, Server};
 use crate::power::PowerAction;
 use crate::sched::{self, Event, InitError, InitSpec, Msg, TracerLoop};
 use crate::trap::{seccomp, TrapMode};
@@ -87,6 +90,14 @@ pub struct VmBuilder {
     pin: bool,
     mem_bytes: u64,
     console: ConsoleMode,
+    mconsole: bool,
+}
+
+/// The mconsole a VM serves (see [`VmBuilder::mconsole`]).
+struct MconsoleSpec {
+    location: Location,
+    notify: Option<PathBuf>,
+    disks: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Default for VmBuilder {
@@ -105,6 +116,7 @@ impl Default for VmBuilder {
             pin: true,
             mem_bytes: DEFAULT_MEM,
             console: ConsoleMode::Auto,
+            mconsole: false,
         }
     }
 }
@@ -176,6 +188,19 @@ impl VmBuilder {
     /// Chooses what the console is (a terminal, or umvm's streams).
     pub fn console(mut self, mode: ConsoleMode) -> Self {
         self.console = mode;
+        self
+    }
+
+    /// Serves UML's management console while the VM runs (off by
+    /// default): the socket `<uml_dir>/<umid>/mconsole`, from the command
+    /// line's `umid=` (else a random one, said on stderr when it is a
+    /// terminal) and `uml_dir=`
+    /// (else `$HOME/.uml`), with a `pid` file beside it, all removed when
+    /// the VM ends; `mconsole=notify:PATH` is told the socket's path at
+    /// boot. A socket that cannot be made is said on stderr, as UML does,
+    /// and the VM runs without it.
+    pub fn mconsole(mut self, on: bool) -> Self {
+        self.mconsole = on;
         self
     }
 
@@ -278,7 +303,15 @@ impl VmBuilder {
             args: self.cmdline.init_args.clone(),
             envp: self.cmdline.merge_env(&self.env),
         };
-        Ok(Vm { kernel, init: Some(init), pin: self.pin, cpus, nics: Some(nics) })
+        let mconsole = self.mconsole.then(|| MconsoleSpec {
+            location: Location {
+                uml_dir: self.cmdline.uml_dir.as_deref().map(|d| PathBuf::from(std::ffi::OsStr::from_bytes(d))),
+                umid: self.cmdline.umid.as_deref().map(|u| String::from_utf8_lossy(u).into_owned()),
+            },
+            notify: self.cmdline.mconsole_notify.as_deref().map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p))),
+            disks: self.cmdline.disks.clone(),
+        });
+        Ok(Vm { kernel, init: Some(init), pin: self.pin, cpus, nics: Some(nics), mconsole, mconsole_server: None })
     }
 }
 
@@ -359,9 +392,40 @@ pub struct Vm {
     cpus: Vec<usize>,
     /// The network cards' host sides, for the NIC thread.
     nics: Option<NicLinks>,
+    /// The mconsole to serve, until it is started.
+    mconsole: Option<MconsoleSpec>,
+    /// The mconsole being served: its directory goes with the VM.
+    mconsole_server: Option<Server>,
 }
 
 impl Vm {
+    /// Starts the mconsole thread (UML's mconsole_init): the socket's
+    /// path on stderr, as UML's boot message, and to the notify socket.
+    fn start_mconsole(&mut self) {
+        let Some(spec) = self.mconsole.take() else { return };
+        let handler = Arc::new(Commands::new(&self.kernel, &spec.disks));
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        match Server::start(&spec.location, home.as_deref(), handler) {
+            Ok(s) => {
+                // UML's boot message; on a terminal (where a person needs
+                // the random umid) or when umid= was given, so that a
+                // script's view of umvm's stderr stays its errors alone.
+                if spec.location.umid.is_some() || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    eprintln!("mconsole (version 2) initialized on {}", s.socket().display());
+                } else {
+                    tracing::info!("mconsole (version 2) initialized on {}", s.socket().display());
+                }
+                if let Some(n) = &spec.notify {
+                    if let Err(e) = crate::mconsole::server::notify_socket(n, s.socket()) {
+                        eprintln!("umvm: mconsole=notify:{}: {e}", n.display());
+                    }
+                }
+                self.mconsole_server = Some(s);
+            }
+            Err(e) => eprintln!("umvm: mconsole: {e}"),
+        }
+    }
+
     /// Boots the VM and runs it until init ends or the guest halts,
     /// powers off or restarts it (reboot(2)); then every guest process
     /// is killed and the filesystems are released (power::shut_down).
@@ -410,6 +474,7 @@ impl Vm {
             crate::dev::net::receiver::spawn(self.kernel.clone(), n.links, n.bell, cpu).map_err(VmError::NetThread)?;
         }
         self.kernel.power.connect(events_tx);
+        self.start_mconsole();
         let spec = self.init.take().ok_or(VmError::Lost)?;
         self.kernel.post(0, Msg::StartInit(spec));
         let result = match events.recv() {

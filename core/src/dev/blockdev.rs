@@ -101,6 +101,12 @@ pub fn geometry(size: u64) -> Vec<u8> {
     g
 }
 
+impl Drop for BlockFile {
+    fn drop(&mut self) {
+        self.disk.count_open(false);
+    }
+}
+
 /// An open block device: the disk, the file position, and the stat of
 /// the node it was opened through (what fstat shows).
 pub struct BlockFile {
@@ -117,6 +123,7 @@ impl BlockFile {
         if write && disk.read_only() {
             return Err(Errno::EROFS);
         }
+        disk.count_open(true);
         Ok(BlockFile { disk, pos: Mutex::new(0), node })
     }
 

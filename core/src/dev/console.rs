@@ -287,6 +287,7 @@ pub fn forward_terminal_signals(k: &Kernel) {
                 // (unmounted cleanly, as UML's halt on SIGTERM does).
                 restore_terminal();
                 k.vfs.release();
+                crate::mconsole::server::remove_dirs();
                 libc::_exit(128 + sig);
             }
             crate::dev::tty::forward_host_signal(k, sig);

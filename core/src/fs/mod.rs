@@ -47,8 +47,9 @@ pub struct Vfs {
     changing: Mutex<()>,
     /// The root filesystem (the root mount's, which stays).
     root: Option<HostFs>,
-    /// The VM's ubd disks (ubdN=), shut down when the VM ends.
-    pub disks: Vec<Arc<crate::dev::ubd::Ubd>>,
+    /// The VM's ubd disks (ubdN=, and mconsole's hot-plugged ones), shut
+    /// down when the VM ends.
+    disks: RwLock<Vec<Arc<crate::dev::ubd::Ubd>>>,
     /// The host directory behind the tmpfs mounts (None: no tmpfs).
     backing: Option<Backing>,
     /// UML's `hostfs=` switch: the host directory hostfs mounts are
@@ -93,7 +94,7 @@ impl Vfs {
     fn make(mounts: MountTable, backing: Option<Backing>) -> Vfs {
         Vfs {
             root: mounts.root().cloned(),
-            disks: Vec::new(),
+            disks: RwLock::new(Vec::new()),
             mounts: RwLock::new(Arc::new(mounts)),
             changing: Mutex::new(()),
             backing,
@@ -126,26 +127,72 @@ impl Vfs {
     /// (devfs asks [`Vfs::disk_units`]) and its /sys/block directory.
     pub fn attach_disks(&mut self, disks: Vec<Arc<crate::dev::ubd::Ubd>>) {
         for d in &disks {
-            let dev = do_mounts::ubd_dev(d.unit());
-            self.sysfs.add_block(sysfs::BlockDevice {
-                name: crate::dev::devfs::UBD_NAMES[usize::from(d.unit() % 16)].to_string(),
-                sectors: d.size() / 512,
-                major: libc::major(dev),
-                minor: libc::minor(dev),
-                read_only: d.read_only(),
-            });
+            self.register_block(d);
         }
-        self.disks = disks;
+        *self.disks.get_mut().unwrap_or_else(|e| e.into_inner()) = disks;
+    }
+
+    fn register_block(&self, d: &crate::dev::ubd::Ubd) {
+        let dev = do_mounts::ubd_dev(d.unit());
+        self.sysfs.add_block(sysfs::BlockDevice {
+            name: crate::dev::devfs::UBD_NAMES[usize::from(d.unit() % 16)].to_string(),
+            sectors: d.size() / 512,
+            major: libc::major(dev),
+            minor: libc::minor(dev),
+            read_only: d.read_only(),
+        });
+    }
+
+    /// Plugs in a disk while the VM runs (mconsole `config ubdN=`):
+    /// EBUSY when its unit has one already.
+    pub fn plug_disk(&self, disk: Arc<crate::dev::ubd::Ubd>) -> Result<(), Errno> {
+        let mut disks = self.disks.write().unwrap_or_else(|e| e.into_inner());
+        if disks.iter().any(|d| d.unit() == disk.unit()) {
+            return Err(Errno::EBUSY);
+        }
+        self.register_block(&disk);
+        disks.push(disk);
+        Ok(())
+    }
+
+    /// Unplugs disk `unit` while the VM runs (mconsole `remove ubdN`), as
+    /// UML's ubd_remove: ENODEV when there is none, EBUSY while it is open
+    /// (a filesystem on it mounted, even lazily unmounted with files still
+    /// open, or its block device open). The disk is written back and shut
+    /// down; what still holds it (an unmounted filesystem) gets EIO.
+    pub fn unplug_disk(&self, unit: u8) -> Result<(), Errno> {
+        let disk = {
+            let mut disks = self.disks.write().unwrap_or_else(|e| e.into_inner());
+            let at = disks.iter().position(|d| d.unit() == unit).ok_or(Errno::ENODEV)?;
+            let mounted = self
+                .mounts()
+                .iter_all()
+                .any(|m| m.disk.as_ref().is_some_and(|fs| fs.dev() == do_mounts::ubd_dev(unit) && !fs.is_unmounted()));
+            if mounted || disks[at].is_open() {
+                return Err(Errno::EBUSY);
+            }
+            disks.remove(at)
+        };
+        self.sysfs.remove_block(crate::dev::devfs::UBD_NAMES[usize::from(unit % 16)]);
+        if let Err(e) = disk.shutdown() {
+            tracing::warn!("ubd{unit}: {e}");
+        }
+        Ok(())
     }
 
     /// The units of the VM's disks.
     pub fn disk_units(&self) -> Vec<u8> {
-        self.disks.iter().map(|d| d.unit()).collect()
+        self.disks().iter().map(|d| d.unit()).collect()
+    }
+
+    /// The VM's disks, as they are now.
+    pub fn disks(&self) -> Vec<Arc<crate::dev::ubd::Ubd>> {
+        self.disks.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The VM's disk `unit`, if it has one.
-    pub fn disk(&self, unit: u8) -> Option<&Arc<crate::dev::ubd::Ubd>> {
-        self.disks.iter().find(|d| d.unit() == unit)
+    pub fn disk(&self, unit: u8) -> Option<Arc<crate::dev::ubd::Ubd>> {
+        self.disks.read().unwrap_or_else(|e| e.into_inner()).iter().find(|d| d.unit() == unit).cloned()
     }
 
     /// The mount table as it is now (a mount or umount after this call
@@ -240,7 +287,7 @@ impl Vfs {
                 eprintln!("umvm: unmounting {}: {e}", String::from_utf8_lossy(&point));
             }
         }
-        for d in &self.disks {
+        for d in &self.disks() {
             if let Err(e) = d.shutdown() {
                 eprintln!("umvm: ubd{}: {e}", d.unit());
             }

@@ -79,6 +79,14 @@ pub enum Msg {
         /// The signal.
         sig: i32,
     },
+    /// Hold every task of the loop where it stands (mconsole `stop`):
+    /// tasks running guest code are interrupted (PTRACE_INTERRUPT, which
+    /// the guest cannot see), and every stop and message until
+    /// [`Msg::Go`] waits, but for deaths.
+    Freeze,
+    /// Let the tasks go on (mconsole `go`): the stops and messages held
+    /// since [`Msg::Freeze`] are served in order.
+    Go,
 }
 
 /// What a loop reports to the VM.
@@ -111,6 +119,15 @@ pub enum InitError {
     Spawn(#[from] SpawnError),
 }
 
+/// What a frozen loop holds (see [`Msg::Freeze`]).
+#[derive(Default)]
+struct Frozen {
+    /// Stops, in the order they came.
+    stops: Vec<(i32, Stop)>,
+    /// Messages, in the order they came.
+    msgs: Vec<Msg>,
+}
+
 /// A task stopped in a syscall that waits.
 struct Parked {
     regs: Regs,
@@ -138,6 +155,9 @@ pub struct TracerLoop {
     injecting: HashMap<i32, Injecting>,
     /// New children, with the registers they start with at their first stop.
     starting: HashMap<i32, (Regs, Option<(u64, i32)>)>,
+    /// While the machine is frozen (mconsole `stop`): the stops and
+    /// messages held for [`Msg::Go`].
+    frozen: Option<Frozen>,
     doorbell: i32,
     events: Sender<Event>,
     drop_to: Option<(u32, u32)>,
@@ -157,6 +177,7 @@ impl TracerLoop {
             stopped: Default::default(),
             injecting: HashMap::new(),
             starting: HashMap::new(),
+            frozen: None,
             doorbell: 0,
             events,
             drop_to: root.then_some((65534, 65534)),
@@ -184,7 +205,14 @@ impl TracerLoop {
                         tracing::error!("tracer loop {}: doorbell: {e}", self.id);
                     }
                 }
-                Ok(ws) => self.on_stop(ws.tid, Stop::from_status(ws.status)),
+                Ok(ws) => match (&mut self.frozen, Stop::from_status(ws.status)) {
+                    // A death is the host's fact: recorded at once, so
+                    // that a halt while frozen finds every process gone.
+                    (Some(f), stop) if !matches!(stop, Stop::Exited(_) | Stop::Killed(_)) => {
+                        f.stops.push((ws.tid, stop))
+                    }
+                    (_, stop) => self.on_stop(ws.tid, stop),
+                },
                 Err(Errno::EINTR) => {}
                 Err(e) => {
                     tracing::error!("tracer loop {}: waitpid failed: {e}", self.id);
@@ -207,26 +235,70 @@ impl TracerLoop {
                 return;
             }
             for m in msgs {
-                match m {
-                    Msg::StartInit(spec) => {
-                        if let Err(e) = self.start_init(spec) {
-                            let _ = self.events.send(Event::InitFailed(e));
-                        }
-                    }
-                    Msg::Wake(tid) => self.retry(tid),
-                    Msg::Signal { tid, sig, fix } => self.signal(tid, sig, fix),
-                    Msg::Flush { tid, sig } => {
-                        let fixes = self.tasks.get_mut(&tid).map(|t| t.sig_pending.remove_all(sig));
-                        for fix in fixes.unwrap_or_default() {
-                            undelivered(&self.k, fix, Undelivered::Ignored);
-                        }
-                    }
-                    Msg::Continue(tid) => {
-                        if self.stopped.remove(&tid) {
-                            let r = self.k.platform.resume(tid, 0);
-                            self.check(tid, r);
-                        }
-                    }
+                match (m, &mut self.frozen) {
+                    (Msg::Freeze, _) => self.freeze(),
+                    (Msg::Go, _) => self.thaw(),
+                    (m, Some(f)) => f.msgs.push(m),
+                    (m, None) => self.serve_msg(m),
+                }
+            }
+        }
+    }
+
+    /// Holds every task (see [`Msg::Freeze`]): those in a ptrace stop the
+    /// loop holds already (a syscall waiting, a job-control stop, a new
+    /// child) stay held, and so does one running a host syscall for the
+    /// kernel (held at its end); the others are interrupted.
+    fn freeze(&mut self) {
+        if self.frozen.is_some() {
+            return;
+        }
+        self.frozen = Some(Frozen::default());
+        for &tid in self.tasks.keys() {
+            if self.parked.contains_key(&tid)
+                || self.stopped.contains(&tid)
+                || self.starting.contains_key(&tid)
+                || self.injecting.contains_key(&tid)
+            {
+                continue;
+            }
+            // ESRCH: dying; its death is served as it comes.
+            let _ = ptrace::interrupt(tid);
+        }
+    }
+
+    /// Serves what was held while frozen, in order.
+    fn thaw(&mut self) {
+        let Some(f) = self.frozen.take() else { return };
+        for (tid, stop) in f.stops {
+            self.on_stop(tid, stop);
+        }
+        for m in f.msgs {
+            self.serve_msg(m);
+        }
+    }
+
+    fn serve_msg(&mut self, m: Msg) {
+        match m {
+            Msg::Freeze => self.freeze(),
+            Msg::Go => self.thaw(),
+            Msg::StartInit(spec) => {
+                if let Err(e) = self.start_init(spec) {
+                    let _ = self.events.send(Event::InitFailed(e));
+                }
+            }
+            Msg::Wake(tid) => self.retry(tid),
+            Msg::Signal { tid, sig, fix } => self.signal(tid, sig, fix),
+            Msg::Flush { tid, sig } => {
+                let fixes = self.tasks.get_mut(&tid).map(|t| t.sig_pending.remove_all(sig));
+                for fix in fixes.unwrap_or_default() {
+                    undelivered(&self.k, fix, Undelivered::Ignored);
+                }
+            }
+            Msg::Continue(tid) => {
+                if self.stopped.remove(&tid) {
+                    let r = self.k.platform.resume(tid, 0);
+                    self.check(tid, r);
                 }
             }
         }

@@ -566,7 +566,7 @@ pub fn sync(ctx: &mut Ctx<'_>) -> SysResult {
     }
     // What was written to the disks' block devices: those with a
     // filesystem holding them were committed with it, just above.
-    for d in ctx.k.vfs.disks.iter().filter(|d| !d.writeback_held()) {
+    for d in ctx.k.vfs.disks().iter().filter(|d| !d.writeback_held()) {
         if let Err(e) = d.flush() {
             tracing::warn!("sync: {e}");
         }

@@ -33,6 +33,12 @@ pub fn seize(tid: i32) -> Result<(), Errno> {
     request(libc::PTRACE_SEIZE, tid, 0, OPTIONS as usize).map(drop)
 }
 
+/// Stops a seized tracee wherever it is (PTRACE_INTERRUPT): it reports
+/// a PTRACE_EVENT_STOP, which its guest cannot observe.
+pub fn interrupt(tid: i32) -> Result<(), Errno> {
+    request(libc::PTRACE_INTERRUPT, tid, 0, 0).map(drop)
+}
+
 /// Reads all general-purpose registers.
 pub fn get_regs(tid: i32) -> Result<Regs, Errno> {
     let mut regs = std::mem::MaybeUninit::<Regs>::zeroed();

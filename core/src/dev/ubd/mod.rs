@@ -132,6 +132,9 @@ pub struct Ubd {
     stop: Arc<(Mutex<bool>, Condvar)>,
     /// The host file direct mappings map, opened at the first (direct.rs).
     direct: OnceLock<Arc<DirectFile>>,
+    /// Open block devices on it (UML's ubd_dev->count): it cannot be
+    /// unplugged while any is open.
+    opens: std::sync::atomic::AtomicUsize,
 }
 
 struct State {
@@ -195,6 +198,7 @@ impl Ubd {
             }),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             direct: OnceLock::new(),
+            opens: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -443,6 +447,21 @@ impl Ubd {
         let bytes = old.len() as u64 * self.page;
         self.commit_pages(st, old)?;
         Ok(bytes)
+    }
+
+    /// Counts an open of its block device (`open` true) or a close.
+    pub fn count_open(&self, open: bool) {
+        use std::sync::atomic::Ordering;
+        if open {
+            self.opens.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.opens.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether its block device is open (see [`Ubd::count_open`]).
+    pub fn is_open(&self) -> bool {
+        self.opens.load(std::sync::atomic::Ordering::Relaxed) > 0
     }
 
     /// Runs [`Ubd::writeback_tick`] every `interval` on a thread of its
