@@ -463,6 +463,11 @@ impl Vm {
             .map_err(|_| VmError::Lost)?;
         let k = self.kernel.clone();
         std::thread::Builder::new()
+            .name("umvm-oom".into())
+            .spawn(move || crate::mm::oom::run(&k))
+            .map_err(|_| VmError::Lost)?;
+        let k = self.kernel.clone();
+        std::thread::Builder::new()
             .name("umvm-console".into())
             .spawn(move || match &k.tty {
                 Some(tty) => tty.run_input(&k),
@@ -485,6 +490,7 @@ impl Vm {
             Ok(Event::InitFailed(e)) => Err(VmError::Init(e)),
             Err(_) => Err(VmError::Lost),
         };
+        self.kernel.oom.stop();
         if result.is_ok() {
             crate::power::shut_down(&self.kernel);
         }
