@@ -258,6 +258,7 @@ impl VmBuilder {
     /// Checks the configuration and builds the VM.
     pub fn build(mut self) -> Result<Vm, VmError> {
         let mut vfs = self.vfs()?;
+        crate::mm::oom::set_machine_mem(self.cmdline.mem.unwrap_or(self.mem_bytes));
         let filter = match self.trap {
             TrapMode::Seccomp => Some(seccomp::filter()?),
             TrapMode::Sysemu => None,

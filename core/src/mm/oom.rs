@@ -35,14 +35,17 @@
 //!   going down, and umvm's own threads are never candidates: only the
 //!   host pids of guest processes in the process table are.
 //!
-//! Where an allocation does pass through umvm (brk always, anonymous mmap
-//! and mremap in sysemu mode), one that could never fit is refused with
-//! ENOMEM as Linux's heuristic overcommit refuses one larger than RAM and
-//! swap (syscall/mm.rs, [`too_big`]). Natively run mmaps in seccomp mode
-//! overcommit on the host, as Linux does for anything smaller than RAM;
-//! touching the memory then meets the killer.
+//! An allocation that could never fit is refused with ENOMEM, as Linux's
+//! heuristic overcommit refuses one larger than RAM and swap
+//! ([`too_big`], syscall/mm.rs): brk always passes through umvm, and an
+//! anonymous mmap or a mremap whose size exceeds `mem=` is kept from
+//! running natively in both trap modes (trap/seccomp.rs's FitsInMemory,
+//! in the BPF filter and in the sysemu dispatch alike), so it reaches the
+//! kernel's handler. Smaller ones run natively and overcommit on the host,
+//! as Linux overcommits anything smaller than RAM; touching the memory
+//! then meets the killer.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::kernel::Kernel;
@@ -69,6 +72,21 @@ pub fn limit(mem: u64) -> u64 {
 /// heuristic mode: more pages than RAM plus swap).
 pub fn too_big(bytes: u64, mem: u64) -> bool {
     bytes > mem
+}
+
+/// The machine's memory, for the seccomp filter's size test (a process
+/// runs one VM; unlimited until [`set_machine_mem`]).
+static MACHINE_MEM: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Records the machine's memory before the seccomp filter is built: an
+/// anonymous mmap or mremap larger than it then traps (trap/seccomp.rs).
+pub fn set_machine_mem(bytes: u64) {
+    MACHINE_MEM.store(bytes, Ordering::Relaxed);
+}
+
+/// The memory [`set_machine_mem`] recorded.
+pub fn machine_mem() -> u64 {
+    MACHINE_MEM.load(Ordering::Relaxed)
 }
 
 /// The killer's state in the kernel.
