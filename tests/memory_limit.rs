@@ -2,7 +2,9 @@
 //! memory than the machine has is killed by SIGKILL with Linux's
 //! "Out of memory: Killed process" line on umvm's stderr, while init and
 //! the machine go on; one that fits runs to its end; an allocation larger
-//! than the machine is refused with ENOMEM where umvm sees it.
+//! than the machine (malloc, anonymous mmap, brk) is refused with ENOMEM in
+//! both trap modes, since such an mmap is kept from running natively.
+//! Each test runs in every trap mode (UMVM_TEST_TRAP).
 
 mod common;
 
