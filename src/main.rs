@@ -98,7 +98,11 @@ The kernel command line (shown in the guest's /proc/cmdline, words joined by spa
   mem=SIZE          the guest's memory: a number with K, M or G (default 256M;
                     UML's is 64M). /proc/meminfo and sysinfo(2) report it,
                     tmpfs's size=N% is a share of it, and each disk's page
-                    cache is held under three quarters of it
+                    cache is held under three quarters of it. It is a real
+                    limit, as RAM without swap: a process touching more is
+                    killed by the OOM killer (\"Out of memory: Killed
+                    process\" on stderr), and an allocation larger than it
+                    fails with ENOMEM
   hostname=NAME     the initial host name (default umvm; at most 64 bytes)
   root=DEV, rootfstype=TYPE, ro, rw, ubdN=FILE
                     the root device and disks (UML syntax)

@@ -60,12 +60,15 @@ pub struct Kernel {
     pub hostname: Mutex<Vec<u8>>,
     /// When the VM booted (uptime, sysinfo).
     pub boot: Instant,
-    /// The memory the guest is told it has (sysinfo, later /proc/meminfo).
+    /// The guest's memory (`mem=`): sysinfo, /proc/meminfo, and the
+    /// out-of-memory killer's limit.
     pub mem_bytes: u64,
     /// The kernel command line as /proc/cmdline shows it (with its newline).
     pub cmdline: Vec<u8>,
     /// Halt, power-off and restart requests; ctrl-alt-del's setting.
     pub power: crate::power::Power,
+    /// The out-of-memory killer's state (`mem=` enforced: mm/oom.rs).
+    pub oom: crate::mm::oom::OomKiller,
     /// Every process and thread.
     procs: Mutex<ProcTable>,
     /// One mailbox per tracer loop (one loop per virtual CPU).
@@ -119,6 +122,7 @@ impl Kernel {
             mem_bytes: machine.mem_bytes,
             cmdline: machine.cmdline,
             power: crate::power::Power::default(),
+            oom: Default::default(),
             procs: Mutex::new(ProcTable::default()),
             loops: cpus.iter().map(|_| LoopShared::default()).collect(),
             cpus,

@@ -71,6 +71,11 @@ impl Power {
         self.halting.load(Ordering::SeqCst)
     }
 
+    /// Whether the machine is frozen (mconsole `stop`).
+    pub fn frozen(&self) -> bool {
+        self.frozen.load(Ordering::SeqCst)
+    }
+
     /// Whether ctrl-alt-del restarts the machine at once.
     pub fn cad_reboots(&self) -> bool {
         self.cad_reboots.load(Ordering::Relaxed)

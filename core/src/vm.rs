@@ -258,6 +258,7 @@ impl VmBuilder {
     /// Checks the configuration and builds the VM.
     pub fn build(mut self) -> Result<Vm, VmError> {
         let mut vfs = self.vfs()?;
+        crate::mm::oom::set_machine_mem(self.cmdline.mem.unwrap_or(self.mem_bytes));
         let filter = match self.trap {
             TrapMode::Seccomp => Some(seccomp::filter()?),
             TrapMode::Sysemu => None,
@@ -463,6 +464,11 @@ impl Vm {
             .map_err(|_| VmError::Lost)?;
         let k = self.kernel.clone();
         std::thread::Builder::new()
+            .name("umvm-oom".into())
+            .spawn(move || crate::mm::oom::run(&k))
+            .map_err(|_| VmError::Lost)?;
+        let k = self.kernel.clone();
+        std::thread::Builder::new()
             .name("umvm-console".into())
             .spawn(move || match &k.tty {
                 Some(tty) => tty.run_input(&k),
@@ -485,6 +491,7 @@ impl Vm {
             Ok(Event::InitFailed(e)) => Err(VmError::Init(e)),
             Err(_) => Err(VmError::Lost),
         };
+        self.kernel.oom.stop();
         if result.is_ok() {
             crate::power::shut_down(&self.kernel);
         }

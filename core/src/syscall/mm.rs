@@ -1,5 +1,6 @@
 //! Memory syscalls the kernel emulates: brk, and mmap of files (anonymous
-//! mappings run natively; see trap/seccomp.rs) (Linux's mm/mmap.c).
+//! mappings run natively unless larger than the machine, which are
+//! refused: see trap/seccomp.rs and mm/oom.rs) (Linux's mm/mmap.c).
 //! munmap, mprotect, madvise and mincore of file mappings run on the host
 //! like those of anonymous memory: the mapping is the host's. msync runs
 //! on the host too, then writes back the ext2 files mapped in its range.
@@ -37,6 +38,9 @@ pub fn brk(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let (old_end, new_end) = (page_up(b.cur), page_up(want));
     if new_end > old_end {
+        if crate::mm::oom::too_big(new_end - old_end, ctx.k.mem_bytes) {
+            return Ok(b.cur as i64);
+        }
         let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE) as u64;
         let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
         let r = ctx.inject(nr::MMAP, [old_end, new_end - old_end, prot, flags, u64::MAX, 0])?;
@@ -82,7 +86,19 @@ pub fn mremap(ctx: &mut Ctx<'_>) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
+    if crate::mm::oom::too_big(new_size.saturating_sub(old_size), ctx.k.mem_bytes) {
+        return Err(Errno::ENOMEM);
+    }
     ctx.inject(nr::MREMAP, ctx.args)
+}
+
+/// Whether an anonymous mapping is charged against the machine's memory
+/// (Linux's accountable_mapping and shmem's accounting in heuristic
+/// overcommit mode): private writable or shared, unless MAP_NORESERVE.
+fn accountable(args: [u64; 6]) -> bool {
+    let [_, _, prot, flags, _, _] = args;
+    let shared = flags & libc::MAP_SHARED as u64 != 0;
+    flags & libc::MAP_NORESERVE as u64 == 0 && (shared || prot & libc::PROT_WRITE as u64 != 0)
 }
 
 /// `mmap` that did not run natively: a fixed anonymous mapping that may
@@ -93,6 +109,9 @@ pub fn mmap(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if flags & libc::MAP_ANONYMOUS as u64 != 0 {
+        if accountable(ctx.args) && crate::mm::oom::too_big(len, ctx.k.mem_bytes) {
+            return Err(Errno::ENOMEM);
+        }
         return ctx.inject(nr::MMAP, ctx.args);
     }
     mmap_file(ctx)

@@ -35,6 +35,13 @@ pub enum Cond {
         /// Argument index (0-5).
         arg: u8,
     },
+    /// `args[arg] <= ` the machine's memory (mm/oom.rs): a larger mapping
+    /// traps, so that the kernel can refuse it (ENOMEM) as Linux refuses
+    /// an allocation larger than RAM and swap.
+    FitsInMemory {
+        /// Argument index (0-5).
+        arg: u8,
+    },
 }
 
 impl Cond {
@@ -42,6 +49,7 @@ impl Cond {
         match *self {
             Cond::MaskedEq { arg, mask, value } => args[arg as usize] & mask == value,
             Cond::AboveStub { arg } => args[arg as usize] >= stub::end(),
+            Cond::FitsInMemory { arg } => args[arg as usize] <= crate::mm::oom::machine_mem(),
         }
     }
 
@@ -50,6 +58,9 @@ impl Cond {
         match *self {
             Cond::MaskedEq { arg, mask, value } => SeccompCondition::new(arg, q, SeccompCmpOp::MaskedEq(mask), value),
             Cond::AboveStub { arg } => SeccompCondition::new(arg, q, SeccompCmpOp::Ge, stub::end()),
+            Cond::FitsInMemory { arg } => {
+                SeccompCondition::new(arg, q, SeccompCmpOp::Le, crate::mm::oom::machine_mem())
+            }
         }
     }
 }
@@ -62,6 +73,10 @@ const ANY: Rules = &[];
 const ANON: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_ANONYMOUS as u64, value: libc::MAP_ANONYMOUS as u64 };
 const NOT_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_FIXED as u64, value: 0 };
 const NOT_MREMAP_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MREMAP_FIXED as u64, value: 0 };
+/// mmap's length fits in the machine's memory.
+const FITS: Cond = Cond::FitsInMemory { arg: 1 };
+/// mremap's new size fits in the machine's memory.
+const NEW_FITS: Cond = Cond::FitsInMemory { arg: 2 };
 /// rt_sigaction's `act` pointer is null.
 const NO_NEW_ACTION: Cond = Cond::MaskedEq { arg: 1, mask: u64::MAX, value: 0 };
 /// A clock id (an int) that is not negative.
@@ -79,14 +94,19 @@ pub const NATIVE: &[(u64, Rules)] = &[
     // natively only when its range starts above the stub's page. Others
     // trap and are checked exactly (syscall/mm.rs). msync always traps:
     // it writes back ext2 files mapped shared (fs/ext2_mmap.rs).
-    (nr::MMAP, &[&[ANON, NOT_FIXED], &[ANON, Cond::AboveStub { arg: 0 }]]),
+    // An anonymous mapping larger than the machine's memory traps too, to
+    // be refused (mm/oom.rs).
+    (nr::MMAP, &[&[ANON, NOT_FIXED, FITS], &[ANON, Cond::AboveStub { arg: 0 }, FITS]]),
     (nr::MUNMAP, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MPROTECT, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MADVISE, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MINCORE, &[&[Cond::AboveStub { arg: 0 }]]),
     (
         nr::MREMAP,
-        &[&[Cond::AboveStub { arg: 0 }, NOT_MREMAP_FIXED], &[Cond::AboveStub { arg: 0 }, Cond::AboveStub { arg: 4 }]],
+        &[
+            &[Cond::AboveStub { arg: 0 }, NOT_MREMAP_FIXED, NEW_FITS],
+            &[Cond::AboveStub { arg: 0 }, Cond::AboveStub { arg: 4 }, NEW_FITS],
+        ],
     ),
     // Threads and signals of the caller itself. rt_sigaction traps when it
     // sets a disposition (the kernel records dispositions), but a query
