@@ -8,11 +8,14 @@
 //!  "notes":["..."]}
 //! ```
 //! Times are seconds per operation; `status` is ok, skipped or failed,
-//! with `reason` saying why for the last two.
+//! with `reason` saying why for the last two. Each comparison kernel of
+//! the run (UML, gVisor) adds `uml_s`, `uml_ratio` (its time / host time),
+//! `uml_status` and `uml_reason` (`gvisor_...` for gVisor), and
+//! `"columns":["UML"]` names them.
 
 use std::fmt::Write as _;
 
-use super::report::{Outcome, Report};
+use super::report::{Cell, Outcome, Report};
 
 /// `s` as a JSON string literal.
 fn string(s: &str) -> String {
@@ -64,16 +67,32 @@ pub fn to_json(r: &Report) -> String {
         let _ = write!(
             s,
             "{}{{\"workload\":{},\"metric\":{},\"label\":{},\"unit\":{},\"status\":\"{status}\",\
-             \"host_s\":{host},\"guest_s\":{guest},\"ratio\":{ratio},\"reason\":{reason}}}",
+             \"host_s\":{host},\"guest_s\":{guest},\"ratio\":{ratio},\"reason\":{reason}",
             if i > 0 { "," } else { "" },
             string(m.workload.name()),
             string(m.key),
             string(m.label),
             string(m.unit),
         );
+        for (c, name) in r.columns.iter().enumerate() {
+            let key = name.to_lowercase();
+            let (status, t, reason) = match row.extra.get(c) {
+                Some(Cell::Time(t)) => ("ok", number(*t), "null".to_string()),
+                Some(Cell::Skipped(why)) => ("skipped", "null".into(), string(why)),
+                Some(Cell::Failed(why)) => ("failed", "null".into(), string(why)),
+                None => ("skipped", "null".into(), "null".into()),
+            };
+            let ratio = row.extra_ratio(c).map(number).unwrap_or_else(|| "null".into());
+            let _ = write!(
+                s,
+                ",\"{key}_s\":{t},\"{key}_ratio\":{ratio},\"{key}_status\":\"{status}\",\"{key}_reason\":{reason}"
+            );
+        }
+        s.push('}');
     }
     let notes: Vec<String> = r.notes.iter().map(|n| string(n)).collect();
-    let _ = writeln!(s, "],\"notes\":[{}]}}", notes.join(","));
+    let columns: Vec<String> = r.columns.iter().map(|c| string(c)).collect();
+    let _ = writeln!(s, "],\"columns\":[{}],\"notes\":[{}]}}", columns.join(","), notes.join(","));
     s
 }
 
