@@ -186,7 +186,7 @@ pub fn tcp_round(s: &Setup, p: &Params, uml: Option<&Path>) -> Result<String> {
         server = guest(1),
         client_guest = guest(2),
         log = s.work.join("tcp-server.log").display(),
-        uml_pair = uml.map(|linux| super::uml::tcp_pair_script(s, linux, mib, trips)).unwrap_or_default(),
+        uml_pair = uml.map(|linux| super::uml::tcp_pair_script(s, linux, mib, trips, s.timeout / 3)).unwrap_or_default(),
     );
     let mut cmd = Command::new("unshare");
     cmd.args(unshare_args()).args([BUSYBOX, "sh", "-c", &script]).env("PATH", "/bin:/usr/bin:/sbin:/usr/sbin");

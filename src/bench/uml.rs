@@ -10,6 +10,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 
@@ -119,11 +120,16 @@ pub fn tail(text: &str) -> String {
 
 /// The shell lines (for the TCP round's script) that run the UML pair:
 /// guest 1 serves in the background, guest 2 measures in the foreground
-/// after `echo @ uml`, each through a COW file of its own over the image.
-pub fn tcp_pair_script(s: &Setup, linux: &Path, mib: u64, trips: u64) -> String {
+/// after `echo @ uml`, each through a COW file of its own over the image,
+/// on a multicast group of their own. Each guest gets SIGTERM (UML then
+/// kills its helpers and exits) when it overstays `limit`, and the server
+/// 20 s after the client ended, so that a stuck UML pair cannot cost the
+/// host's and umvm's TCP figures.
+pub fn tcp_pair_script(s: &Setup, linux: &Path, mib: u64, trips: u64, limit: Duration) -> String {
     let guest = |n: u8, role: &str| {
         let cmd = command(linux, &s.image, &s.work.join(format!("uml-tcp{n}.cow")), &s.work.join("uml"), 128);
-        let mut line = format!("TMPDIR={} {}", shm_or(&s.work), linux.display());
+        let mut line =
+            format!("TMPDIR={} {BUSYBOX} timeout -s TERM {} {}", shm_or(&s.work), limit.as_secs(), linux.display());
         for a in cmd.get_args() {
             line.push(' ');
             line.push_str(&a.to_string_lossy());
@@ -137,7 +143,8 @@ pub fn tcp_pair_script(s: &Setup, linux: &Path, mib: u64, trips: u64) -> String 
          {server} </dev/null >{log} 2>&1 & s=$!\n\
          echo @ uml\n\
          {client} </dev/null\n\
-         wait $s\n\
+         ( {BUSYBOX} sleep 20; kill -TERM $s 2>/dev/null ) & k=$!\n\
+         wait $s; kill $k 2>/dev/null\n\
          rm -f {w}/uml-tcp1.cow {w}/uml-tcp2.cow\n",
         uml_dir = s.work.join("uml").display(),
         w = s.work.display(),
