@@ -72,7 +72,9 @@ script also runs in a UML guest booted from the same image through a COW
 file of its own, in the same rounds (host, umvm, UML alternating): columns
 UML and UML ratio (UML time / host time); for tcp, a pair of UML guests on
 another multicast group. With gVisor's runsc on PATH, a gVisor column
-(`runsc --rootless --network=none do`, the host's files).
+(`runsc --rootless --network=none do`, the host's files). A comparison
+kernel's failures show as \"failed\" with the reason (after the table) and
+do not change the exit status, which is 1 when a host or umvm run failed.
 Each program times itself (CLOCK_MONOTONIC), so boot is not counted. The
 host runs the same static binaries (musl-gcc -static, cached in
 ~/.cache/umvm/bench) with /dev/shm as its tmpfs and ~/.cache as its disk.

@@ -108,16 +108,21 @@ pub fn human_time(secs: f64) -> String {
 }
 
 /// The table: workload, host time, guest time (each per operation) and
-/// the ratio, then skipped and failed rows, then the notes.
+/// the ratio, then each comparison kernel's time and ratio to the host;
+/// skipped and failed rows say why in the row, a comparison kernel's
+/// failures in a line after the table; then the notes.
 pub fn table(r: &Report) -> String {
     let mut s = String::new();
     let p = &r.params;
+    let sides: Vec<&str> = ["host", "umvm"].into_iter().chain(r.columns.iter().copied()).collect();
+    let ratios: String = r.columns.iter().map(|c| format!("; {c} ratio = {c} / host")).collect();
     let _ = writeln!(
         s,
-        "umvm bench --size {}: median of {} round(s), host and guest alternating; time per operation; \
-         ratio = guest / host",
+        "umvm bench --size {}: median of {} round(s), {} alternating; time per operation; \
+         ratio = umvm / host{ratios}",
         format!("{:?}", r.size).to_lowercase(),
-        p.rounds
+        p.rounds,
+        sides.join(", "),
     );
     let _ = write!(s, "{:<34} {:>9} {:>14} {:>14} {:>9}", "workload", "per", "host", "umvm", "ratio");
     for c in &r.columns {
@@ -214,6 +219,31 @@ mod tests {
         assert_eq!(r.rows[0].ratio(), Some(3.0));
         assert_eq!(r.rows[0].extra_ratio(0), Some(2.0));
         assert_eq!(r.rows[1].extra_ratio(0), None);
+        assert!(t.contains("host, umvm, UML alternating") && t.contains("UML ratio = UML / host"), "{t}");
+    }
+
+    #[test]
+    fn a_failed_comparison_cell_is_no_figure_and_says_why() {
+        let m = Workload::Syscall.metrics()[0];
+        let r = Report {
+            size: Size::Small,
+            params: Size::Small.params(),
+            rows: vec![Row {
+                metric: m,
+                outcome: Outcome::Measured { host: 1e-7, guest: 1e-5, rounds: 3 },
+                extra: vec![Cell::Failed("UML exited (exit status: 3)".into()), Cell::Skipped("no pair".into())],
+            }],
+            columns: vec!["UML", "gVisor"],
+            notes: vec![],
+        };
+        let t = table(&r);
+        let line = t.lines().find(|l| l.starts_with(m.label)).unwrap();
+        assert!(line.ends_with("100.00x         failed          -            n/m          -"), "{line}");
+        assert!(t.contains("(UML, syscall round trip (getppid): failed: UML exited (exit status: 3))"), "{t}");
+        assert!(t.contains("(gVisor, syscall round trip (getppid): not measured: no pair)"), "{t}");
+        assert_eq!(r.rows[0].extra_ratio(0), None);
+        // A comparison's failure is not the bench's failure.
+        assert_eq!(r.failed(), 0);
         assert_eq!(r.failed(), 0);
     }
 }
