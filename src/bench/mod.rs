@@ -173,8 +173,7 @@ fn bench(
     let mut guest: BTreeMap<Metric, Vec<f64>> = BTreeMap::new();
     let mut trouble: BTreeMap<Metric, Outcome> = BTreeMap::new();
     // Per comparison column: its figures and its first failures.
-    let mut extra: Vec<(BTreeMap<Metric, Vec<f64>>, BTreeMap<Metric, Outcome>)> =
-        columns.iter().map(|_| Default::default()).collect();
+    let mut extra: Vec<(Figures, BTreeMap<Metric, Outcome>)> = columns.iter().map(|_| Default::default()).collect();
     let gvisor = columns.iter().position(|c| *c == "gVisor");
     for m in metrics.iter().filter(|m| m.workload == Workload::Tcp) {
         if let Some(g) = gvisor {
@@ -257,6 +256,9 @@ fn bench(
     }
     Ok(Report { size: args.size, params: p, rows, columns, notes })
 }
+
+/// Each metric's figures, one per round.
+type Figures = BTreeMap<Metric, Vec<f64>>;
 
 fn clone_err(e: &anyhow::Error) -> anyhow::Error {
     anyhow::anyhow!("{e:#}")
