@@ -74,7 +74,7 @@ fn help_lists_every_subcommand_and_switch() {
     for w in ["syscall", "fork-exec", "pipe", "files-tmpfs", "files-ext2", "disk-seq", "disk-rand", "untar", "tcp"] {
         assert!(bench.contains(w), "{w} not in umvm bench --help:\n{bench}");
     }
-    for flag in ["--rounds", "--size", "--json", "--svg"] {
+    for flag in ["--rounds", "--size", "--json", "--svg", "--uml", "--no-uml", "UML ratio"] {
         assert!(bench.contains(flag), "{flag} not in umvm bench --help:\n{bench}");
     }
 }

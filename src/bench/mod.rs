@@ -7,6 +7,7 @@ mod programs;
 mod report;
 mod runner;
 mod svg;
+mod uml;
 mod workloads;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use report::{median, Outcome, Report, Row};
+use report::{median, Cell, Outcome, Report, Row};
 use workloads::{Metric, Size, Workload};
 
 /// `umvm bench`'s arguments.
@@ -42,6 +43,15 @@ pub struct BenchArgs {
     /// Also write a bar chart of the ratios to FILE (SVG).
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+
+    /// The UML kernel of the UML column (default: /usr/bin/linux, Debian's
+    /// user-mode-linux, when installed).
+    #[arg(long, value_name = "PATH")]
+    uml: Option<PathBuf>,
+
+    /// No UML column even when UML is installed.
+    #[arg(long, conflicts_with = "uml")]
+    no_uml: bool,
 }
 
 const BENCH_HELP: &str = "\
@@ -57,6 +67,14 @@ Workloads:
   tcp          TCP stream and 1-byte round trips between two umvm guests on
                one multicast group (in a network namespace: unshare --net);
                the host figure is the same pair over loopback
+With Debian's user-mode-linux (/usr/bin/linux, or --uml PATH) the same
+script also runs in a UML guest booted from the same image through a COW
+file of its own, in the same rounds (host, umvm, UML alternating): columns
+UML and UML ratio (UML time / host time); for tcp, a pair of UML guests on
+another multicast group. With gVisor's runsc on PATH, a gVisor column
+(`runsc --rootless --network=none do`, the host's files). A comparison
+kernel's failures show as \"failed\" with the reason (after the table) and
+do not change the exit status, which is 1 when a host or umvm run failed.
 Each program times itself (CLOCK_MONOTONIC), so boot is not counted. The
 host runs the same static binaries (musl-gcc -static, cached in
 ~/.cache/umvm/bench) with /dev/shm as its tmpfs and ~/.cache as its disk.
@@ -85,12 +103,13 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         // Fail before the rounds, not after.
         std::fs::write(svg, "").with_context(|| format!("--svg {}", svg.display()))?;
     }
+    let linux = if args.no_uml { None } else { uml::kernel(args.uml.as_deref())? };
     programs::check_busybox()?;
     let cache = programs::cache_root()?;
     let bin = programs::build_programs(&cache)?;
     let work = cache.join(format!("run-{}", std::process::id()));
     let shm = PathBuf::from("/dev/shm").join(format!("umvm-bench-{}", std::process::id()));
-    let result = bench(&args, &chosen, params, bin, &work, &shm);
+    let result = bench(&args, &chosen, params, bin, &work, &shm, linux.as_deref());
     let _ = std::fs::remove_dir_all(&work);
     let _ = std::fs::remove_dir_all(&shm);
     let report = result?;
@@ -112,12 +131,21 @@ fn bench(
     bin: PathBuf,
     work: &std::path::Path,
     shm: &std::path::Path,
+    linux: Option<&std::path::Path>,
 ) -> Result<Report> {
     for d in [work, shm] {
         let _ = std::fs::remove_dir_all(d);
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
     let script = workloads::script(chosen, &p);
+    let mut columns = Vec::new();
+    if linux.is_some() {
+        columns.push("UML");
+    }
+    let runsc = uml::runsc();
+    if runsc.is_some() {
+        columns.push("gVisor");
+    }
     let tarball = programs::make_tarball(work, p.tar_files)?;
     let tree = work.join("tree");
     programs::make_tree(&tree, &bin, &tarball, &script)?;
@@ -144,6 +172,14 @@ fn bench(
     let mut host: BTreeMap<Metric, Vec<f64>> = BTreeMap::new();
     let mut guest: BTreeMap<Metric, Vec<f64>> = BTreeMap::new();
     let mut trouble: BTreeMap<Metric, Outcome> = BTreeMap::new();
+    // Per comparison column: its figures and its first failures.
+    let mut extra: Vec<(Figures, BTreeMap<Metric, Outcome>)> = columns.iter().map(|_| Default::default()).collect();
+    let gvisor = columns.iter().position(|c| *c == "gVisor");
+    for m in metrics.iter().filter(|m| m.workload == Workload::Tcp) {
+        if let Some(g) = gvisor {
+            extra[g].1.insert(*m, Outcome::Skipped("not measured for gVisor (one sandbox, no guest pair)".into()));
+        }
+    }
     let tcp_skip = if chosen.contains(&Workload::Tcp) { runner::tcp_unavailable() } else { None };
     for m in metrics.iter().filter(|m| m.workload == Workload::Tcp) {
         if let Some(why) = &tcp_skip {
@@ -160,14 +196,27 @@ fn bench(
             for (out, into) in runs {
                 collect(out, &in_script, None, &p, into, &mut trouble);
             }
+            for (i, c) in columns.iter().enumerate() {
+                let out = match (*c, linux, &runsc) {
+                    ("UML", Some(l), _) => uml::uml_round(&setup, l, p.disk_mib),
+                    ("gVisor", _, Some(r)) => uml::runsc_round(&setup, r),
+                    _ => continue,
+                };
+                let (into, bad) = &mut extra[i];
+                collect(out, &in_script, None, &p, into, bad);
+            }
         }
         if chosen.contains(&Workload::Tcp) && tcp_skip.is_none() {
             let tcp: Vec<&Metric> = metrics.iter().filter(|m| m.workload == Workload::Tcp).collect();
-            let out = runner::tcp_round(&setup, &p);
+            let out = runner::tcp_round(&setup, &p, linux);
             // The pair's two figures come in one block per side.
             let sides = [("host", &mut host), ("guest", &mut guest)];
             for (side, into) in sides {
                 collect(out.as_ref().map(String::clone).map_err(clone_err), &tcp, Some(side), &p, into, &mut trouble);
+            }
+            if let Some(u) = columns.iter().position(|c| *c == "UML") {
+                let (into, bad) = &mut extra[u];
+                collect(out.as_ref().map(String::clone).map_err(clone_err), &tcp, Some("uml"), &p, into, bad);
             }
         }
     }
@@ -181,16 +230,35 @@ fn bench(
                 }
                 _ => Outcome::Failed("no figures".into()),
             };
-            Row { metric: *m, outcome }
+            let extra = extra
+                .iter()
+                .map(|(figures, bad)| match (bad.get(m), figures.get(m)) {
+                    (Some(Outcome::Skipped(why)), _) => Cell::Skipped(why.clone()),
+                    (Some(Outcome::Failed(why)), _) => Cell::Failed(why.clone()),
+                    (None, Some(v)) if !v.is_empty() => Cell::Time(median(v)),
+                    _ => Cell::Skipped(match &tcp_skip {
+                        Some(why) if m.workload == Workload::Tcp => why.clone(),
+                        _ => "no figures".into(),
+                    }),
+                })
+                .collect();
+            Row { metric: *m, outcome, extra }
         })
         .collect();
     let mut notes = Vec::new();
-    if programs::which("runsc").is_none() {
-        notes.push("no runsc on PATH: no gVisor column".to_string());
+    match linux {
+        Some(l) => notes.push(format!("UML: {} booted from the same image through its own COW file", l.display())),
+        None if args.no_uml => notes.push("UML: not measured (--no-uml)".into()),
+        None => notes.push(format!("UML: not installed ({} not found): no UML column", uml::UML_KERNEL)),
     }
-    notes.push("the Debian UML (/usr/bin/linux) column is not measured by umvm bench yet".to_string());
-    Ok(Report { size: args.size, params: p, rows, notes })
+    if runsc.is_none() {
+        notes.push("gVisor: not installed (no runsc on PATH): no gVisor column".to_string());
+    }
+    Ok(Report { size: args.size, params: p, rows, columns, notes })
 }
+
+/// Each metric's figures, one per round.
+type Figures = BTreeMap<Metric, Vec<f64>>;
 
 fn clone_err(e: &anyhow::Error) -> anyhow::Error {
     anyhow::anyhow!("{e:#}")

@@ -100,8 +100,8 @@ pub fn check_busybox() -> Result<()> {
 }
 
 /// The guest's root tree in `tree`: busybox and its applets in /bin, the
-/// programs in /bin, the tarball at /t.tar, the script at /bench.sh, and
-/// empty /b (the disk workloads' directory), /dev, /proc, /sys and /tmp.
+/// programs in /bin, the tarball at /t.tar, the script at /bench.sh, the
+/// init a UML guest boots (/init, [`super::uml::INIT`]), and empty /b (the disk workloads' directory), /dev, /proc, /sys and /tmp.
 pub fn make_tree(tree: &Path, bin: &Path, tarball: &Path, script: &str) -> Result<()> {
     let ctx = |p: &Path| format!("cannot write {}", p.display());
     for d in ["bin", "b", "dev", "proc", "sys", "tmp"] {
@@ -117,6 +117,9 @@ pub fn make_tree(tree: &Path, bin: &Path, tarball: &Path, script: &str) -> Resul
         std::fs::copy(bin.join(name), &to).with_context(|| ctx(&to))?;
     }
     std::fs::copy(tarball, tree.join("t.tar")).with_context(|| ctx(&tree.join("t.tar")))?;
+    let init = tree.join("init");
+    std::fs::write(&init, super::uml::INIT).with_context(|| ctx(&init))?;
+    std::fs::set_permissions(&init, std::os::unix::fs::PermissionsExt::from_mode(0o755)).with_context(|| ctx(&init))?;
     std::fs::write(tree.join("bench.sh"), script).with_context(|| ctx(&tree.join("bench.sh")))
 }
 

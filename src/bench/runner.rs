@@ -36,9 +36,14 @@ pub struct Setup {
 }
 
 /// Runs `cmd` in a process group of its own with stdout and stderr in
-/// `log`, killing the group after `timeout`; returns the log's text, or
-/// fails naming `what` with its exit status and the log's tail.
-fn run_logged(mut cmd: Command, what: &str, log: &Path, timeout: Duration) -> Result<String> {
+/// `log`, killing the group after `timeout`; returns the exit status
+/// (None when time ran out) and the log's text.
+pub fn run_captured(
+    mut cmd: Command,
+    what: &str,
+    log: &Path,
+    timeout: Duration,
+) -> Result<(Option<std::process::ExitStatus>, String)> {
     let file = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = file.try_clone().context("cannot duplicate the log's descriptor")?;
     let mut child = cmd
@@ -63,6 +68,13 @@ fn run_logged(mut cmd: Command, what: &str, log: &Path, timeout: Duration) -> Re
         std::thread::sleep(Duration::from_millis(20));
     };
     let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).replace('\r', "");
+    Ok((status, text))
+}
+
+/// [`run_captured`], failing (naming `what`, with the log's tail) unless
+/// `cmd` exited with status 0.
+fn run_logged(cmd: Command, what: &str, log: &Path, timeout: Duration) -> Result<String> {
+    let (status, text) = run_captured(cmd, what, log, timeout)?;
     let tail = || {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(8)..].join(" | ")
@@ -145,7 +157,7 @@ fn unshare_args() -> Vec<&'static str> {
 /// The TCP pair, in a fresh network namespace: netbench's server and
 /// client on host loopback (block `@ host`), then two umvm guests on one
 /// multicast group (block `@ guest`; guest 1 serves, guest 2 measures).
-pub fn tcp_round(s: &Setup, p: &Params) -> Result<String> {
+pub fn tcp_round(s: &Setup, p: &Params, uml: Option<&Path>) -> Result<String> {
     let nb = s.bin.join("netbench");
     let umvm = s.umvm.display();
     let tree = s.tree.display();
@@ -167,12 +179,14 @@ pub fn tcp_round(s: &Setup, p: &Params) -> Result<String> {
          echo @ guest\n\
          {client_guest} -- /bin/sh -c '{client}' || {{ echo @ guest FAILED; cat {log}; }}\n\
          wait $s\n\
+         {uml_pair}\
          echo @ end\n",
         bb = BUSYBOX,
         nb = nb.display(),
         server = guest(1),
         client_guest = guest(2),
         log = s.work.join("tcp-server.log").display(),
+        uml_pair = uml.map(|linux| super::uml::tcp_pair_script(s, linux, mib, trips, s.timeout / 3)).unwrap_or_default(),
     );
     let mut cmd = Command::new("unshare");
     cmd.args(unshare_args()).args([BUSYBOX, "sh", "-c", &script]).env("PATH", "/bin:/usr/bin:/sbin:/usr/sbin");

@@ -1,10 +1,11 @@
 //! `umvm bench --svg FILE`: a horizontal bar chart of the ratios (guest
-//! time / host time, log scale), one bar per measured row, as plain SVG
+//! time / host time, log scale), one bar per measured row and under it one
+//! per comparison kernel (UML, gVisor) that measured the row, as plain SVG
 //! text that any browser shows.
 
 use std::fmt::Write as _;
 
-use super::report::{human_time, Outcome, Report};
+use super::report::{human_time, Cell, Outcome, Report};
 
 /// Escapes text for an SVG text node or attribute.
 fn escape(s: &str) -> String {
@@ -28,10 +29,24 @@ pub fn to_svg(r: &Report) -> String {
             _ => None,
         })
         .collect();
-    let max = measured.iter().map(|(_, h, g)| g / h).fold(10.0_f64, f64::max);
+    let extra_times = |row: &super::report::Row| -> Vec<(usize, f64)> {
+        row.extra
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c {
+                Cell::Time(t) => Some((i, *t)),
+                _ => None,
+            })
+            .collect()
+    };
+    let max = measured
+        .iter()
+        .flat_map(|(row, h, g)| std::iter::once(g / h).chain(extra_times(row).into_iter().map(move |(_, t)| t / h)))
+        .fold(10.0_f64, f64::max);
+    let bars: usize = measured.iter().map(|(row, _, _)| 1 + extra_times(row).len()).sum();
     let decades = max.log10().ceil().max(1.0);
     let width = LABEL_W + BAR_W + 120.0;
-    let height = TOP + ROW_H * (measured.len() as f64 + r.rows.len().saturating_sub(measured.len()) as f64) + 40.0;
+    let height = TOP + ROW_H * (bars as f64 + r.rows.len().saturating_sub(measured.len()) as f64) + 40.0;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -81,6 +96,29 @@ pub fn to_svg(r: &Report) -> String {
             y + ROW_H * 0.65,
         );
         y += ROW_H;
+        for (i, t) in extra_times(row) {
+            let ratio = t / host;
+            let len = if ratio >= 1.0 { (BAR_W * ratio.log10() / decades).max(2.0) } else { 2.0 };
+            let name = r.columns.get(i).copied().unwrap_or("other");
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#666\">{}</text>\
+                 <rect x=\"{LABEL_W}\" y=\"{y:.1}\" width=\"{len:.1}\" height=\"{:.1}\" fill=\"#d08a3a\">\
+                 <title>host {} / {} {} per {}</title></rect>\
+                 <text x=\"{:.1}\" y=\"{:.1}\">{ratio:.2}x</text>",
+                LABEL_W - 8.0,
+                y + ROW_H * 0.65,
+                escape(name),
+                ROW_H - 8.0,
+                human_time(*host),
+                escape(name),
+                human_time(t),
+                escape(row.metric.unit),
+                LABEL_W + len + 6.0,
+                y + ROW_H * 0.65,
+            );
+            y += ROW_H;
+        }
     }
     for row in &r.rows {
         let why = match &row.outcome {
