@@ -3,7 +3,8 @@
 //! Debian's `uml_mconsole` and through `umvm mconsole`: version, help,
 //! proc, log, sysrq, stop and go (the guest stops making progress, then
 //! goes on), config/remove of a disk the guest mounts, malformed
-//! datagrams, then cad, reboot and halt. The guest runs a small loop that
+//! datagrams, then cad, reboot and halt; and, in a network namespace,
+//! config/remove of a network card the guest pings through. The guest runs a small loop that
 //! prints a tick every 0.1 s and runs the script the test drops in
 //! /cmd, writing its output to /cmd.out.
 

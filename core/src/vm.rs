@@ -411,7 +411,7 @@ impl Vm {
     fn start_mconsole(&mut self) {
         let Some(spec) = self.mconsole.take() else { return };
         let nics = NicPlug::new(self.nics.table.clone(), &self.nics.boot, &spec.nics);
-        let handler = Arc::new(Commands::new(&self.kernel, &spec.disks, Some(nics)));
+        let handler = Arc::new(Commands::new(&self.kernel, &spec.disks, nics));
         let home = std::env::var_os("HOME").map(PathBuf::from);
         match Server::start(&spec.location, home.as_deref(), handler) {
             Ok(s) => {

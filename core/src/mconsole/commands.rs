@@ -55,15 +55,15 @@ pub struct Commands {
     specs: Mutex<HashMap<u8, UbdSpec>>,
     /// The version field of `version`'s answer.
     umvm_version: String,
-    /// The network cards (none when the machine cannot have any).
-    nics: Option<NicPlug>,
+    /// The network cards.
+    nics: NicPlug,
 }
 
 impl Commands {
     /// Commands acting on `k`, whose boot disks were given by the
     /// `ubd...=` words `disks` (key, value), and whose network cards are
     /// `nics`.
-    pub fn new(k: &Arc<Kernel>, disks: &[(Vec<u8>, Vec<u8>)], nics: Option<NicPlug>) -> Commands {
+    pub fn new(k: &Arc<Kernel>, disks: &[(Vec<u8>, Vec<u8>)], nics: NicPlug) -> Commands {
         let mut specs = HashMap::new();
         for (key, val) in disks {
             let word = format!("{}={}", String::from_utf8_lossy(key), String::from_utf8_lossy(val));
@@ -148,10 +148,9 @@ impl Commands {
             };
         }
         if let Some(rest) = args.strip_prefix("eth") {
-            let Some(nics) = &self.nics else { return Reply::error("umvm cannot plug in network cards here") };
             return match rest.contains('=') {
-                true => nics.plug(k, args),
-                false => nics.query(rest),
+                true => self.nics.plug(k, args),
+                false => self.nics.query(rest),
             };
         }
         Reply::error("Bad configuration option")
@@ -216,10 +215,9 @@ impl Commands {
     /// `remove DEV` (UML's mconsole_remove and ubd_remove).
     fn remove(&self, k: &Kernel, args: &[u8]) -> Reply {
         let Some(rest) = args.strip_prefix(b"ubd") else {
-            return match (args.strip_prefix(b"eth"), &self.nics) {
-                (Some(rest), Some(nics)) => nics.remove(k, &String::from_utf8_lossy(rest)),
-                (Some(_), None) => Reply::errno(libc::ENODEV, "Device doesn't exist"),
-                (None, _) => Reply::error("Bad remove option"),
+            return match args.strip_prefix(b"eth") {
+                Some(rest) => self.nics.remove(k, &String::from_utf8_lossy(rest)),
+                None => Reply::error("Bad remove option"),
             };
         };
         let Some(unit) = std::str::from_utf8(rest).ok().and_then(parse_unit) else {
