@@ -526,3 +526,18 @@ fn an_unplugged_nic_disappears_and_the_others_keep_their_ids() {
     assert_eq!(s.nic_by_name("eth0"), Some(again));
     assert!(s.proc_net_dev().contains("eth0:"));
 }
+
+#[test]
+fn unplugging_a_nic_ends_its_connections() {
+    let mut p = pair();
+    let (c, _s) = connect_pair(&mut p, 7300);
+    assert!(!p.a.readiness(c).hup);
+    p.a.set_if_up(1, false).unwrap();
+    p.a.remove_nic(1).unwrap();
+    let r = p.a.readiness(c);
+    assert!(r.hup && r.readable, "the connection is over: {r:?}");
+    // Polling the stack after the removal neither panics nor sends on the old wire.
+    let before = p.lb.pending();
+    let _ = p.a.poll(smoltcp::time::Instant::from_millis(0));
+    assert_eq!(p.lb.pending(), before);
+}
