@@ -3,7 +3,8 @@
 //! Debian's `uml_mconsole` and through `umvm mconsole`: version, help,
 //! proc, log, sysrq, stop and go (the guest stops making progress, then
 //! goes on), config/remove of a disk the guest mounts, malformed
-//! datagrams, then cad, reboot and halt. The guest runs a small loop that
+//! datagrams, then cad, reboot and halt; and, in a network namespace,
+//! config/remove of a network card the guest pings through. The guest runs a small loop that
 //! prints a tick every 0.1 s and runs the script the test drops in
 //! /cmd, writing its output to /cmd.out.
 
@@ -371,4 +372,47 @@ impl Guest {
         assert_ne!(umid, g.umid);
         Guest { root: Rootfs::system(), dir, child: Some(child), umid }
     }
+}
+
+/// Network cards: a guest booted without any gets one plugged in through each client, pings a guest
+/// that booted with one, and has it unplugged (refused while up, as UML's net_remove).
+#[test]
+fn a_network_card_hot_plugged_queried_and_unplugged() {
+    common::netns::in_netns("a_network_card_hot_plugged_queried_and_unplugged", || {
+        let a = Guest::boot_with("neta", &["eth0=mcast,fe:fd:0a:00:00:01".into(), "ip=10.0.0.1/24".into()]);
+        let b = Guest::boot("netb");
+        for app in ["ifconfig", "ping", "cat", "grep"] {
+            let _ = std::os::unix::fs::symlink("busybox", b.root.host_path(&format!("/bin/{app}")));
+        }
+        assert!(!b.sh("cat /proc/net/dev").contains("eth0:"), "no card at boot");
+        for (i, client) in clients().into_iter().enumerate() {
+            let mac = format!("fe:fd:0a:00:00:0{}", i + 2);
+            assert_eq!(ok(&b, client, &["config", "eth0"]).trim(), "OK", "{client:?}: no card yet");
+            ok(&b, client, &["config", &format!("eth0=mcast,{mac}")]);
+            let shown = ok(&b, client, &["config", "eth0"]);
+            assert!(shown.contains(&format!("mcast,{mac}")), "{client:?}: {shown}");
+            let e = err(&b, client, &["config", &format!("eth0=mcast,{mac}")]);
+            assert!(e.contains("already configured"), "{client:?}: {e}");
+            let e = err(&b, client, &["config", "eth1=nonsense"]);
+            assert!(e.starts_with("ERR"), "{client:?}: {e}");
+
+            let up = b.sh("ifconfig eth0 10.0.0.2 up && ping -c 2 -W 5 10.0.0.1 && cat /proc/net/dev");
+            assert!(up.contains("2 packets received") && up.contains("eth0:") && up.contains("rc=0"), "{up}");
+
+            let e = err(&b, client, &["remove", "eth0"]);
+            assert!(e.contains("Device is currently open"), "{client:?}: {e}");
+            let down = b.sh("ifconfig eth0 down");
+            assert!(down.contains("rc=0"), "{down}");
+            ok(&b, client, &["remove", "eth0"]);
+            let gone = b.sh("cat /proc/net/dev; ifconfig eth0");
+            let listed = |name: &str| gone.lines().any(|l| l.trim_start().starts_with(name));
+            assert!(!listed("eth0:") && listed("lo:") && gone.contains("Device not found"), "{gone}");
+            assert_eq!(ok(&b, client, &["config", "eth0"]).trim(), "OK", "{client:?}: the card is gone");
+            let e = err(&b, client, &["remove", "eth0"]);
+            assert!(e.contains("Device doesn't exist"), "{client:?}: {e}");
+            assert!(err(&b, client, &["remove", "ethx"]).contains("Couldn't parse device number"));
+        }
+        // The guest that booted with its card answers `config eth0` with its switch too.
+        assert!(ok(&a, Client::Umvm, &["config", "eth0"]).contains("mcast,fe:fd:0a:00:00:01"));
+    });
 }

@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use crate::cmdline::{Cmdline, CmdlineError};
 use crate::dev::console::{ConsoleMode, TerminalGuard};
-use crate::dev::net::{PortLink, TxBell};
+use crate::dev::net::{NicTable, PortLink};
 use crate::dev::ubd::Ubd;
 use crate::errno::Errno;
 use crate::fs::do_mounts::{mount_root, RootError, RootSpec};
@@ -17,6 +17,7 @@ use crate::fs::hostfs::HostFs;
 use crate::fs::Vfs;
 use crate::kernel::{Kernel, MachineSpec};
 use crate::mconsole::commands::Commands;
+use crate::mconsole::nic_plug::NicPlug;
 use crate::mconsole::server::{Location, Server};
 use crate::power::PowerAction;
 use crate::sched::{self, Event, InitError, InitSpec, Msg, TracerLoop};
@@ -98,6 +99,8 @@ struct MconsoleSpec {
     location: Location,
     notify: Option<PathBuf>,
     disks: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The `ethN=` words, for `config ethN`.
+    nics: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Default for VmBuilder {
@@ -311,28 +314,31 @@ impl VmBuilder {
             },
             notify: self.cmdline.mconsole_notify.as_deref().map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p))),
             disks: self.cmdline.disks.clone(),
+            nics: self.cmdline.nics.clone(),
         });
-        Ok(Vm { kernel, init: Some(init), pin: self.pin, cpus, nics: Some(nics), mconsole, mconsole_server: None })
+        Ok(Vm { kernel, init: Some(init), pin: self.pin, cpus, nics, mconsole, mconsole_server: None })
     }
 }
 
-/// Adds each card to the guest's stack; returns the links the NIC thread will serve.
+/// Adds each card to the guest's stack and to the table the NIC thread will serve.
 fn attach_nics(k: &Kernel, nics: Vec<(String, umvm_netio::Port)>) -> Result<NicLinks, VmError> {
-    let bell = Arc::new(TxBell::new().map_err(VmError::NetThread)?);
-    let mut links = Vec::new();
+    let table = Arc::new(NicTable::new().map_err(VmError::NetThread)?);
+    let mut boot = Vec::new();
     for (name, port) in nics {
         let mac = port.mac().0;
-        let link = Arc::new(PortLink::new(Arc::new(port), bell.clone()));
+        let link = Arc::new(PortLink::new(Arc::new(port), table.bell().clone()));
         k.inet.configure(|st| st.add_ethernet(&name, mac, link.clone()));
-        links.push(link);
+        table.add(link.clone());
+        boot.push((name, link));
     }
-    Ok(NicLinks { links, bell })
+    Ok(NicLinks { table, boot })
 }
 
-/// The network cards' host sides, for the NIC thread.
+/// The network cards' host sides, for the NIC thread and the mconsole.
 struct NicLinks {
-    links: Vec<Arc<PortLink>>,
-    bell: Arc<TxBell>,
+    table: Arc<NicTable>,
+    /// The boot cards, by name.
+    boot: Vec<(String, Arc<PortLink>)>,
 }
 
 /// Applies `ip=`: the address, the link up, the default gateway, as `ip addr add`, `ip link set up` and
@@ -391,8 +397,8 @@ pub struct Vm {
     init: Option<InitSpec>,
     pin: bool,
     cpus: Vec<usize>,
-    /// The network cards' host sides, for the NIC thread.
-    nics: Option<NicLinks>,
+    /// The network cards' host sides.
+    nics: NicLinks,
     /// The mconsole to serve, until it is started.
     mconsole: Option<MconsoleSpec>,
     /// The mconsole being served: its directory goes with the VM.
@@ -404,7 +410,8 @@ impl Vm {
     /// path on stderr, as UML's boot message, and to the notify socket.
     fn start_mconsole(&mut self) {
         let Some(spec) = self.mconsole.take() else { return };
-        let handler = Arc::new(Commands::new(&self.kernel, &spec.disks));
+        let nics = NicPlug::new(self.nics.table.clone(), &self.nics.boot, &spec.nics);
+        let handler = Arc::new(Commands::new(&self.kernel, &spec.disks, nics));
         let home = std::env::var_os("HOME").map(PathBuf::from);
         match Server::start(&spec.location, home.as_deref(), handler) {
             Ok(s) => {
@@ -475,9 +482,11 @@ impl Vm {
                 None => k.console_input.watch(&k),
             })
             .map_err(|_| VmError::Lost)?;
-        if let Some(n) = self.nics.take() {
+        // Without cards, the thread is needed only if the mconsole may plug some in.
+        if !self.nics.table.is_empty() || self.mconsole.is_some() {
             let cpu = self.pin.then(|| self.cpus.first().copied()).flatten();
-            crate::dev::net::receiver::spawn(self.kernel.clone(), n.links, n.bell, cpu).map_err(VmError::NetThread)?;
+            crate::dev::net::receiver::spawn(self.kernel.clone(), self.nics.table.clone(), cpu)
+                .map_err(VmError::NetThread)?;
         }
         self.kernel.power.connect(events_tx);
         self.start_mconsole();

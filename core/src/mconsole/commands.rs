@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use umvm_cow::ubd::{UbdSpec, UbdSwitch};
 
+use super::nic_plug::NicPlug;
 use super::server::{Handler, ReplySink};
 use super::wire::Reply;
 use crate::dev::ubd::{Ubd, UbdConfig};
@@ -54,12 +55,15 @@ pub struct Commands {
     specs: Mutex<HashMap<u8, UbdSpec>>,
     /// The version field of `version`'s answer.
     umvm_version: String,
+    /// The network cards.
+    nics: NicPlug,
 }
 
 impl Commands {
     /// Commands acting on `k`, whose boot disks were given by the
-    /// `ubd...=` words `disks` (key, value).
-    pub fn new(k: &Arc<Kernel>, disks: &[(Vec<u8>, Vec<u8>)]) -> Commands {
+    /// `ubd...=` words `disks` (key, value), and whose network cards are
+    /// `nics`.
+    pub fn new(k: &Arc<Kernel>, disks: &[(Vec<u8>, Vec<u8>)], nics: NicPlug) -> Commands {
         let mut specs = HashMap::new();
         for (key, val) in disks {
             let word = format!("{}={}", String::from_utf8_lossy(key), String::from_utf8_lossy(val));
@@ -71,6 +75,7 @@ impl Commands {
             k: Arc::downgrade(k),
             specs: Mutex::new(specs),
             umvm_version: format!("#1 SMP umvm {}", env!("CARGO_PKG_VERSION")),
+            nics,
         }
     }
 
@@ -142,11 +147,10 @@ impl Commands {
                 None => self.query(k, rest),
             };
         }
-        if args.starts_with("eth") {
-            return if args.contains('=') {
-                Reply::error("umvm cannot plug in network cards while the machine runs yet")
-            } else {
-                Reply::error("No get_config routine defined")
+        if let Some(rest) = args.strip_prefix("eth") {
+            return match rest.contains('=') {
+                true => self.nics.plug(k, args),
+                false => self.nics.query(rest),
             };
         }
         Reply::error("Bad configuration option")
@@ -211,9 +215,9 @@ impl Commands {
     /// `remove DEV` (UML's mconsole_remove and ubd_remove).
     fn remove(&self, k: &Kernel, args: &[u8]) -> Reply {
         let Some(rest) = args.strip_prefix(b"ubd") else {
-            return match args.starts_with(b"eth") {
-                true => Reply::errno(libc::ENODEV, "Device doesn't exist"),
-                false => Reply::error("Bad remove option"),
+            return match args.strip_prefix(b"eth") {
+                Some(rest) => self.nics.remove(k, &String::from_utf8_lossy(rest)),
+                None => Reply::error("Bad remove option"),
             };
         };
         let Some(unit) = std::str::from_utf8(rest).ok().and_then(parse_unit) else {

@@ -3,8 +3,9 @@
 //! datagram socket at `~/.uml/UMID/mconsole`.
 //!
 //! [`wire`] and [`server`] are the host side and know nothing of guests;
-//! [`commands`] acts on the machine.
+//! [`commands`] acts on the machine ([`nic_plug`]: its network cards).
 
 pub mod commands;
+pub mod nic_plug;
 pub mod server;
 pub mod wire;

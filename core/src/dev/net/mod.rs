@@ -7,7 +7,9 @@
 //!
 //! [`Port`]: umvm_netio::Port
 
+pub mod nic_table;
 pub mod port_link;
 pub mod receiver;
 
+pub use nic_table::NicTable;
 pub use port_link::{PortLink, TxBell};

@@ -29,7 +29,7 @@ impl TxBell {
         Ok(TxBell { efd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
-    fn ring(&self) {
+    pub(crate) fn ring(&self) {
         let one = 1u64.to_ne_bytes();
         // SAFETY: writes 8 bytes from a valid buffer; a full counter (EAGAIN) already means "rung".
         unsafe { libc::write(self.efd.as_raw_fd(), one.as_ptr().cast(), 8) };

@@ -153,6 +153,7 @@ pub fn inet6_message(stack: &Stack, id: NicId, flags: u16, seq: u32, portid: u32
 pub fn dump(stack: &Stack, m: &wire::Message<'_>, sender: &Sender) -> Vec<Vec<u8>> {
     let inet6 = super::dump_family(m) == libc::AF_INET6 as u8;
     (0..stack.nics().len())
+        .filter(|&id| !stack.nics()[id].is_removed())
         .map(|id| {
             if inet6 {
                 inet6_message(stack, id, NLM_F_MULTI, m.seq(), sender.portid)

@@ -38,6 +38,21 @@ pub trait FrameLink: Send + Sync {
     }
 }
 
+/// The wire of an unplugged NIC: nothing comes in, what goes out is lost, no carrier.
+pub(crate) struct UnpluggedLink;
+
+impl FrameLink for UnpluggedLink {
+    fn send(&self, _frame: &[u8]) {}
+
+    fn recv(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn carrier(&self) -> bool {
+        false
+    }
+}
+
 /// Counters a [`FrameLink`]'s host side keeps (see [`FrameLink::host_counters`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LinkCounters {
@@ -207,6 +222,11 @@ impl FrameDevice {
     /// The link under the device.
     pub fn link(&self) -> &dyn FrameLink {
         &*self.link
+    }
+
+    /// Puts `link` under the device instead of its own (an unplugged NIC lets go of its host port).
+    pub(crate) fn replace_link(&mut self, link: Arc<dyn FrameLink>) {
+        self.link = link;
     }
 
     /// The IP MTU.

@@ -136,25 +136,46 @@ impl Stack {
         self.nics.len() - 1
     }
 
-    /// The NICs, `lo` first.
+    /// Unplugs an Ethernet NIC (UML's net_remove): EBUSY while it is up, ENODEV for `lo` or a NIC
+    /// already gone. Its addresses and routes go, its TCP connections are reset, and it lets go of
+    /// its link; its slot stays (see [`Nic::is_removed`]) so that every other [`NicId`] stays valid.
+    pub fn remove_nic(&mut self, id: NicId) -> Result<(), Errno> {
+        let nic = self.nics.get_mut(id).filter(|n| !n.is_removed() && !n.is_loopback()).ok_or(Errno::ENODEV)?;
+        if nic.is_up() {
+            return Err(Errno::EBUSY);
+        }
+        nic.iface.routes_mut().update(|routes| routes.clear());
+        nic.iface.update_ip_addrs(|addrs| addrs.clear());
+        for (_, s) in nic.sockets.iter_mut() {
+            if let smoltcp::socket::Socket::Tcp(t) = s {
+                t.abort();
+            }
+        }
+        nic.device.replace_link(Arc::new(device::UnpluggedLink));
+        nic.mark_removed();
+        self.addr_info.retain(|(n, _), _| *n != id);
+        Ok(())
+    }
+
+    /// The NICs, `lo` first (unplugged ones too: see [`Nic::is_removed`]).
     pub fn nics(&self) -> &[Nic] {
         &self.nics
     }
 
     /// One NIC, to configure.
     pub fn nic_mut(&mut self, id: NicId) -> Option<&mut Nic> {
-        self.nics.get_mut(id)
+        self.nics.get_mut(id).filter(|n| !n.is_removed())
     }
 
     /// A NIC by name.
     pub fn nic_by_name(&self, name: &str) -> Option<NicId> {
-        self.nics.iter().position(|n| n.name() == name)
+        self.nics.iter().position(|n| n.name() == name && !n.is_removed())
     }
 
     /// The whole of /proc/net/dev.
     pub fn proc_net_dev(&self) -> String {
         let mut s = String::from(nic::PROC_NET_DEV_HEADER);
-        for n in &self.nics {
+        for n in self.nics.iter().filter(|n| !n.is_removed()) {
             s.push_str(&n.proc_net_dev_line());
         }
         s

@@ -185,7 +185,7 @@ impl Stack {
     /// The NIC with this interface index.
     pub fn nic_by_ifindex(&self, index: i64) -> Option<NicId> {
         let id = usize::try_from(index).ok()?.checked_sub(1)?;
-        (id < self.nics.len()).then_some(id)
+        self.nics.get(id).filter(|n| !n.is_removed()).map(|_| id)
     }
 
     /// A NIC's IFF_* flags as SIOCGIFFLAGS reports them (netlink adds [`iff::LOWER_UP`] when running).
@@ -205,7 +205,7 @@ impl Stack {
     /// keep_addr_on_down), a NIC going down loses its IPv6 addresses and the gateways through it, and
     /// `lo` coming up gets ::1 back.
     pub fn set_if_up(&mut self, id: NicId, up: bool) -> Result<(), Errno> {
-        let nic = self.nics.get_mut(id).ok_or(Errno::ENODEV)?;
+        let nic = self.nics.get_mut(id).filter(|n| !n.is_removed()).ok_or(Errno::ENODEV)?;
         let was = nic.is_up();
         nic.set_up(up);
         if was && !up {

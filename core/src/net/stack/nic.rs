@@ -26,6 +26,9 @@ pub struct Nic {
     pub(crate) device: FrameDevice,
     pub(crate) sockets: SocketSet<'static>,
     up: bool,
+    /// Unplugged (mconsole `remove ethN`): the slot stays so that other NICs keep their ids and the
+    /// sockets that had handles here keep them, but the guest no longer sees the NIC.
+    removed: bool,
 }
 
 impl Nic {
@@ -47,7 +50,7 @@ impl Nic {
         let mut config = Config::new(hw);
         config.random_seed = seed;
         let iface = Interface::new(config, &mut device, now);
-        Nic { name: name.to_owned(), iface, device, sockets: SocketSet::new(Vec::new()), up: false }
+        Nic { name: name.to_owned(), iface, device, sockets: SocketSet::new(Vec::new()), up: false, removed: false }
     }
 
     /// The interface's name.
@@ -95,6 +98,16 @@ impl Nic {
     /// Whether frames can move: up, and the link has its carrier (IFF_RUNNING, IFF_LOWER_UP).
     pub fn is_running(&self) -> bool {
         self.up && self.device.link().carrier()
+    }
+
+    /// Whether the NIC was unplugged: the guest no longer sees it.
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    /// Marks the NIC unplugged (see [`Stack::remove_nic`](super::Stack::remove_nic)).
+    pub(crate) fn mark_removed(&mut self) {
+        self.removed = true;
     }
 
     /// Whether this is the loopback interface.

@@ -497,3 +497,47 @@ fn ip_ttl_and_tcp_buffer_sizes_apply() {
     let tcp = &syn[14 + 20..];
     assert_eq!(u16::from_be_bytes([tcp[14], tcp[15]]), 8192, "the SYN's window");
 }
+
+#[test]
+fn an_unplugged_nic_disappears_and_the_others_keep_their_ids() {
+    let (l0, _f0) = memory_link_pair();
+    let (l1, _f1) = memory_link_pair();
+    let mut s = Stack::new();
+    let eth0 = s.add_ethernet("eth0", [2, 0, 0, 0, 0, 1], Arc::new(l0));
+    let eth1 = s.add_ethernet("eth1", [2, 0, 0, 0, 0, 2], Arc::new(l1));
+    s.add_if_addr(eth0, A4.into(), 24, None, None).unwrap();
+    s.set_if_up(eth0, true).unwrap();
+    assert_eq!(s.remove_nic(eth0), Err(Errno::EBUSY), "up, as UML's net_remove refuses an open device");
+    assert_eq!(s.remove_nic(0), Err(Errno::ENODEV), "lo cannot go");
+    s.set_if_up(eth0, false).unwrap();
+    s.remove_nic(eth0).unwrap();
+    assert_eq!(s.remove_nic(eth0), Err(Errno::ENODEV), "already gone");
+    assert_eq!(s.nic_by_name("eth0"), None);
+    assert_eq!(s.nic_by_ifindex(i64::from(Stack::ifindex(eth0))), None);
+    assert_eq!(s.set_if_up(eth0, true), Err(Errno::ENODEV));
+    assert!(s.if_addrs().iter().all(|a| a.nic != eth0), "its addresses went with it");
+    assert!(!s.proc_net_dev().contains("eth0:"));
+    assert_eq!(s.nic_by_name("eth1"), Some(eth1), "eth1 keeps its id");
+    assert!(s.proc_net_dev().contains("eth1:"));
+    // Plugged in again, it is a new interface (a new ifindex, as Linux gives).
+    let (l2, _f2) = memory_link_pair();
+    let again = s.add_ethernet("eth0", [2, 0, 0, 0, 0, 3], Arc::new(l2));
+    assert_ne!(again, eth0);
+    assert_eq!(s.nic_by_name("eth0"), Some(again));
+    assert!(s.proc_net_dev().contains("eth0:"));
+}
+
+#[test]
+fn unplugging_a_nic_ends_its_connections() {
+    let mut p = pair();
+    let (c, _s) = connect_pair(&mut p, 7300);
+    assert!(!p.a.readiness(c).hup);
+    p.a.set_if_up(1, false).unwrap();
+    p.a.remove_nic(1).unwrap();
+    let r = p.a.readiness(c);
+    assert!(r.hup && r.readable, "the connection is over: {r:?}");
+    // Polling the stack after the removal neither panics nor sends on the old wire.
+    let before = p.lb.pending();
+    let _ = p.a.poll(smoltcp::time::Instant::from_millis(0));
+    assert_eq!(p.lb.pending(), before);
+}
