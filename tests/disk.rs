@@ -39,6 +39,11 @@ echo x > /w/del
 rm /w/del
 rmdir /w/gone
 mkfifo /w/fifo
+exec 3<>/w/fifo
+echo fifo read-write >&3
+read x <&3
+echo "$x"
+exec 3>&-
 mknod /w/null c 1 3
 chmod 640 /w/h
 mv /w/a /w/c
@@ -50,7 +55,7 @@ sync
         let cow = dir.path().join(format!("{}-{}.cow", cfg.trap.name(), cfg.strace));
         let run = run_disk_in(cfg, &[ubd0(&cow, &backing)], &["/bin/sh", "-c", script], b"", Duration::from_secs(60));
         assert_eq!(run.code(), 0, "{cfg}: {run}");
-        assert_eq!(run.out(), "one\ntwo\nc\nfifo\nh\nnull\ns\nslow\nsparse\n", "{cfg}: {run}");
+        assert_eq!(run.out(), "fifo read-write\none\ntwo\nc\nfifo\nh\nnull\ns\nslow\nsparse\n", "{cfg}: {run}");
         let img = dir.path().join("merged.img");
         merge(&cow, &img);
         e2fsck_clean(&img);

@@ -441,6 +441,42 @@ fn leaving_uid_0_drops_capabilities_unless_keepcaps() {
 }
 
 #[test]
+fn fifo_opened_read_write_is_both_ends_and_never_waits() {
+    check_program(
+        "fifo_rdwr",
+        "mkfifo = 0\n\
+        open O_RDWR alone = 0\n\
+        empty: poll = 1, OUT\n\
+        write = 2\n\
+        FIONREAD = 2\n\
+        with data: poll = 1, IN OUT\n\
+        epoll_ctl = 0\n\
+        epoll = 1, IN OUT\n\
+        same fd: read = \"hi\"\n\
+        open O_RDONLY = 0\n\
+        open O_WRONLY|O_NONBLOCK = 0\n\
+        write other end = 2\n\
+        O_RDONLY end: read = \"xy\"\n\
+        write rw end = 4\n\
+        O_RDONLY end: read = \"to r\"\n\
+        waiting: poll = 1, IN\n\
+        rw end: read = \"late\"\n\
+        child status = 0\n\
+        drained: read = Resource temporarily unavailable\n\
+        open O_WRONLY|O_NONBLOCK after close = No such device or address\n\
+        pipe = 0\n\
+        reopen O_RDWR = 0\n\
+        write reopened = 2\n\
+        pipe read end: read = \"ab\"\n\
+        write reopened again = 2\n\
+        reopened: read = \"cd\"\n\
+        reopened empty: poll = 1, OUT\n\
+        read end, writer left: read = Resource temporarily unavailable\n\
+        read end, no writer: read = \"\"\n",
+    );
+}
+
+#[test]
 fn splice_tee_and_vmsplice_move_data_between_pipes_files_and_memory() {
     check_program(
         "splice",

@@ -57,7 +57,7 @@ impl Pipe {
             writers_wait: Arc::default(),
             kernel: k.weak(),
         });
-        (PipeEnd { pipe: pipe.clone(), write: false }, PipeEnd { pipe, write: true })
+        (PipeEnd { pipe: pipe.clone(), access: Access::Read }, PipeEnd { pipe, access: Access::Write })
     }
 
     /// The pipe of a FIFO (a named pipe): shared by every open of the
@@ -79,20 +79,21 @@ impl Pipe {
     }
 
     /// Opens one more end of `pipe` (a FIFO open), waking the other side.
-    pub fn attach(pipe: &Arc<Pipe>, write: bool) -> PipeEnd {
+    pub fn attach(pipe: &Arc<Pipe>, access: Access) -> PipeEnd {
         {
             let mut p = pipe.lock();
-            if write {
+            if access.writes() {
                 p.writers += 1;
                 p.wgen += 1;
-            } else {
+            }
+            if access.reads() {
                 p.readers += 1;
                 p.rgen += 1;
             }
         }
         pipe.wake_readers();
         pipe.wake_writers();
-        PipeEnd { pipe: pipe.clone(), write }
+        PipeEnd { pipe: pipe.clone(), access }
     }
 
     /// Locks the buffer.
@@ -115,29 +116,68 @@ impl Pipe {
     }
 }
 
+/// What an end of a pipe may do: an anonymous pipe's ends read or
+/// write; a FIFO (or /proc/PID/fd/N of a pipe) opened O_RDWR does both
+/// and counts as one reader and one writer, so it never waits for, nor
+/// lacks, the other side (Linux's fifo_open, FMODE_READ | FMODE_WRITE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A read end.
+    Read,
+    /// A write end.
+    Write,
+    /// Both ends in one open file.
+    Both,
+}
+
+impl Access {
+    /// The access an open's O_ACCMODE asks for (O_ACCMODE itself, which
+    /// Linux's fifo_open refuses, gives None).
+    pub fn from_flags(flags: i32) -> Option<Access> {
+        match flags & libc::O_ACCMODE {
+            libc::O_RDONLY => Some(Access::Read),
+            libc::O_WRONLY => Some(Access::Write),
+            libc::O_RDWR => Some(Access::Both),
+            _ => None,
+        }
+    }
+
+    /// Whether the end counts among the pipe's readers.
+    pub fn reads(self) -> bool {
+        self != Access::Write
+    }
+
+    /// Whether the end counts among the pipe's writers.
+    pub fn writes(self) -> bool {
+        self != Access::Read
+    }
+}
+
 /// One end of a pipe; dropping the last handle of an open file closes it.
 pub struct PipeEnd {
     /// The pipe.
     pub pipe: Arc<Pipe>,
-    /// Whether this is the write end.
-    pub write: bool,
+    /// Whether this end reads, writes or both.
+    pub access: Access,
 }
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
         {
             let mut p = self.pipe.lock();
-            if self.write {
+            if self.access.writes() {
                 p.writers -= 1;
                 p.wgen += 1;
-            } else {
+            }
+            if self.access.reads() {
                 p.readers -= 1;
                 p.rgen += 1;
             }
         }
-        if self.write {
+        if self.access.writes() {
             self.pipe.wake_readers();
-        } else {
+        }
+        if self.access.reads() {
             self.pipe.wake_writers();
         }
     }

@@ -23,6 +23,7 @@ use crate::fs::hostfs::{self, cstr};
 use crate::fs::mount::{FsType, MountRef, TMPFS_MAGIC};
 use crate::fs::path::{self, Lookup};
 use crate::fs::perm::{self, Attr};
+use crate::fs::pipe::Access;
 use crate::fs::procfs::{self, ProcNode};
 use crate::mm::mem::CHUNK;
 
@@ -218,12 +219,8 @@ fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
     let kind = match &f.kind {
         FileKind::Pipe(end) => {
             not_dir()?;
-            match flags & libc::O_ACCMODE {
-                libc::O_RDONLY => FileKind::Pipe(crate::fs::pipe::Pipe::attach(&end.pipe, false)),
-                libc::O_WRONLY => FileKind::Pipe(crate::fs::pipe::Pipe::attach(&end.pipe, true)),
-                // Both ends in one open file needs a two-way end: not yet.
-                _ => return Err(Errno::ENXIO),
-            }
+            let access = Access::from_flags(flags).ok_or(Errno::EINVAL)?;
+            FileKind::Pipe(crate::fs::pipe::Pipe::attach(&end.pipe, access))
         }
         FileKind::Console(s) => {
             not_dir()?;
@@ -296,23 +293,19 @@ fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
 }
 
 /// Opens a FIFO: a reader waits for a writer and a writer for a reader
-/// (ENXIO for a non-blocking writer without one), as Linux's fifo_open.
+/// (ENXIO for a non-blocking writer without one), as Linux's fifo_open;
+/// an O_RDWR open is both and never waits.
 pub(super) fn open_fifo(ctx: &mut Ctx<'_>, key: (u64, u64), path: Vec<u8>, flags: i32) -> SysResult {
-    let write = match flags & libc::O_ACCMODE {
-        libc::O_RDONLY => false,
-        libc::O_WRONLY => true,
-        // Both ends in one open file needs a two-way end: not yet.
-        _ => return Err(Errno::ENXIO),
-    };
+    let access = Access::from_flags(flags).ok_or(Errno::EINVAL)?;
     let nonblock = flags & libc::O_NONBLOCK != 0;
     let file = match ctx.task.fifo_wait.take() {
         Some((k, f)) if k == key => f,
         _ => {
             let pipe = crate::fs::pipe::Pipe::fifo(ctx.k, key);
-            if write && nonblock && pipe.lock().readers == 0 {
+            if access == Access::Write && nonblock && pipe.lock().readers == 0 {
                 return Err(Errno::ENXIO);
             }
-            let end = crate::fs::pipe::Pipe::attach(&pipe, write);
+            let end = crate::fs::pipe::Pipe::attach(&pipe, access);
             let guest_flags =
                 flags & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
             Arc::new(OpenFile::new(FileKind::Pipe(end), path, guest_flags))
@@ -320,16 +313,17 @@ pub(super) fn open_fifo(ctx: &mut Ctx<'_>, key: (u64, u64), path: Vec<u8>, flags
     };
     let FileKind::Pipe(end) = &file.kind else { unreachable!("made above as a pipe end") };
     let pipe = end.pipe.clone();
+    // An O_RDWR end is its own other side.
     let other_side = {
         let p = pipe.lock();
-        if write {
-            p.readers
-        } else {
-            p.writers
+        match access {
+            Access::Read => p.writers,
+            Access::Write => p.readers,
+            Access::Both => 1,
         }
     };
     if other_side == 0 && !nonblock {
-        let q = if write { pipe.writers_wait.clone() } else { pipe.readers_wait.clone() };
+        let q = if access == Access::Write { pipe.writers_wait.clone() } else { pipe.readers_wait.clone() };
         ctx.task.fifo_wait = Some((key, file));
         return Err(ctx.block_on(&q));
     }

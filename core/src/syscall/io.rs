@@ -613,6 +613,11 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         _ => {}
     }
+    if let (FileKind::Pipe(end), libc::FIONREAD) = (&f.kind, req) {
+        // Linux's pipe_ioctl: the bytes queued, as an int.
+        let queued = end.pipe.lock().buf.len() as i32;
+        return ctx.mem.write(arg, &queued.to_le_bytes()).map(|()| 0);
+    }
     if let (FileKind::Inet(s), libc::FIONREAD | libc::TIOCOUTQ) = (&f.kind, req) {
         return super::inet::ioctl(ctx, s, req, arg);
     }

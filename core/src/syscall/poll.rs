@@ -13,7 +13,7 @@ use super::Ctx;
 use crate::dev::devfs::Dev;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
-use crate::fs::pipe::PIPE_BUF;
+use crate::fs::pipe::{Access, PIPE_BUF};
 use crate::kernel::Kernel;
 use crate::sched::timer::after;
 
@@ -54,19 +54,21 @@ fn pipe_events(f: &OpenFile) -> i16 {
     }
     let FileKind::Pipe(end) = &f.kind else { return 0 };
     let p = end.pipe.lock();
+    // Linux's pipe_poll: an O_RDWR end of a FIFO gets both halves.
     let mut ev = 0;
-    if end.write {
-        if p.readers == 0 {
-            ev |= libc::POLLERR;
-        } else if p.room() >= PIPE_BUF {
-            ev |= libc::POLLOUT;
-        }
-    } else {
+    if end.access.reads() {
         if !p.buf.is_empty() {
             ev |= libc::POLLIN;
         }
         if p.writers == 0 {
             ev |= libc::POLLHUP;
+        }
+    }
+    if end.access.writes() {
+        if p.readers == 0 {
+            ev |= libc::POLLERR;
+        } else if p.room() >= PIPE_BUF {
+            ev |= libc::POLLOUT;
         }
     }
     ev
@@ -79,7 +81,12 @@ pub(crate) fn file_events(k: &Kernel, f: &Arc<OpenFile>, events: i16) -> (i16, O
     let gen = match &f.kind {
         FileKind::Pipe(end) => {
             let p = end.pipe.lock();
-            Some(if end.write { p.rgen } else { p.wgen })
+            // Either side's event is an edge for an O_RDWR end.
+            Some(match end.access {
+                Access::Read => p.wgen,
+                Access::Write => p.rgen,
+                Access::Both => p.wgen.wrapping_add(p.rgen),
+            })
         }
         _ => None,
     };
@@ -165,8 +172,12 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
         let Some(f) = &p.file else { continue };
         match &f.kind {
             FileKind::Pipe(end) => {
-                let q = if end.write { end.pipe.writers_wait.clone() } else { end.pipe.readers_wait.clone() };
-                ctx.block_on(&q);
+                if end.access.reads() {
+                    ctx.block_on(&end.pipe.readers_wait);
+                }
+                if end.access.writes() {
+                    ctx.block_on(&end.pipe.writers_wait);
+                }
             }
             FileKind::Unix(u) => {
                 for q in u.sock.queues() {
