@@ -1,9 +1,9 @@
 //! Creating a guest process: a host child that execs the stub.
 //!
-//! The tracer thread forks; the child waits until it is seized, then
-//! (with nothing but raw syscalls, as it is a fork of a threaded process)
-//! leaves umvm's session, resets signal state, arranges to die with its
-//! tracer (PR_SET_PDEATHSIG), drops root, sets no_new_privs, closes every
+//! The tracer thread forks; the child arranges to die with its tracer
+//! (PR_SET_PDEATHSIG), waits until it is seized, then (with nothing but
+//! raw syscalls, as it is a fork of a threaded process) leaves umvm's
+//! session, resets signal state, drops root, sets no_new_privs, closes every
 //! host fd but the stub's close-on-exec memfd, installs the seccomp filter
 //! and execs the stub. The stub traps at its first instruction: the task
 //! is then stopped, clean, and ready for the loader.
@@ -45,37 +45,13 @@ pub enum SpawnError {
 /// Forks a guest process that is traced by the calling thread and stopped
 /// at the stub's entry. Returns its host pid.
 pub fn spawn(spec: &SpawnSpec<'_>) -> Result<i32, SpawnError> {
-    let mut pipe = [0; 2];
-    // SAFETY: `pipe` has room for two fds.
-    Errno::result(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) }).map_err(SpawnError::Host)?;
-    // seccompiler's sock_filter is the kernel's struct, as libc's is.
-    let prog =
-        spec.filter.map(|f| libc::sock_fprog { len: f.len() as u16, filter: f.as_ptr() as *mut libc::sock_filter });
-    let argv: [*const libc::c_char; 2] = [c"umvm-stub".as_ptr(), std::ptr::null()];
-    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    // SAFETY: getpid has no preconditions.
-    let parent = unsafe { libc::getpid() };
-
-    // SAFETY: the child runs only async-signal-safe raw syscalls (below)
-    // on memory prepared before the fork, and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: see child_main.
-        unsafe { child_main(pipe[0], parent, spec, prog.as_ref(), &argv, &envp) }
-    }
-    // SAFETY: closing our copy of the read end.
-    unsafe { libc::close(pipe[0]) };
-    if pid < 0 {
-        // SAFETY: closing the write end we own.
-        unsafe { libc::close(pipe[1]) };
-        return Err(SpawnError::Host(Errno::last()));
-    }
+    let (pid, release) = fork_held(spec)?;
     let seized = ptrace::seize(pid);
     // Release the child whether or not the seize worked: it must not block.
     // SAFETY: writing one byte from a local, then closing our fd.
     unsafe {
-        libc::write(pipe[1], [1u8].as_ptr().cast(), 1);
-        libc::close(pipe[1]);
+        libc::write(release, [1u8].as_ptr().cast(), 1);
+        libc::close(release);
     }
     if let Err(e) = seized {
         // SAFETY: killing and reaping the child we forked.
@@ -102,13 +78,45 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<i32, SpawnError> {
     }
 }
 
+/// Forks the child, held before its first step until a byte arrives on
+/// the returned fd (the write end of a pipe, the caller's to close).
+/// Returns (pid, that fd).
+fn fork_held(spec: &SpawnSpec<'_>) -> Result<(i32, RawFd), SpawnError> {
+    let mut pipe = [0; 2];
+    // SAFETY: `pipe` has room for two fds.
+    Errno::result(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) }).map_err(SpawnError::Host)?;
+    // seccompiler's sock_filter is the kernel's struct, as libc's is.
+    let prog =
+        spec.filter.map(|f| libc::sock_fprog { len: f.len() as u16, filter: f.as_ptr() as *mut libc::sock_filter });
+    let argv: [*const libc::c_char; 2] = [c"umvm-stub".as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+
+    // SAFETY: the child runs only async-signal-safe raw syscalls (below)
+    // on memory prepared before the fork, and never returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: see child_main.
+        unsafe { child_main(pipe, parent, spec, prog.as_ref(), &argv, &envp) }
+    }
+    // SAFETY: closing our copy of the read end.
+    unsafe { libc::close(pipe[0]) };
+    if pid < 0 {
+        // SAFETY: closing the write end we own.
+        unsafe { libc::close(pipe[1]) };
+        return Err(SpawnError::Host(Errno::last()));
+    }
+    Ok((pid, pipe[1]))
+}
+
 /// The child side of [`spawn`]. Exit codes 120-127 name the step that
 /// failed.
 ///
 /// # Safety
 /// Must run in a freshly forked child; every pointer must be valid.
 unsafe fn child_main(
-    rd: RawFd,
+    [rd, wr]: [RawFd; 2],
     parent: i32,
     spec: &SpawnSpec<'_>,
     prog: Option<&libc::sock_fprog>,
@@ -116,6 +124,17 @@ unsafe fn child_main(
     envp: &[*const libc::c_char; 1],
 ) -> ! {
     let (stub_fd, drop_to) = (spec.stub_fd, spec.drop_to);
+    // Until released, the child holds a copy of every fd of umvm (its
+    // stdout and stderr among them): if umvm exits before releasing it
+    // (an error at boot while another loop forks its doorbell), the child
+    // must die at once, not wait forever and keep umvm's output pipes
+    // open. Its own copy of the write end would keep the read below from
+    // ending, and a sibling forked at the same moment may hold one too:
+    // hence the death signal, set before waiting.
+    libc::close(wr);
+    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
+        libc::_exit(121);
+    }
     let mut b = 0u8;
     if libc::read(rd, (&mut b as *mut u8).cast(), 1) != 1 {
         libc::_exit(120);
@@ -130,9 +149,6 @@ unsafe fn child_main(
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
             libc::signal(sig, libc::SIG_DFL);
         }
-    }
-    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
-        libc::_exit(121);
     }
     if let Some((uid, gid)) = drop_to {
         if libc::setgroups(0, std::ptr::null()) != 0
@@ -170,4 +186,74 @@ unsafe fn child_main(
     }
     libc::syscall(libc::SYS_execveat, stub_fd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
     libc::_exit(125);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A child whose parent dies before releasing it (umvm exiting on an
+    /// error while a loop forks its doorbell) must not live on holding
+    /// umvm's fds: here a pipe's write end stands for umvm's stderr, and
+    /// its reader must see end-of-file.
+    #[test]
+    fn a_held_child_dies_with_its_parent() {
+        let mut p = [0; 2];
+        // SAFETY: `p` has room for two fds.
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let [rd, wr] = p;
+        let spec = SpawnSpec { stub_fd: -1, filter: None, drop_to: None, channel: None };
+        // SAFETY: the middle process runs fork_held (raw syscalls on
+        // memory prepared before its fork), writes the held child's pid
+        // and exits without releasing it.
+        let middle = unsafe { libc::fork() };
+        if middle == 0 {
+            // SAFETY: as above; only raw syscalls and _exit.
+            unsafe {
+                let code = match fork_held(&spec) {
+                    Ok((pid, _release)) => {
+                        libc::write(wr, (&pid as *const i32).cast(), 4);
+                        0
+                    }
+                    Err(_) => 1,
+                };
+                libc::_exit(code);
+            }
+        }
+        assert!(middle > 0);
+        // SAFETY: closing our write end; reaping our child.
+        let mut status = 0;
+        unsafe {
+            libc::close(wr);
+            libc::waitpid(middle, &mut status, 0);
+        }
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "middle process: {status:#x}");
+        let mut pid = 0i32;
+        // SAFETY: reading 4 bytes into a local.
+        assert_eq!(unsafe { libc::read(rd, (&mut pid as *mut i32).cast(), 4) }, 4);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let eof = loop {
+            let mut pfd = libc::pollfd { fd: rd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one pollfd, 100 ms.
+            unsafe { libc::poll(&mut pfd, 1, 100) };
+            let mut b = 0u8;
+            // SAFETY: reading at most one byte into a local (only when readable).
+            if pfd.revents != 0 && unsafe { libc::read(rd, (&mut b as *mut u8).cast(), 1) } == 0 {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+        };
+        // SAFETY: closing our read end; the held child (ours no more) is
+        // killed if it outlived its parent, so that a failure leaks nothing.
+        unsafe {
+            libc::close(rd);
+            if !eof {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        assert!(eof, "held child {pid} outlived its parent and kept its fds");
+    }
 }
