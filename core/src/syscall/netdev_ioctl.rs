@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::Ctx;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::{FileKind, OpenFile};
-use crate::net::netlink::link::set_mac;
+use crate::net::netlink::link::{set_mac, ARPHRD_ETHER, ARPHRD_LOOPBACK};
 use crate::net::stack::netdev::{classful_prefix, iff, v4_broadcast, v4_mask, v4_prefix, IfAddr, DEFAULT_TXQUEUELEN};
 use crate::net::stack::{errno as net_errno, NicId, Stack};
 use crate::task::caps::CAP_NET_ADMIN;
@@ -54,9 +54,6 @@ const IN6_IFREQ_LEN: usize = 24;
 /// rtentry flags.
 const RTF_GATEWAY: u16 = 0x2;
 const RTF_HOST: u16 = 0x4;
-/// ARPHRD_* for SIOCGIFHWADDR's sa_family.
-const ARPHRD_ETHER: u16 = 1;
-const ARPHRD_LOOPBACK: u16 = 772;
 
 /// Whether `req` is one of the requests served here (the caller passes others on).
 pub fn is_netdev_request(req: u64) -> bool {

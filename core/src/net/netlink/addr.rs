@@ -31,20 +31,11 @@ const IFA_F_PERMANENT: u32 = 0x80;
 /// `ifa_cacheinfo`'s lifetime for an address that never expires (INFINITY_LIFE_TIME).
 const FOREVER: u32 = u32::MAX;
 
-/// The AF_* value of an address's family.
-fn family_of(a: IpAddr) -> u8 {
-    if a.is_ipv4() {
-        libc::AF_INET as u8
-    } else {
-        libc::AF_INET6 as u8
-    }
-}
-
 /// The RTM_NEWADDR message describing one address.
 pub fn message(a: &IfAddr, flags: u16, seq: u32, portid: u32) -> Vec<u8> {
     let ifa_flags = IFA_F_PERMANENT | if a.secondary { IFA_F_SECONDARY } else { 0 };
     let mut hdr = [0u8; IFADDRMSG_LEN];
-    hdr[0] = family_of(a.addr);
+    hdr[0] = wire::family_of(a.addr);
     hdr[1] = a.prefix;
     hdr[2] = ifa_flags as u8;
     hdr[3] = a.scope();
@@ -74,7 +65,7 @@ pub fn dump(stack: &Stack, m: &wire::Message<'_>, sender: &Sender) -> Vec<Vec<u8
         if family != 0 && family != want {
             continue;
         }
-        for a in addrs.iter().filter(|a| family_of(a.addr) == want) {
+        for a in addrs.iter().filter(|a| wire::family_of(a.addr) == want) {
             out.push(message(a, NLM_F_MULTI, m.seq(), sender.portid));
         }
     }
@@ -96,24 +87,8 @@ fn parse<'a>(m: &wire::Message<'a>) -> Result<Request<'a>, Errno> {
     let (hdr, rest) = wire::split_family_header(m.payload(), IFADDRMSG_LEN)?;
     let attrs = wire::attrs(rest)?;
     let family = hdr[0];
-    let max = match i32::from(family) {
-        libc::AF_INET => 32,
-        libc::AF_INET6 => 128,
-        // rtnetlink has no address handler for another family.
-        _ => return Err(Errno::EOPNOTSUPP),
-    };
-    let addr_of = |ty| -> Result<Option<IpAddr>, Errno> {
-        match wire::find(&attrs, ty) {
-            Some(a) => {
-                let ip = a.ip()?;
-                if family_of(ip) != family {
-                    return Err(Errno::EINVAL);
-                }
-                Ok(Some(ip))
-            }
-            None => Ok(None),
-        }
-    };
+    let max = wire::prefix_max(family)?;
+    let addr_of = |ty| wire::find_ip(&attrs, ty, family);
     let r = Request {
         family,
         prefix: hdr[1],
@@ -168,7 +143,7 @@ pub fn del(stack: &mut Stack, m: &wire::Message<'_>) -> Result<(), Errno> {
     let victim = addrs
         .iter()
         .find(|a| {
-            family_of(a.addr) == r.family
+            wire::family_of(a.addr) == r.family
                 && r.local.is_none_or(|l| l == a.addr)
                 && r.label.is_none_or(|l| a.addr.is_ipv6() || l == a.label)
                 && r.address.is_none_or(|x| {

@@ -45,9 +45,10 @@ pub const IFLA_MIN_MTU: u16 = 50;
 /// See [`IFLA_ADDRESS`].
 pub const IFLA_MAX_MTU: u16 = 51;
 
-/// ARPHRD_* link types.
-const ARPHRD_ETHER: u16 = 1;
-const ARPHRD_LOOPBACK: u16 = 772;
+/// ARPHRD_* link types (also SIOCGIFHWADDR's sa_family).
+pub const ARPHRD_ETHER: u16 = 1;
+/// See [`ARPHRD_ETHER`].
+pub const ARPHRD_LOOPBACK: u16 = 772;
 /// RFC 2863 operational states (IF_OPER_*).
 const IF_OPER_UNKNOWN: u8 = 0;
 const IF_OPER_DOWN: u8 = 2;

@@ -38,18 +38,10 @@ const RTN_UNICAST: u8 = 1;
 /// RTM_F_CLONED: the answer to a route lookup.
 const RTM_F_CLONED: u32 = 0x200;
 
-fn family_of(a: IpAddr) -> u8 {
-    if a.is_ipv4() {
-        libc::AF_INET as u8
-    } else {
-        libc::AF_INET6 as u8
-    }
-}
-
 /// The RTM_NEWROUTE message describing one route.
 pub fn message(r: &RouteEntry, flags: u16, seq: u32, portid: u32) -> Vec<u8> {
     let mut hdr = [0u8; RTMSG_LEN];
-    hdr[0] = family_of(r.dst);
+    hdr[0] = wire::family_of(r.dst);
     hdr[1] = r.prefix;
     hdr[4] = r.table;
     hdr[5] = r.protocol;
@@ -84,7 +76,7 @@ pub fn dump(stack: &mut Stack, m: &wire::Message<'_>, sender: &Sender) -> Vec<Ve
     routes.sort_by_key(|r| (r.dst.is_ipv6(), r.table == RT_TABLE_LOCAL));
     routes
         .iter()
-        .filter(|r| family == 0 || family == family_of(r.dst))
+        .filter(|r| family == 0 || family == wire::family_of(r.dst))
         .map(|r| message(r, NLM_F_MULTI, m.seq(), sender.portid))
         .collect()
 }
@@ -104,23 +96,8 @@ fn parse(stack: &Stack, m: &wire::Message<'_>) -> Result<Request, Errno> {
     let (hdr, rest) = wire::split_family_header(m.payload(), RTMSG_LEN)?;
     let attrs = wire::attrs(rest)?;
     let family = hdr[0];
-    let max = match i32::from(family) {
-        libc::AF_INET => 32,
-        libc::AF_INET6 => 128,
-        _ => return Err(Errno::EOPNOTSUPP),
-    };
-    let addr = |ty| -> Result<Option<IpAddr>, Errno> {
-        match wire::find(&attrs, ty) {
-            Some(a) => {
-                let ip = a.ip()?;
-                if family_of(ip) != family {
-                    return Err(Errno::EINVAL);
-                }
-                Ok(Some(ip))
-            }
-            None => Ok(None),
-        }
-    };
+    let max = wire::prefix_max(family)?;
+    let addr = |ty| wire::find_ip(&attrs, ty, family);
     let oif = match wire::find(&attrs, RTA_OIF) {
         Some(a) => Some(stack.nic_by_ifindex(i64::from(a.u32()?)).ok_or(Errno::ENODEV)?),
         None => None,

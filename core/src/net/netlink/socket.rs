@@ -143,6 +143,23 @@ pub struct NetlinkFile {
     kernel: Weak<Kernel>,
 }
 
+impl NlState {
+    /// A new socket's state: unbound, nothing queued, Linux's default buffers.
+    fn unbound() -> NlState {
+        NlState {
+            portid: 0,
+            groups: 0,
+            peer: (0, 0),
+            opts: NlOpts::default(),
+            rcvbuf: DEFAULT_BUF,
+            sndbuf: DEFAULT_BUF,
+            queue: VecDeque::new(),
+            max_recvmsg_len: 0,
+            pending_error: None,
+        }
+    }
+}
+
 impl NetlinkFile {
     /// A new, unbound socket of `k`.
     pub fn new(k: &Kernel, dgram: bool) -> NetlinkFile {
@@ -150,17 +167,7 @@ impl NetlinkFile {
             dgram,
             ino: crate::net::unix::socket::next_socket_ino(),
             readers: WaitQueue::default(),
-            state: Mutex::new(NlState {
-                portid: 0,
-                groups: 0,
-                peer: (0, 0),
-                opts: NlOpts::default(),
-                rcvbuf: DEFAULT_BUF,
-                sndbuf: DEFAULT_BUF,
-                queue: VecDeque::new(),
-                max_recvmsg_len: 0,
-                pending_error: None,
-            }),
+            state: Mutex::new(NlState::unbound()),
             kernel: k.weak(),
         }
     }
@@ -298,17 +305,7 @@ mod tests {
             dgram: false,
             ino: 1,
             readers: WaitQueue::default(),
-            state: Mutex::new(NlState {
-                portid: 5,
-                groups: 0,
-                peer: (0, 0),
-                opts: NlOpts::default(),
-                rcvbuf: DEFAULT_BUF,
-                sndbuf: DEFAULT_BUF,
-                queue: VecDeque::new(),
-                max_recvmsg_len: 0,
-                pending_error: None,
-            }),
+            state: Mutex::new(NlState { portid: 5, ..NlState::unbound() }),
             kernel: Weak::new(),
         }
     }

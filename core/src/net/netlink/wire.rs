@@ -189,6 +189,36 @@ pub fn find<'a>(attrs: &[Attr<'a>], ty: u16) -> Option<Attr<'a>> {
     attrs.iter().rev().find(|a| a.ty == ty).copied()
 }
 
+/// The AF_* value of an address's family, as a family header carries it.
+pub fn family_of(a: std::net::IpAddr) -> u8 {
+    if a.is_ipv4() {
+        libc::AF_INET as u8
+    } else {
+        libc::AF_INET6 as u8
+    }
+}
+
+/// The longest prefix of a family header's family: EOPNOTSUPP for a family rtnetlink has no handler
+/// of addresses or routes for.
+pub fn prefix_max(family: u8) -> Result<u8, Errno> {
+    match i32::from(family) {
+        libc::AF_INET => Ok(32),
+        libc::AF_INET6 => Ok(128),
+        _ => Err(Errno::EOPNOTSUPP),
+    }
+}
+
+/// The address in the last attribute of type `ty`, which must be of `family` (EINVAL otherwise, or
+/// when it is neither 4 nor 16 bytes).
+pub fn find_ip(attrs: &[Attr<'_>], ty: u16, family: u8) -> Result<Option<std::net::IpAddr>, WireError> {
+    let Some(a) = find(attrs, ty) else { return Ok(None) };
+    let ip = a.ip()?;
+    if family_of(ip) != family {
+        return Err(WireError::BadAttribute);
+    }
+    Ok(Some(ip))
+}
+
 /// The payload after a family header of `hdr` bytes, or EINVAL when the message is shorter.
 pub fn split_family_header(payload: &[u8], hdr: usize) -> Result<(&[u8], &[u8]), WireError> {
     if payload.len() < hdr {
