@@ -21,7 +21,7 @@ pub mod unix_addr;
 pub use error::NetError;
 pub use frame::{EthHeader, FrameError, FRAME_BUF, MAX_FRAME};
 pub use mac::Mac;
-pub use port::{LinkState, Port, Transport};
+pub use port::{LinkState, Port, Received, Transport};
 pub use spec::{NetSpec, ParsedSpec};
 pub use stats::{Stats, StatsSnapshot};
 

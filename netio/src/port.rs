@@ -36,6 +36,17 @@ pub trait Transport: Send + Sync {
     }
 }
 
+/// What [`Port::try_recv`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// A valid frame of this length.
+    Frame(usize),
+    /// Nothing waits: the transport said it would block.
+    Empty,
+    /// Only bad or own frames this call; more may wait.
+    MoreLater,
+}
+
 /// A port's link: the guest's up/down flag and the transport's carrier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkState {
@@ -127,11 +138,20 @@ impl Port {
     /// Malformed frames are dropped and counted, the port's own looped
     /// frames dropped, frames while down dropped and counted.
     pub fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, NetError> {
+        Ok(match self.try_recv(buf)? {
+            Received::Frame(n) => Some(n),
+            Received::Empty | Received::MoreLater => None,
+        })
+    }
+
+    /// [`Port::recv`], telling an empty socket from one that may still
+    /// hold datagrams after too many bad ones were discarded in one call.
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Received, NetError> {
         let mut discards = 0;
         while discards < MAX_DISCARDS_PER_RECV {
             let n = match self.transport.recv(buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Received::Empty),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(NetError::io(format!("{} receive", self.kind()), e)),
             };
@@ -146,11 +166,11 @@ impl Port {
                 Ok(_) if !self.admin_up.load(Ordering::Relaxed) => self.stats.rx_drop(),
                 Ok(_) => {
                     self.stats.rx_ok(n);
-                    return Ok(Some(n));
+                    return Ok(Received::Frame(n));
                 }
             }
         }
-        Ok(None)
+        Ok(Received::MoreLater)
     }
 
     /// Counts a frame given up on the way out (its transmit queue was full).

@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use umvm_netio::{NetError, Port, FRAME_BUF};
+use umvm_netio::{NetError, Port, Received, FRAME_BUF};
 
 use crate::net::stack::{FrameLink, LinkCounters};
 
@@ -63,6 +63,9 @@ pub struct PortLink {
     scratch: Mutex<Box<[u8]>>,
     /// Frames waiting for room in the host queue, oldest first.
     backlog: Mutex<VecDeque<Vec<u8>>>,
+    /// Set by the NIC thread when the port's fd polled readable, cleared when a receive found it
+    /// empty (see `recv`).
+    readable: AtomicBool,
     /// Set when the backlog needs the receive thread to watch for the port becoming writable.
     wants_writable: AtomicBool,
     bell: Arc<TxBell>,
@@ -77,6 +80,8 @@ impl PortLink {
             port,
             scratch: Mutex::new(vec![0; FRAME_BUF].into_boxed_slice()),
             backlog: Mutex::new(VecDeque::new()),
+            // Frames may wait before the first poll completes.
+            readable: AtomicBool::new(true),
             wants_writable: AtomicBool::new(false),
             bell,
             last_error: Mutex::new(None),
@@ -86,6 +91,11 @@ impl PortLink {
     /// The port under the link.
     pub fn port(&self) -> &Arc<Port> {
         &self.port
+    }
+
+    /// The NIC thread saw the port's fd readable: the next stack poll receives from it.
+    pub fn note_readable(&self) {
+        self.readable.store(true, Ordering::Release);
     }
 
     /// Takes the request to watch for writability (the receive thread's side of the bell).
@@ -142,10 +152,23 @@ impl FrameLink for PortLink {
     }
 
     fn recv(&self) -> Option<Vec<u8>> {
+        // The stack polls every card after every socket call: a card the NIC thread has not seen
+        // readable since it was last found empty costs no receive syscall. Cleared before the
+        // receive, so a frame that lands after it is flagged again by the thread's next wake-up.
+        if !self.readable.swap(false, Ordering::AcqRel) {
+            return None;
+        }
         let mut buf = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        match self.port.recv(&mut buf) {
-            Ok(Some(n)) => Some(buf[..n].to_vec()),
-            Ok(None) => None,
+        match self.port.try_recv(&mut buf) {
+            Ok(Received::Frame(n)) => {
+                self.readable.store(true, Ordering::Release);
+                Some(buf[..n].to_vec())
+            }
+            Ok(Received::Empty) => None,
+            Ok(Received::MoreLater) => {
+                self.readable.store(true, Ordering::Release);
+                None
+            }
             Err(e) => {
                 self.note(&e);
                 None

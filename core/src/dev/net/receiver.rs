@@ -205,6 +205,7 @@ impl Uring {
                     }
                     continue;
                 }
+                (_, Some(l)) => l.note_readable(),
                 _ => {}
             }
             if !cqueue::more(flags) {
@@ -262,6 +263,9 @@ impl PollSet {
                 tracing::warn!("network: fd {} failed; no longer watched", p.fd);
                 p.fd = -1;
                 continue;
+            }
+            if p.revents & libc::POLLIN != 0 {
+                l.note_readable();
             }
             let wants = (bell_rang && l.take_writable_request()) || p.revents & libc::POLLOUT != 0;
             p.events = if wants && l.flush() { libc::POLLIN | libc::POLLOUT } else { libc::POLLIN };
