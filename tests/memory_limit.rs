@@ -4,6 +4,8 @@
 //! the machine go on; one that fits runs to its end; an allocation larger
 //! than the machine (malloc, anonymous mmap, brk) is refused with ENOMEM in
 //! both trap modes, since such an mmap is kept from running natively.
+//! Allocating in megabyte steps cannot outrun the killer, however late its
+//! thread is scheduled: each step meets it at the allocation.
 //! Each test runs in every trap mode (UMVM_TEST_TRAP).
 
 mod common;
@@ -38,6 +40,10 @@ fn a_process_touching_more_than_mem_is_killed_and_the_machine_goes_on() {
             panic!("no OOM line; {what}");
         });
         assert!(line.contains(" (memhog) total-vm:") && line.contains("kB, anon-rss:"), "{line}; {what}");
+        // Killed at the allocation that found the machine full, not when
+        // a poll happened to come round: it never held more than mem=.
+        let rss: u64 = line.split("anon-rss:").nth(1).and_then(|r| r.split("kB").next()).unwrap().parse().unwrap();
+        assert!(rss <= 64 << 10, "anon-rss {rss} kB over mem=64M; {what}");
         assert_eq!(err.lines().filter(|l| l.starts_with("Out of memory")).count(), 1, "{what}");
         assert_eq!(r.code(), 0, "{what}");
     }

@@ -35,17 +35,29 @@
 //!   going down, and umvm's own threads are never candidates: only the
 //!   host pids of guest processes in the process table are.
 //!
+//! Polling alone loses a race a Linux kernel never loses: a process that
+//! touches memory faster than the thread wakes (a 2-vCPU host under load
+//! can delay a 10 ms sleep by tens of milliseconds) would get far past the
+//! limit. So the killer also runs where Linux's page allocator would find
+//! itself short, at the allocation: every anonymous mapping larger than
+//! [`NATIVE_GROWTH_MAX`], every brk that grows the heap and every mremap
+//! that grows past it traps to the kernel (trap/seccomp.rs's SmallGrowth,
+//! in the BPF filter and in the sysemu dispatch alike). Once what the guest
+//! held at the last measurement plus what such calls were given since
+//! passes half its limit, each of them first measures the guest and kills
+//! as the thread would ([`at_growth`]). A program that allocates in
+//! big steps (malloc of a megabyte and up, which musl and glibc serve with
+//! mmap, or a heap grown with brk) is stopped within one step of the
+//! limit; one that grows in many small native mappings meets the thread.
+//!
 //! An allocation that could never fit is refused with ENOMEM, as Linux's
 //! heuristic overcommit refuses one larger than RAM and swap
-//! ([`too_big`], syscall/mm.rs): brk always passes through umvm, and an
-//! anonymous mmap or a mremap whose size exceeds `mem=` is kept from
-//! running natively in both trap modes (trap/seccomp.rs's FitsInMemory,
-//! in the BPF filter and in the sysemu dispatch alike), so it reaches the
-//! kernel's handler. Smaller ones run natively and overcommit on the host,
-//! as Linux overcommits anything smaller than RAM; touching the memory
-//! then meets the killer.
+//! ([`too_big`], syscall/mm.rs). Smaller ones are given and overcommit on
+//! the host, as Linux overcommits anything smaller than RAM; touching the
+//! memory then meets the killer.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::kernel::Kernel;
@@ -74,6 +86,14 @@ pub fn too_big(bytes: u64, mem: u64) -> bool {
     bytes > mem
 }
 
+/// The largest anonymous mapping (or mremap's new size) that runs natively
+/// when the machine is larger: bigger ones trap so that the killer can act
+/// before the memory is touched ([`at_growth`]). A megabyte is where musl
+/// and glibc stop carving malloc from their heaps and map each block, and
+/// a trap (a few microseconds) costs little next to the faults that
+/// touching a megabyte takes (256 of them).
+pub const NATIVE_GROWTH_MAX: u64 = 1 << 20;
+
 /// The machine's memory, for the seccomp filter's size test (a process
 /// runs one VM; unlimited until [`set_machine_mem`]).
 static MACHINE_MEM: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -89,11 +109,43 @@ pub fn machine_mem() -> u64 {
     MACHINE_MEM.load(Ordering::Relaxed)
 }
 
+/// The largest anonymous mapping that runs natively in this machine: up
+/// to [`NATIVE_GROWTH_MAX`], never more than the machine (a larger one is
+/// refused: [`too_big`]).
+pub fn native_growth_max() -> u64 {
+    machine_mem().min(NATIVE_GROWTH_MAX)
+}
+
 /// The killer's state in the kernel.
 #[derive(Default)]
 pub struct OomKiller {
     /// Set when the machine goes down: the thread ends.
     stopped: AtomicBool,
+    /// Bytes of anonymous memory the guest held when last measured.
+    measured: AtomicU64,
+    /// Bytes trapped allocations were given since: with `measured`, a
+    /// bound on what the guest may now hold through them, so that a burst
+    /// of allocations between two measurements is noticed.
+    granted: AtomicU64,
+    /// One measurement at a time, from the thread or an allocation, so
+    /// that two never pick a victim each.
+    scan: Mutex<ScanState>,
+}
+
+#[derive(Default)]
+struct ScanState {
+    /// (host pid, when it was killed) of a victim not yet dead.
+    victim: Option<(i32, Instant)>,
+}
+
+/// What one measurement found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scan {
+    /// Nothing to measure: the machine is frozen, going down, or waiting
+    /// for its last victim to die.
+    Skipped,
+    /// The guest holds this many pages of anonymous memory.
+    Measured(u64),
 }
 
 impl OomKiller {
@@ -140,61 +192,85 @@ fn page_size() -> u64 {
 
 /// The `umvm-oom` thread's body: measures and kills until [`OomKiller::stop`].
 pub fn run(k: &Kernel) {
-    let page = page_size();
-    let limit_pages = limit(k.mem_bytes) / page;
-    // (host pid, when it was killed) of a victim not yet dead.
-    let mut victim: Option<(i32, Instant)> = None;
     let mut period = PERIOD;
     loop {
         std::thread::sleep(period);
         if k.oom.stopped() {
             return;
         }
-        if k.power.halting() || k.power.frozen() {
-            continue;
+        if let Scan::Measured(_) = scan(k) {
+            let pressed = k.oom.measured.load(Ordering::Relaxed) > limit(k.mem_bytes) / 2;
+            period = if pressed { FAST_PERIOD } else { PERIOD };
         }
-        let live: Vec<(i32, i32)> = k
-            .procs()
-            .processes()
-            .filter_map(|p| {
-                let st = p.state();
-                (st.exit.is_none() && st.host_pid > 0).then_some((p.vpid, st.host_pid))
-            })
-            .collect();
-        if let Some((pid, at)) = victim {
-            if live.iter().any(|&(_, h)| h == pid) && at.elapsed() < VICTIM_GRACE {
-                continue;
-            }
-            victim = None;
-        }
-        let samples: Vec<Sample> = live
-            .into_iter()
-            .filter_map(|(vpid, host_pid)| {
-                let (_, resident, shared) = statm(host_pid)?;
-                Some(Sample { vpid, host_pid, resident, anon: resident.saturating_sub(shared) })
-            })
-            .collect();
-        let used: u64 = samples.iter().map(|s| s.anon).sum();
-        period = if used > limit_pages / 2 { FAST_PERIOD } else { PERIOD };
-        if used <= limit_pages {
-            continue;
-        }
-        let others = samples.iter().any(|s| s.vpid != 1);
-        let Some(v) = samples.iter().filter(|s| s.vpid != 1 || !others).max_by_key(|s| s.resident) else {
-            continue;
-        };
-        if k.oom.stopped() || k.power.halting() {
-            return;
-        }
-        let line = kill_message(k, v);
-        // SAFETY: kill takes plain integers. The pid is a guest process
-        // umvm traces and has not reaped (its exit is unrecorded), so it
-        // is not yet another process's pid.
-        unsafe { libc::kill(v.host_pid, libc::SIGKILL) };
-        eprintln!("{line}");
-        tracing::warn!("{line}");
-        victim = Some((v.host_pid, Instant::now()));
     }
+}
+
+/// The killer at an allocation of `bytes` that grows the guest (brk, a
+/// trapped anonymous mmap or mremap: syscall/mm.rs): two atomic adds
+/// while what the guest held at the last measurement plus what it has
+/// been given since is under half its limit; past that it measures again
+/// and kills as the thread would, before the new memory can be touched.
+/// The victim may be the caller, whose SIGKILL then ends it as it returns.
+pub fn at_growth(k: &Kernel, bytes: u64) {
+    let granted = k.oom.granted.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
+    let bound = k.oom.measured.load(Ordering::Relaxed).saturating_add(granted);
+    if bound > limit(k.mem_bytes) / 2 && !k.oom.stopped() {
+        scan(k);
+    }
+}
+
+/// Measures the guest's anonymous memory and, over the limit, kills the
+/// largest process.
+fn scan(k: &Kernel) -> Scan {
+    let mut state = k.oom.scan.lock().unwrap_or_else(|e| e.into_inner());
+    if k.power.halting() || k.power.frozen() {
+        return Scan::Skipped;
+    }
+    let page = page_size();
+    let limit_pages = limit(k.mem_bytes) / page;
+    let live: Vec<(i32, i32)> = k
+        .procs()
+        .processes()
+        .filter_map(|p| {
+            let st = p.state();
+            (st.exit.is_none() && st.host_pid > 0).then_some((p.vpid, st.host_pid))
+        })
+        .collect();
+    if let Some((pid, at)) = state.victim {
+        if live.iter().any(|&(_, h)| h == pid) && at.elapsed() < VICTIM_GRACE {
+            return Scan::Skipped;
+        }
+        state.victim = None;
+    }
+    let samples: Vec<Sample> = live
+        .into_iter()
+        .filter_map(|(vpid, host_pid)| {
+            let (_, resident, shared) = statm(host_pid)?;
+            Some(Sample { vpid, host_pid, resident, anon: resident.saturating_sub(shared) })
+        })
+        .collect();
+    let used: u64 = samples.iter().map(|s| s.anon).sum();
+    k.oom.measured.store(used * page, Ordering::Relaxed);
+    k.oom.granted.store(0, Ordering::Relaxed);
+    if used <= limit_pages {
+        return Scan::Measured(used);
+    }
+    let others = samples.iter().any(|s| s.vpid != 1);
+    let Some(v) = samples.iter().filter(|s| s.vpid != 1 || !others).max_by_key(|s| s.resident) else {
+        return Scan::Measured(used);
+    };
+    if k.oom.stopped() || k.power.halting() {
+        return Scan::Skipped;
+    }
+    let line = kill_message(k, v);
+    // SAFETY: kill takes plain integers. The pid is a guest process
+    // umvm traces and has not reaped (its exit is unrecorded), so it
+    // is not yet another process's pid.
+    unsafe { libc::kill(v.host_pid, libc::SIGKILL) };
+    eprintln!("{line}");
+    tracing::warn!("{line}");
+    state.victim = Some((v.host_pid, Instant::now()));
+    Scan::Measured(used)
 }
 
 /// Linux's line (mm/oom_kill.c, __oom_kill_process), from the victim's

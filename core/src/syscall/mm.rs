@@ -1,6 +1,7 @@
 //! Memory syscalls the kernel emulates: brk, and mmap of files (anonymous
-//! mappings run natively unless larger than the machine, which are
-//! refused: see trap/seccomp.rs and mm/oom.rs) (Linux's mm/mmap.c).
+//! mappings up to a megabyte run natively; larger ones trap, to be refused
+//! if larger than the machine and to meet the OOM killer first: see
+//! trap/seccomp.rs and mm/oom.rs) (Linux's mm/mmap.c).
 //! munmap, mprotect, madvise and mincore of file mappings run on the host
 //! like those of anonymous memory: the mapping is the host's. msync runs
 //! on the host too, then writes back the ext2 files mapped in its range.
@@ -41,6 +42,7 @@ pub fn brk(ctx: &mut Ctx<'_>) -> SysResult {
         if crate::mm::oom::too_big(new_end - old_end, ctx.k.mem_bytes) {
             return Ok(b.cur as i64);
         }
+        crate::mm::oom::at_growth(ctx.k, new_end - old_end);
         let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE) as u64;
         let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
         let r = ctx.inject(nr::MMAP, [old_end, new_end - old_end, prot, flags, u64::MAX, 0])?;
@@ -89,6 +91,9 @@ pub fn mremap(ctx: &mut Ctx<'_>) -> SysResult {
     if crate::mm::oom::too_big(new_size.saturating_sub(old_size), ctx.k.mem_bytes) {
         return Err(Errno::ENOMEM);
     }
+    if new_size > old_size {
+        crate::mm::oom::at_growth(ctx.k, new_size - old_size);
+    }
     ctx.inject(nr::MREMAP, ctx.args)
 }
 
@@ -109,8 +114,11 @@ pub fn mmap(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if flags & libc::MAP_ANONYMOUS as u64 != 0 {
-        if accountable(ctx.args) && crate::mm::oom::too_big(len, ctx.k.mem_bytes) {
-            return Err(Errno::ENOMEM);
+        if accountable(ctx.args) {
+            if crate::mm::oom::too_big(len, ctx.k.mem_bytes) {
+                return Err(Errno::ENOMEM);
+            }
+            crate::mm::oom::at_growth(ctx.k, len);
         }
         return ctx.inject(nr::MMAP, ctx.args);
     }

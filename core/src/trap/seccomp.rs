@@ -35,10 +35,11 @@ pub enum Cond {
         /// Argument index (0-5).
         arg: u8,
     },
-    /// `args[arg] <= ` the machine's memory (mm/oom.rs): a larger mapping
-    /// traps, so that the kernel can refuse it (ENOMEM) as Linux refuses
-    /// an allocation larger than RAM and swap.
-    FitsInMemory {
+    /// `args[arg] <= ` [`crate::mm::oom::native_growth_max`]: a larger
+    /// mapping traps, so that the kernel can refuse one larger than the
+    /// machine (ENOMEM, as Linux refuses an allocation larger than RAM and
+    /// swap) and let the OOM killer measure the guest before it is given.
+    SmallGrowth {
         /// Argument index (0-5).
         arg: u8,
     },
@@ -49,7 +50,7 @@ impl Cond {
         match *self {
             Cond::MaskedEq { arg, mask, value } => args[arg as usize] & mask == value,
             Cond::AboveStub { arg } => args[arg as usize] >= stub::end(),
-            Cond::FitsInMemory { arg } => args[arg as usize] <= crate::mm::oom::machine_mem(),
+            Cond::SmallGrowth { arg } => args[arg as usize] <= crate::mm::oom::native_growth_max(),
         }
     }
 
@@ -58,8 +59,8 @@ impl Cond {
         match *self {
             Cond::MaskedEq { arg, mask, value } => SeccompCondition::new(arg, q, SeccompCmpOp::MaskedEq(mask), value),
             Cond::AboveStub { arg } => SeccompCondition::new(arg, q, SeccompCmpOp::Ge, stub::end()),
-            Cond::FitsInMemory { arg } => {
-                SeccompCondition::new(arg, q, SeccompCmpOp::Le, crate::mm::oom::machine_mem())
+            Cond::SmallGrowth { arg } => {
+                SeccompCondition::new(arg, q, SeccompCmpOp::Le, crate::mm::oom::native_growth_max())
             }
         }
     }
@@ -73,10 +74,10 @@ const ANY: Rules = &[];
 const ANON: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_ANONYMOUS as u64, value: libc::MAP_ANONYMOUS as u64 };
 const NOT_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MAP_FIXED as u64, value: 0 };
 const NOT_MREMAP_FIXED: Cond = Cond::MaskedEq { arg: 3, mask: libc::MREMAP_FIXED as u64, value: 0 };
-/// mmap's length fits in the machine's memory.
-const FITS: Cond = Cond::FitsInMemory { arg: 1 };
-/// mremap's new size fits in the machine's memory.
-const NEW_FITS: Cond = Cond::FitsInMemory { arg: 2 };
+/// mmap's length is small enough to run natively (mm/oom.rs).
+const SMALL: Cond = Cond::SmallGrowth { arg: 1 };
+/// mremap's new size is small enough to run natively.
+const NEW_SMALL: Cond = Cond::SmallGrowth { arg: 2 };
 /// rt_sigaction's `act` pointer is null.
 const NO_NEW_ACTION: Cond = Cond::MaskedEq { arg: 1, mask: u64::MAX, value: 0 };
 /// A clock id (an int) that is not negative.
@@ -94,9 +95,10 @@ pub const NATIVE: &[(u64, Rules)] = &[
     // natively only when its range starts above the stub's page. Others
     // trap and are checked exactly (syscall/mm.rs). msync always traps:
     // it writes back ext2 files mapped shared (fs/ext2_mmap.rs).
-    // An anonymous mapping larger than the machine's memory traps too, to
-    // be refused (mm/oom.rs).
-    (nr::MMAP, &[&[ANON, NOT_FIXED, FITS], &[ANON, Cond::AboveStub { arg: 0 }, FITS]]),
+    // An anonymous mapping larger than a megabyte traps too: the kernel
+    // refuses one larger than the machine and lets the OOM killer act
+    // before a large one is touched (mm/oom.rs).
+    (nr::MMAP, &[&[ANON, NOT_FIXED, SMALL], &[ANON, Cond::AboveStub { arg: 0 }, SMALL]]),
     (nr::MUNMAP, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MPROTECT, &[&[Cond::AboveStub { arg: 0 }]]),
     (nr::MADVISE, &[&[Cond::AboveStub { arg: 0 }]]),
@@ -104,8 +106,8 @@ pub const NATIVE: &[(u64, Rules)] = &[
     (
         nr::MREMAP,
         &[
-            &[Cond::AboveStub { arg: 0 }, NOT_MREMAP_FIXED, NEW_FITS],
-            &[Cond::AboveStub { arg: 0 }, Cond::AboveStub { arg: 4 }, NEW_FITS],
+            &[Cond::AboveStub { arg: 0 }, NOT_MREMAP_FIXED, NEW_SMALL],
+            &[Cond::AboveStub { arg: 0 }, Cond::AboveStub { arg: 4 }, NEW_SMALL],
         ],
     ),
     // Threads and signals of the caller itself. rt_sigaction traps when it
@@ -189,6 +191,18 @@ mod tests {
         assert!(!runs_natively(nr::MMAP, &file));
         assert!(!runs_natively(nr::OPENAT, &[0; 6]));
         assert!(!runs_natively(nr::GETPID, &[0; 6]));
+    }
+
+    #[test]
+    fn a_mapping_over_a_megabyte_traps_for_the_oom_killer() {
+        let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+        let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+        let max = crate::mm::oom::NATIVE_GROWTH_MAX;
+        assert!(runs_natively(nr::MMAP, &[0, max, rw, anon, u64::MAX, 0]));
+        assert!(!runs_natively(nr::MMAP, &[0, max + 4096, rw, anon, u64::MAX, 0]));
+        let grow = libc::MREMAP_MAYMOVE as u64;
+        assert!(runs_natively(nr::MREMAP, &[1 << 40, 4096, max, grow, 0, 0]));
+        assert!(!runs_natively(nr::MREMAP, &[1 << 40, 4096, max + 4096, grow, 0, 0]));
     }
 
     #[test]
