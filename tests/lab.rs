@@ -290,3 +290,74 @@ fn twenty_guests_on_a_switch_and_a_router_with_files_and_a_startup_script() {
         assert!(left.is_empty(), "left running: {left:?}");
     });
 }
+
+#[test]
+fn a_guest_keeps_its_disk_across_restarts_until_clean() {
+    in_netns("a_guest_keeps_its_disk_across_restarts_until_clean", || {
+        let dir = TempDir::new("labkeep");
+        let img = backing_image(dir.path());
+        let hash = sha256(&img);
+        let file = dir.path().join("lab.toml");
+        write_file(
+            &file,
+            "[lab]\nname = \"keep\"\nbacking = \"rootfs.img\"\ndir = \"state\"\n\n\
+             [[network]]\nname = \"lan\"\nkind = \"mcast\"\ngroup = \"239.192.168.9\"\nport = 1300\n\n\
+             [[guest]]\nname = \"solo\"\naddresses = { lan = \"10.0.0.1/24\" }\n",
+            0o644,
+        );
+        // The user's own file in the lab's directory, which clean must keep.
+        let labdir = dir.path().join("state");
+        std::fs::create_dir_all(&labdir).unwrap();
+        write_file(&labdir.join("notes.txt"), "mine\n", 0o644);
+        let f = file.to_str().unwrap();
+        let up = |what: &str| {
+            let start = lab(&[f], LAB_TIMEOUT);
+            assert_eq!(start.code(), 0, "{what}: {start}");
+        };
+        let exec = |cmd: &str| lab(&["exec", f, "solo", cmd], LAB_TIMEOUT);
+        let down = || assert_eq!(lab(&["stop", f], LAB_TIMEOUT).code(), 0);
+
+        up("first start");
+        let w = exec("echo kept > /kept-mark && sync && cat /kept-mark");
+        assert_eq!((w.code(), w.out().as_str()), (0, "kept\n"), "{w}");
+        let busy = lab(&["clean", f], LAB_TIMEOUT);
+        assert_eq!(busy.code(), 1, "{busy}");
+        assert!(busy.err().contains("lab keep is running (umvm lab stop"), "{busy}");
+        assert!(labdir.join("solo.cow").exists());
+        down();
+
+        up("restart");
+        let r = exec("cat /kept-mark");
+        assert_eq!((r.code(), r.out().as_str()), (0, "kept\n"), "the disk was kept: {r}");
+        down();
+
+        let clean = lab(&["clean", f], LAB_TIMEOUT);
+        assert_eq!(clean.code(), 0, "{clean}");
+        assert!(clean.out().contains("lab keep: removed 1 guest disk"), "{clean}");
+        let mut left: Vec<String> = std::fs::read_dir(&labdir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["notes.txt"], "clean removes only what the lab made");
+
+        up("start after clean");
+        let r = exec("cat /kept-mark 2>&1; echo rc=$?");
+        assert!(r.out().contains("No such file") && r.out().ends_with("rc=1\n"), "a fresh disk: {r}");
+        down();
+
+        // A kept disk whose backing image changed is refused, not replaced.
+        let t = std::fs::metadata(&img).unwrap().modified().unwrap() + Duration::from_secs(5);
+        std::fs::File::options().write(true).open(&img).unwrap().set_modified(t).unwrap();
+        let refused = lab(&[f], LAB_TIMEOUT);
+        assert_eq!(refused.code(), 1, "{refused}");
+        let err = refused.err();
+        assert!(err.contains("guest solo: COW file") && err.contains("mtime mismatch"), "{refused}");
+        assert!(err.contains("umvm lab clean"), "{refused}");
+        assert!(labdir.join("solo.cow").exists(), "the disk is kept");
+        assert_eq!(lab(&["clean", f], LAB_TIMEOUT).code(), 0);
+        assert_eq!(sha256(&img), hash, "the backing image's bytes never changed");
+        let left = processes_naming(&labdir);
+        assert!(left.is_empty(), "left running: {left:?}");
+    });
+}

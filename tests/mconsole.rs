@@ -205,6 +205,12 @@ fn every_command_through_both_clients() {
         let secs: f64 = u.trim_start_matches("OK").split_whitespace().next().unwrap().parse().unwrap();
         assert!(secs > 0.0 && secs < 300.0, "{u}");
         assert!(err(&g, client, &["proc", "no-such-file"]).contains("Failed to open file"));
+        // A process's files too, read as the kernel reads them.
+        let st = ok(&g, client, &["proc", "1/status"]);
+        assert!(st.contains("\nPid:\t1\n") && st.contains("\nPPid:\t0\n"), "{st}");
+        assert!(ok(&g, client, &["proc", "1/cmdline"]).len() > "OK".len());
+        assert!(err(&g, client, &["proc", "1"]).contains("Failed to open file"), "a directory");
+        assert!(err(&g, client, &["proc", "99999/status"]).contains("Failed to open file"));
         let mark = format!("mark-{client:?}");
         ok(&g, client, &["log", &mark]);
         g.wait_for(|| g.out().contains(&mark), "the log line on the console");

@@ -3,6 +3,7 @@
 //! multicast groups or `umvm switch`es the lab starts.
 
 mod boot;
+mod clean;
 mod exec;
 pub mod file;
 mod start;
@@ -62,6 +63,11 @@ enum LabCmd {
         /// The lab file.
         file: PathBuf,
     },
+    /// Discard a stopped lab's guest disks (COW files), consoles and logs.
+    Clean {
+        /// The lab file.
+        file: PathBuf,
+    },
 }
 
 /// Runs one `lab` command.
@@ -78,5 +84,6 @@ pub fn run(args: LabArgs) -> Result<i32> {
             exec::exec(&file::load(&file)?, &guest, &cmd, Duration::from_secs(timeout))
         }
         LabCmd::Stop { file } => stop::stop(&file::load(&file)?),
+        LabCmd::Clean { file } => clean::clean(&file::load(&file)?),
     }
 }

@@ -1,4 +1,5 @@
-//! `umvm lab start`: makes the COW files and control directories, starts
+//! `umvm lab start`: makes the COW files (or keeps those of an earlier
+//! start) and the control directories, starts
 //! the switches and then every guest at once (background `umvm run`s of
 //! this very binary), and waits until all are ready.
 
@@ -64,11 +65,7 @@ pub fn start(lab: &Lab, timeout: Duration) -> Result<i32> {
         let control = lab.dir.join(&g.name);
         let cow = lab.dir.join(format!("{}.cow", g.name));
         let console = lab.dir.join(format!("{}.console", g.name));
-        let prepared = prepare_control(lab, gi, &control).and_then(|()| {
-            umvm_cow::create(&cow, &lab.backing, true)
-                .map(|_| ())
-                .with_context(|| format!("guest {}: COW file {}", g.name, cow.display()))
-        });
+        let prepared = prepare_control(lab, gi, &control).and_then(|()| guest_disk(lab, &g.name, &cow));
         if let Err(e) = prepared {
             let _ = stop::stop_state(lab, &st, false);
             return Err(e);
@@ -165,6 +162,37 @@ fn wait_for_socket(mut child: Child, ctl: &Path) -> Result<()> {
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Guest `name`'s disk, the COW file `cow`: the one an earlier start made,
+/// kept with what the guest wrote (as Netkit keeps a machine's .disk until
+/// lclean, and as a UML COW file is the machine's disk), or a new one over
+/// the lab's backing image. A kept file over another image, or over one
+/// that changed since (UML's size and mtime checks), is an error naming
+/// both and `umvm lab clean`, never silently replaced.
+fn guest_disk(lab: &Lab, name: &str, cow: &Path) -> Result<()> {
+    let ctx = || format!("guest {name}: COW file {}", cow.display());
+    if std::fs::symlink_metadata(cow).is_err() {
+        return umvm_cow::create(cow, &lab.backing, false).map(|_| ()).with_context(ctx);
+    }
+    let clean = format!("`umvm lab clean {}` discards the guests' disks", lab.file.display());
+    let info = umvm_cow::inspect(cow).with_context(|| format!("{} ({clean})", ctx()))?;
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same(&info.backing, &lab.backing) {
+        anyhow::bail!(
+            "{}: it is over {}, not the lab's backing image {} ({clean})",
+            ctx(),
+            info.backing.display(),
+            lab.backing.display()
+        );
+    }
+    if let Some(problem) = info.backing_problem {
+        anyhow::bail!("{}: the backing image changed since it was made: {problem} ({clean})", ctx());
+    }
+    Ok(())
 }
 
 /// Makes guest number `gi`'s control directory afresh: boot script,

@@ -325,19 +325,14 @@ fn sysrq(k: &Kernel, key: Option<u8>, out: &mut dyn ReplySink) {
     out.send(Reply::ok(""));
 }
 
-/// `proc FILE`: a file of the machine's /proc (its own files, /proc/sys
-/// and /proc/net; not a process's), streamed as UML does: "\n" first,
-/// then the contents, then "".
+/// `proc FILE`: a file of the guest's /proc, the machine's own or a
+/// process's (`proc 1/status`), read as the kernel reads it
+/// (procfs::read_as_kernel), streamed as UML does: "\n" first, then the
+/// contents, then "".
 fn proc_file(k: &Kernel, path: &[u8], out: &mut dyn ReplySink) {
-    use crate::fs::procfs::{machine, net, ProcNode};
-    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
-    let node = match comps.as_slice() {
-        [name] if machine::FILES.iter().any(|f| f.as_bytes() == *name) => ProcNode::File(machine::file(k, b"/", name)),
-        [b"sys", rest @ ..] => machine::sys_node(k, rest),
-        [b"net", rest @ ..] => net::node(k, rest),
-        _ => ProcNode::Missing,
+    let Some(data) = crate::fs::procfs::read_as_kernel(k, path) else {
+        return out.send(Reply::error("Failed to open file"));
     };
-    let ProcNode::File(data) = node else { return out.send(Reply::error("Failed to open file")) };
     out.send(Reply::partial("\n"));
     for piece in data.chunks(4095) {
         out.send(Reply::partial(piece.to_vec()));

@@ -110,6 +110,35 @@ pub fn classify(k: &Kernel, caller: &Task, abs: &[u8]) -> Option<ProcNode> {
     })
 }
 
+/// The file at `/proc/REL` as the kernel itself reads it (mconsole's
+/// `proc`): from the namespace's root, with init's credentials, so that
+/// every process's files can be read, as UML's mconsole reads its own
+/// procfs. None when REL is not a file (a directory, a link, or nothing).
+pub fn read_as_kernel(k: &Kernel, rel: &[u8]) -> Option<Vec<u8>> {
+    let init = k.procs().process(1)?;
+    let files = init.state().files.clone().unwrap_or_else(|| crate::task::Shared::new(Default::default()));
+    // A reader that is no task of the guest's (tid 0 matches none), so
+    // that every /proc/PID is read as another process's.
+    let reader = Task {
+        tid: 0,
+        vtid: 0,
+        process: init,
+        files,
+        fs: crate::task::Shared::new(crate::task::FsContext::new()),
+        mm: crate::task::Shared::new(Default::default()),
+        comm: [0; 16],
+        vfork_child: None,
+        fifo_wait: None,
+        sig_pending: Default::default(),
+    };
+    let mut abs = b"/proc/".to_vec();
+    abs.extend_from_slice(rel);
+    match classify(k, &reader, &abs)? {
+        ProcNode::File(data) => Some(data),
+        _ => None,
+    }
+}
+
 fn pid_of(caller: &Task, c: &[u8]) -> Option<i32> {
     if c == b"self" {
         return Some(caller.vpid());
