@@ -194,6 +194,7 @@ fn every_command_through_both_clients() {
     std::fs::write(src.path().join("hello.txt"), "hello from a hot-plugged disk\n").unwrap();
     common::disk::mke2fs(src.path(), &img, 4, &[]);
 
+    assert!(g.sh("ls /proc/mconsole 2>&1").contains("No such file"), "only with mconsole=notify:");
     for client in clients() {
         let v = ok(&g, client, &["version"]);
         assert!(v.starts_with("OK Linux umvm 6.1.0-umvm #1 SMP umvm ") && v.trim_end().ends_with(" x86_64"), "{v}");
@@ -311,7 +312,8 @@ fn sysrq_poweroff_notify_and_the_umvm_client_errors() {
     // The boot notification: magic, version, type 0 (socket), len, the path and its NUL.
     let mut buf = [0u8; 1024];
     let n = notify.recv(&mut buf).unwrap();
-    let word = |i: usize| u32::from_ne_bytes(buf[i * 4..i * 4 + 4].try_into().unwrap());
+    let word_at = |buf: &[u8], i: usize| u32::from_ne_bytes(buf[i * 4..i * 4 + 4].try_into().unwrap());
+    let word = |i: usize| word_at(&buf, i);
     let path = format!("{}\0", g.socket().display());
     assert_eq!((word(0), word(1), word(2), word(3) as usize), (0xCAFEBABE, 2, 0, path.len()));
     assert_eq!(&buf[16..n], path.as_bytes());
@@ -319,6 +321,20 @@ fn sysrq_poweroff_notify_and_the_umvm_client_errors() {
     assert!(g.sh("cat /proc/cmdline").contains(" mconsole=notify:"));
     let env = g.sh("env");
     assert!(env.contains("PATH=") && !["mconsole=", "umid=", "uml_dir="].iter().any(|k| env.contains(k)), "{env}");
+    // /proc/mconsole (there only with notify=): each write is a type-3
+    // notification of the bytes written, cut to 512; reading is refused.
+    let w = g.sh(
+        "echo -n user-notify-test > /proc/mconsole; echo rc=$?; ls -l /proc/mconsole; cat /proc/mconsole; echo rc=$?",
+    );
+    assert!(w.starts_with("rc=0\n--w-------") && w.contains("Permission denied\nrc=1\n"), "{w}");
+    let mut buf = [0u8; 1024];
+    let n = notify.recv(&mut buf).unwrap();
+    let w: Vec<u32> = (0..4).map(|i| word_at(&buf, i)).collect();
+    assert_eq!(w, [0xCAFEBABE, 2, 3, 16]);
+    assert_eq!(&buf[16..n], b"user-notify-test");
+    g.sh("printf '%0600d' 0 > /proc/mconsole");
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!((word_at(&buf, 2), word_at(&buf, 3), n), (3, 512, 16 + 512));
     let (code, out) = mc(&g, Client::Umvm, &[]);
     assert_ne!(code, 0, "{out}");
     let nobody = Command::new(common::umvm())

@@ -69,6 +69,10 @@ pub struct Kernel {
     pub power: crate::power::Power,
     /// The out-of-memory killer's state (`mem=` enforced: mm/oom.rs).
     pub oom: crate::mm::oom::OomKiller,
+    /// The socket `mconsole=notify:` names: the guest's writes to
+    /// /proc/mconsole go there (set at boot; /proc/mconsole exists only
+    /// then, as in UML).
+    pub mconsole_notify: std::sync::OnceLock<std::path::PathBuf>,
     /// Every process and thread.
     procs: Mutex<ProcTable>,
     /// One mailbox per tracer loop (one loop per virtual CPU).
@@ -123,6 +127,7 @@ impl Kernel {
             cmdline: machine.cmdline,
             power: crate::power::Power::default(),
             oom: Default::default(),
+            mconsole_notify: Default::default(),
             procs: Mutex::new(ProcTable::default()),
             loops: cpus.iter().map(|_| LoopShared::default()).collect(),
             cpus,

@@ -410,6 +410,10 @@ impl Vm {
     /// path on stderr, as UML's boot message, and to the notify socket.
     fn start_mconsole(&mut self) {
         let Some(spec) = self.mconsole.take() else { return };
+        if let Some(n) = &spec.notify {
+            // /proc/mconsole, whether or not the mconsole socket comes up.
+            let _ = self.kernel.mconsole_notify.set(n.clone());
+        }
         let nics = NicPlug::new(self.nics.table.clone(), &self.nics.boot, &spec.nics);
         let handler = Arc::new(Commands::new(&self.kernel, &spec.disks, nics));
         let home = std::env::var_os("HOME").map(PathBuf::from);

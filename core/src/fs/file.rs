@@ -48,6 +48,9 @@ pub enum FileKind {
     /// A directory the kernel made (procfs): its entries and the next
     /// getdents64 index.
     SynthDir(Vec<(Vec<u8>, u8)>, std::sync::atomic::AtomicUsize),
+    /// /proc/mconsole open for writing: each write is sent to this socket
+    /// as an mconsole user notification.
+    Notify(std::path::PathBuf),
 }
 
 /// An open file description, shared by the fds dup'd from one open.
@@ -111,6 +114,7 @@ impl OpenFile {
             | FileKind::TimerFd(_)
             | FileKind::Synthetic(..)
             | FileKind::SynthDir(..)
+            | FileKind::Notify(_)
             | FileKind::Block(_)
             | FileKind::Ext2(_) => None,
         }
@@ -165,6 +169,7 @@ impl OpenFile {
             FileKind::DevDir(_) => Ok(devfs::dir_stat(0)),
             FileKind::Synthetic(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::File(Vec::new()))),
             FileKind::SynthDir(..) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::Dir(Vec::new()))),
+            FileKind::Notify(p) => Ok(crate::fs::procfs::node_stat(&crate::fs::procfs::ProcNode::Notify(p.clone()))),
             FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => {
                 // SAFETY: stat is plain integers; all-zero is valid.
                 let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -220,7 +225,8 @@ impl OpenFile {
             | FileKind::Block(_)
             | FileKind::DevDir(_)
             | FileKind::Synthetic(..)
-            | FileKind::SynthDir(..) => true,
+            | FileKind::SynthDir(..)
+            | FileKind::Notify(_) => true,
             FileKind::Pipe(_) => self.path != crate::fs::pipe::ANON_PATH,
             FileKind::Host { .. }
             | FileKind::Ext2(_)

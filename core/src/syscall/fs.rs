@@ -61,6 +61,10 @@ fn open_proc(ctx: &mut Ctx<'_>, node: ProcNode, abs: Vec<u8>, flags: i32) -> Sys
         ProcNode::Missing => return Err(Errno::ENOENT),
         _ if flags & excl == excl => return Err(Errno::EEXIST),
         ProcNode::Link(_) | ProcNode::Fd(..) | ProcNode::Through(..) => return Err(Errno::ELOOP),
+        // Write-only (UML's mode 0200, with no read operation).
+        ProcNode::Notify(_) if flags & libc::O_ACCMODE != libc::O_WRONLY => return Err(Errno::EACCES),
+        ProcNode::Notify(_) if flags & libc::O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
+        ProcNode::Notify(socket) => FileKind::Notify(socket),
         _ if flags & libc::O_ACCMODE != libc::O_RDONLY => return Err(Errno::EACCES),
         ProcNode::Denied => return Err(Errno::EACCES),
         ProcNode::Dir(entries) => FileKind::SynthDir(entries, Default::default()),
@@ -281,6 +285,7 @@ fn reopen(ctx: &mut Ctx<'_>, f: &OpenFile, flags: i32) -> SysResult {
         FileKind::DevDir(_)
         | FileKind::Synthetic(..)
         | FileKind::SynthDir(..)
+        | FileKind::Notify(_)
         | FileKind::Epoll(_)
         | FileKind::EventFd(_)
         | FileKind::TimerFd(_)
@@ -953,7 +958,7 @@ fn file_statfs(ctx: &Ctx<'_>, f: &OpenFile) -> Result<Statfs, Errno> {
         // The node's filesystem: devtmpfs (a block device opened through
         // a node on a disk shows devtmpfs's too).
         FileKind::Dev(_) | FileKind::DevDir(_) | FileKind::Block(_) => made_statfs(TMPFS_MAGIC),
-        FileKind::Synthetic(..) | FileKind::SynthDir(..) => synthetic_statfs(ctx, &f.path),
+        FileKind::Synthetic(..) | FileKind::SynthDir(..) | FileKind::Notify(_) => synthetic_statfs(ctx, &f.path),
         FileKind::Pipe(_) => made_statfs(PIPEFS_MAGIC),
         FileKind::Unix(_) | FileKind::Inet(_) | FileKind::Netlink(_) => made_statfs(SOCKFS_MAGIC),
         FileKind::Ext2(e) => ext2::statfs(&e.fs)?,

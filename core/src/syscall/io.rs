@@ -48,7 +48,8 @@ pub(super) fn host_read(f: &OpenFile, buf: &mut [u8], off: Option<i64>) -> Resul
             | FileKind::Epoll(_)
             | FileKind::EventFd(_)
             | FileKind::TimerFd(_)
-            | FileKind::SynthDir(..),
+            | FileKind::SynthDir(..)
+            | FileKind::Notify(_),
             _,
         ) => Err(Errno::EINVAL),
         (FileKind::Ext2(e), off) => e.read(buf, off),
@@ -77,6 +78,16 @@ pub(super) fn host_write(f: &OpenFile, data: &[u8], off: Option<i64>) -> Result<
             _,
         ) => Err(Errno::ESPIPE),
         (FileKind::Synthetic(..), _) => Err(Errno::EACCES),
+        // UML's mconsole_proc_write: the bytes (cut to a datagram's 512)
+        // go to the notify socket, and the whole write counts as done
+        // whether or not anyone listens there.
+        (FileKind::Notify(socket), _) => {
+            let sent = crate::mconsole::server::notify(socket, crate::mconsole::wire::NotifyType::UserNotify, data);
+            if let Err(e) = sent {
+                tracing::debug!("/proc/mconsole: {}: {e}", socket.display());
+            }
+            Ok(data.len())
+        }
         (
             FileKind::Dev(_)
             | FileKind::DevDir(_)
@@ -558,6 +569,8 @@ pub fn lseek(ctx: &mut Ctx<'_>) -> SysResult {
         | FileKind::EventFd(_)
         | FileKind::TimerFd(_)
         | FileKind::Dev(Dev::Tty | Dev::Console) => Err(Errno::ESPIPE),
+        // proc_create's default lseek without a read: offsets mean nothing.
+        FileKind::Notify(_) => Ok(0),
         FileKind::Dev(_) => Ok(0),
         FileKind::Synthetic(data, pos) => {
             let base = match ctx.int(2) {

@@ -136,7 +136,11 @@ fn readiness(k: &Kernel, list: &[Polled]) -> (Vec<i16>, usize) {
                 continue;
             }
             FileKind::Dev(Dev::Tty | Dev::Console) => k.console[0].as_ref().map(|s| s.fd()),
-            FileKind::Dev(_) | FileKind::Block(_) | FileKind::Synthetic(..) | FileKind::SynthDir(..) => {
+            FileKind::Dev(_)
+            | FileKind::Block(_)
+            | FileKind::Synthetic(..)
+            | FileKind::SynthDir(..)
+            | FileKind::Notify(_) => {
                 revents[i] = (libc::POLLIN | libc::POLLOUT) & p.events;
                 continue;
             }
@@ -218,7 +222,8 @@ fn register(ctx: &mut Ctx<'_>, list: &[Polled]) {
             | FileKind::DevDir(_)
             | FileKind::Epoll(_)
             | FileKind::Synthetic(..)
-            | FileKind::SynthDir(..) => {}
+            | FileKind::SynthDir(..)
+            | FileKind::Notify(_) => {}
         }
     }
 }

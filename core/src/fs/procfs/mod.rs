@@ -42,6 +42,9 @@ pub enum ProcNode {
     File(Vec<u8>),
     /// A file the caller may not read (another user's environ).
     Denied,
+    /// /proc/mconsole: write-only, each write a notification to the host
+    /// (`mconsole=notify:`) through the socket it names.
+    Notify(std::path::PathBuf),
     /// Under /proc but no such entry.
     Missing,
 }
@@ -105,6 +108,9 @@ pub fn classify(k: &Kernel, caller: &Task, abs: &[u8]) -> Option<ProcNode> {
         [b"net", rest @ ..] => net::node(k, rest),
         [name] if machine::FILES.iter().any(|f| f.as_bytes() == *name) => {
             ProcNode::File(machine::file(k, &root_path, name))
+        }
+        [b"mconsole"] if k.mconsole_notify.get().is_some() => {
+            ProcNode::Notify(k.mconsole_notify.get().cloned().unwrap_or_default())
         }
         rest => link_of(k, caller, rest).unwrap_or_else(|| pid_node(k, caller, &root_path, rest)),
     })
@@ -220,6 +226,9 @@ fn root_dir(k: &Kernel) -> ProcNode {
     pids.sort_unstable();
     e.extend(pids.into_iter().map(|p| (p.to_string().into_bytes(), libc::DT_DIR)));
     e.extend(machine::FILES.iter().map(|f| (f.as_bytes().to_vec(), libc::DT_REG)));
+    if k.mconsole_notify.get().is_some() {
+        e.push((b"mconsole".to_vec(), libc::DT_REG));
+    }
     ProcNode::Dir(e)
 }
 
@@ -295,6 +304,7 @@ pub fn node_stat(node: &ProcNode) -> libc::stat {
             libc::S_IFLNK | if f.readable() { 0o500 } else { 0 } | if f.writable() { 0o300 } else { 0 }
         }
         ProcNode::Denied => libc::S_IFREG | 0o400,
+        ProcNode::Notify(_) => libc::S_IFREG | 0o200,
         _ => libc::S_IFREG | 0o444,
     };
     st
