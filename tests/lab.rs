@@ -124,7 +124,7 @@ fn ten_guests_from_one_backing_image_ping_each_other_on_a_multicast_group() {
 
         // exec: exit status, stderr, the guest's name.
         let run = lab(&["exec", f, "n03", "hostname; echo oops >&2; exit 42"], LAB_TIMEOUT);
-        assert_eq!((run.code(), run.out().as_str()), (42, "n03\noops\n"), "{run}");
+        assert_eq!((run.code(), run.out().as_str(), run.err().as_str()), (42, "n03\n", "oops\n"), "{run}");
         let run = lab(&["exec", f, "nobody", "true"], LAB_TIMEOUT);
         assert_eq!(run.code(), 1, "{run}");
         assert!(run.err().contains("lab ten has no guest \"nobody\""), "{run}");

@@ -438,3 +438,25 @@ fn a_network_card_hot_plugged_queried_and_unplugged() {
         assert!(ok(&a, Client::Umvm, &["config", "eth0"]).contains("mcast,fe:fd:0a:00:00:01"));
     });
 }
+
+#[test]
+fn sysrq_crash_panics_the_machine_and_notifies() {
+    let notify_dir = TempDir::new("mconsole-panic");
+    let notify_path = notify_dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut g = Guest::boot_with("mc5", &[format!("mconsole=notify:{}", notify_path.display())]);
+    let mut buf = [0u8; 1024];
+    notify.recv(&mut buf).unwrap(); // the boot notification
+    let r = ok(&g, Client::UmlMconsole, &["sysrq", "c"]);
+    assert!(r.contains("sysrq: Trigger a crash"), "{r}");
+    // UML's panic notifier: type 1, the message and its NUL.
+    let n = notify.recv(&mut buf).unwrap();
+    let w: Vec<u32> = (0..4).map(|i| u32::from_ne_bytes(buf[i * 4..i * 4 + 4].try_into().unwrap())).collect();
+    assert_eq!(w, [0xCAFEBABE, 2, 1, 22]);
+    assert_eq!(&buf[16..n], b"sysrq triggered crash\0");
+    assert_eq!(g.wait_exit(), 1, "UML's exit code after a panic; {}", g.err());
+    let console = format!("{}{}", g.out(), g.err());
+    assert!(console.contains("Kernel panic - not syncing: sysrq triggered crash"), "{console}");
+    assert!(!g.socket().exists());
+}

@@ -84,12 +84,36 @@ impl Power {
     /// Asks the VM to end with `action`. The first request wins; the VM
     /// then tears everything down (shut_down).
     pub fn request(&self, action: PowerAction) {
+        self.send(Event::Power(action));
+    }
+
+    fn send(&self, event: Event) {
         self.halting.store(true, Ordering::SeqCst);
         if let Some(tx) = &*self.events.lock().unwrap_or_else(|e| e.into_inner()) {
-            let _ = tx.send(Event::Power(action));
+            let _ = tx.send(event);
         }
     }
 }
+
+/// Linux's panic(): "Kernel panic - not syncing: MSG" on the console,
+/// the mconsole PANIC notification to `mconsole=notify:`'s socket (UML's
+/// panic notifier: the message and its NUL), and the machine's end, as
+/// for a halt; umvm then exits 1 (UML's exit code after a panic, which it
+/// then turns into an abort for a core dump).
+pub fn panic(k: &Kernel, msg: &str) {
+    k.console_message(format!("Kernel panic - not syncing: {msg}").as_bytes());
+    if let Some(socket) = k.mconsole_notify.get() {
+        let mut data = msg.as_bytes().to_vec();
+        data.push(0);
+        if let Err(e) = crate::mconsole::server::notify(socket, crate::mconsole::wire::NotifyType::Panic, &data) {
+            tracing::debug!("mconsole=notify:{}: {e}", socket.display());
+        }
+    }
+    thaw(k);
+    k.power.send(Event::Panicked);
+}
+
+impl Power {}
 
 /// Freezes every guest process where it stands (mconsole `stop`): each
 /// tracer loop holds its tasks, and what happens to them, until [`thaw`].

@@ -376,15 +376,19 @@ pub enum Ending {
     /// The guest restarted it (LINUX_REBOOT_CMD_RESTART, RESTART2): the
     /// caller boots the same configuration again.
     Restart,
+    /// The kernel panicked (mconsole `sysrq c`).
+    Panicked,
 }
 
 impl Ending {
-    /// umvm's exit status for this ending: init's, or 0 after a halt or
-    /// power-off (as UML's). Restart has none (the VM boots again).
+    /// umvm's exit status for this ending: init's, 0 after a halt or
+    /// power-off (as UML's), 1 after a panic (UML's uml_exitcode). Restart
+    /// has none (the VM boots again).
     pub fn exit_code(self) -> i32 {
         match self {
             Ending::InitExited(status) => status,
             Ending::Halted | Ending::PoweredOff | Ending::Restart => 0,
+            Ending::Panicked => 1,
         }
     }
 }
@@ -501,6 +505,7 @@ impl Vm {
             Ok(Event::Power(PowerAction::Halt)) => Ok(Ending::Halted),
             Ok(Event::Power(PowerAction::PowerOff)) => Ok(Ending::PoweredOff),
             Ok(Event::Power(PowerAction::Restart)) => Ok(Ending::Restart),
+            Ok(Event::Panicked) => Ok(Ending::Panicked),
             Ok(Event::InitFailed(e)) => Err(VmError::Init(e)),
             Err(_) => Err(VmError::Lost),
         };

@@ -25,7 +25,8 @@ pub fn init_argv(g: &Guest) -> Vec<String> {
 }
 
 /// The guest's boot script. Its requests: `req/ID.sh` (shell text),
-/// answered by `out/ID.out` (standard output and error) and then
+/// answered by `out/ID.out` and `out/ID.err` (standard output and error)
+/// and then
 /// `out/ID.status` (the exit status), made by a rename so that a reader
 /// never sees half of it.
 pub fn script(lab: &Lab, g: &Guest) -> String {
@@ -63,7 +64,7 @@ sleep 2147483647 | while :; do
   for f in {m}/req/*.sh; do
     [ -f "$f" ] || continue
     id=${{f##*/}}; id=${{id%.sh}}
-    /bin/sh "$f" > {m}/out/$id.out 2>&1 < /dev/null
+    /bin/sh "$f" > {m}/out/$id.out 2> {m}/out/$id.err < /dev/null
     echo $? > {m}/out/$id.st
     rm -f "$f"
     mv {m}/out/$id.st {m}/out/$id.status

@@ -1,6 +1,7 @@
 //! `umvm lab exec`: runs a command in a guest through its control
 //! directory. The request is `req/ID.sh`; the guest's boot loop (see
-//! boot.rs) answers with `out/ID.out` and then `out/ID.status`.
+//! boot.rs) answers with `out/ID.out` and `out/ID.err` and then
+//! `out/ID.status`.
 
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,7 +16,8 @@ use super::state;
 const POLL: Duration = Duration::from_millis(10);
 
 /// Runs `cmd` (words joined by spaces: shell text) in `guest` of `lab`,
-/// copies its output to stdout and returns its exit status.
+/// copies its standard output and error to ours and returns its exit
+/// status.
 pub fn exec(lab: &Lab, guest: &str, cmd: &[String], timeout: Duration) -> Result<i32> {
     let st = state::read(lab)?;
     let g = st.guests.iter().find(|g| g.name == guest).with_context(|| {
@@ -38,6 +40,7 @@ pub fn exec(lab: &Lab, guest: &str, cmd: &[String], timeout: Duration) -> Result
     let req = g.control.join("req").join(format!("{id}.sh"));
     let new = g.control.join("req").join(format!("{id}.new"));
     let out = g.control.join("out").join(format!("{id}.out"));
+    let err = g.control.join("out").join(format!("{id}.err"));
     let status = g.control.join("out").join(format!("{id}.status"));
     let text = cmd.join(" ") + "\n";
     std::fs::write(&new, text).with_context(|| new.display().to_string())?;
@@ -63,9 +66,13 @@ pub fn exec(lab: &Lab, guest: &str, cmd: &[String], timeout: Duration) -> Result
         std::thread::sleep(POLL);
     };
     let output = std::fs::read(&out).with_context(|| out.display().to_string())?;
-    let _ = std::fs::remove_file(&out);
-    let _ = std::fs::remove_file(&status);
+    let errors = std::fs::read(&err).with_context(|| err.display().to_string())?;
+    for f in [&out, &err, &status] {
+        let _ = std::fs::remove_file(f);
+    }
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&output).and_then(|()| stdout.flush()).context("stdout")?;
+    let mut stderr = std::io::stderr().lock();
+    stderr.write_all(&errors).and_then(|()| stderr.flush()).context("stderr")?;
     Ok(code.clamp(0, 255))
 }

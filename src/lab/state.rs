@@ -116,18 +116,23 @@ pub fn remove(lab: &Lab) -> Result<()> {
     }
 }
 
-/// Whether process `pid` runs (not a zombie) with `marker` (a path the
-/// lab gave it) on its command line: a pid reused since by another
-/// program is not ours.
-pub fn alive(pid: i32, marker: &Path) -> bool {
+/// Whether process `pid` exists and is not a zombie: it has not yet
+/// closed its files.
+pub fn running(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
     // The state follows the command name's closing parenthesis.
-    let zombie =
-        stat.rsplit_once(')').is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')));
-    if zombie {
+    !stat.rsplit_once(')').is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
+}
+
+/// Whether process `pid` runs (not a zombie) with `marker` (a path the
+/// lab gave it) on its command line: a pid reused since by another
+/// program is not ours. (An exiting process's command line reads empty
+/// before it closes its files: see [`running`].)
+pub fn alive(pid: i32, marker: &Path) -> bool {
+    if !running(pid) {
         return false;
     }
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };

@@ -26,10 +26,13 @@ pub fn stop(lab: &Lab) -> Result<i32> {
 /// needed SIGKILL.
 pub fn stop_state(lab: &Lab, st: &State, report: bool) -> Result<(usize, usize)> {
     let guests: Vec<(String, i32, bool)> = st.guests.iter().map(|g| (g.name.clone(), g.pid, g.alive())).collect();
-    let g = end(&guests, |i| st.guests[i].alive(), report);
+    // Once a process was seen to be the lab's, its end is its becoming a
+    // zombie (its files, and so its disks' locks, are closed by then), not
+    // its command line emptying, which happens earlier in its exit.
+    let g = end(&guests, |i| state::running(st.guests[i].pid), report);
     let switches: Vec<(String, i32, bool)> =
         st.switches.iter().map(|s| (format!("switch {}", s.network), s.pid, s.alive())).collect();
-    let s = end(&switches, |i| st.switches[i].alive(), report);
+    let s = end(&switches, |i| state::running(st.switches[i].pid), report);
     for sw in &st.switches {
         // A killed switch leaves its socket behind.
         let _ = std::fs::remove_file(&sw.ctl);

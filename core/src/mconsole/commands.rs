@@ -46,7 +46,7 @@ const MAX_DISKS: u32 = 16;
 
 /// The sysrq keys umvm serves, as Linux's help line names them.
 const SYSRQ_HELP: &str =
-    "sysrq: HELP : reboot(b) terminate-all-tasks(e) kill-all-tasks(i) poweroff(o) sync(s) show-help(h)";
+    "sysrq: HELP : reboot(b) crash(c) terminate-all-tasks(e) kill-all-tasks(i) poweroff(o) sync(s) show-help(h)";
 
 /// The mconsole commands of one VM.
 pub struct Commands {
@@ -305,6 +305,14 @@ fn sysrq(k: &Kernel, key: Option<u8>, out: &mut dyn ReplySink) {
             out.send(Reply::ok(""));
             crate::power::thaw(k);
             k.power.request(PowerAction::PowerOff);
+            return;
+        }
+        Some(b'c') => {
+            // Linux panics inside the handler and the client would wait
+            // for an answer that never comes: this one is answered first.
+            say(out, "sysrq: Trigger a crash");
+            out.send(Reply::ok(""));
+            crate::power::panic(k, "sysrq triggered crash");
             return;
         }
         Some(b's') => {

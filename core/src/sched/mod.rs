@@ -98,6 +98,8 @@ pub enum Event {
     Halted(i32),
     /// reboot(2) asked for a halt, power-off or restart.
     Power(PowerAction),
+    /// The kernel panicked (power::panic).
+    Panicked,
 }
 
 /// Why init could not start.
