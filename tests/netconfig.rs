@@ -231,6 +231,48 @@ wait; echo \"server got: $(cat /tmp/got)\"
 /// getifaddrs, if_nametoindex and friends (musl's and glibc's), SIOCGIF* on three socket families, a
 /// raw NETLINK_ROUTE socket and FIONREAD on TCP and UDP sockets, as on Linux; changes by an
 /// unprivileged user are EPERM.
+/// rtnetlink notifications (tests/guest/nlmon.c joined to RTMGRP_LINK, RTMGRP_IPV4_IFADDR and
+/// RTMGRP_IPV4_ROUTE) while `ip` adds an address and a route to lo and takes both away: what the
+/// guest hears must be what Linux multicasts, the local-table routes Linux derives included (sorted,
+/// since Linux's order among one change's routes follows its FIB walk). Then RTMGRP_LINK alone while
+/// lo goes down and up: two RTM_NEWLINKs, in order. (Linux's route notifications around a link going
+/// down are quirky, flushed routes unannounced, and are not compared.)
+#[test]
+fn lo_changes_are_multicast_as_on_linux() {
+    let root = Rootfs::system();
+    let prog = root.install("nlmon");
+    let script = |nlmon: &str| {
+        format!(
+            "{nlmon} 81 'busybox ip addr add 10.9.8.7/24 dev lo && busybox ip route add 10.20.0.0/16 via 10.9.8.1 \
+             && busybox ip route del 10.20.0.0/16 && busybox ip addr del 10.9.8.7/24 dev lo' | busybox sort\n\
+             {nlmon} 1 'busybox ip link set lo down && busybox ip link set lo up'\n"
+        )
+    };
+    let want = "\
+DELADDR fam=2 10.9.8.7/24 scope=0 dev=1 label=lo
+DELROUTE fam=2 10.20.0.0/16 table=254 type=1 scope=0 proto=3 dev=1 via=10.9.8.1
+DELROUTE fam=2 10.9.8.0/24 table=255 type=2 scope=254 proto=2 dev=1 src=10.9.8.7
+DELROUTE fam=2 10.9.8.255/32 table=255 type=3 scope=253 proto=2 dev=1 src=10.9.8.7
+DELROUTE fam=2 10.9.8.7/32 table=255 type=2 scope=254 proto=2 dev=1 src=10.9.8.7
+NEWADDR fam=2 10.9.8.7/24 scope=0 dev=1 label=lo
+NEWROUTE fam=2 10.20.0.0/16 table=254 type=1 scope=0 proto=3 dev=1 via=10.9.8.1
+NEWROUTE fam=2 10.9.8.0/24 table=255 type=2 scope=254 proto=2 dev=1 src=10.9.8.7
+NEWROUTE fam=2 10.9.8.255/32 table=255 type=3 scope=253 proto=2 dev=1 src=10.9.8.7
+NEWROUTE fam=2 10.9.8.7/32 table=255 type=2 scope=254 proto=2 dev=1 src=10.9.8.7
+NEWLINK lo flags=0x8 mtu=65535
+NEWLINK lo flags=0x10049 mtu=65535
+";
+    if let Some(native) = linux(&script(&guest_program("nlmon").display().to_string())) {
+        assert_eq!(native.replace("mtu=65536", "mtu=65535"), want, "Linux multicasts something else");
+    }
+    for cfg in configs() {
+        let run = run_guest_timeout(cfg, root.path(), &["/bin/sh", "-c", &script(&prog)], b"", RUN_TIMEOUT);
+        let what = format!("{cfg}\n{run}");
+        assert_eq!(run.out(), want, "stdout; {what}");
+        assert_eq!(run.code(), 0, "exit status; {what}");
+    }
+}
+
 #[test]
 fn libc_and_raw_netlink_see_lo_as_on_linux() {
     let root = Rootfs::system();

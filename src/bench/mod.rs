@@ -66,7 +66,7 @@ Workloads:
   untar        busybox tar x of a tarball of small files onto ubd
   tcp          TCP stream and 1-byte round trips between two umvm guests on
                one multicast group (in a network namespace: unshare --net);
-               the host figure is the same pair over loopback
+               the host figure is the same pair over loopback (also: net)
 With Debian's user-mode-linux (/usr/bin/linux, or --uml PATH) the same
 script also runs in a UML guest booted from the same image through a COW
 file of its own, in the same rounds (host, umvm, UML alternating): columns

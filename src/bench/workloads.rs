@@ -132,7 +132,10 @@ impl Workload {
         }
     }
 
+    /// A workload by its name; `net` is another name for `tcp` (the
+    /// network figures, as `cargo bench --bench net` calls them).
     pub fn parse(name: &str) -> Result<Workload> {
+        let name = if name == "net" { "tcp" } else { name };
         match Workload::ALL.into_iter().find(|w| w.name() == name) {
             Some(w) => Ok(w),
             None => {
@@ -291,6 +294,7 @@ mod tests {
         for w in Workload::ALL {
             assert_eq!(Workload::parse(w.name()).unwrap(), w);
         }
+        assert_eq!(Workload::parse("net").unwrap(), Workload::Tcp);
         let e = Workload::parse("nope").unwrap_err().to_string();
         assert!(e.contains("unknown workload \"nope\"") && e.contains("syscall, fork-exec"), "{e}");
     }

@@ -64,7 +64,13 @@ impl NicPlug {
         };
         let mac = port.mac().0;
         let link = Arc::new(PortLink::new(Arc::new(port), self.table.bell().clone()));
-        k.inet.configure(|st| st.add_ethernet(&name, mac, link.clone()));
+        // Listeners hear of the new link (RTM_NEWLINK), as of a hot-plugged card in Linux.
+        if let Err(e) = k.inet.reconfigure(k, |st| {
+            st.add_ethernet(&name, mac, link.clone());
+            Ok(())
+        }) {
+            return Reply::errno(e.0, format!("{name}: {e:?}"));
+        }
         self.table.add(link.clone());
         let value = word.split_once('=').map(|(_, v)| v.to_owned()).unwrap_or_default();
         cards.insert(unit, Card { value, link });
@@ -82,14 +88,14 @@ impl NicPlug {
         let Some(unit) = parse_unit(rest) else { return Reply::error("Couldn't parse device number") };
         let name = format!("eth{unit}");
         let mut cards = self.cards();
-        let r = k.inet.configure(|st| st.nic_by_name(&name).ok_or(Errno::ENODEV).and_then(|id| st.remove_nic(id)));
+        // The stack is polled after (sockets the card's removal reset are told) and listeners get
+        // RTM_DELLINK.
+        let r = k.inet.reconfigure(k, |st| st.nic_by_name(&name).ok_or(Errno::ENODEV).and_then(|id| st.remove_nic(id)));
         match r {
             Ok(()) => {
                 if let Some(card) = cards.remove(&unit) {
                     self.table.remove(&card.link);
                 }
-                // Sockets the card's removal reset are told.
-                k.inet.on_frames(k);
                 Reply::ok("")
             }
             Err(Errno::EBUSY) => Reply::errno(libc::EBUSY, "Device is currently open"),

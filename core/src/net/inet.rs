@@ -109,6 +109,32 @@ impl Inet {
         self.settle(k, st);
     }
 
+    /// Runs a change of the stack's configuration (a netlink request, an SIOCSIF* or SIOCADDRT
+    /// ioctl, a card plugged in or out) as [`Inet::with`] runs an operation, and multicasts what it
+    /// changed to the netlink sockets listening (netlink::notify) before returning.
+    pub fn reconfigure<T>(&self, k: &Kernel, op: impl FnOnce(&mut Stack) -> Result<T, Errno>) -> Result<T, Errno> {
+        use crate::net::netlink::notify::{self, group_bit};
+        let groups = [
+            notify::RTNLGRP_LINK,
+            notify::RTNLGRP_IPV4_IFADDR,
+            notify::RTNLGRP_IPV4_ROUTE,
+            notify::RTNLGRP_IPV6_IFADDR,
+            notify::RTNLGRP_IPV6_ROUTE,
+        ];
+        if !k.netlink.listening(groups.iter().fold(0, |g, &n| g | group_bit(n))) {
+            return self.with(k, None, op);
+        }
+        let mut notes = Vec::new();
+        let r = self.with(k, None, |st| {
+            let before = notify::snapshot(st);
+            let r = op(st);
+            notes = notify::changes(&before, &notify::snapshot(st));
+            r
+        });
+        k.netlink.broadcast(k, &notes);
+        r
+    }
+
     /// Runs `op` on the stack without polling it (configuring NICs before the machine runs).
     pub fn configure<T>(&self, op: impl FnOnce(&mut Stack) -> T) -> T {
         op(&mut self.lock().stack)

@@ -151,7 +151,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>, f: &OpenFile, req: u64, arg: u64) -> SysResult {
             let prefix = u32_at(&r, 16);
             let index = u32_at(&r, 20) as i32;
             let add = req == req::SIOCSIFADDR;
-            k.inet.with(k, None, |st| {
+            k.inet.reconfigure(k, |st| {
                 let id = st.nic_by_ifindex(i64::from(index)).ok_or(Errno::ENODEV)?;
                 if prefix > 128 {
                     return Err(Errno::EINVAL);
@@ -237,7 +237,7 @@ fn ifreq_request(ctx: &mut Ctx<'_>, fam: i32, admin: bool, req: u64, arg: u64) -
     let mut answer: Option<[u8; 24]> = None;
     let mut data = [0u8; 24];
     data.copy_from_slice(&ifr[IFR_DATA..]);
-    k.inet.with(k, None, |st| {
+    k.inet.reconfigure(k, |st| {
         let id = st.nic_by_name(device(&name)).ok_or(Errno::ENODEV)?;
         if address_request || (req == req::SIOCSIFFLAGS && alias && inet) {
             answer = address(st, id, &name, req, &data)?;
@@ -402,7 +402,7 @@ fn route_v4(ctx: &mut Ctx<'_>, add: bool, arg: u64) -> SysResult {
     };
     let gateway = (flags & RTF_GATEWAY != 0 && gw_fam == libc::AF_INET).then_some(IpAddr::V4(gw));
     let k = ctx.k;
-    k.inet.with(k, None, |st| {
+    k.inet.reconfigure(k, |st| {
         let oif = match &dev {
             Some(d) => Some(st.nic_by_name(device(d)).ok_or(Errno::ENODEV)?),
             None => None,
@@ -432,7 +432,7 @@ fn route_v6(ctx: &mut Ctx<'_>, add: bool, arg: u64) -> SysResult {
     let gateway = (flags & u32::from(RTF_GATEWAY) != 0).then_some(IpAddr::V6(gw));
     let dst = crate::net::stack::netdev::network(IpAddr::V6(dst), dst_len as u8);
     let k = ctx.k;
-    k.inet.with(k, None, |st| {
+    k.inet.reconfigure(k, |st| {
         let oif = if index != 0 { Some(st.nic_by_ifindex(i64::from(index)).ok_or(Errno::ENODEV)?) } else { None };
         match (add, gateway) {
             (true, Some(g)) => st.add_gateway_route(dst, dst_len as u8, g, oif, false).map(|_| ()),

@@ -55,6 +55,7 @@ pub fn socket(ctx: &mut Ctx<'_>) -> SysResult {
     let file = NetlinkFile::new(ctx.k, dgram);
     let fl = libc::O_RDWR | if flags & libc::SOCK_NONBLOCK != 0 { libc::O_NONBLOCK } else { 0 };
     let f = Arc::new(OpenFile::new(FileKind::Netlink(file), b"socket:".to_vec(), fl));
+    ctx.k.netlink.register(&f);
     ctx.install(f, flags & libc::SOCK_CLOEXEC != 0)
 }
 
@@ -158,7 +159,7 @@ fn sendmsg(ctx: &mut Ctx<'_>, s: &NetlinkFile, at: u64) -> SysResult {
     send(ctx, s, &segs, to)
 }
 
-/// One datagram to the kernel (or, with a group, to nobody: no socket here listens to groups).
+/// One datagram to the kernel (or, with a group, to nobody: only the kernel sends to groups here).
 fn send(ctx: &mut Ctx<'_>, s: &NetlinkFile, segs: &[(u64, usize)], to: Option<(u32, u32)>) -> SysResult {
     let total: usize = segs.iter().map(|s| s.1).sum();
     let (pid, groups) = to.unwrap_or_else(|| s.state().peer);
@@ -180,7 +181,8 @@ fn send(ctx: &mut Ctx<'_>, s: &NetlinkFile, segs: &[(u64, usize)], to: Option<(u
     let sender = s.sender(net_admin(ctx));
     let dumping = s.dumping();
     let k = ctx.k;
-    let replies = k.inet.with(k, None, |st| Ok(process(st, &data, &sender, dumping)))?;
+    // Listeners hear of a change before the requester's acknowledgement, as in Linux.
+    let replies = k.inet.reconfigure(k, |st| Ok(process(st, &data, &sender, dumping)))?;
     if !replies.is_empty() {
         s.queue(replies);
         k.wake_all(&s.readers);
@@ -222,7 +224,7 @@ fn recvmsg(ctx: &mut Ctx<'_>, f: &OpenFile, s: &NetlinkFile, at: u64, flags: i32
         ctx.mem.write(h[0], &name[..room])?;
         ctx.mem.write_val(at + 8, &(SOCKADDR_NL_LEN as u32))?;
     }
-    // No ancillary data (NETLINK_PKTINFO would add the group of a multicast, and none come).
+    // No ancillary data (NETLINK_PKTINFO's group of a multicast is not given).
     ctx.mem.write_val(at + 40, &0u64)?;
     ctx.mem.write_val(at + 48, &mflags)?;
     Ok(n as i64)

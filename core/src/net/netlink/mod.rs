@@ -9,6 +9,7 @@
 
 pub mod addr;
 pub mod link;
+pub mod notify;
 pub mod route;
 pub mod socket;
 pub mod wire;

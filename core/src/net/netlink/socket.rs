@@ -7,10 +7,11 @@
 //! next, and MSG_PEEK sees the datagram the next read gets.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::{Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::{Reply, Sender};
 use crate::errno::Errno;
+use crate::fs::file::{FileKind, OpenFile};
 use crate::kernel::Kernel;
 use crate::sched::wait::WaitQueue;
 
@@ -27,15 +28,63 @@ pub const MAX_BUF: usize = 2 * DEFAULT_BUF;
 /// The first port id autobind tries when the process's pid is taken (counting down, as Linux).
 const ROVER_START: u32 = -4096i32 as u32;
 
-/// The port ids bound in one VM.
+/// The port ids bound in one VM, and its netlink sockets (for notifications).
 #[derive(Default)]
 pub struct Ports {
     bound: Mutex<BTreeSet<u32>>,
+    /// Every netlink socket not yet closed.
+    sockets: Mutex<Vec<Weak<OpenFile>>>,
 }
 
 impl Ports {
     fn lock(&self) -> MutexGuard<'_, BTreeSet<u32>> {
         self.bound.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a new netlink socket, so that it gets the notifications of the groups it joins.
+    pub fn register(&self, f: &Arc<OpenFile>) {
+        let mut s = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        s.retain(|w| w.strong_count() > 0);
+        s.push(Arc::downgrade(f));
+    }
+
+    /// The open sockets that joined any of `groups` (a bind(2) bitmap), with the groups they joined.
+    fn members(&self, groups: u32) -> Vec<(Arc<OpenFile>, u32)> {
+        let s = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        s.iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|f| {
+                let joined = match &f.kind {
+                    FileKind::Netlink(n) => n.state().groups,
+                    _ => 0,
+                };
+                (joined & groups != 0).then_some((f, joined))
+            })
+            .collect()
+    }
+
+    /// Whether any socket listens to any of `groups`: only then are changes worth describing.
+    pub fn listening(&self, groups: u32) -> bool {
+        !self.members(groups).is_empty()
+    }
+
+    /// Queues each (group, message) of `notes` on every socket that joined its group, and wakes
+    /// their readers (netlink_broadcast; a socket without room drops it and reads ENOBUFS next).
+    pub fn broadcast(&self, k: &Kernel, notes: &[(u32, Vec<u8>)]) {
+        if notes.is_empty() {
+            return;
+        }
+        let all = notes.iter().fold(0, |g, (group, _)| g | super::notify::group_bit(*group));
+        for (f, joined) in self.members(all) {
+            let FileKind::Netlink(n) = &f.kind else { continue };
+            let mine: Vec<Reply> = notes
+                .iter()
+                .filter(|(group, _)| joined & super::notify::group_bit(*group) != 0)
+                .map(|(_, m)| Reply::Datagram(m.clone()))
+                .collect();
+            n.queue(mine);
+            k.wake_all(&n.readers);
+        }
     }
 
     /// Takes `portid` (EADDRINUSE if bound).
@@ -105,7 +154,7 @@ pub struct NlOpts {
 pub struct NlState {
     /// The bound port id (0: unbound).
     pub portid: u32,
-    /// Multicast groups joined (bind's nl_groups and NETLINK_ADD_MEMBERSHIP; none sends anything).
+    /// Multicast groups joined (bind's nl_groups and NETLINK_ADD_MEMBERSHIP): see netlink::notify.
     pub groups: u32,
     /// connect's peer (port id, groups).
     pub peer: (u32, u32),
