@@ -302,13 +302,20 @@ fn reboot_cad_and_halt() {
     assert!(!g.socket().parent().unwrap().exists(), "the umid directory is removed at exit");
 }
 
+/// A notify socket (its directory kept alive with it) and a guest `umid` booted with
+/// `mconsole=notify:` naming it.
+fn boot_notifying(umid: &str) -> (TempDir, UnixDatagram, Guest) {
+    let dir = TempDir::new("mconsole-notify");
+    let path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let g = Guest::boot_with(umid, &[format!("mconsole=notify:{}", path.display())]);
+    (dir, notify, g)
+}
+
 #[test]
 fn sysrq_poweroff_notify_and_the_umvm_client_errors() {
-    let notify_dir = TempDir::new("mconsole-notify");
-    let notify_path = notify_dir.path().join("notify.sock");
-    let notify = UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut g = Guest::boot_with("mc3", &[format!("mconsole=notify:{}", notify_path.display())]);
+    let (_dir, notify, mut g) = boot_notifying("mc3");
     // The boot notification: magic, version, type 0 (socket), len, the path and its NUL.
     let mut buf = [0u8; 1024];
     let n = notify.recv(&mut buf).unwrap();
@@ -441,11 +448,7 @@ fn a_network_card_hot_plugged_queried_and_unplugged() {
 
 #[test]
 fn sysrq_crash_panics_the_machine_and_notifies() {
-    let notify_dir = TempDir::new("mconsole-panic");
-    let notify_path = notify_dir.path().join("notify.sock");
-    let notify = UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut g = Guest::boot_with("mc5", &[format!("mconsole=notify:{}", notify_path.display())]);
+    let (_dir, notify, mut g) = boot_notifying("mc5");
     let mut buf = [0u8; 1024];
     notify.recv(&mut buf).unwrap(); // the boot notification
     let r = ok(&g, Client::UmlMconsole, &["sysrq", "c"]);

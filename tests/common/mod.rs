@@ -302,7 +302,17 @@ fn compile_guest(name: &str, cc: &'static str, link: &'static str) -> PathBuf {
         return p.clone();
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest").join(format!("{name}.c"));
-    let source = fs::read(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let mut source = fs::read(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    // The shared headers beside the sources count too: a change there rebuilds.
+    let mut headers: Vec<PathBuf> = fs::read_dir(src.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "h"))
+        .collect();
+    headers.sort();
+    for h in headers {
+        source.extend(fs::read(&h).unwrap_or_else(|e| panic!("{}: {e}", h.display())));
+    }
     let flags = vec!["-O2", "-Wall", link];
     let hash = fnv1a(&[source.as_slice(), flags.join(" ").as_bytes()].concat());
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("umvm-guests");

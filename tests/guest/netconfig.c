@@ -24,36 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The netlink ABI, spelled out: musl ships no linux/ headers. */
-#define NETLINK_ROUTE 0
-#define NLMSG_ERROR 2
-#define NLMSG_DONE 3
-#define NLM_F_REQUEST 1
-#define NLM_F_ACK 4
-#define NLM_F_DUMP 0x300
-#define NLM_F_CREATE 0x400
-#define NLM_F_EXCL 0x200
-#define RTM_GETLINK 18
-#define RTM_NEWADDR 20
-#define RTM_GETADDR 22
-#define IFA_LOCAL 2
-
-struct nlmsghdr {
-    uint32_t nlmsg_len;
-    uint16_t nlmsg_type, nlmsg_flags;
-    uint32_t nlmsg_seq, nlmsg_pid;
-};
-struct sockaddr_nl {
-    unsigned short nl_family, nl_pad;
-    uint32_t nl_pid, nl_groups;
-};
-struct ifaddrmsg {
-    uint8_t ifa_family, ifa_prefixlen, ifa_flags, ifa_scope;
-    uint32_t ifa_index;
-};
-struct rtattr {
-    unsigned short rta_len, rta_type;
-};
+#include "rtnetlink.h"
 
 static const char *errname(int e) {
     switch (e) {

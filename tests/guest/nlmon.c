@@ -16,38 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* musl-gcc has no kernel headers: the few rtnetlink definitions used. */
-#define NETLINK_ROUTE 0
-struct nlmsghdr {
-    uint32_t nlmsg_len;
-    uint16_t nlmsg_type, nlmsg_flags;
-    uint32_t nlmsg_seq, nlmsg_pid;
-};
-struct sockaddr_nl {
-    unsigned short nl_family, nl_pad;
-    uint32_t nl_pid, nl_groups;
-};
-struct rtattr {
-    unsigned short rta_len, rta_type;
-};
-struct ifinfomsg {
-    unsigned char ifi_family, ifi_pad;
-    unsigned short ifi_type;
-    int ifi_index;
-    unsigned ifi_flags, ifi_change;
-};
-struct ifaddrmsg {
-    unsigned char ifa_family, ifa_prefixlen, ifa_flags, ifa_scope;
-    uint32_t ifa_index;
-};
-struct rtmsg {
-    unsigned char rtm_family, rtm_dst_len, rtm_src_len, rtm_tos, rtm_table, rtm_protocol, rtm_scope, rtm_type;
-    unsigned rtm_flags;
-};
-enum { RTM_NEWLINK = 16, RTM_DELLINK, RTM_NEWADDR = 20, RTM_DELADDR, RTM_NEWROUTE = 24, RTM_DELROUTE };
-enum { IFLA_IFNAME = 3, IFLA_MTU = 4 };
-enum { IFA_ADDRESS = 1, IFA_LABEL = 3 };
-enum { RTA_DST = 1, RTA_OIF = 4, RTA_GATEWAY = 5, RTA_PREFSRC = 7, RTA_TABLE = 15 };
+#include "rtnetlink.h"
+
 #define ALIGN4(n) (((n) + 3) & ~3u)
 #define NLMSG_HDRLEN ((int)ALIGN4(sizeof(struct nlmsghdr)))
 #define NLMSG_DATA(h) ((void *)((char *)(h) + NLMSG_HDRLEN))
