@@ -44,7 +44,7 @@ enum Cmd {
     /// /tmp/uml.ctl, as uml_switch.
     Switch(switch::SwitchArgs),
     /// Many guests from one lab file: `umvm lab LABFILE` starts them;
-    /// `umvm lab status|exec|stop|clean LABFILE` manage them (docs/lab.md).
+    /// `umvm lab status|exec|restart|stop|clean LABFILE` manage them (docs/lab.md).
     Lab(lab::LabArgs),
     /// Runs workloads on the host and in a guest, alternating, and prints
     /// host time, guest time and their ratio (see `umvm bench --help`).

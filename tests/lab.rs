@@ -329,6 +329,18 @@ fn a_guest_keeps_its_disk_across_restarts_until_clean() {
         up("restart");
         let r = exec("cat /kept-mark");
         assert_eq!((r.code(), r.out().as_str()), (0, "kept\n"), "the disk was kept: {r}");
+        // One guest restarted in the running lab: a new umvm over the same disk.
+        let state = || std::fs::read_to_string(labdir.join("state.json")).unwrap();
+        let before = state();
+        let again = lab(&["restart", f, "solo"], LAB_TIMEOUT);
+        assert_eq!(again.code(), 0, "{again}");
+        assert!(again.out().contains("lab keep: guest solo ready again in"), "{again}");
+        assert_ne!(state(), before, "a new pid");
+        let r = exec("cat /kept-mark; hostname");
+        assert_eq!((r.code(), r.out().as_str()), (0, "kept\nsolo\n"), "{r}");
+        let none = lab(&["restart", f, "nobody"], LAB_TIMEOUT);
+        assert_eq!(none.code(), 1, "{none}");
+        assert!(none.err().contains("lab keep has no guest \"nobody\""), "{none}");
         down();
 
         let clean = lab(&["clean", f], LAB_TIMEOUT);

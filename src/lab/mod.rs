@@ -63,6 +63,16 @@ enum LabCmd {
         /// The lab file.
         file: PathBuf,
     },
+    /// Stop one guest of the running lab and boot it again over its disk.
+    Restart {
+        /// Seconds to wait for the guest to be ready.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        timeout: u64,
+        /// The lab file.
+        file: PathBuf,
+        /// The guest's name.
+        guest: String,
+    },
     /// Discard a stopped lab's guest disks (COW files), consoles and logs.
     Clean {
         /// The lab file.
@@ -85,5 +95,8 @@ pub fn run(args: LabArgs) -> Result<i32> {
         }
         LabCmd::Stop { file } => stop::stop(&file::load(&file)?),
         LabCmd::Clean { file } => clean::clean(&file::load(&file)?),
+        LabCmd::Restart { timeout, file, guest } => {
+            start::restart(&file::load(&file)?, &guest, Duration::from_secs(timeout))
+        }
     }
 }

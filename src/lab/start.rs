@@ -61,62 +61,21 @@ pub fn start(lab: &Lab, timeout: Duration) -> Result<i32> {
     let switches_secs = t0.elapsed().as_secs_f64();
 
     let mut children = Vec::new();
-    for (gi, g) in lab.guests.iter().enumerate() {
-        let control = lab.dir.join(&g.name);
-        let cow = lab.dir.join(format!("{}.cow", g.name));
-        let console = lab.dir.join(format!("{}.console", g.name));
-        let prepared = prepare_control(lab, gi, &control).and_then(|()| guest_disk(lab, &g.name, &cow));
-        if let Err(e) = prepared {
-            let _ = stop::stop_state(lab, &st, false);
-            return Err(e);
-        }
-        let mut cmd = Command::new(&exe);
-        cmd.args(["run", "--console", "pipe"]);
-        let mut ubd = std::ffi::OsString::from("ubd0=");
-        ubd.push(&cow);
-        ubd.push(",");
-        ubd.push(&lab.backing);
-        cmd.arg(ubd);
-        for (n, nic) in g.nics.iter().enumerate() {
-            let mac = boot::mac_text(boot::mac(lab, gi, nic.network));
-            let eth = match (&lab.networks[nic.network].kind, &ctls[nic.network]) {
-                (NetKind::Mcast { group, port }, _) => format!("eth{n}=mcast,{mac},{group},{port},1"),
-                (NetKind::Switch { .. }, Some(ctl)) => format!("eth{n}=daemon,{mac},unix,{}", ctl.display()),
-                (NetKind::Switch { .. }, None) => unreachable!("every switch network has a control socket"),
-            };
-            cmd.arg(eth);
-        }
-        if let Some(nic) = g.nics.first() {
-            cmd.arg(format!("ip={}/{}", nic.addr, nic.prefix));
-        }
-        cmd.arg(format!("hostname={}", g.name));
-        if let Some(mem) = &g.mem {
-            cmd.arg(format!("mem={mem}"));
-        }
-        let mut hostfs = std::ffi::OsString::from("hostfs=");
-        hostfs.push(&lab.dir);
-        cmd.arg(hostfs);
-        cmd.arg("--").args(boot::init_argv(g));
-        let child = match spawn(cmd, &console) {
-            Ok(c) => c,
+    for gi in 0..lab.guests.len() {
+        match launch(lab, gi, &exe, &ctls) {
+            Ok((g, child)) => {
+                st.guests.push(g);
+                children.push(child);
+            }
             Err(e) => {
                 let _ = stop::stop_state(lab, &st, false);
-                return Err(e.context(format!("guest {}: starting umvm run", g.name)));
+                return Err(e);
             }
-        };
-        st.guests.push(GuestState {
-            name: g.name.clone(),
-            pid: child.id() as i32,
-            cow,
-            console,
-            control,
-            addresses: g.nics.iter().map(|n| format!("{}/{}", n.addr, n.prefix)).collect(),
-        });
-        children.push(child);
+        }
     }
     state::write(lab, &st)?;
 
-    if let Err(e) = wait_ready(&st, &mut children, t0 + timeout) {
+    if let Err(e) = wait_ready(&st.guests, &mut children, t0 + timeout) {
         let _ = stop::stop_state(lab, &st, false);
         return Err(e.context(format!("lab {} did not start (stopped)", lab.name)));
     }
@@ -131,6 +90,91 @@ pub fn start(lab: &Lab, timeout: Duration) -> Result<i32> {
         switches_secs,
         state::path(lab).display()
     );
+    Ok(0)
+}
+
+/// Boots guest number `gi` of `lab` (a background `umvm run` of `exe`): its control directory made
+/// afresh, its disk kept or made, its cards on the lab's networks (`ctls`: each switch network's
+/// control socket). Returns its state and the child.
+fn launch(lab: &Lab, gi: usize, exe: &Path, ctls: &[Option<PathBuf>]) -> Result<(GuestState, Child)> {
+    let g = &lab.guests[gi];
+    let control = lab.dir.join(&g.name);
+    let cow = lab.dir.join(format!("{}.cow", g.name));
+    let console = lab.dir.join(format!("{}.console", g.name));
+    prepare_control(lab, gi, &control)?;
+    guest_disk(lab, &g.name, &cow)?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["run", "--console", "pipe"]);
+    let mut ubd = std::ffi::OsString::from("ubd0=");
+    ubd.push(&cow);
+    ubd.push(",");
+    ubd.push(&lab.backing);
+    cmd.arg(ubd);
+    for (n, nic) in g.nics.iter().enumerate() {
+        let mac = boot::mac_text(boot::mac(lab, gi, nic.network));
+        let eth = match (&lab.networks[nic.network].kind, &ctls[nic.network]) {
+            (NetKind::Mcast { group, port }, _) => format!("eth{n}=mcast,{mac},{group},{port},1"),
+            (NetKind::Switch { .. }, Some(ctl)) => format!("eth{n}=daemon,{mac},unix,{}", ctl.display()),
+            (NetKind::Switch { .. }, None) => {
+                anyhow::bail!("guest {}: network {} has no switch", g.name, lab.networks[nic.network].name)
+            }
+        };
+        cmd.arg(eth);
+    }
+    if let Some(nic) = g.nics.first() {
+        cmd.arg(format!("ip={}/{}", nic.addr, nic.prefix));
+    }
+    cmd.arg(format!("hostname={}", g.name));
+    if let Some(mem) = &g.mem {
+        cmd.arg(format!("mem={mem}"));
+    }
+    let mut hostfs = std::ffi::OsString::from("hostfs=");
+    hostfs.push(&lab.dir);
+    cmd.arg(hostfs);
+    cmd.arg("--").args(boot::init_argv(g));
+    let child = spawn(cmd, &console).with_context(|| format!("guest {}: starting umvm run", g.name))?;
+    let state = GuestState {
+        name: g.name.clone(),
+        pid: child.id() as i32,
+        cow,
+        console,
+        control,
+        addresses: g.nics.iter().map(|n| format!("{}/{}", n.addr, n.prefix)).collect(),
+    };
+    Ok((state, child))
+}
+
+/// `umvm lab restart LABFILE GUEST`: ends one guest of the running lab as stop does (SIGTERM, its
+/// disk written back; SIGKILL after a while), boots it again over the same disk on the same
+/// networks, and waits until it is ready (Netkit's vhalt then vstart). A guest that had died is
+/// just started.
+pub fn restart(lab: &Lab, guest: &str, timeout: Duration) -> Result<i32> {
+    let mut st = state::read(lab)?;
+    let gi = lab.guests.iter().position(|g| g.name == guest);
+    let si = st.guests.iter().position(|g| g.name == guest);
+    let (Some(gi), Some(si)) = (gi, si) else {
+        let names: Vec<&str> = st.guests.iter().map(|g| g.name.as_str()).collect();
+        anyhow::bail!("lab {} has no guest {guest:?} (it has {})", lab.name, names.join(", "));
+    };
+    let mut ctls = Vec::new();
+    for net in &lab.networks {
+        ctls.push(match net.kind {
+            NetKind::Switch { .. } => {
+                let sw = st.switches.iter().find(|s| s.network == net.name && s.alive());
+                let sw = sw.with_context(|| format!("network {}: its switch is not running", net.name))?;
+                Some(sw.ctl.clone())
+            }
+            NetKind::Mcast { .. } => None,
+        });
+    }
+    let t0 = Instant::now();
+    stop::stop_guest(&st.guests[si]);
+    let exe = std::env::current_exe().context("cannot find the umvm binary (current_exe)")?;
+    let (g, child) = launch(lab, gi, &exe, &ctls)?;
+    st.guests[si] = g;
+    state::write(lab, &st)?;
+    wait_ready(std::slice::from_ref(&st.guests[si]), &mut [child], t0 + timeout)?;
+    println!("lab {}: guest {guest} ready again in {:.2} s", lab.name, t0.elapsed().as_secs_f64());
     Ok(0)
 }
 
@@ -218,14 +262,15 @@ fn prepare_control(lab: &Lab, gi: usize, control: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Waits until every guest of `st` is ready; a guest that exits first, or
-/// the deadline, is an error naming the guest and its console.
-fn wait_ready(st: &State, children: &mut [Child], deadline: Instant) -> Result<()> {
-    let mut waiting: Vec<usize> = (0..st.guests.len()).collect();
+/// Waits until every guest of `guests` (started as `children`) is ready; a
+/// guest that exits first, or the deadline, is an error naming the guest
+/// and its console.
+fn wait_ready(guests: &[GuestState], children: &mut [Child], deadline: Instant) -> Result<()> {
+    let mut waiting: Vec<usize> = (0..guests.len()).collect();
     while !waiting.is_empty() {
         let mut still = Vec::new();
         for i in waiting {
-            let g = &st.guests[i];
+            let g = &guests[i];
             if g.ready() {
                 continue;
             }
@@ -244,12 +289,12 @@ fn wait_ready(st: &State, children: &mut [Child], deadline: Instant) -> Result<(
             break;
         }
         if Instant::now() > deadline {
-            let names: Vec<&str> = waiting.iter().map(|&i| st.guests[i].name.as_str()).collect();
+            let names: Vec<&str> = waiting.iter().map(|&i| guests[i].name.as_str()).collect();
             anyhow::bail!(
                 "{} not ready in time: {} (consoles in {})",
                 names.len(),
                 names.join(" "),
-                st.guests[waiting[0]].console.parent().unwrap_or(Path::new(".")).display()
+                guests[waiting[0]].console.parent().unwrap_or(Path::new(".")).display()
             );
         }
         std::thread::sleep(POLL);

@@ -41,6 +41,12 @@ pub fn stop_state(lab: &Lab, st: &State, report: bool) -> Result<(usize, usize)>
     Ok((g, s))
 }
 
+/// Ends one guest as [`stop_state`] ends them all (a dead one is left as it is).
+pub fn stop_guest(g: &super::state::GuestState) {
+    let pid = g.pid;
+    end(&[(format!("guest {}", g.name), pid, g.alive())], |_| state::running(pid), true);
+}
+
 /// SIGTERM to each running process of `procs` (name, pid, running), a
 /// wait until `alive(i)` is false for all, SIGKILL (to its process group)
 /// for what is left after [`GRACE`]. Returns how many were running.
