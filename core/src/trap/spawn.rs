@@ -135,10 +135,18 @@ unsafe fn child_main(
     if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
         libc::_exit(121);
     }
+    // Nor may a held child keep umvm's other files while it waits: the
+    // death signal is delivered after umvm has exited, and until the child
+    // is gone its copies would hold, say, a disk's lock (an open file
+    // description lock lives while any copy of its fd does), so a tool or
+    // a new umvm started as soon as this one ended would find the disk
+    // locked. Only what the child needs stays open.
+    close_all_but([rd, stub_fd, spec.channel.unwrap_or(-1)]);
     let mut b = 0u8;
     if libc::read(rd, (&mut b as *mut u8).cast(), 1) != 1 {
         libc::_exit(120);
     }
+    libc::close(rd);
     libc::setsid();
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);
@@ -186,6 +194,26 @@ unsafe fn child_main(
     }
     libc::syscall(libc::SYS_execveat, stub_fd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
     libc::_exit(125);
+}
+
+/// Closes every fd but those of `keep` (-1: none), with raw close_range
+/// calls only, as a forked child may.
+///
+/// # Safety
+/// Closes fds behind any owner's back: only for a freshly forked child.
+unsafe fn close_all_but(mut keep: [RawFd; 3]) {
+    keep.sort_unstable();
+    let mut from: u32 = 0;
+    for k in keep {
+        if k < 0 || (k as u32) < from {
+            continue;
+        }
+        if k as u32 > from {
+            libc::syscall(libc::SYS_close_range, from, k as u32 - 1, 0);
+        }
+        from = k as u32 + 1;
+    }
+    libc::syscall(libc::SYS_close_range, from, u32::MAX, 0);
 }
 
 #[cfg(test)]
@@ -255,5 +283,33 @@ mod tests {
             }
         }
         assert!(eof, "held child {pid} outlived its parent and kept its fds");
+    }
+
+    /// While it waits to be released, a held child keeps none of umvm's
+    /// files (here a pipe's write end stands for a locked disk): when umvm
+    /// closes its own copy, the file is closed for good at once.
+    #[test]
+    fn a_held_child_keeps_no_files_while_it_waits() {
+        let mut p = [0; 2];
+        // SAFETY: `p` has room for two fds.
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let [rd, wr] = p;
+        let spec = SpawnSpec { stub_fd: -1, filter: None, drop_to: None, channel: None };
+        let (pid, release) = fork_held(&spec).expect("fork_held");
+        let mut pfd = libc::pollfd { fd: rd, events: libc::POLLIN, revents: 0 };
+        let mut b = 0u8;
+        // SAFETY: closing our write end, then polling and reading one
+        // byte into a local; the child is killed and reaped, never released.
+        let got = unsafe {
+            libc::close(wr);
+            libc::poll(&mut pfd, 1, 5000);
+            let got = if pfd.revents != 0 { libc::read(rd, (&mut b as *mut u8).cast(), 1) } else { -1 };
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL);
+            libc::close(release);
+            libc::close(rd);
+            got
+        };
+        assert_eq!(got, 0, "the held child still held the pipe's write end");
     }
 }
