@@ -137,33 +137,9 @@ impl OpenFile {
                 st.st_ino = std::sync::Arc::as_ptr(&end.pipe) as u64 & 0xffff_ffff;
                 Ok(st)
             }
-            FileKind::Unix(u) => {
-                // SAFETY: stat is plain integers; all-zero is valid.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                st.st_mode = libc::S_IFSOCK | 0o777;
-                st.st_nlink = 1;
-                st.st_blksize = 4096;
-                st.st_ino = u.sock.ino;
-                Ok(st)
-            }
-            FileKind::Inet(s) => {
-                // SAFETY: stat is plain integers; all-zero is valid.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                st.st_mode = libc::S_IFSOCK | 0o777;
-                st.st_nlink = 1;
-                st.st_blksize = 4096;
-                st.st_ino = s.ino;
-                Ok(st)
-            }
-            FileKind::Netlink(s) => {
-                // SAFETY: stat is plain integers; all-zero is valid.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                st.st_mode = libc::S_IFSOCK | 0o777;
-                st.st_nlink = 1;
-                st.st_blksize = 4096;
-                st.st_ino = s.ino;
-                Ok(st)
-            }
+            FileKind::Unix(u) => Ok(socket_stat(u.sock.ino)),
+            FileKind::Inet(s) => Ok(socket_stat(s.ino)),
+            FileKind::Netlink(s) => Ok(socket_stat(s.ino)),
             FileKind::Dev(d) => Ok(d.stat()),
             FileKind::Block(b) => Ok(b.stat()),
             FileKind::DevDir(_) => Ok(devfs::dir_stat(0)),
@@ -252,4 +228,16 @@ impl OpenFile {
             k => matches!(k, FileKind::Host { dir: true, .. } | FileKind::DevDir(_) | FileKind::SynthDir(..)),
         }
     }
+}
+
+/// What fstat shows of a socket (Linux's sockfs inode): S_IFSOCK 0777 and
+/// the socket's inode number.
+fn socket_stat(ino: u64) -> libc::stat {
+    // SAFETY: stat is plain integers; all-zero is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    st.st_mode = libc::S_IFSOCK | 0o777;
+    st.st_nlink = 1;
+    st.st_blksize = 4096;
+    st.st_ino = ino;
+    st
 }

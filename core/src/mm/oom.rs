@@ -138,16 +138,6 @@ struct ScanState {
     victim: Option<(i32, Instant)>,
 }
 
-/// What one measurement found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scan {
-    /// Nothing to measure: the machine is frozen, going down, or waiting
-    /// for its last victim to die.
-    Skipped,
-    /// The guest holds this many pages of anonymous memory.
-    Measured(u64),
-}
-
 impl OomKiller {
     /// Ends the thread before the machine's shutdown kills everything.
     pub fn stop(&self) {
@@ -198,7 +188,7 @@ pub fn run(k: &Kernel) {
         if k.oom.stopped() {
             return;
         }
-        if let Scan::Measured(_) = scan(k) {
+        if scan(k) {
             let pressed = k.oom.measured.load(Ordering::Relaxed) > limit(k.mem_bytes) / 2;
             period = if pressed { FAST_PERIOD } else { PERIOD };
         }
@@ -219,12 +209,14 @@ pub fn at_growth(k: &Kernel, bytes: u64) {
     }
 }
 
-/// Measures the guest's anonymous memory and, over the limit, kills the
-/// largest process.
-fn scan(k: &Kernel) -> Scan {
+/// Measures the guest's anonymous memory (into `OomKiller::measured`)
+/// and, over the limit, kills the largest process. False when there was
+/// nothing to measure: the machine is frozen, going down, or waiting for
+/// its last victim to die.
+fn scan(k: &Kernel) -> bool {
     let mut state = k.oom.scan.lock().unwrap_or_else(|e| e.into_inner());
     if k.power.halting() || k.power.frozen() {
-        return Scan::Skipped;
+        return false;
     }
     let page = page_size();
     let limit_pages = limit(k.mem_bytes) / page;
@@ -238,7 +230,7 @@ fn scan(k: &Kernel) -> Scan {
         .collect();
     if let Some((pid, at)) = state.victim {
         if live.iter().any(|&(_, h)| h == pid) && at.elapsed() < VICTIM_GRACE {
-            return Scan::Skipped;
+            return false;
         }
         state.victim = None;
     }
@@ -253,14 +245,14 @@ fn scan(k: &Kernel) -> Scan {
     k.oom.measured.store(used * page, Ordering::Relaxed);
     k.oom.granted.store(0, Ordering::Relaxed);
     if used <= limit_pages {
-        return Scan::Measured(used);
+        return true;
     }
     let others = samples.iter().any(|s| s.vpid != 1);
     let Some(v) = samples.iter().filter(|s| s.vpid != 1 || !others).max_by_key(|s| s.resident) else {
-        return Scan::Measured(used);
+        return true;
     };
     if k.oom.stopped() || k.power.halting() {
-        return Scan::Skipped;
+        return false;
     }
     let line = kill_message(k, v);
     // SAFETY: kill takes plain integers. The pid is a guest process
@@ -270,7 +262,7 @@ fn scan(k: &Kernel) -> Scan {
     eprintln!("{line}");
     tracing::warn!("{line}");
     state.victim = Some((v.host_pid, Instant::now()));
-    Scan::Measured(used)
+    true
 }
 
 /// Linux's line (mm/oom_kill.c, __oom_kill_process), from the victim's
